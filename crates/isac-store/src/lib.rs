@@ -1,1 +1,239 @@
-//! placeholder
+//! All of isac's SQL. Two backends behind one closed enum, [`Backend`]: embedded SQLite (the
+//! default: WAL, `synchronous=FULL`, one writer connection and a pool of readers) and PostgreSQL
+//! (several server nodes). Both run the same query text: placeholders are `$n`, booleans and times
+//! are BIGINT, and the few dialect differences are matched on [`Backend`] where they occur.
+//!
+//! Architecture invariants:
+//! - Every mutation takes its [`AuditEntry`] and appends it to the hash-chained audit log in the
+//!   same transaction, so a change and its record land together or not at all.
+//! - Every read of intelligence takes a [`isac_policy::ReadScope`] and filters in SQL, then
+//!   re-checks each row with [`isac_policy::can_read`] before returning it.
+//! - This crate knows nothing of HTTP; it does not parse STIX beyond storing it.
+
+mod audit;
+mod directory;
+mod objects;
+mod sessions;
+mod sql;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+
+pub use audit::{AuditEntry, AuditRecord, Outcome, VerifyReport};
+pub use directory::{
+    Application, ApplicationDecision, Group, NewApplication, NewOrg, NewUser, Org, User,
+};
+pub use objects::{ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject};
+pub use sessions::{ApiKey, Session};
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A storage error. User errors (`NotFound`, `Conflict`, `Invalid`) carry a message fit to show;
+/// database errors are logged, never shown.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Db(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(d) = &e {
+            if d.is_unique_violation() {
+                return StoreError::Conflict(
+                    "an entry with the same unique value already exists".into(),
+                );
+            }
+            if d.is_foreign_key_violation() {
+                return StoreError::Invalid("a referenced entry does not exist".into());
+            }
+        }
+        StoreError::Db(e)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The storage handle: cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    /// SQLite: the single writer connection. PostgreSQL: the same pool as `read`.
+    write: AnyPool,
+    read: AnyPool,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// An SQLite file.
+    SqliteFile(std::path::PathBuf),
+    /// A PostgreSQL URL, optionally confined to one schema (tests give each run its own).
+    Postgres { url: String, schema: Option<String> },
+}
+
+impl Store {
+    /// Opens the database and applies the embedded migrations.
+    pub async fn open(location: &Location) -> Result<Store> {
+        install_default_drivers();
+        let store = match location {
+            Location::SqliteFile(path) => Store::open_sqlite(path).await?,
+            Location::Postgres { url, schema } => Store::open_postgres(url, schema.clone()).await?,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite(path: &Path) -> Result<Store> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pragmas = |pool: AnyPoolOptions| {
+            pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // synchronous=FULL: an acknowledged write survives power loss, not just a crash.
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+                         PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+        };
+        let write = pragmas(AnyPoolOptions::new().max_connections(1).min_connections(1))
+            .acquire_timeout(Duration::from_secs(60))
+            .connect(&url)
+            .await?;
+        let readers = std::thread::available_parallelism()
+            .map_or(4, |n| n.get() as u32 * 2)
+            .max(4);
+        let read = pragmas(AnyPoolOptions::new().max_connections(readers))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(&url)
+            .await?;
+        Ok(Store {
+            backend: Backend::Sqlite,
+            write,
+            read,
+        })
+    }
+
+    async fn open_postgres(url: &str, schema: Option<String>) -> Result<Store> {
+        if let Some(s) = &schema {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(StoreError::Invalid(format!("invalid schema name `{s}`")));
+            }
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            pool.execute(format!("CREATE SCHEMA IF NOT EXISTS {s}").as_str())
+                .await?;
+            pool.close().await;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                let schema = schema.clone();
+                Box::pin(async move {
+                    if let Some(s) = schema {
+                        conn.execute(format!("SET search_path TO {s}").as_str())
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Store {
+            backend: Backend::Postgres,
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.write)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.write)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a write transaction. On PostgreSQL writers are serialised with a transaction-level
+    /// advisory lock, which keeps the audit chain linear and `date_added` monotonic across nodes.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        let mut tx = self.write.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// SQLite's `PRAGMA integrity_check`; PostgreSQL always answers `ok`.
+    pub async fn integrity_check(&self) -> Result<String> {
+        match self.backend {
+            Backend::Sqlite => {
+                let (s,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(s)
+            }
+            Backend::Postgres => Ok("ok".into()),
+        }
+    }
+
+    /// Closes every connection, checkpointing the SQLite WAL.
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// The current time in unix microseconds.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn parse_enum<T: FromStr>(what: &'static str, s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StoreError::Invalid(format!("stored {what} `{s}` is not recognised")))
+}
+
+#[cfg(test)]
+mod tests;

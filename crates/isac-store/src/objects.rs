@@ -1,0 +1,533 @@
+//! Intelligence objects: every STIX version kept as JSON with its indexed access metadata.
+//! `pk` order is `date_added` order, and `date_added` only grows (writers are serialised), so
+//! paging by it stays correct while objects are being added.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use isac_model::Tlp;
+use isac_policy::{Access, ReadScope, Viewer, can_read};
+use sqlx::{Any, AnyConnection, Row};
+
+use crate::audit::{AuditEntry, append};
+use crate::sql::Sql;
+use crate::{Result, Store, StoreError, now_micros, parse_enum};
+
+/// One stored version of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub pk: i64,
+    pub stix_id: String,
+    pub stix_type: String,
+    /// The STIX `modified` timestamp, fixed-width RFC 3339, so text order is time order.
+    pub modified: String,
+    /// Unix microseconds.
+    pub date_added: i64,
+    pub access: Access,
+    pub revoked: bool,
+    pub is_latest: bool,
+    pub title: String,
+    pub body: String,
+}
+
+/// A version to store. The caller has built the STIX JSON and checked the audience.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub stix_id: String,
+    pub stix_type: String,
+    pub modified: String,
+    pub access: Access,
+    pub revoked: bool,
+    pub title: String,
+    pub body: String,
+    /// Lower-cased searchable values.
+    pub values: Vec<String>,
+}
+
+/// Filters on a listing. Every one narrows; none widens past the viewer's scope.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectFilter {
+    pub stix_type: Option<String>,
+    pub tlp: Option<Tlp>,
+    pub owner_org: Option<String>,
+    pub revoked: Option<bool>,
+    /// Exact searchable value (lower-cased by the store).
+    pub value: Option<String>,
+}
+
+/// The allow-listed sort orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+    ModifiedDesc,
+    ModifiedAsc,
+}
+
+impl Sort {
+    pub const NAMES: &'static [&'static str] =
+        &["-date_added", "date_added", "-modified", "modified"];
+
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "-date_added" => Some(Sort::NewestFirst),
+            "date_added" => Some(Sort::OldestFirst),
+            "-modified" => Some(Sort::ModifiedDesc),
+            "modified" => Some(Sort::ModifiedAsc),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub filter: ObjectFilter,
+    pub sort: Sort,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObjectPage {
+    pub objects: Vec<StoredObject>,
+    pub next: Option<String>,
+}
+
+const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
+
+fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
+    Ok(StoredObject {
+        pk: r.try_get(0)?,
+        stix_id: r.try_get(1)?,
+        stix_type: r.try_get(2)?,
+        modified: r.try_get(3)?,
+        date_added: r.try_get(4)?,
+        access: Access {
+            owner_org: r.try_get(5)?,
+            author: r.try_get(6)?,
+            tlp: parse_enum("TLP", &r.try_get::<String, _>(7)?)?,
+            recipient_orgs: BTreeSet::new(),
+            recipient_groups: BTreeSet::new(),
+            named_users: BTreeSet::new(),
+        },
+        revoked: r.try_get::<i64, _>(8)? != 0,
+        is_latest: r.try_get::<i64, _>(9)? != 0,
+        title: r.try_get(10)?,
+        body: r.try_get(11)?,
+    })
+}
+
+/// Appends the read-scope filter for alias `o`: the SQL form of [`isac_policy::can_read`].
+fn push_scope(q: &mut Sql, s: &ReadScope) {
+    q.push("(o.tlp = 'clear'");
+    if s.green {
+        q.push(" OR o.tlp = 'green'");
+    }
+    if s.all_amber {
+        q.push(" OR o.tlp IN ('amber', 'amber+strict')");
+    }
+    if let Some(org) = &s.org {
+        if s.own_amber && !s.all_amber {
+            q.push(" OR (o.tlp IN ('amber', 'amber+strict') AND o.owner_org = ")
+                .text(org.clone())
+                .push(")");
+        }
+        let named = |q: &mut Sql| {
+            q.push(" AND EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = o.pk AND ((r.kind = 'org' AND r.ref_id = ")
+                .text(org.clone())
+                .push(")");
+            if !s.groups.is_empty() {
+                q.push(" OR (r.kind = 'group' AND r.ref_id IN (");
+                for (i, g) in s.groups.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.text(g.clone());
+                }
+                q.push("))");
+            }
+            q.push(")))");
+        };
+        if s.amber_recipient && !s.all_amber {
+            q.push(" OR (o.tlp = 'amber'");
+            named(q);
+        }
+        if s.strict_recipient && !s.all_amber {
+            q.push(" OR (o.tlp = 'amber+strict'");
+            named(q);
+        }
+    }
+    if let (true, Some(user)) = (s.red_named, &s.user) {
+        q.push(" OR (o.tlp = 'red' AND (o.author = ")
+            .text(user.clone())
+            .push(" OR EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = o.pk AND r.kind = 'user' AND r.ref_id = ")
+            .text(user.clone())
+            .push(")))");
+    }
+    q.push(")");
+}
+
+fn push_filter(q: &mut Sql, f: &ObjectFilter) {
+    if let Some(t) = &f.stix_type {
+        q.push(" AND o.stix_type = ").text(t.clone());
+    }
+    if let Some(t) = f.tlp {
+        q.push(" AND o.tlp = ").text(t.as_str());
+    }
+    if let Some(o) = &f.owner_org {
+        q.push(" AND o.owner_org = ").text(o.clone());
+    }
+    if let Some(r) = f.revoked {
+        q.push(" AND o.revoked = ").int(i64::from(r));
+    }
+    if let Some(v) = &f.value {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM object_values v WHERE v.object_pk = o.pk AND v.value = ",
+        )
+        .text(v.trim().to_lowercase())
+        .push(")");
+    }
+}
+
+async fn insert_version(conn: &mut AnyConnection, o: &NewObject, date_added: i64) -> Result<i64> {
+    let (pk,): (i64,) = sqlx::query_as(
+        "INSERT INTO objects (stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) RETURNING pk",
+    )
+    .bind(o.stix_id.clone())
+    .bind(o.stix_type.clone())
+    .bind(o.modified.clone())
+    .bind(date_added)
+    .bind(o.access.owner_org.clone())
+    .bind(o.access.author.clone())
+    .bind(o.access.tlp.as_str())
+    .bind(i64::from(o.revoked))
+    .bind(o.title.clone())
+    .bind(o.body.clone())
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| match StoreError::from(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "{} already has a version modified at {}",
+            o.stix_id, o.modified
+        )),
+        other => other,
+    })?;
+    let a = &o.access;
+    for (kind, set) in [
+        ("org", &a.recipient_orgs),
+        ("group", &a.recipient_groups),
+        ("user", &a.named_users),
+    ] {
+        for id in set {
+            sqlx::query(
+                "INSERT INTO object_recipients (object_pk, kind, ref_id) VALUES ($1, $2, $3)",
+            )
+            .bind(pk)
+            .bind(kind)
+            .bind(id.clone())
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    let values: BTreeSet<String> = o
+        .values
+        .iter()
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
+    for v in values {
+        sqlx::query("INSERT INTO object_values (value, object_pk) VALUES ($1, $2)")
+            .bind(v)
+            .bind(pk)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(pk)
+}
+
+async fn next_date_added(conn: &mut AnyConnection) -> Result<i64> {
+    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(date_added) FROM objects")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(now_micros().max(last.unwrap_or(0) + 1))
+}
+
+async fn latest_in(
+    conn: &mut AnyConnection,
+    stix_id: &str,
+) -> Result<Option<(i64, String, Access)>> {
+    let r = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM objects o WHERE o.stix_id = $1 AND o.is_latest = 1"
+    ))
+    .bind(stix_id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = r else { return Ok(None) };
+    let mut o = row(&r)?;
+    let rec = sqlx::query("SELECT kind, ref_id FROM object_recipients WHERE object_pk = $1")
+        .bind(o.pk)
+        .fetch_all(&mut *conn)
+        .await?;
+    for r in &rec {
+        add_recipient(&mut o.access, &r.try_get::<String, _>(0)?, r.try_get(1)?);
+    }
+    Ok(Some((o.pk, o.modified, o.access)))
+}
+
+fn add_recipient(a: &mut Access, kind: &str, id: String) {
+    match kind {
+        "org" => a.recipient_orgs.insert(id),
+        "group" => a.recipient_groups.insert(id),
+        _ => a.named_users.insert(id),
+    };
+}
+
+impl Store {
+    /// Stores new objects (first versions) atomically: all of them, or none. Each id must be new.
+    pub async fn insert_objects(
+        &self,
+        objects: &[NewObject],
+        audit: AuditEntry,
+    ) -> Result<Vec<i64>> {
+        let mut tx = self.begin_write().await?;
+        let mut date_added = next_date_added(&mut tx).await?;
+        let mut pks = Vec::with_capacity(objects.len());
+        for o in objects {
+            if latest_in(&mut tx, &o.stix_id).await?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "{} already exists; post a new version to change it",
+                    o.stix_id
+                )));
+            }
+            pks.push(insert_version(&mut tx, o, date_added).await?);
+            date_added += 1;
+        }
+        let detail = match objects {
+            [one] => format!("{} {}", one.stix_id, one.access.tlp),
+            many => format!("{} objects", many.len()),
+        };
+        append(&mut tx, &audit.detail(detail)).await?;
+        tx.commit().await?;
+        Ok(pks)
+    }
+
+    /// Stores a new version of an existing object. `check` sees the current latest access and
+    /// decides (under the write lock) whether the writer may make this version.
+    pub async fn insert_version(
+        &self,
+        o: &NewObject,
+        check: impl FnOnce(&Access) -> Result<()>,
+        audit: AuditEntry,
+    ) -> Result<i64> {
+        let mut tx = self.begin_write().await?;
+        let (old_pk, old_modified, old_access) = latest_in(&mut tx, &o.stix_id)
+            .await?
+            .ok_or(StoreError::NotFound("object"))?;
+        check(&old_access)?;
+        if o.modified <= old_modified {
+            return Err(StoreError::Conflict(format!(
+                "a new version must have a later `modified` than {old_modified}"
+            )));
+        }
+        let date_added = next_date_added(&mut tx).await?;
+        let pk = insert_version(&mut tx, o, date_added).await?;
+        sqlx::query("UPDATE objects SET is_latest = 0 WHERE pk = $1")
+            .bind(old_pk)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            &audit.detail(format!("{} {} {}", o.stix_id, o.modified, o.access.tlp)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(pk)
+    }
+
+    /// Loads the recipients of `objects` and keeps only those `viewer` may read. Storage filters
+    /// in SQL already; this is the second, independent check of every row that leaves the store.
+    async fn finish(
+        &self,
+        viewer: &Viewer,
+        mut objects: Vec<StoredObject>,
+    ) -> Result<Vec<StoredObject>> {
+        if objects.is_empty() {
+            return Ok(objects);
+        }
+        let mut q =
+            Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
+        for (i, o) in objects.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.int(o.pk);
+        }
+        q.push(")");
+        let rows = q.query().fetch_all(&self.read).await?;
+        let mut by_pk: BTreeMap<i64, usize> = BTreeMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            by_pk.insert(o.pk, i);
+        }
+        for r in &rows {
+            let pk: i64 = r.try_get(0)?;
+            if let Some(&i) = by_pk.get(&pk) {
+                add_recipient(
+                    &mut objects[i].access,
+                    &r.try_get::<String, _>(1)?,
+                    r.try_get(2)?,
+                );
+            }
+        }
+        let before = objects.len();
+        objects.retain(|o| can_read(viewer, &o.access));
+        if objects.len() != before {
+            tracing::error!(
+                dropped = before - objects.len(),
+                "read scope admitted objects the policy refuses"
+            );
+        }
+        Ok(objects)
+    }
+
+    /// The latest version of `stix_id`, if `viewer` may read it. An object the viewer may not
+    /// read is reported exactly as one that does not exist.
+    pub async fn object(&self, viewer: &Viewer, stix_id: &str) -> Result<StoredObject> {
+        let scope = ReadScope::for_viewer(viewer);
+        let mut q = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM objects o WHERE o.stix_id = "
+        ));
+        q.text(stix_id).push(" AND o.is_latest = 1 AND ");
+        push_scope(&mut q, &scope);
+        let rows = q.query().fetch_all(&self.read).await?;
+        let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        self.finish(viewer, objs)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound("object"))
+    }
+
+    /// Every version of `stix_id` that `viewer` may read, oldest first.
+    pub async fn object_versions(
+        &self,
+        viewer: &Viewer,
+        stix_id: &str,
+    ) -> Result<Vec<StoredObject>> {
+        let scope = ReadScope::for_viewer(viewer);
+        let mut q = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM objects o WHERE o.stix_id = "
+        ));
+        q.text(stix_id).push(" AND ");
+        push_scope(&mut q, &scope);
+        q.push(" ORDER BY o.pk LIMIT 1000");
+        let rows = q.query().fetch_all(&self.read).await?;
+        let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        self.finish(viewer, objs).await
+    }
+
+    /// A page of latest versions that `viewer` may read.
+    pub async fn list_objects(&self, viewer: &Viewer, lq: &ListQuery) -> Result<ObjectPage> {
+        let scope = ReadScope::for_viewer(viewer);
+        let limit = lq.limit.clamp(1, isac_model::limits::PAGE_MAX);
+        let mut q = Sql::new(&format!(
+            "SELECT {COLUMNS} FROM objects o WHERE o.is_latest = 1 AND "
+        ));
+        push_scope(&mut q, &scope);
+        push_filter(&mut q, &lq.filter);
+        if let Some(c) = &lq.cursor {
+            let (key, pk) = decode_cursor(c)?;
+            match lq.sort {
+                Sort::NewestFirst => q.push(" AND o.pk < ").int(pk),
+                Sort::OldestFirst => q.push(" AND o.pk > ").int(pk),
+                Sort::ModifiedDesc => q
+                    .push(" AND (o.modified < ")
+                    .text(key.clone())
+                    .push(" OR (o.modified = ")
+                    .text(key)
+                    .push(" AND o.pk < ")
+                    .int(pk)
+                    .push("))"),
+                Sort::ModifiedAsc => q
+                    .push(" AND (o.modified > ")
+                    .text(key.clone())
+                    .push(" OR (o.modified = ")
+                    .text(key)
+                    .push(" AND o.pk > ")
+                    .int(pk)
+                    .push("))"),
+            };
+        }
+        q.push(match lq.sort {
+            Sort::NewestFirst => " ORDER BY o.pk DESC",
+            Sort::OldestFirst => " ORDER BY o.pk ASC",
+            Sort::ModifiedDesc => " ORDER BY o.modified DESC, o.pk DESC",
+            Sort::ModifiedAsc => " ORDER BY o.modified ASC, o.pk ASC",
+        });
+        q.push(" LIMIT ").int(i64::from(limit) + 1);
+        let rows = q.query().fetch_all(&self.read).await?;
+        let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let more = objs.len() > limit as usize;
+        objs.truncate(limit as usize);
+        let next = if more {
+            objs.last().map(|o| encode_cursor(&o.modified, o.pk))
+        } else {
+            None
+        };
+        Ok(ObjectPage {
+            objects: self.finish(viewer, objs).await?,
+            next,
+        })
+    }
+
+    /// How many latest versions `viewer` may read under `filter`.
+    pub async fn count_objects(&self, viewer: &Viewer, filter: &ObjectFilter) -> Result<i64> {
+        let scope = ReadScope::for_viewer(viewer);
+        let mut q = Sql::new("SELECT COUNT(*) FROM objects o WHERE o.is_latest = 1 AND ");
+        push_scope(&mut q, &scope);
+        push_filter(&mut q, filter);
+        let r = q.query().fetch_one(&self.read).await?;
+        Ok(r.try_get(0)?)
+    }
+
+    /// Counts per TLP level of what `viewer` may read, for dashboards.
+    pub async fn count_by_tlp(&self, viewer: &Viewer) -> Result<Vec<(Tlp, i64)>> {
+        let scope = ReadScope::for_viewer(viewer);
+        let mut q = Sql::new("SELECT o.tlp, COUNT(*) FROM objects o WHERE o.is_latest = 1 AND ");
+        push_scope(&mut q, &scope);
+        q.push(" GROUP BY o.tlp");
+        let rows = q.query().fetch_all(&self.read).await?;
+        let mut out: Vec<(Tlp, i64)> = Vec::new();
+        for r in &rows {
+            out.push((
+                parse_enum("TLP", &r.try_get::<String, _>(0)?)?,
+                r.try_get(1)?,
+            ));
+        }
+        out.sort_by_key(|(t, _)| std::cmp::Reverse(t.breadth()));
+        Ok(out)
+    }
+
+    /// The number of stored versions, all audiences together. Used only for operational
+    /// figures that reveal no content (benchmarks, health).
+    pub async fn version_count(&self) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM objects")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n)
+    }
+}
+
+fn encode_cursor(modified: &str, pk: i64) -> String {
+    format!("{pk}.{modified}")
+}
+
+fn decode_cursor(c: &str) -> Result<(String, i64)> {
+    let bad = || StoreError::Invalid("the cursor is not one this server issued".into());
+    let (pk, key) = c.split_once('.').ok_or_else(bad)?;
+    let pk: i64 = pk.parse().map_err(|_| bad())?;
+    if key.len() > 64 {
+        return Err(bad());
+    }
+    Ok((key.to_owned(), pk))
+}

@@ -1,0 +1,205 @@
+//! Web sessions and API keys. Only hashes of their secrets are stored: a copy of the database
+//! gives no one a working session or key.
+
+use sqlx::{Any, Row};
+
+use crate::audit::{AuditEntry, append};
+use crate::{Result, Store, StoreError, new_id, now_micros};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: String,
+    pub csrf: String,
+    /// The password was right but the second factor is still owed.
+    pub mfa_pending: bool,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The non-secret start of the token, shown so a user can tell keys apart.
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+fn session_row(r: &<Any as sqlx::Database>::Row) -> Result<Session> {
+    Ok(Session {
+        token_hash: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        csrf: r.try_get(2)?,
+        mfa_pending: r.try_get::<i64, _>(3)? != 0,
+        created_at: r.try_get(4)?,
+        last_seen_at: r.try_get(5)?,
+    })
+}
+
+fn key_row(r: &<Any as sqlx::Database>::Row) -> Result<ApiKey> {
+    Ok(ApiKey {
+        id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        prefix: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        last_used_at: r.try_get(5)?,
+        revoked_at: r.try_get(6)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, user_id, name, prefix, created_at, last_used_at, revoked_at";
+
+impl Store {
+    pub async fn create_session(&self, s: &Session) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf, mfa_pending, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(s.token_hash.clone())
+        .bind(s.user_id.clone())
+        .bind(s.csrf.clone())
+        .bind(i64::from(s.mfa_pending))
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
+        let r = sqlx::query(
+            "SELECT token_hash, user_id, csrf, mfa_pending, created_at, last_seen_at FROM sessions WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        r.as_ref().map(session_row).transpose()
+    }
+
+    pub async fn touch_session(&self, token_hash: &str, at: i64) -> Result<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
+            .bind(at)
+            .bind(token_hash.to_owned())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn complete_mfa(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE sessions SET mfa_pending = 0 WHERE token_hash = $1")
+            .bind(token_hash.to_owned())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.to_owned())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a new API key by the hash of its token.
+    pub async fn create_api_key(
+        &self,
+        user: &str,
+        name: &str,
+        prefix: &str,
+        token_hash: &str,
+        audit: AuditEntry,
+    ) -> Result<ApiKey> {
+        let mut tx = self.begin_write().await?;
+        let k = ApiKey {
+            id: new_id(),
+            user_id: user.to_owned(),
+            name: name.trim().to_owned(),
+            prefix: prefix.to_owned(),
+            created_at: now_micros(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(k.id.clone())
+        .bind(k.user_id.clone())
+        .bind(k.name.clone())
+        .bind(k.prefix.clone())
+        .bind(token_hash.to_owned())
+        .bind(k.created_at)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            &audit.detail(format!("api key {} ({})", k.name, k.prefix)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(k)
+    }
+
+    pub async fn api_keys(&self, user: &str) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC"
+        ))
+        .bind(user.to_owned())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(key_row).collect()
+    }
+
+    pub async fn api_key(&self, id: &str) -> Result<ApiKey> {
+        let r = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id.to_owned())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound("API key"))?;
+        key_row(&r)
+    }
+
+    pub async fn revoke_api_key(&self, id: &str, audit: AuditEntry) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let n =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_micros())
+                .bind(id.to_owned())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("active API key"));
+        }
+        append(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The live key with this token hash, after recording its use.
+    pub async fn use_api_key(&self, token_hash: &str) -> Result<Option<ApiKey>> {
+        let r = sqlx::query(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(token_hash.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(r) = r else { return Ok(None) };
+        let key = key_row(&r)?;
+        // Last-used time is advisory: round to the minute so a busy client does not turn every
+        // request into a write.
+        let now = now_micros();
+        if key.last_used_at.is_none_or(|t| now - t > 60_000_000) {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(key.id.clone())
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(Some(key))
+    }
+}
