@@ -1,0 +1,1769 @@
+//! The server-rendered web UI, in zh-TW and English. Plain HTML forms, no script needed; every
+//! state-changing form posts the session's CSRF token. Intelligence is read only through the
+//! store's viewer-scoped functions, exactly as the REST API reads it.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use isac_model::{Locale, OrgKind, Role, Sector, Tlp, limits};
+use isac_store::{AuditEntry, ListQuery, NewOrg, Outcome, StoredObject};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::api::{self, ApplyIn, ApproveIn, ListParams, NewUserIn};
+use crate::auth::{self, ClientIp, PRE_COOKIE, PendingMfa, Principal, SESSION_COOKIE, Via};
+use crate::error::{ApiError, ApiForm, ApiQuery};
+use crate::i18n::{self, tr};
+use crate::intel::{self, Directory, ObjectInput, Recipients};
+use crate::routes::{Routes, Rule, ct_eq};
+
+pub fn routes(r: Routes) -> Routes {
+    use Rule::*;
+    r.add(Method::GET, "/static/app.css", Public, get(css))
+        .add(Method::GET, "/static/app.js", Public, get(js))
+        .add(Method::GET, "/login", Public, get(login_page))
+        .add(Method::POST, "/login", Public, post(login_submit))
+        .add(Method::GET, "/login/totp", PendingMfa, get(totp_page))
+        .add(Method::POST, "/login/totp", PendingMfa, post(totp_submit))
+        .add(Method::POST, "/logout", User, post(logout))
+        .add(Method::POST, "/lang", Public, post(set_lang))
+        .add(Method::GET, "/apply", Public, get(apply_page))
+        .add(Method::POST, "/apply", Public, post(apply_submit))
+        .add(Method::GET, "/", User, get(dashboard))
+        .add(Method::GET, "/intel", User, get(intel_list))
+        .add(Method::GET, "/intel/new", IntelWriter, get(intel_new_page))
+        .add(
+            Method::POST,
+            "/intel/new",
+            IntelWriter,
+            post(intel_new_submit),
+        )
+        .add(Method::GET, "/intel/{id}", User, get(intel_detail))
+        .add(
+            Method::POST,
+            "/intel/{id}/revoke",
+            IntelWriter,
+            post(intel_revoke),
+        )
+        .add(Method::GET, "/search", User, get(search_page))
+        .add(Method::GET, "/keys", User, get(keys_page))
+        .add(Method::POST, "/keys", User, post(keys_create))
+        .add(Method::POST, "/keys/{id}/revoke", User, post(keys_revoke))
+        .add(Method::GET, "/settings", User, get(settings_page))
+        .add(
+            Method::POST,
+            "/settings/locale",
+            User,
+            post(settings_locale),
+        )
+        .add(Method::POST, "/settings/totp", User, post(settings_totp))
+        .add(Method::GET, "/admin/orgs", OrgAdmin, get(orgs_page))
+        .add(
+            Method::POST,
+            "/admin/orgs",
+            OperatorAdmin,
+            post(orgs_create),
+        )
+        .add(
+            Method::POST,
+            "/admin/orgs/{id}/totp",
+            OrgAdmin,
+            post(orgs_totp),
+        )
+        .add(Method::GET, "/admin/users", OrgAdmin, get(users_page))
+        .add(Method::POST, "/admin/users", OrgAdmin, post(users_create))
+        .add(
+            Method::POST,
+            "/admin/users/{id}/enabled",
+            OrgAdmin,
+            post(users_enabled),
+        )
+        .add(
+            Method::GET,
+            "/admin/groups",
+            OperatorAdmin,
+            get(groups_page),
+        )
+        .add(
+            Method::POST,
+            "/admin/groups",
+            OperatorAdmin,
+            post(groups_create),
+        )
+        .add(
+            Method::POST,
+            "/admin/groups/{id}/members",
+            OperatorAdmin,
+            post(groups_member),
+        )
+        .add(
+            Method::GET,
+            "/admin/applications",
+            OperatorAdmin,
+            get(applications_page),
+        )
+        .add(
+            Method::POST,
+            "/admin/applications/{id}/decision",
+            OperatorAdmin,
+            post(applications_decide),
+        )
+        .add(Method::GET, "/admin/audit", OperatorAdmin, get(audit_page))
+}
+
+type WebResult = Result<Response, Response>;
+
+fn fail(p: &Principal, e: impl Into<ApiError>) -> Response {
+    error_page(p, &e.into()).into_response()
+}
+
+// ---------------------------------------------------------------- layout
+
+struct Ctx<'a> {
+    l: Locale,
+    p: Option<&'a Principal>,
+    pre: Option<String>,
+}
+
+fn tlp_badge(l: Locale, t: Tlp) -> Markup {
+    html! { span class={"tlp tlp-" (t.as_str().replace('+', "-"))} title=(i18n::tlp_meaning(l, t)) { (t.label()) } }
+}
+
+fn csrf_field(p: &Principal) -> Markup {
+    html! { input type="hidden" name="csrf" value=(p.csrf()); }
+}
+
+fn layout(c: &Ctx<'_>, title: &str, body: Markup) -> Markup {
+    let l = c.l;
+    html! {
+        (DOCTYPE)
+        html lang=(l.as_str()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · isac" }
+                link rel="stylesheet" href="/static/app.css";
+                script src="/static/app.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "isac" }
+                    @if let Some(p) = c.p {
+                        nav {
+                            a href="/" accesskey="d" { (tr(l, "Dashboard", "總覽")) }
+                            a href="/intel" accesskey="i" { (tr(l, "Intelligence", "情資")) }
+                            a href="/search" { (tr(l, "Search", "搜尋")) }
+                            @if p.user.role.may_write_intel() {
+                                a href="/intel/new" accesskey="n" { (tr(l, "Share", "分享情資")) }
+                            }
+                            @if p.user.role.is_operator_admin() || p.user.role.manages_own_org() {
+                                a href="/admin/orgs" { (tr(l, "Organisations", "組織")) }
+                                a href="/admin/users" { (tr(l, "Users", "使用者")) }
+                            }
+                            @if p.user.role.is_operator_admin() {
+                                a href="/admin/groups" { (tr(l, "Sharing groups", "分享群組")) }
+                                a href="/admin/applications" { (tr(l, "Applications", "入會申請")) }
+                                a href="/admin/audit" { (tr(l, "Audit log", "稽核紀錄")) }
+                            }
+                            a href="/keys" { (tr(l, "API keys", "API 金鑰")) }
+                            a href="/settings" { (tr(l, "Settings", "設定")) }
+                        }
+                        form.search method="get" action="/search" role="search" {
+                            input #q type="search" name="q" placeholder=(tr(l, "Search IP, domain, hash, CVE… ( / )", "搜尋 IP、網域、雜湊、CVE…（/）")) maxlength=(limits::SEARCH_CHARS) aria-label=(tr(l, "Search", "搜尋"));
+                        }
+                        span.who { (p.user.display_name) " · " (org_name(l, &p.org)) }
+                        form.inline method="post" action="/logout" {
+                            (csrf_field(p))
+                            button #logout type="submit" { (tr(l, "Log out", "登出")) }
+                        }
+                    } @else {
+                        nav {
+                            a href="/login" { (tr(l, "Log in", "登入")) }
+                            a href="/apply" { (tr(l, "Apply for membership", "申請入會")) }
+                        }
+                        @if let Some(pre) = &c.pre {
+                            form.inline method="post" action="/lang" {
+                                input type="hidden" name="csrf" value=(pre);
+                                input type="hidden" name="locale" value=(if l == Locale::En { "zh-TW" } else { "en" });
+                                button #lang type="submit" { (if l == Locale::En { "中文" } else { "English" }) }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn org_name(l: Locale, o: &isac_store::Org) -> String {
+    match l {
+        Locale::En => o.name_en.clone(),
+        Locale::ZhTw => o.name_zh.clone(),
+    }
+}
+
+fn page(p: &Principal, title: &str, body: Markup) -> Response {
+    let c = Ctx {
+        l: p.user.locale,
+        p: Some(p),
+        pre: None,
+    };
+    layout(&c, title, body).into_response()
+}
+
+/// An error as a page, with its status.
+pub fn error_page(p: &Principal, e: &ApiError) -> Response {
+    let l = p.user.locale;
+    let body = html! {
+        h1 { (tr(l, "Something is wrong", "發生錯誤")) " (" (e.status.as_u16()) ")" }
+        p.error role="alert" { (e.message) }
+        p.code { code { (e.code) } }
+        p { a href="javascript:history.back()" { (tr(l, "Back", "返回")) } " · " a href="/" { (tr(l, "Dashboard", "總覽")) } }
+    };
+    (e.status, page(p, tr(l, "Error", "錯誤"), body)).into_response()
+}
+
+/// The 404 page for unknown routes.
+pub fn not_found_page(req: &Request) -> Response {
+    let l = req
+        .extensions()
+        .get::<Principal>()
+        .map_or_else(|| i18n::negotiate(req.headers()), |p| p.user.locale);
+    let e = ApiError::not_found(tr(l, "page", "頁面"));
+    match req.extensions().get::<Principal>() {
+        Some(p) => error_page(p, &e),
+        None => {
+            let c = Ctx {
+                l,
+                p: None,
+                pre: None,
+            };
+            (
+                StatusCode::NOT_FOUND,
+                layout(&c, "404", html! { h1 { "404" } p { (e.message) } }),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn fmt_time(micros: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- static
+
+const CSS: &str = include_str!("../static/app.css");
+const JS: &str = include_str!("../static/app.js");
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- login
+
+/// The pre-login CSRF token: the existing cookie, or a new one to set.
+fn pre_token(headers: &HeaderMap) -> (String, bool) {
+    match auth::cookie(headers, PRE_COOKIE).filter(|t| t.len() == 64) {
+        Some(t) => (t, false),
+        None => (auth::new_token(), true),
+    }
+}
+
+fn with_pre(s: &AppState, token: &str, fresh: bool, mut r: Response) -> Response {
+    if fresh {
+        if let Ok(v) = auth::set_cookie(PRE_COOKIE, token, None, s.secure_cookies()).parse() {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+fn login_form(l: Locale, pre: &str, error: Option<&str>, email: &str) -> Markup {
+    html! {
+        section.card.narrow {
+            h1 { (tr(l, "Log in", "登入")) }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/login" {
+                input type="hidden" name="csrf" value=(pre);
+                label { (tr(l, "Email", "電子郵件")) input type="email" name="email" value=(email) required autofocus autocomplete="username" maxlength=(limits::EMAIL_CHARS); }
+                label { (tr(l, "Password", "密碼")) input type="password" name="password" required autocomplete="current-password" maxlength=(limits::PASSWORD_MAX_CHARS); }
+                button type="submit" { (tr(l, "Log in", "登入")) }
+            }
+            p.muted { a href="/apply" { (tr(l, "Not a member yet? Apply for membership", "尚未入會？申請入會")) } }
+        }
+    }
+}
+
+async fn login_page(State(s): State<AppState>, headers: HeaderMap, req: Request) -> Response {
+    if req.extensions().get::<Principal>().is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let l = i18n::negotiate(&headers);
+    let (pre, fresh) = pre_token(&headers);
+    let c = Ctx {
+        l,
+        p: None,
+        pre: Some(pre.clone()),
+    };
+    with_pre(
+        &s,
+        &pre,
+        fresh,
+        layout(&c, tr(l, "Log in", "登入"), login_form(l, &pre, None, "")).into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+async fn login_submit(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<ApiForm<LoginForm>, ApiError>,
+) -> Response {
+    let l = i18n::negotiate(&headers);
+    let (pre, fresh) = pre_token(&headers);
+    let c = Ctx {
+        l,
+        p: None,
+        pre: Some(pre.clone()),
+    };
+    let show = |status: StatusCode, msg: &str, email: &str| {
+        with_pre(
+            &s,
+            &pre,
+            fresh,
+            (
+                status,
+                layout(
+                    &c,
+                    tr(l, "Log in", "登入"),
+                    login_form(l, &pre, Some(msg), email),
+                ),
+            )
+                .into_response(),
+        )
+    };
+    let f = match form {
+        Ok(ApiForm(f)) => f,
+        Err(e) => return show(e.status, &e.message, ""),
+    };
+    if fresh || !ct_eq(&f.csrf, &pre) {
+        return show(
+            StatusCode::FORBIDDEN,
+            tr(
+                l,
+                "The form expired. Please try again.",
+                "表單已過期，請重新登入。",
+            ),
+            &f.email,
+        );
+    }
+    let user = match auth::password_login(&s, ip, &f.email, &f.password).await {
+        Ok(u) => u,
+        Err(e) => {
+            let msg = match e.code {
+                "invalid_credentials" => tr(
+                    l,
+                    "The email or password is not correct.",
+                    "電子郵件或密碼不正確。",
+                ),
+                "account_locked" => tr(
+                    l,
+                    "Too many failed logins. The account is locked for a while.",
+                    "登入失敗次數過多，帳號暫時鎖定。",
+                ),
+                "rate_limited" => tr(
+                    l,
+                    "Too many attempts. Wait a minute and try again.",
+                    "嘗試次數過多，請稍候再試。",
+                ),
+                _ => tr(l, "Login failed.", "登入失敗。"),
+            };
+            return show(e.status, msg, &f.email);
+        }
+    };
+    let org = match s.store.org(&user.org_id).await {
+        Ok(o) => o,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let needs_mfa = user.totp_secret.is_some() || org.require_totp;
+    let token = match auth::start_session(&s.store, &user, needs_mfa).await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let mut r = Redirect::to(if needs_mfa { "/login/totp" } else { "/" }).into_response();
+    let max_age = s.config.absolute_timeout.as_secs() as i64;
+    if let Ok(v) =
+        auth::set_cookie(SESSION_COOKIE, &token, Some(max_age), s.secure_cookies()).parse()
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+fn totp_form(l: Locale, m: &PendingMfa, secret: Option<&str>, error: Option<&str>) -> Markup {
+    html! {
+        section.card.narrow {
+            h1 { (tr(l, "Second factor", "第二因子驗證")) }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            @if let Some(sec) = secret {
+                p { (tr(l, "Your organisation requires a second factor. Add this key to your authenticator app, then enter the code it shows.", "貴機構要求第二因子驗證。請將此金鑰加入驗證器 App，並輸入其顯示的驗證碼。")) }
+                p { code.secret { (sec) } }
+                p.muted.small { (auth::totp_uri(sec, &m.user.email)) }
+            } @else {
+                p { (tr(l, "Enter the 6-digit code from your authenticator app.", "請輸入驗證器 App 顯示的 6 位數驗證碼。")) }
+            }
+            form method="post" action="/login/totp" {
+                input type="hidden" name="csrf" value=(m.csrf);
+                @if let Some(sec) = secret { input type="hidden" name="secret" value=(sec); }
+                label { (tr(l, "Code", "驗證碼")) input type="text" name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" required autofocus autocomplete="one-time-code"; }
+                button type="submit" { (tr(l, "Verify", "驗證")) }
+            }
+        }
+    }
+}
+
+async fn totp_page(m: PendingMfa) -> Response {
+    let l = m.user.locale;
+    let c = Ctx {
+        l,
+        p: None,
+        pre: None,
+    };
+    let secret = m.user.totp_secret.is_none().then(auth::new_totp_secret);
+    layout(
+        &c,
+        tr(l, "Second factor", "第二因子驗證"),
+        totp_form(l, &m, secret.as_deref(), None),
+    )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct TotpForm {
+    #[allow(dead_code)]
+    csrf: String,
+    code: String,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+async fn totp_submit(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    m: PendingMfa,
+    ApiForm(f): ApiForm<TotpForm>,
+) -> Response {
+    let l = m.user.locale;
+    let c = Ctx {
+        l,
+        p: None,
+        pre: None,
+    };
+    let audit = |outcome: Outcome, detail: &str| {
+        AuditEntry::new("auth.totp", m.user.id.clone())
+            .by(Some(&m.user.id), Some(&m.org.id))
+            .from_source(format!("{ip} web"))
+            .outcome(outcome)
+            .detail(detail)
+    };
+    if !s.limiter.allow(ip) {
+        return ApiError::too_many().into_response();
+    }
+    let (secret, enrol) = match (&m.user.totp_secret, &f.secret) {
+        (Some(sec), _) => (sec.clone(), false),
+        (None, Some(sec)) if sec.len() == 32 && sec.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            (sec.clone(), true)
+        }
+        (None, _) => return Redirect::to("/login/totp").into_response(),
+    };
+    if !auth::totp_ok(&secret, &f.code) {
+        let r = s
+            .store
+            .record_login_failure(
+                &m.user.id,
+                s.config.max_failed_logins,
+                s.config.lockout.as_micros() as i64,
+                audit(Outcome::Failed, "wrong code"),
+            )
+            .await;
+        if let Err(e) = r {
+            return ApiError::from(e).into_response();
+        }
+        let msg = tr(l, "The code is not correct.", "驗證碼不正確。");
+        return (
+            StatusCode::UNAUTHORIZED,
+            layout(
+                &c,
+                tr(l, "Second factor", "第二因子驗證"),
+                totp_form(l, &m, enrol.then_some(secret.as_str()), Some(msg)),
+            ),
+        )
+            .into_response();
+    }
+    let r = async {
+        if enrol {
+            s.store
+                .set_user_totp(&m.user.id, Some(&secret), audit(Outcome::Ok, "enrolled"))
+                .await?;
+        } else {
+            s.store.audit(&audit(Outcome::Ok, "code accepted")).await?;
+        }
+        s.store.clear_login_failures(&m.user.id).await?;
+        // A new session token once the second factor is done, as at any privilege change.
+        s.store.delete_session(&m.token_hash).await?;
+        Ok::<_, isac_store::StoreError>(())
+    }
+    .await;
+    if let Err(e) = r {
+        return ApiError::from(e).into_response();
+    }
+    let token = match auth::start_session(&s.store, &m.user, false).await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let mut r = Redirect::to("/").into_response();
+    if let Ok(v) = auth::set_cookie(
+        SESSION_COOKIE,
+        &token,
+        Some(s.config.absolute_timeout.as_secs() as i64),
+        s.secure_cookies(),
+    )
+    .parse()
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn logout(State(s): State<AppState>, ClientIp(ip): ClientIp, p: Principal) -> Response {
+    if let Via::Session { token_hash, .. } = &p.via {
+        let _ = s.store.delete_session(token_hash).await;
+        let _ = s
+            .store
+            .audit(&p.audit("auth.logout", p.user.id.clone(), ip))
+            .await;
+    }
+    let mut r = Redirect::to("/login").into_response();
+    if let Ok(v) = auth::set_cookie(SESSION_COOKIE, "", Some(0), s.secure_cookies()).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct LangForm {
+    csrf: String,
+    locale: String,
+}
+
+async fn set_lang(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    ApiForm(f): ApiForm<LangForm>,
+) -> Response {
+    let Some(pre) = auth::cookie(&headers, PRE_COOKIE) else {
+        return Redirect::to("/login").into_response();
+    };
+    let Ok(l) = f.locale.parse::<Locale>() else {
+        return ApiError::invalid("unknown language").into_response();
+    };
+    if !ct_eq(&f.csrf, &pre) {
+        return Redirect::to("/login").into_response();
+    }
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| r.split_once("://").map(|(_, rest)| rest))
+        .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or_else(|| "/login".into());
+    let mut r = Redirect::to(&back).into_response();
+    if let Ok(v) = format!(
+        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        auth::LANG_COOKIE,
+        l.as_str()
+    )
+    .parse()
+    {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    let _ = s;
+    r
+}
+
+// ---------------------------------------------------------------- applications (public)
+
+fn sector_options(l: Locale, selected: Option<Sector>) -> Markup {
+    html! { @for s in Sector::ALL { option value=(s.as_str()) selected[Some(*s) == selected] { (i18n::sector(l, *s)) } } }
+}
+
+fn apply_form(l: Locale, pre: &str, error: Option<&str>) -> Markup {
+    html! {
+        section.card.narrow {
+            h1 { (tr(l, "Apply for membership", "申請入會")) }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/apply" {
+                input type="hidden" name="csrf" value=(pre);
+                label { (tr(l, "Institution name (English)", "機構名稱（英文）")) input name="name_en" required maxlength=(limits::NAME_CHARS); }
+                label { (tr(l, "Institution name (Chinese)", "機構名稱（中文）")) input name="name_zh" required maxlength=(limits::NAME_CHARS); }
+                label { (tr(l, "Sector", "業別")) select name="sector" { (sector_options(l, None)) } }
+                label { (tr(l, "Contact name", "聯絡人")) input name="contact_name" required maxlength=(limits::DISPLAY_NAME_CHARS); }
+                label { (tr(l, "Contact email", "聯絡人電子郵件")) input type="email" name="contact_email" required maxlength=(limits::EMAIL_CHARS); }
+                label { (tr(l, "Why do you want to join?", "申請說明")) textarea name="motivation" required maxlength=(limits::TEXT_CHARS) rows="5" {} }
+                button type="submit" { (tr(l, "Submit application", "送出申請")) }
+            }
+        }
+    }
+}
+
+async fn apply_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let l = i18n::negotiate(&headers);
+    let (pre, fresh) = pre_token(&headers);
+    let c = Ctx {
+        l,
+        p: None,
+        pre: Some(pre.clone()),
+    };
+    with_pre(
+        &s,
+        &pre,
+        fresh,
+        layout(
+            &c,
+            tr(l, "Apply for membership", "申請入會"),
+            apply_form(l, &pre, None),
+        )
+        .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct ApplyForm {
+    csrf: String,
+    name_en: String,
+    name_zh: String,
+    sector: String,
+    contact_name: String,
+    contact_email: String,
+    motivation: String,
+}
+
+async fn apply_submit(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    ApiForm(f): ApiForm<ApplyForm>,
+) -> Response {
+    let l = i18n::negotiate(&headers);
+    let (pre, fresh) = pre_token(&headers);
+    let c = Ctx {
+        l,
+        p: None,
+        pre: Some(pre.clone()),
+    };
+    if fresh || !ct_eq(&f.csrf, &pre) {
+        let msg = tr(
+            l,
+            "The form expired. Please try again.",
+            "表單已過期，請重新填寫。",
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            layout(&c, "isac", apply_form(l, &pre, Some(msg))),
+        )
+            .into_response();
+    }
+    let r = async {
+        let sector: Sector = f.sector.parse()?;
+        api::submit_application(
+            &s,
+            ip,
+            ApplyIn {
+                name_en: f.name_en,
+                name_zh: f.name_zh,
+                sector,
+                contact_name: f.contact_name,
+                contact_email: f.contact_email,
+                motivation: f.motivation,
+            },
+        )
+        .await
+    }
+    .await;
+    match r {
+        Ok(_) => layout(&c, "isac", html! { section.card.narrow { h1 { (tr(l, "Application received", "已收到申請")) } p { (tr(l, "The ISAC will review your application and contact you by email.", "ISAC 將審核您的申請，並以電子郵件與您聯繫。")) } } }).into_response(),
+        Err(e) => (e.status, layout(&c, "isac", apply_form(l, &pre, Some(&e.message)))).into_response(),
+    }
+}
+
+// ---------------------------------------------------------------- intelligence
+
+fn objects_table(l: Locale, objects: &[StoredObject]) -> Markup {
+    html! {
+        @if objects.is_empty() {
+            p.muted.empty { (tr(l, "Nothing to show.", "沒有資料。")) }
+        } @else {
+            table.data {
+                thead { tr {
+                    th { "TLP" } th { (tr(l, "Type", "類型")) } th { (tr(l, "Title", "標題")) } th { (tr(l, "Modified", "修改時間")) } th { (tr(l, "Added", "加入時間")) }
+                } }
+                tbody {
+                    @for o in objects {
+                        tr class=[o.revoked.then_some("revoked")] {
+                            td { (tlp_badge(l, o.access.tlp)) }
+                            td { code { (o.stix_type) } }
+                            td { a href={"/intel/" (o.stix_id)} { (o.title) } @if o.revoked { " " span.tag { (tr(l, "revoked", "已撤銷")) } } }
+                            td.nowrap { (o.modified.get(..16).unwrap_or(&o.modified).replace('T', " ")) }
+                            td.nowrap { (fmt_time(o.date_added)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn dashboard(State(s): State<AppState>, p: Principal) -> WebResult {
+    let l = p.user.locale;
+    let counts = s
+        .store
+        .count_by_tlp(&p.viewer)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let latest = s
+        .store
+        .list_objects(
+            &p.viewer,
+            &ListQuery {
+                limit: 15,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let body = html! {
+        h1 { (tr(l, "Dashboard", "總覽")) }
+        section.stats {
+            div.stat { span.n { (total) } span.label { (tr(l, "objects you may see", "您可檢視的情資")) } }
+            @for t in Tlp::ALL.iter().rev() {
+                @let n = counts.iter().find(|(c, _)| c == t).map_or(0, |(_, n)| *n);
+                a.stat href={"/intel?tlp=" (t.as_str().replace('+', "%2B"))} { span.n { (n) } (tlp_badge(l, *t)) }
+            }
+        }
+        h2 { (tr(l, "Latest intelligence", "最新情資")) }
+        (objects_table(l, &latest.objects))
+        p { a href="/intel" { (tr(l, "All intelligence →", "全部情資 →")) } }
+    };
+    Ok(page(&p, tr(l, "Dashboard", "總覽"), body))
+}
+
+fn list_filters(l: Locale, q: &ListParams, action: &str, with_q: bool) -> Markup {
+    let types = [
+        "indicator",
+        "malware",
+        "threat-actor",
+        "vulnerability",
+        "attack-pattern",
+        "report",
+        "note",
+        "campaign",
+        "tool",
+        "identity",
+        "observed-data",
+    ];
+    html! {
+        form.filters method="get" action=(action) {
+            @if with_q {
+                label { (tr(l, "Value", "值")) input type="search" name="q" value=(q.q.clone().unwrap_or_default()) maxlength=(limits::SEARCH_CHARS) autofocus; }
+            }
+            label { (tr(l, "Type", "類型")) select name="type" {
+                option value="" { (tr(l, "any", "全部")) }
+                @for t in types { option value=(t) selected[q.stix_type.as_deref() == Some(t)] { (t) } }
+            } }
+            label { "TLP" select name="tlp" {
+                option value="" { (tr(l, "any", "全部")) }
+                @for t in Tlp::ALL { option value=(t.as_str()) selected[q.tlp.as_deref() == Some(t.as_str())] { (t.label()) } }
+            } }
+            label { (tr(l, "Sort", "排序")) select name="sort" {
+                @for (v, en, zh) in [("-date_added", "Newest added", "最新加入"), ("date_added", "Oldest added", "最早加入"), ("-modified", "Recently modified", "最近修改"), ("modified", "Least recently modified", "最早修改")] {
+                    option value=(v) selected[q.sort.as_deref() == Some(v)] { (tr(l, en, zh)) }
+                }
+            } }
+            button type="submit" { (tr(l, "Apply", "套用")) }
+        }
+    }
+}
+
+fn next_link(l: Locale, base: &str, q: &ListParams, next: &Option<String>) -> Markup {
+    let Some(n) = next else { return html! {} };
+    let mut params: Vec<(&str, String)> = Vec::new();
+    for (k, v) in [
+        ("q", &q.q),
+        ("type", &q.stix_type),
+        ("tlp", &q.tlp),
+        ("sort", &q.sort),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            params.push((k, v.clone()));
+        }
+    }
+    params.push(("cursor", n.clone()));
+    let qs = serde_urlencoded::to_string(&params).unwrap_or_default();
+    html! { p.pager { a rel="next" href={(base) "?" (qs)} { (tr(l, "Next page →", "下一頁 →")) } } }
+}
+
+async fn intel_list(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<ApiQuery<ListParams>, ApiError>,
+) -> WebResult {
+    let l = p.user.locale;
+    let ApiQuery(q) = q.map_err(|e| fail(&p, e))?;
+    let lq = q.to_query().map_err(|e| fail(&p, e))?;
+    let pg = s
+        .store
+        .list_objects(&p.viewer, &lq)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let body = html! {
+        h1 { (tr(l, "Intelligence", "情資")) }
+        (list_filters(l, &q, "/intel", false))
+        (objects_table(l, &pg.objects))
+        (next_link(l, "/intel", &q, &pg.next))
+    };
+    Ok(page(&p, tr(l, "Intelligence", "情資"), body))
+}
+
+async fn search_page(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<ApiQuery<ListParams>, ApiError>,
+) -> WebResult {
+    let l = p.user.locale;
+    let ApiQuery(q) = q.map_err(|e| fail(&p, e))?;
+    let lq = q.to_query().map_err(|e| fail(&p, e))?;
+    let results = match &lq.filter.value {
+        Some(_) => Some(
+            s.store
+                .list_objects(&p.viewer, &lq)
+                .await
+                .map_err(|e| fail(&p, e))?,
+        ),
+        None => None,
+    };
+    let body = html! {
+        h1 { (tr(l, "Search", "搜尋")) }
+        p.muted { (tr(l, "Exact value: an IP address, domain, URL, file hash, CVE id…", "完全比對：IP 位址、網域、網址、檔案雜湊、CVE 編號…")) }
+        (list_filters(l, &q, "/search", true))
+        @if let Some(r) = &results {
+            h2 { (tr(l, "Results", "搜尋結果")) }
+            (objects_table(l, &r.objects))
+            (next_link(l, "/search", &q, &r.next))
+        }
+    };
+    Ok(page(&p, tr(l, "Search", "搜尋"), body))
+}
+
+async fn intel_detail(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> WebResult {
+    let l = p.user.locale;
+    let o = s
+        .store
+        .object(&p.viewer, &id)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let versions = s
+        .store
+        .object_versions(&p.viewer, &id)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let dir = Directory::load(&s.store).await.map_err(|e| fail(&p, e))?;
+    let view = intel::view(&p, dir.operator().map(|o| o.id.as_str()), &o);
+    let pretty = serde_json::to_string_pretty(&view.object).unwrap_or_default();
+    let groups: BTreeMap<String, String> = s
+        .store
+        .groups()
+        .await
+        .map_err(|e| fail(&p, e))?
+        .into_iter()
+        .map(|g| (g.id, g.name))
+        .collect();
+    let body = html! {
+        h1 { (tlp_badge(l, o.access.tlp)) " " (o.title) }
+        @if o.revoked { p.error { (tr(l, "This object has been revoked.", "此情資已撤銷。")) } }
+        dl.meta {
+            dt { "ID" } dd { code { (o.stix_id) } }
+            dt { (tr(l, "Type", "類型")) } dd { code { (o.stix_type) } }
+            dt { (tr(l, "Modified", "修改時間")) } dd { (o.modified) }
+            dt { (tr(l, "Added", "加入時間")) } dd { (fmt_time(o.date_added)) }
+            dt { "TLP" } dd { (tlp_badge(l, o.access.tlp)) " " (i18n::tlp_meaning(l, o.access.tlp)) }
+            @if let Some(r) = &view.recipients {
+                dt { (tr(l, "Owner", "擁有者")) } dd { (dir.org(&o.access.owner_org).map(|x| org_name(l, x)).unwrap_or_default()) }
+                @if !r.orgs.is_empty() { dt { (tr(l, "Recipient orgs", "接收組織")) } dd { @for x in &r.orgs { span.tag { (dir.org(x).map(|x| org_name(l, x)).unwrap_or_else(|| x.clone())) } " " } } }
+                @if !r.groups.is_empty() { dt { (tr(l, "Recipient groups", "接收群組")) } dd { @for g in &r.groups { span.tag { (groups.get(g).cloned().unwrap_or_else(|| g.clone())) } " " } } }
+                @if !r.users.is_empty() { dt { (tr(l, "Named users", "指名使用者")) } dd { (r.users.len()) } }
+            }
+        }
+        h2 { "STIX 2.1" }
+        pre.json { (pretty) }
+        h2 { (tr(l, "Versions", "版本")) }
+        table.data { thead { tr { th { (tr(l, "Modified", "修改時間")) } th { (tr(l, "Added", "加入時間")) } th { "TLP" } } }
+            tbody { @for v in versions.iter().rev() { tr { td { (v.modified) } td { (fmt_time(v.date_added)) } td { (tlp_badge(l, v.access.tlp)) } } } } }
+        @if p.user.role.may_write_intel() && o.access.owner_org == p.org.id && !o.revoked {
+            form method="post" action={"/intel/" (o.stix_id) "/revoke"} {
+                (csrf_field(&p))
+                button.danger type="submit" { (tr(l, "Revoke", "撤銷")) }
+            }
+        }
+    };
+    Ok(page(&p, &o.title, body))
+}
+
+async fn intel_revoke(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> WebResult {
+    api::version(
+        &s,
+        &p,
+        ip,
+        &id,
+        intel::VersionInput {
+            changes: Default::default(),
+            tlp: None,
+            recipients: None,
+        },
+        true,
+    )
+    .await
+    .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to(&format!("/intel/{id}")).into_response())
+}
+
+async fn intel_new_page(State(s): State<AppState>, p: Principal) -> WebResult {
+    intel_new_form(&s, &p, None).await
+}
+
+async fn intel_new_form(s: &AppState, p: &Principal, error: Option<&str>) -> WebResult {
+    let l = p.user.locale;
+    let orgs = s.store.orgs().await.map_err(|e| fail(p, e))?;
+    let groups = s.store.groups().await.map_err(|e| fail(p, e))?;
+    let body = html! {
+        h1 { (tr(l, "Share intelligence", "分享情資")) }
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form.stack method="post" action="/intel/new" {
+            (csrf_field(p))
+            label { (tr(l, "Type", "類型")) select name="type" {
+                option value="indicator" { (tr(l, "Indicator", "威脅指標")) }
+                option value="note" { (tr(l, "Note", "備註")) }
+                option value="vulnerability" { (tr(l, "Vulnerability", "弱點")) }
+                option value="malware" { (tr(l, "Malware", "惡意程式")) }
+                option value="threat-actor" { (tr(l, "Threat actor", "威脅行為者")) }
+            } }
+            label { (tr(l, "Name", "名稱")) input name="name" required maxlength="200"; }
+            label { (tr(l, "Description", "描述")) textarea name="description" rows="4" maxlength=(limits::TEXT_CHARS) {} }
+            label { (tr(l, "Pattern (indicators)", "偵測樣式（威脅指標）")) input name="pattern" placeholder="[ipv4-addr:value = '203.0.113.5']" maxlength="4000"; }
+            label { "TLP" select name="tlp" {
+                @for t in Tlp::ALL { option value=(t.as_str()) selected[*t == Tlp::Green] { (t.label()) " — " (i18n::tlp_meaning(l, *t)) } }
+            } }
+            fieldset {
+                legend { (tr(l, "Recipients (TLP:AMBER and AMBER+STRICT)", "接收者（TLP:AMBER 與 AMBER+STRICT）")) }
+                label { (tr(l, "Organisations", "組織")) select name="org" multiple size="6" {
+                    @for o in orgs.iter().filter(|o| o.kind != OrgKind::Operator) { option value=(o.id) { (org_name(l, o)) " (" (i18n::org_kind(l, o.kind)) ")" } }
+                } }
+                label { (tr(l, "Sharing groups", "分享群組")) select name="group" multiple size="4" {
+                    @for g in &groups { option value=(g.id) { (g.name) } }
+                } }
+                label { (tr(l, "Named users, by email (TLP:RED)", "指名使用者電子郵件（TLP:RED）")) input name="users" placeholder="a@example.org, b@example.org" maxlength="4000"; }
+            }
+            button type="submit" { (tr(l, "Share", "分享")) }
+        }
+    };
+    Ok(page(p, tr(l, "Share intelligence", "分享情資"), body))
+}
+
+async fn intel_new_submit(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> WebResult {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| fail(&p, ApiError::bad_request("malformed form")))?;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let all = |k: &str| {
+        pairs
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    let t = get("type");
+    let mut object = serde_json::Map::new();
+    object.insert("type".into(), t.clone().into());
+    object.insert("name".into(), get("name").into());
+    if !get("description").is_empty() {
+        object.insert("description".into(), get("description").into());
+    }
+    if t == "indicator" {
+        object.insert("pattern".into(), get("pattern").into());
+        object.insert("pattern_type".into(), "stix".into());
+        object.insert(
+            "valid_from".into(),
+            intel::stix_time(chrono::Utc::now()).into(),
+        );
+    } else if t == "note" {
+        object.insert("content".into(), get("description").into());
+        object.insert("object_refs".into(), serde_json::Value::Array(vec![]));
+    }
+    let r = async {
+        isac_model::check_text("name", &get("name"), 200)?;
+        if t == "indicator" && get("pattern").is_empty() {
+            return Err(ApiError::invalid(tr(
+                p.user.locale,
+                "An indicator needs a pattern.",
+                "威脅指標需要偵測樣式。",
+            )));
+        }
+        let mut users = Vec::new();
+        for e in get("users")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            let u = s.store.find_user(e).await.map_err(|_| {
+                ApiError::invalid(format!(
+                    "{}: {e}",
+                    tr(p.user.locale, "no such user", "查無此使用者")
+                ))
+            })?;
+            users.push(u.id);
+        }
+        let input = ObjectInput {
+            object,
+            tlp: Some(get("tlp")),
+            recipients: Recipients {
+                orgs: all("org"),
+                groups: all("group"),
+                users,
+            },
+        };
+        api::create_objects(&s, &p, ip, vec![input]).await
+    }
+    .await;
+    match r {
+        Ok(v) => Ok(Redirect::to(&format!("/intel/{}", v[0].id)).into_response()),
+        Err(e) => {
+            let mut resp = intel_new_form(&s, &p, Some(&e.message)).await?;
+            *resp.status_mut() = e.status;
+            Ok(resp)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- API keys and settings
+
+async fn keys_page(State(s): State<AppState>, p: Principal) -> WebResult {
+    keys_view(&s, &p, None).await
+}
+
+async fn keys_view(s: &AppState, p: &Principal, token: Option<&str>) -> WebResult {
+    let l = p.user.locale;
+    let keys = s.store.api_keys(&p.user.id).await.map_err(|e| fail(p, e))?;
+    let body = html! {
+        h1 { (tr(l, "My API keys", "我的 API 金鑰")) }
+        @if let Some(t) = token {
+            section.card.notice {
+                p { strong { (tr(l, "Your new key. Copy it now: it will not be shown again.", "新金鑰如下。請立即複製，之後不會再顯示。")) } }
+                p { code #new-token { (t) } }
+                p.muted { (tr(l, "Send it as Authorization: Bearer <key>, or as the password of HTTP Basic.", "以 Authorization: Bearer <金鑰> 傳送，或作為 HTTP Basic 的密碼。")) }
+            }
+        }
+        table.data { thead { tr { th { (tr(l, "Name", "名稱")) } th { (tr(l, "Prefix", "前綴")) } th { (tr(l, "Created", "建立時間")) } th { (tr(l, "Last used", "最後使用")) } th { (tr(l, "State", "狀態")) } th {} } }
+            tbody { @for k in &keys { tr {
+                td { (k.name) } td { code { "isac_" (k.prefix) "_…" } } td { (fmt_time(k.created_at)) }
+                td { (k.last_used_at.map(fmt_time).unwrap_or_else(|| "—".into())) }
+                td { @if let Some(r) = k.revoked_at { (tr(l, "revoked", "已撤銷")) " " (fmt_time(r)) } @else { (tr(l, "active", "有效")) } }
+                td { @if k.revoked_at.is_none() { form.inline method="post" action={"/keys/" (k.id) "/revoke"} { (csrf_field(p)) button.danger type="submit" { (tr(l, "Revoke", "撤銷")) } } } }
+            } } } }
+        h2 { (tr(l, "New key", "新增金鑰")) }
+        form.inline method="post" action="/keys" {
+            (csrf_field(p))
+            input name="name" required maxlength=(limits::NAME_CHARS) placeholder=(tr(l, "What is it for? e.g. SIEM feed", "用途，例如 SIEM 匯入")) aria-label=(tr(l, "Name", "名稱"));
+            button type="submit" { (tr(l, "Create", "建立")) }
+        }
+    };
+    Ok(page(p, tr(l, "My API keys", "我的 API 金鑰"), body))
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    #[allow(dead_code)]
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn keys_create(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    f: Result<ApiForm<NameForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let (token, _) = auth::create_api_key(
+        &s.store,
+        &p.user,
+        &f.name,
+        p.audit("apikey.create", p.user.id.clone(), ip),
+    )
+    .await
+    .map_err(|e| fail(&p, e))?;
+    keys_view(&s, &p, Some(&token)).await
+}
+
+async fn keys_revoke(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> WebResult {
+    api::revoke_key_checked(&s, &p, ip, &id)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/keys").into_response())
+}
+
+async fn settings_page(p: Principal) -> WebResult {
+    settings_view(&p, None, None)
+}
+
+fn settings_view(p: &Principal, secret: Option<&str>, error: Option<&str>) -> WebResult {
+    let l = p.user.locale;
+    let secret = secret
+        .map(str::to_owned)
+        .or_else(|| p.user.totp_secret.is_none().then(auth::new_totp_secret));
+    let body = html! {
+        h1 { (tr(l, "Settings", "設定")) }
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        section.card {
+            h2 { (tr(l, "Language", "語言")) }
+            form.inline method="post" action="/settings/locale" {
+                (csrf_field(p))
+                select name="locale" aria-label=(tr(l, "Language", "語言")) {
+                    option value="zh-TW" selected[l == Locale::ZhTw] { "繁體中文" }
+                    option value="en" selected[l == Locale::En] { "English" }
+                }
+                button #save-locale type="submit" { (tr(l, "Save", "儲存")) }
+            }
+        }
+        section.card {
+            h2 { (tr(l, "Second factor (TOTP)", "第二因子驗證（TOTP）")) }
+            @if p.user.totp_secret.is_some() {
+                p { (tr(l, "Enabled. Ask an administrator to reset it if you lose your device.", "已啟用。若遺失裝置，請洽管理者重設。")) }
+            } @else if let Some(sec) = &secret {
+                p { (tr(l, "Add this key to your authenticator app, then enter the code it shows.", "請將此金鑰加入驗證器 App，並輸入其顯示的驗證碼。")) }
+                p { code.secret { (sec) } }
+                form.inline method="post" action="/settings/totp" {
+                    (csrf_field(p))
+                    input type="hidden" name="secret" value=(sec);
+                    input name="code" inputmode="numeric" pattern="[0-9]{6}" maxlength="6" required aria-label=(tr(l, "Code", "驗證碼"));
+                    button type="submit" { (tr(l, "Enable", "啟用")) }
+                }
+            }
+        }
+        section.card {
+            h2 { (tr(l, "Account", "帳號")) }
+            dl.meta {
+                dt { (tr(l, "Email", "電子郵件")) } dd { (p.user.email) }
+                dt { (tr(l, "Role", "角色")) } dd { (i18n::role(l, p.user.role)) }
+                dt { (tr(l, "Organisation", "組織")) } dd { (org_name(l, &p.org)) }
+            }
+        }
+    };
+    Ok(page(p, tr(l, "Settings", "設定"), body))
+}
+
+#[derive(Deserialize)]
+struct LocaleForm {
+    #[allow(dead_code)]
+    csrf: String,
+    locale: String,
+}
+
+async fn settings_locale(
+    State(s): State<AppState>,
+    p: Principal,
+    f: Result<ApiForm<LocaleForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let l: Locale = f
+        .locale
+        .parse()
+        .map_err(|e: isac_model::ParseEnumError| fail(&p, e))?;
+    s.store
+        .set_user_locale(&p.user.id, l)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/settings").into_response())
+}
+
+#[derive(Deserialize)]
+struct TotpEnrolForm {
+    #[allow(dead_code)]
+    csrf: String,
+    secret: String,
+    code: String,
+}
+
+async fn settings_totp(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    f: Result<ApiForm<TotpEnrolForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let l = p.user.locale;
+    if f.secret.len() != 32 || !auth::totp_ok(&f.secret, &f.code) {
+        let mut r = settings_view(
+            &p,
+            Some(&f.secret),
+            Some(tr(l, "The code is not correct.", "驗證碼不正確。")),
+        )?;
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+        return Ok(r);
+    }
+    s.store
+        .set_user_totp(
+            &p.user.id,
+            Some(&f.secret),
+            p.audit("user.totp_enrol", p.user.id.clone(), ip),
+        )
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/settings").into_response())
+}
+
+// ---------------------------------------------------------------- administration
+
+async fn orgs_page(State(s): State<AppState>, p: Principal) -> WebResult {
+    let l = p.user.locale;
+    let orgs = s.store.orgs().await.map_err(|e| fail(&p, e))?;
+    let admin = p.user.role.is_operator_admin();
+    let body = html! {
+        h1 { (tr(l, "Organisations", "組織")) }
+        table.data { thead { tr { th { (tr(l, "Name", "名稱")) } th { (tr(l, "Kind", "類別")) } th { (tr(l, "Sector", "業別")) } th { (tr(l, "TLP ceiling", "TLP 上限")) } th { (tr(l, "Second factor required", "要求第二因子")) } } }
+            tbody { @for o in &orgs { tr {
+                td { (o.name_zh) br; span.muted { (o.name_en) } }
+                td { (i18n::org_kind(l, o.kind)) }
+                td { (o.sector.map(|x| i18n::sector(l, x)).unwrap_or("—")) }
+                td { @if let Some(c) = o.partner_ceiling { (tlp_badge(l, c)) } @else { "—" } }
+                td {
+                    @if admin || o.id == p.org.id {
+                        form.inline method="post" action={"/admin/orgs/" (o.id) "/totp"} {
+                            (csrf_field(&p))
+                            input type="hidden" name="require" value=(if o.require_totp { "false" } else { "true" });
+                            button type="submit" { (if o.require_totp { tr(l, "Required — turn off", "已要求 — 關閉") } else { tr(l, "Not required — require", "未要求 — 要求") }) }
+                        }
+                    } @else { (if o.require_totp { tr(l, "yes", "是") } else { tr(l, "no", "否") }) }
+                }
+            } } } }
+        @if admin {
+            h2 { (tr(l, "New organisation", "新增組織")) }
+            form.stack method="post" action="/admin/orgs" {
+                (csrf_field(&p))
+                label { (tr(l, "Name (English)", "名稱（英文）")) input name="name_en" required maxlength=(limits::NAME_CHARS); }
+                label { (tr(l, "Name (Chinese)", "名稱（中文）")) input name="name_zh" required maxlength=(limits::NAME_CHARS); }
+                label { (tr(l, "Kind", "類別")) select name="kind" { @for k in [OrgKind::Member, OrgKind::Partner, OrgKind::Vendor] { option value=(k.as_str()) { (i18n::org_kind(l, k)) } } } }
+                label { (tr(l, "Sector (members)", "業別（會員）")) select name="sector" { option value="" { "—" } (sector_options(l, None)) } }
+                label { (tr(l, "TLP ceiling (partners)", "TLP 上限（合作夥伴）")) select name="partner_ceiling" { option value="" { "—" } option value="green" { "TLP:GREEN" } option value="amber" { "TLP:AMBER" } } }
+                button type="submit" { (tr(l, "Create", "建立")) }
+            }
+        }
+    };
+    Ok(page(&p, tr(l, "Organisations", "組織"), body))
+}
+
+#[derive(Deserialize)]
+struct OrgForm {
+    #[allow(dead_code)]
+    csrf: String,
+    name_en: String,
+    name_zh: String,
+    kind: String,
+    #[serde(default)]
+    sector: String,
+    #[serde(default)]
+    partner_ceiling: String,
+}
+
+async fn orgs_create(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    f: Result<ApiForm<OrgForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let r = async {
+        isac_model::check_text("name_en", &f.name_en, limits::NAME_CHARS)?;
+        isac_model::check_text("name_zh", &f.name_zh, limits::NAME_CHARS)?;
+        let kind: OrgKind = f.kind.parse()?;
+        let sector = (!f.sector.is_empty())
+            .then(|| f.sector.parse::<Sector>())
+            .transpose()?;
+        let ceiling = (!f.partner_ceiling.is_empty())
+            .then(|| f.partner_ceiling.parse::<Tlp>())
+            .transpose()?;
+        s.store
+            .create_org(
+                &NewOrg {
+                    kind,
+                    sector,
+                    name_en: f.name_en,
+                    name_zh: f.name_zh,
+                    partner_ceiling: ceiling,
+                },
+                p.audit("org.create", "-", ip),
+            )
+            .await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    r.map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/orgs").into_response())
+}
+
+#[derive(Deserialize)]
+struct RequireForm {
+    #[allow(dead_code)]
+    csrf: String,
+    require: bool,
+}
+
+async fn orgs_totp(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    f: Result<ApiForm<RequireForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    if !(p.user.role.is_operator_admin() || p.org.id == id) {
+        return Err(fail(
+            &p,
+            ApiError::forbidden("you may manage only your own organisation"),
+        ));
+    }
+    s.store
+        .set_org_require_totp(
+            &id,
+            f.require,
+            p.audit("org.require_totp", id.clone(), ip)
+                .detail(f.require.to_string()),
+        )
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/orgs").into_response())
+}
+
+#[derive(Deserialize)]
+struct UsersQuery {
+    #[serde(default)]
+    org: Option<String>,
+}
+
+async fn users_page(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<ApiQuery<UsersQuery>, ApiError>,
+) -> WebResult {
+    let l = p.user.locale;
+    let ApiQuery(q) = q.map_err(|e| fail(&p, e))?;
+    let admin = p.user.role.is_operator_admin();
+    let org = if admin {
+        q.org.filter(|o| !o.is_empty())
+    } else {
+        Some(p.org.id.clone())
+    };
+    let users = s
+        .store
+        .users(org.as_deref())
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let orgs: BTreeMap<String, isac_store::Org> = s
+        .store
+        .orgs()
+        .await
+        .map_err(|e| fail(&p, e))?
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+    let roles: Vec<Role> = Role::ALL
+        .iter()
+        .copied()
+        .filter(|r| admin || r.allowed_for(p.org.kind))
+        .collect();
+    let body = html! {
+        h1 { (tr(l, "Users", "使用者")) }
+        @if admin {
+            form.filters method="get" action="/admin/users" {
+                label { (tr(l, "Organisation", "組織")) select name="org" { option value="" { (tr(l, "all", "全部")) } @for o in orgs.values() { option value=(o.id) selected[org.as_deref() == Some(o.id.as_str())] { (org_name(l, o)) } } } }
+                button type="submit" { (tr(l, "Apply", "套用")) }
+            }
+        }
+        table.data { thead { tr { th { (tr(l, "Email", "電子郵件")) } th { (tr(l, "Name", "姓名")) } th { (tr(l, "Organisation", "組織")) } th { (tr(l, "Role", "角色")) } th { "TOTP" } th { (tr(l, "State", "狀態")) } } }
+            tbody { @for u in &users { tr {
+                td { (u.email) } td { (u.display_name) } td { (orgs.get(&u.org_id).map(|o| org_name(l, o)).unwrap_or_default()) }
+                td { (i18n::role(l, u.role)) } td { (if u.totp_secret.is_some() { "✓" } else { "—" }) }
+                td { form.inline method="post" action={"/admin/users/" (u.id) "/enabled"} {
+                    (csrf_field(&p))
+                    input type="hidden" name="enabled" value=(if u.enabled { "false" } else { "true" });
+                    @if u.enabled { span { (tr(l, "enabled", "啟用")) } " " button.danger type="submit" disabled[u.id == p.user.id] { (tr(l, "Disable", "停用")) } }
+                    @else { span.muted { (tr(l, "disabled", "停用")) } " " button type="submit" { (tr(l, "Enable", "啟用")) } }
+                } }
+            } } } }
+        h2 { (tr(l, "New user", "新增使用者")) }
+        form.stack method="post" action="/admin/users" {
+            (csrf_field(&p))
+            @if admin {
+                label { (tr(l, "Organisation", "組織")) select name="org_id" { @for o in orgs.values() { option value=(o.id) { (org_name(l, o)) } } } }
+            } @else { input type="hidden" name="org_id" value=(p.org.id); }
+            label { (tr(l, "Email", "電子郵件")) input type="email" name="email" required maxlength=(limits::EMAIL_CHARS); }
+            label { (tr(l, "Name", "姓名")) input name="display_name" required maxlength=(limits::DISPLAY_NAME_CHARS); }
+            label { (tr(l, "Role", "角色")) select name="role" { @for r in &roles { option value=(r.as_str()) { (i18n::role(l, *r)) } } } }
+            label { (tr(l, "Language", "語言")) select name="locale" { option value="zh-TW" { "繁體中文" } option value="en" { "English" } } }
+            label { (tr(l, "Initial password (12+ characters)", "初始密碼（至少 12 字元）")) input type="password" name="password" required minlength=(limits::PASSWORD_MIN_CHARS) maxlength=(limits::PASSWORD_MAX_CHARS) autocomplete="new-password"; }
+            button type="submit" { (tr(l, "Create", "建立")) }
+        }
+    };
+    Ok(page(&p, tr(l, "Users", "使用者"), body))
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    #[allow(dead_code)]
+    csrf: String,
+    org_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    locale: String,
+    password: String,
+}
+
+async fn users_create(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    f: Result<ApiForm<UserForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let r = async {
+        if !(p.user.role.is_operator_admin() || f.org_id == p.org.id) {
+            return Err(ApiError::forbidden(
+                "you may manage only your own organisation",
+            ));
+        }
+        let b = NewUserIn {
+            org_id: f.org_id,
+            email: f.email,
+            display_name: f.display_name,
+            role: f.role.parse()?,
+            locale: Some(f.locale.parse()?),
+            password: Some(f.password),
+        };
+        api::create_user_checked(&s, &p, ip, b).await
+    }
+    .await;
+    r.map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+#[derive(Deserialize)]
+struct EnabledForm {
+    #[allow(dead_code)]
+    csrf: String,
+    enabled: bool,
+}
+
+async fn users_enabled(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    f: Result<ApiForm<EnabledForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let u = s.store.user(&id).await.map_err(|e| fail(&p, e))?;
+    if !(p.user.role.is_operator_admin() || u.org_id == p.org.id) {
+        return Err(fail(&p, ApiError::not_found("user")));
+    }
+    if u.id == p.user.id {
+        return Err(fail(&p, ApiError::conflict("you cannot disable yourself")));
+    }
+    s.store
+        .set_user_enabled(
+            &u.id,
+            f.enabled,
+            p.audit(
+                if f.enabled {
+                    "user.enable"
+                } else {
+                    "user.disable"
+                },
+                u.id.clone(),
+                ip,
+            ),
+        )
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/users").into_response())
+}
+
+async fn groups_page(State(s): State<AppState>, p: Principal) -> WebResult {
+    let l = p.user.locale;
+    let groups = s.store.groups().await.map_err(|e| fail(&p, e))?;
+    let orgs: BTreeMap<String, isac_store::Org> = s
+        .store
+        .orgs()
+        .await
+        .map_err(|e| fail(&p, e))?
+        .into_iter()
+        .map(|o| (o.id.clone(), o))
+        .collect();
+    let body = html! {
+        h1 { (tr(l, "Sharing groups", "分享群組")) }
+        @for g in &groups {
+            section.card {
+                h2 { (g.name) }
+                @if !g.description.is_empty() { p.muted { (g.description) } }
+                ul.tags { @for m in &g.members { li {
+                    (orgs.get(m).map(|o| org_name(l, o)).unwrap_or_else(|| m.clone()))
+                    form.inline method="post" action={"/admin/groups/" (g.id) "/members"} {
+                        (csrf_field(&p)) input type="hidden" name="org" value=(m); input type="hidden" name="member" value="false";
+                        button.link type="submit" title=(tr(l, "Remove", "移除")) { "×" }
+                    }
+                } } }
+                form.inline method="post" action={"/admin/groups/" (g.id) "/members"} {
+                    (csrf_field(&p)) input type="hidden" name="member" value="true";
+                    select name="org" aria-label=(tr(l, "Organisation", "組織")) { @for o in orgs.values().filter(|o| !g.members.contains(&o.id)) { option value=(o.id) { (org_name(l, o)) } } }
+                    button type="submit" { (tr(l, "Add", "加入")) }
+                }
+            }
+        }
+        h2 { (tr(l, "New group", "新增群組")) }
+        form.stack method="post" action="/admin/groups" {
+            (csrf_field(&p))
+            label { (tr(l, "Name", "名稱")) input name="name" required maxlength=(limits::NAME_CHARS); }
+            label { (tr(l, "Description", "說明")) input name="description" maxlength=(limits::TEXT_CHARS); }
+            button type="submit" { (tr(l, "Create", "建立")) }
+        }
+    };
+    Ok(page(&p, tr(l, "Sharing groups", "分享群組"), body))
+}
+
+async fn groups_create(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    f: Result<ApiForm<NameForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    isac_model::check_text("name", &f.name, limits::NAME_CHARS).map_err(|e| fail(&p, e))?;
+    if f.description.chars().count() > limits::TEXT_CHARS {
+        return Err(fail(&p, ApiError::invalid("the description is too long")));
+    }
+    s.store
+        .create_group(&f.name, &f.description, p.audit("group.create", "-", ip))
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/groups").into_response())
+}
+
+#[derive(Deserialize)]
+struct MemberForm {
+    #[allow(dead_code)]
+    csrf: String,
+    org: String,
+    member: bool,
+}
+
+async fn groups_member(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    f: Result<ApiForm<MemberForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let g = s
+        .store
+        .groups()
+        .await
+        .map_err(|e| fail(&p, e))?
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(|| fail(&p, ApiError::not_found("group")))?;
+    let o = s.store.org(&f.org).await.map_err(|e| fail(&p, e))?;
+    s.store
+        .set_group_member(
+            &g.id,
+            &o.id,
+            f.member,
+            p.audit(
+                if f.member {
+                    "group.add_member"
+                } else {
+                    "group.remove_member"
+                },
+                g.id.clone(),
+                ip,
+            )
+            .detail(o.id.clone()),
+        )
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/groups").into_response())
+}
+
+async fn applications_page(State(s): State<AppState>, p: Principal) -> WebResult {
+    let l = p.user.locale;
+    let apps = s.store.applications().await.map_err(|e| fail(&p, e))?;
+    let body = html! {
+        h1 { (tr(l, "Membership applications", "入會申請")) }
+        @if apps.is_empty() { p.muted.empty { (tr(l, "No applications.", "目前沒有申請。")) } }
+        @for a in &apps {
+            section.card {
+                h2 { (a.name_zh) " / " (a.name_en) " " span.tag { (a.status) } }
+                dl.meta {
+                    dt { (tr(l, "Sector", "業別")) } dd { (i18n::sector(l, a.sector)) }
+                    dt { (tr(l, "Contact", "聯絡人")) } dd { (a.contact_name) " <" (a.contact_email) ">" }
+                    dt { (tr(l, "Received", "收件時間")) } dd { (fmt_time(a.created_at)) }
+                }
+                p { (a.motivation) }
+                @if a.status == "pending" {
+                    form.inline method="post" action={"/admin/applications/" (a.id) "/decision"} {
+                        (csrf_field(&p))
+                        input type="password" name="admin_password" minlength=(limits::PASSWORD_MIN_CHARS) maxlength=(limits::PASSWORD_MAX_CHARS) placeholder=(tr(l, "First admin's initial password", "首位管理者初始密碼")) autocomplete="new-password";
+                        button type="submit" name="decision" value="approve" { (tr(l, "Approve", "核准")) }
+                        button.danger type="submit" name="decision" value="reject" formnovalidate { (tr(l, "Reject", "駁回")) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&p, tr(l, "Membership applications", "入會申請"), body))
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    #[allow(dead_code)]
+    csrf: String,
+    decision: String,
+    #[serde(default)]
+    admin_password: String,
+}
+
+async fn applications_decide(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    f: Result<ApiForm<DecisionForm>, ApiError>,
+) -> WebResult {
+    let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
+    let approve = match f.decision.as_str() {
+        "approve" => Some(ApproveIn {
+            admin_password: (!f.admin_password.is_empty()).then_some(f.admin_password),
+            locale: None,
+        }),
+        "reject" => None,
+        _ => return Err(fail(&p, ApiError::invalid("decide approve or reject"))),
+    };
+    api::decide(&s, &p, ip, &id, approve)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    Ok(Redirect::to("/admin/applications").into_response())
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+async fn audit_page(
+    State(s): State<AppState>,
+    p: Principal,
+    q: Result<ApiQuery<AuditQuery>, ApiError>,
+) -> WebResult {
+    let l = p.user.locale;
+    let ApiQuery(q) = q.map_err(|e| fail(&p, e))?;
+    let rows = s
+        .store
+        .audit_page(q.before, 100)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let verify = s.store.audit_verify().await.map_err(|e| fail(&p, e))?;
+    let body = html! {
+        h1 { (tr(l, "Audit log", "稽核紀錄")) }
+        @match verify.first_broken {
+            None => p.ok { (tr(l, "Hash chain intact: ", "雜湊鏈完整：")) (verify.records) (tr(l, " records", " 筆")) },
+            Some(seq) => p.error role="alert" { (tr(l, "Hash chain broken at record #", "雜湊鏈於第 # 筆中斷：")) (seq) },
+        }
+        table.data.small { thead { tr { th { "#" } th { (tr(l, "Time (UTC)", "時間（UTC）")) } th { (tr(l, "Action", "動作")) } th { (tr(l, "Outcome", "結果")) } th { (tr(l, "Actor", "執行者")) } th { (tr(l, "Source", "來源")) } th { (tr(l, "Target", "對象")) } th { (tr(l, "Detail", "細節")) } } }
+            tbody { @for r in &rows { tr class=(format!("outcome-{}", r.outcome)) {
+                td { (r.seq) } td.nowrap { (fmt_time(r.at)) } td { code { (r.action) } } td { (r.outcome) }
+                td { (r.actor_user.clone().unwrap_or_else(|| "—".into())) } td { (r.source) } td { (r.target) } td { (r.detail) }
+            } } } }
+        @if let Some(last) = rows.last() { @if last.seq > 1 { p.pager { a rel="next" href={"/admin/audit?before=" (last.seq)} { (tr(l, "Older →", "較舊 →")) } } } }
+    };
+    Ok(page(&p, tr(l, "Audit log", "稽核紀錄"), body))
+}
