@@ -2,11 +2,14 @@
 
 use std::collections::BTreeSet;
 
+use isac_model::limits::{DISPLAY_NAME_CHARS, NAME_CHARS, TEXT_CHARS};
 use isac_model::{Locale, OrgKind, Role, Sector, Tlp};
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{AuditEntry, append};
-use crate::{Result, Store, StoreError, new_id, now_micros, parse_enum};
+use crate::{
+    Result, Store, StoreError, email, new_id, now_micros, optional_text, parse_enum, required_text,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
@@ -156,6 +159,8 @@ fn app_row(r: &<Any as sqlx::Database>::Row) -> Result<Application> {
 }
 
 async fn insert_org(conn: &mut AnyConnection, o: &NewOrg) -> Result<Org> {
+    required_text("English name", &o.name_en, NAME_CHARS)?;
+    required_text("Chinese name", &o.name_zh, NAME_CHARS)?;
     if o.kind == OrgKind::Member && o.sector.is_none() {
         return Err(StoreError::Invalid("a member org needs a sector".into()));
     }
@@ -210,6 +215,8 @@ async fn insert_org(conn: &mut AnyConnection, o: &NewOrg) -> Result<Org> {
 }
 
 async fn insert_user(conn: &mut AnyConnection, u: &NewUser) -> Result<User> {
+    email(&u.email)?;
+    optional_text("display name", &u.display_name, DISPLAY_NAME_CHARS)?;
     let org = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1"))
         .bind(u.org_id.clone())
         .fetch_optional(&mut *conn)
@@ -501,6 +508,8 @@ impl Store {
         description: &str,
         audit: AuditEntry,
     ) -> Result<Group> {
+        required_text("group name", name, NAME_CHARS)?;
+        optional_text("description", description, TEXT_CHARS)?;
         let mut tx = self.begin_write().await?;
         let g = Group {
             id: new_id(),
@@ -605,6 +614,11 @@ impl Store {
         a: &NewApplication,
         audit: AuditEntry,
     ) -> Result<Application> {
+        required_text("English name", &a.name_en, NAME_CHARS)?;
+        required_text("Chinese name", &a.name_zh, NAME_CHARS)?;
+        optional_text("contact name", &a.contact_name, DISPLAY_NAME_CHARS)?;
+        email(&a.contact_email)?;
+        optional_text("motivation", &a.motivation, TEXT_CHARS)?;
         let mut tx = self.begin_write().await?;
         let app = Application {
             id: new_id(),

@@ -235,5 +235,25 @@ fn parse_enum<T: FromStr>(what: &'static str, s: &str) -> Result<T> {
         .map_err(|_| StoreError::Invalid(format!("stored {what} `{s}` is not recognised")))
 }
 
+/// Checks a required text field as it will be stored (trimmed): present, within `max`
+/// characters, free of control characters. The store is the last line of defence, so every
+/// user-supplied field is bounded here whatever the caller checked.
+fn required_text(field: &'static str, value: &str, max: usize) -> Result<()> {
+    isac_model::check_text(field, value.trim(), max).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// As [`required_text`], for a field that may be empty.
+fn optional_text(field: &'static str, value: &str, max: usize) -> Result<()> {
+    if value.trim().is_empty() {
+        Ok(())
+    } else {
+        required_text(field, value, max)
+    }
+}
+
+fn email(value: &str) -> Result<()> {
+    isac_model::check_email(value.trim()).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests;

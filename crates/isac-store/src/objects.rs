@@ -5,12 +5,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use isac_model::Tlp;
+use isac_model::limits::{OBJECT_BYTES, RECIPIENTS, SEARCH_CHARS, TEXT_CHARS};
 use isac_policy::{Access, ReadScope, Viewer, can_read};
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{AuditEntry, append};
 use crate::sql::Sql;
-use crate::{Result, Store, StoreError, now_micros, parse_enum};
+use crate::{Result, Store, StoreError, now_micros, optional_text, parse_enum, required_text};
+
+/// The longest `modified` stored; page cursors carry it.
+const MODIFIED_MAX: usize = 64;
+/// The longest STIX type name (STIX 2.1 §3.1).
+const TYPE_MAX: usize = 250;
 
 /// One stored version of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +196,54 @@ fn push_filter(q: &mut Sql, f: &ObjectFilter) {
     }
 }
 
+/// Checks a version before it is stored: the id is its type, `--` and a UUID; `modified` is an
+/// RFC 3339 UTC timestamp, so that text order is time order; every field is within its limit.
+fn check_new(o: &NewObject) -> Result<()> {
+    let invalid = |m: &str| Err(StoreError::Invalid(m.to_owned()));
+    required_text("type", &o.stix_type, TYPE_MAX)?;
+    let id_ok = o
+        .stix_id
+        .strip_prefix(o.stix_type.as_str())
+        .and_then(|rest| rest.strip_prefix("--"))
+        .is_some_and(|u| u.len() == 36 && uuid::Uuid::parse_str(u).is_ok());
+    if !id_ok {
+        return invalid("an object id must be its type, `--` and a UUID");
+    }
+    let m = &o.modified;
+    if m.len() > MODIFIED_MAX
+        || m.as_bytes().get(10) != Some(&b'T')
+        || !m.ends_with('Z')
+        || chrono::DateTime::parse_from_rfc3339(m).is_err()
+    {
+        return invalid(
+            "`modified` must be an RFC 3339 timestamp in UTC, such as 2024-01-01T00:00:00.000Z",
+        );
+    }
+    optional_text("title", &o.title, TEXT_CHARS)?;
+    if o.body.len() > OBJECT_BYTES {
+        return invalid(&format!(
+            "the object is {} bytes; the limit is {OBJECT_BYTES}",
+            o.body.len()
+        ));
+    }
+    if o.values
+        .iter()
+        .any(|v| v.trim().chars().count() > SEARCH_CHARS)
+    {
+        return invalid(&format!(
+            "a searchable value is longer than {SEARCH_CHARS} characters"
+        ));
+    }
+    let a = &o.access;
+    let n = a.recipient_orgs.len() + a.recipient_groups.len() + a.named_users.len();
+    if n > RECIPIENTS {
+        return invalid(&format!(
+            "too many recipients: {n}; the limit is {RECIPIENTS}"
+        ));
+    }
+    Ok(())
+}
+
 async fn insert_version(conn: &mut AnyConnection, o: &NewObject, date_added: i64) -> Result<i64> {
     let (pk,): (i64,) = sqlx::query_as(
         "INSERT INTO objects (stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body) \
@@ -291,6 +345,7 @@ impl Store {
         objects: &[NewObject],
         audit: AuditEntry,
     ) -> Result<Vec<i64>> {
+        objects.iter().try_for_each(check_new)?;
         let mut tx = self.begin_write().await?;
         let mut date_added = next_date_added(&mut tx).await?;
         let mut pks = Vec::with_capacity(objects.len());
@@ -321,6 +376,7 @@ impl Store {
         check: impl FnOnce(&Access) -> Result<()>,
         audit: AuditEntry,
     ) -> Result<i64> {
+        check_new(o)?;
         let mut tx = self.begin_write().await?;
         let (old_pk, old_modified, old_access) = latest_in(&mut tx, &o.stix_id)
             .await?
@@ -526,7 +582,7 @@ fn decode_cursor(c: &str) -> Result<(String, i64)> {
     let bad = || StoreError::Invalid("the cursor is not one this server issued".into());
     let (pk, key) = c.split_once('.').ok_or_else(bad)?;
     let pk: i64 = pk.parse().map_err(|_| bad())?;
-    if key.len() > 64 {
+    if key.len() > MODIFIED_MAX {
         return Err(bad());
     }
     Ok((key.to_owned(), pk))

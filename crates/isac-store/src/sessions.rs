@@ -4,7 +4,7 @@
 use sqlx::{Any, Row};
 
 use crate::audit::{AuditEntry, append};
-use crate::{Result, Store, StoreError, new_id, now_micros};
+use crate::{Result, Store, StoreError, new_id, now_micros, required_text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -114,6 +114,7 @@ impl Store {
         token_hash: &str,
         audit: AuditEntry,
     ) -> Result<ApiKey> {
+        required_text("key name", name, isac_model::limits::NAME_CHARS)?;
         let mut tx = self.begin_write().await?;
         let k = ApiKey {
             id: new_id(),

@@ -1,0 +1,616 @@
+//! Intelligence objects: atomic batches, versions, paging, counts and search.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+
+use isac_model::Tlp;
+
+use super::*;
+
+const SORTS: [Sort; 4] = [
+    Sort::NewestFirst,
+    Sort::OldestFirst,
+    Sort::ModifiedDesc,
+    Sort::ModifiedAsc,
+];
+
+/// Which expected objects a filter keeps.
+type Keep = Box<dyn Fn(&Expected) -> bool>;
+
+/// What the suite expects of the latest version of one object.
+#[derive(Debug, Clone)]
+struct Expected {
+    pk: i64,
+    stix_id: String,
+    stix_type: String,
+    modified: String,
+    tlp: Tlp,
+    owner: String,
+    revoked: bool,
+    values: Vec<String>,
+}
+
+/// Stores a mix of objects, all readable by the operator's analyst, some with a second version,
+/// and returns the analyst's viewer with the expected latest versions in insertion order.
+async fn catalogue(store: &Store, c: &Community) -> (Viewer, Vec<Expected>) {
+    const N: u64 = 45;
+    let types = ["indicator", "malware", "report"];
+    let mut news = Vec::new();
+    for i in 0..N {
+        let (owner, author) = if i % 3 == 2 {
+            (&c.member, &c.member_analyst)
+        } else {
+            (&c.operator, &c.analyst)
+        };
+        let mut tlp = Tlp::ALL[i as usize % Tlp::ALL.len()];
+        if tlp == Tlp::Red && owner.id != c.operator.id {
+            tlp = Tlp::Amber;
+        }
+        let mut o = new_object(
+            &stix_id(types[i as usize % types.len()], i),
+            // Every `modified` occurs twice, out of insertion order, so ties are broken by pk.
+            &stix_time(((i * 7) % (N / 2 + 1)) as i64),
+            access(tlp, owner, author),
+        );
+        o.values = vec![format!("Value-{i}")];
+        if i % 2 == 0 {
+            o.values.push(" Shared.EXAMPLE ".into());
+        }
+        news.push(o);
+    }
+    let mut expected = Vec::new();
+    for batch in news.chunks(10) {
+        let pks = store.insert_objects(batch, audit()).await.unwrap();
+        assert_eq!(pks.len(), batch.len());
+        for (o, pk) in batch.iter().zip(pks) {
+            expected.push(Expected {
+                pk,
+                stix_id: o.stix_id.clone(),
+                stix_type: o.stix_type.clone(),
+                modified: o.modified.clone(),
+                tlp: o.access.tlp,
+                owner: o.access.owner_org.clone(),
+                revoked: false,
+                values: o.values.iter().map(|v| v.trim().to_lowercase()).collect(),
+            });
+        }
+    }
+    // A second version of every fourth object: it moves to the end of date_added order.
+    for i in (0..N as usize).step_by(4) {
+        let mut v2 = news[i].clone();
+        v2.modified = stix_time(1_000 + i as i64);
+        v2.revoked = i % 8 == 0;
+        v2.values = vec![format!("Value-{i}"), "version-two".into()];
+        let pk = store
+            .insert_version(&v2, |_| Ok(()), audit())
+            .await
+            .unwrap();
+        let e = &mut expected[i];
+        e.pk = pk;
+        e.modified = v2.modified.clone();
+        e.revoked = v2.revoked;
+        e.values = vec![format!("value-{i}"), "version-two".into()];
+    }
+    (viewer_of(store, &c.analyst.id).await, expected)
+}
+
+fn sorted(sort: Sort, mut objs: Vec<Expected>) -> Vec<String> {
+    objs.sort_by(|a, b| match sort {
+        Sort::NewestFirst => b.pk.cmp(&a.pk),
+        Sort::OldestFirst => a.pk.cmp(&b.pk),
+        Sort::ModifiedDesc => (&b.modified, b.pk).cmp(&(&a.modified, a.pk)),
+        Sort::ModifiedAsc => (&a.modified, a.pk).cmp(&(&b.modified, b.pk)),
+    });
+    objs.into_iter().map(|o| o.stix_id).collect()
+}
+
+fn ids(objs: &[StoredObject]) -> Vec<String> {
+    objs.iter().map(|o| o.stix_id.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_atomic() {
+    each_backend("batches_are_atomic", |store| async move {
+        let c = community(&store).await;
+        let viewer = viewer_of(&store, &c.analyst.id).await;
+        let a = |tlp| access(tlp, &c.operator, &c.analyst);
+        let first: Vec<NewObject> = (0..3)
+            .map(|i| new_object(&stix_id("indicator", i), &stix_time(0), a(Tlp::Green)))
+            .collect();
+        let pks = store.insert_objects(&first, audit()).await.unwrap();
+        assert!(
+            pks.windows(2).all(|w| w[0] < w[1]),
+            "pks grow within a batch"
+        );
+        let got = store.object(&viewer, &first[0].stix_id).await.unwrap();
+        assert_eq!(got.pk, pks[0]);
+        assert_eq!(got.title, first[0].title);
+        assert_eq!(got.body, first[0].body);
+        assert_eq!(got.access, first[0].access);
+        assert!(got.is_latest && !got.revoked);
+
+        // The last item repeats a stored id: nothing of the batch is kept.
+        let mut batch: Vec<NewObject> = (10..15)
+            .map(|i| {
+                let mut o = new_object(&stix_id("indicator", i), &stix_time(0), a(Tlp::Amber));
+                o.access.recipient_orgs.insert(c.member.id.clone());
+                o.values = vec![format!("batch-{i}")];
+                o
+            })
+            .collect();
+        batch.push(new_object(&first[2].stix_id, &stix_time(5), a(Tlp::Clear)));
+        refused(
+            &store,
+            "a batch ending in a stored id",
+            store.insert_objects(&batch, audit()),
+            is_conflict,
+        )
+        .await;
+        assert!(is_not_found(
+            &store.object(&viewer, &batch[0].stix_id).await.unwrap_err()
+        ));
+
+        // The same id twice in one batch, with the same and with a different `modified`.
+        for m in [0, 1] {
+            let dup = vec![
+                new_object(&stix_id("malware", 20), &stix_time(0), a(Tlp::Green)),
+                new_object(&stix_id("malware", 20), &stix_time(m), a(Tlp::Green)),
+            ];
+            refused(
+                &store,
+                "one id twice in a batch",
+                store.insert_objects(&dup, audit()),
+                is_conflict,
+            )
+            .await;
+        }
+
+        // An unknown owner or author is refused by the schema, and the batch with it.
+        let mut ghost = batch[..2].to_vec();
+        ghost[1].access.owner_org = "no-such-org".into();
+        refused(
+            &store,
+            "an object of an unknown org",
+            store.insert_objects(&ghost, audit()),
+            is_invalid,
+        )
+        .await;
+        ghost[1].access.owner_org = c.operator.id.clone();
+        ghost[1].access.author = "no-such-user".into();
+        refused(
+            &store,
+            "an object of an unknown author",
+            store.insert_objects(&ghost, audit()),
+            is_invalid,
+        )
+        .await;
+
+        batch.pop();
+        store.insert_objects(&batch, audit()).await.unwrap();
+        let got = store.object(&viewer, &batch[0].stix_id).await.unwrap();
+        assert_eq!(got.access, batch[0].access, "recipients are read back");
+        assert_eq!(
+            store
+                .count_objects(&viewer, &ObjectFilter::default())
+                .await
+                .unwrap(),
+            3 + 5
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_are_ordered_and_checked() {
+    each_backend("versions_are_ordered_and_checked", |store| async move {
+        let c = community(&store).await;
+        let viewer = viewer_of(&store, &c.analyst.id).await;
+        let id = stix_id("indicator", 1);
+        let v1 = new_object(
+            &id,
+            &stix_time(100),
+            access(Tlp::Green, &c.operator, &c.analyst),
+        );
+        store
+            .insert_objects(std::slice::from_ref(&v1), audit())
+            .await
+            .unwrap();
+
+        let mut v2 = v1.clone();
+        v2.modified = stix_time(200);
+        v2.access.tlp = Tlp::Amber;
+        v2.access.recipient_orgs.insert(c.member.id.clone());
+        v2.title = "second".into();
+        let seen = Cell::new(None);
+        let pk2 = store
+            .insert_version(
+                &v2,
+                |old| {
+                    seen.set(Some(old.clone()));
+                    Ok(())
+                },
+                audit(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            seen.take(),
+            Some(v1.access.clone()),
+            "the check sees the old audience"
+        );
+        let latest = store.object(&viewer, &id).await.unwrap();
+        assert_eq!((latest.pk, latest.title.as_str()), (pk2, "second"));
+        assert_eq!(latest.access, v2.access);
+        assert!(latest.is_latest);
+
+        // A version must be later than the latest one.
+        for m in [200, 150, 50] {
+            let mut v = v2.clone();
+            v.modified = stix_time(m);
+            v.title = "stale".into();
+            refused(
+                &store,
+                &format!("a version modified at {m}"),
+                store.insert_version(&v, |_| Ok(()), audit()),
+                is_conflict,
+            )
+            .await;
+        }
+        // A refusing check stores nothing, however valid the version is.
+        let mut v3 = v2.clone();
+        v3.modified = stix_time(300);
+        refused(
+            &store,
+            "a version its check refuses",
+            store.insert_version(
+                &v3,
+                |_| Err(StoreError::Conflict("only the owner may widen".into())),
+                audit(),
+            ),
+            is_conflict,
+        )
+        .await;
+        refused(
+            &store,
+            "a version of an unknown object",
+            store.insert_version(
+                &new_object(&stix_id("indicator", 99), &stix_time(1), v1.access.clone()),
+                |_| Ok(()),
+                audit(),
+            ),
+            is_not_found,
+        )
+        .await;
+
+        v3.revoked = true;
+        v3.access.recipient_orgs.clear();
+        let pk3 = store
+            .insert_version(&v3, |_| Ok(()), audit())
+            .await
+            .unwrap();
+        let versions = store.object_versions(&viewer, &id).await.unwrap();
+        assert_eq!(
+            versions
+                .iter()
+                .map(|v| (v.modified.clone(), v.is_latest))
+                .collect::<Vec<_>>(),
+            [
+                (stix_time(100), false),
+                (stix_time(200), false),
+                (stix_time(300), true)
+            ]
+        );
+        assert_eq!(
+            versions[1].access, v2.access,
+            "each version keeps its own audience"
+        );
+        assert!(versions[2].revoked && versions[2].pk == pk3);
+
+        // Listing and counting see the latest version only.
+        let listed = all_pages(
+            &store,
+            &viewer,
+            &ObjectFilter::default(),
+            Sort::NewestFirst,
+            10,
+        )
+        .await;
+        assert_eq!(ids(&listed), std::slice::from_ref(&id));
+        assert_eq!(listed[0].pk, pk3);
+
+        // Each version is read under its own audience: the member was a recipient of the
+        // second version only, and the partner of none.
+        let member = viewer_of(&store, &c.member_analyst.id).await;
+        let seen_by_member: Vec<String> = store
+            .object_versions(&member, &id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.modified)
+            .collect();
+        assert_eq!(seen_by_member, [stix_time(100), stix_time(200)]);
+        assert!(is_not_found(&store.object(&member, &id).await.unwrap_err()));
+        let partner = viewer_of(&store, &c.partner_service.id).await;
+        assert_eq!(
+            store.object_versions(&partner, &id).await.unwrap().len(),
+            1,
+            "the partner's ceiling admits GREEN"
+        );
+        assert_eq!(store.version_count().await.unwrap(), 3);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_in_every_order() {
+    each_backend("listing_pages_in_every_order", |store| async move {
+        let c = community(&store).await;
+        let (viewer, expected) = catalogue(&store, &c).await;
+        let all = ObjectFilter::default();
+        for sort in SORTS {
+            let want = sorted(sort, expected.clone());
+            for limit in [1, 2, 7, 45, 46, 500] {
+                let got = all_pages(&store, &viewer, &all, sort, limit).await;
+                assert_eq!(ids(&got), want, "{sort:?} in pages of {limit}");
+                assert!(got.iter().all(|o| o.is_latest));
+                for w in got.windows(2) {
+                    assert!(before_in(sort, &w[0], &w[1]), "{sort:?} out of order");
+                }
+            }
+            // A full last page says there is nothing more.
+            let page = store
+                .list_objects(
+                    &viewer,
+                    &ListQuery {
+                        sort,
+                        limit: 45,
+                        ..ListQuery::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!((page.objects.len(), page.next), (45, None));
+            // A limit of zero still returns a page.
+            let page = store
+                .list_objects(
+                    &viewer,
+                    &ListQuery {
+                        sort,
+                        limit: 0,
+                        ..ListQuery::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(page.objects.len(), 1);
+            assert!(page.next.is_some());
+        }
+        for bad in [
+            "",
+            "garbage",
+            "x.2024",
+            "1",
+            &format!("1.{}", "9".repeat(65)),
+        ] {
+            let r = store
+                .list_objects(
+                    &viewer,
+                    &ListQuery {
+                        cursor: Some(bad.to_owned()),
+                        limit: 10,
+                        ..ListQuery::default()
+                    },
+                )
+                .await;
+            assert!(
+                matches!(r, Err(StoreError::Invalid(_))),
+                "cursor {bad:?}: {r:?}"
+            );
+        }
+
+        // Objects added while a client pages through: each listing still returns every earlier
+        // object exactly once, in order, and a new object exactly when it sorts after the cursor.
+        let mut next_id = 1_000;
+        for sort in SORTS {
+            let before = all_pages(&store, &viewer, &all, sort, 500).await;
+            let first = store
+                .list_objects(
+                    &viewer,
+                    &ListQuery {
+                        sort,
+                        limit: 5,
+                        ..ListQuery::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(ids(&first.objects), ids(&before[..5]));
+            let mut fresh = Vec::new();
+            for secs in [-50_000, 3, 50_000] {
+                fresh.push(new_object(
+                    &stix_id("indicator", next_id),
+                    &stix_time(secs),
+                    access(Tlp::Green, &c.operator, &c.analyst),
+                ));
+                next_id += 1;
+            }
+            store.insert_objects(&fresh, audit()).await.unwrap();
+            let rest = pages_from(&store, &viewer, &all, sort, 4, first.next.clone()).await;
+            let last = first.objects.last().unwrap();
+            let mut want: Vec<StoredObject> = before[5..].to_vec();
+            for f in &fresh {
+                let o = store.object(&viewer, &f.stix_id).await.unwrap();
+                if before_in(sort, last, &o) {
+                    want.push(o);
+                }
+            }
+            want.sort_by(|a, b| {
+                if before_in(sort, a, b) {
+                    std::cmp::Ordering::Less
+                } else {
+                    std::cmp::Ordering::Greater
+                }
+            });
+            assert_eq!(ids(&rest), ids(&want), "{sort:?} with objects added");
+            if sort == Sort::OldestFirst {
+                assert_eq!(
+                    ids(&rest[rest.len() - 3..]),
+                    ids(&want[want.len() - 3..]),
+                    "new objects come last in date_added order"
+                );
+                assert!(
+                    fresh
+                        .iter()
+                        .all(|f| rest.iter().any(|o| o.stix_id == f.stix_id))
+                );
+            }
+            if sort == Sort::NewestFirst {
+                assert!(
+                    fresh
+                        .iter()
+                        .all(|f| rest.iter().all(|o| o.stix_id != f.stix_id))
+                );
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_filters_and_search() {
+    each_backend("counts_filters_and_search", |store| async move {
+        let c = community(&store).await;
+        let (viewer, expected) = catalogue(&store, &c).await;
+
+        let mut filters: Vec<(ObjectFilter, Keep)> =
+            vec![(ObjectFilter::default(), Box::new(|_| true))];
+        for t in Tlp::ALL {
+            filters.push((
+                ObjectFilter {
+                    tlp: Some(*t),
+                    ..ObjectFilter::default()
+                },
+                Box::new(move |e| e.tlp == *t),
+            ));
+        }
+        for ty in ["indicator", "malware", "report", "campaign"] {
+            filters.push((
+                ObjectFilter {
+                    stix_type: Some(ty.into()),
+                    ..ObjectFilter::default()
+                },
+                Box::new(move |e| e.stix_type == ty),
+            ));
+        }
+        for owner in [
+            c.operator.id.clone(),
+            c.member.id.clone(),
+            c.vendor.id.clone(),
+        ] {
+            filters.push((
+                ObjectFilter {
+                    owner_org: Some(owner.clone()),
+                    ..ObjectFilter::default()
+                },
+                Box::new(move |e| e.owner == owner),
+            ));
+        }
+        for r in [false, true] {
+            filters.push((
+                ObjectFilter {
+                    revoked: Some(r),
+                    ..ObjectFilter::default()
+                },
+                Box::new(move |e| e.revoked == r),
+            ));
+        }
+        // Search is exact on the trimmed, lower-cased value, and sees latest versions only.
+        for (query, stored) in [
+            ("SHARED.example", "shared.example"),
+            ("  shared.EXAMPLE\t", "shared.example"),
+            ("value-8", "value-8"),
+            ("VALUE-9", "value-9"),
+            ("Version-Two", "version-two"),
+            ("shared", "shared"),
+            ("value-", "value-"),
+        ] {
+            filters.push((
+                ObjectFilter {
+                    value: Some(query.into()),
+                    ..ObjectFilter::default()
+                },
+                Box::new(move |e| e.values.iter().any(|v| v == stored)),
+            ));
+        }
+        filters.push((
+            ObjectFilter {
+                stix_type: Some("indicator".into()),
+                tlp: Some(Tlp::Green),
+                revoked: Some(false),
+                value: Some("Shared.Example".into()),
+                owner_org: Some(c.operator.id.clone()),
+            },
+            Box::new(|e| {
+                e.stix_type == "indicator"
+                    && e.tlp == Tlp::Green
+                    && !e.revoked
+                    && e.values.iter().any(|v| v == "shared.example")
+            }),
+        ));
+
+        let mut nonempty = 0;
+        for (filter, keep) in &filters {
+            let want: Vec<Expected> = expected.iter().filter(|e| keep(e)).cloned().collect();
+            let count = store.count_objects(&viewer, filter).await.unwrap();
+            assert_eq!(count, want.len() as i64, "count under {filter:?}");
+            for sort in SORTS {
+                let got = all_pages(&store, &viewer, filter, sort, 6).await;
+                assert_eq!(
+                    ids(&got),
+                    sorted(sort, want.clone()),
+                    "list under {filter:?}"
+                );
+            }
+            nonempty += usize::from(!want.is_empty());
+        }
+        assert!(
+            nonempty >= filters.len() - 4,
+            "the filters select something"
+        );
+
+        let stored_values: Vec<(String,)> =
+            sqlx::query_as("SELECT value FROM object_values WHERE value <> LOWER(value)")
+                .fetch_all(&store.read)
+                .await
+                .unwrap();
+        assert!(stored_values.is_empty(), "values are stored lower-cased");
+
+        let mut by_tlp: BTreeMap<Tlp, i64> = BTreeMap::new();
+        for e in &expected {
+            *by_tlp.entry(e.tlp).or_default() += 1;
+        }
+        let mut want: Vec<(Tlp, i64)> = by_tlp.into_iter().collect();
+        want.sort_by_key(|(t, _)| std::cmp::Reverse(t.breadth()));
+        assert_eq!(store.count_by_tlp(&viewer).await.unwrap(), want);
+
+        // Another reader's counts follow that reader's audience.
+        let vendor = viewer_of(&store, &c.vendor_responder.id).await;
+        let clear = expected.iter().filter(|e| e.tlp == Tlp::Clear).count() as i64;
+        assert_eq!(
+            store
+                .count_objects(&vendor, &ObjectFilter::default())
+                .await
+                .unwrap(),
+            clear
+        );
+        assert_eq!(
+            store.count_by_tlp(&vendor).await.unwrap(),
+            [(Tlp::Clear, clear)]
+        );
+        assert_eq!(
+            store.count_by_tlp(&Viewer::anonymous()).await.unwrap(),
+            [(Tlp::Clear, clear)]
+        );
+    })
+    .await;
+}
