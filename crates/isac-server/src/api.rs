@@ -1005,6 +1005,31 @@ pub struct ObjectPageOut {
     pub next: Option<String>,
 }
 
+/// Reads the latest version of an object for `p`. A read refused by the policy is audited as a
+/// denied access and answered exactly like a missing object.
+pub async fn read_object(
+    s: &AppState,
+    p: &Principal,
+    ip: std::net::IpAddr,
+    id: &str,
+) -> ApiResult<StoredObject> {
+    match s.store.object(&p.viewer, id).await {
+        Err(isac_store::StoreError::NotFound(what)) => {
+            if id.len() <= 300 && s.store.object_exists(id).await? {
+                s.store
+                    .audit(
+                        &p.audit("access.denied", id, ip)
+                            .outcome(isac_store::Outcome::Denied)
+                            .detail("object outside the viewer's audience"),
+                    )
+                    .await?;
+            }
+            Err(ApiError::not_found(what))
+        }
+        other => Ok(other?),
+    }
+}
+
 async fn operator_id(s: &AppState) -> Option<String> {
     s.store.operator_org().await.ok().map(|o| o.id)
 }

@@ -564,6 +564,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether any version of `stix_id` exists, whoever may read it. Used only to tell a denied
+    /// read (audited) from a missing object; the answer never reaches the caller.
+    pub async fn object_exists(&self, stix_id: &str) -> Result<bool> {
+        let r = sqlx::query("SELECT 1 FROM objects WHERE stix_id = $1 LIMIT 1")
+            .bind(stix_id.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.is_some())
+    }
+
     /// The number of stored versions, all audiences together. Used only for operational
     /// figures that reveal no content (benchmarks, health).
     pub async fn version_count(&self) -> Result<i64> {
