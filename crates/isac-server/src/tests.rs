@@ -1227,3 +1227,94 @@ async fn rest_read_paths_match_reference_model() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).expect("encode")[2..].to_owned()
 }
+
+/// The TLS listener: HTTPS with a certificate from files, and `Secure` cookies behind it.
+/// Uses the system `openssl` to make a self-signed certificate and `curl` as the client.
+#[tokio::test]
+async fn tls_listener_serves_https_with_secure_cookies() {
+    let have = |c: &str, arg: &str| {
+        std::process::Command::new(c)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("curl", "--version") || !have("openssl", "version") {
+        println!("tls test skipped: curl or openssl missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "isac-tls-{}",
+        hex::encode(rand::thread_rng().r#gen::<[u8; 8]>())
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let store = Store::open(&Location::SqliteFile(dir.join("isac.db")))
+        .await
+        .expect("store");
+    let config = Config {
+        listen: ([127, 0, 0, 1], port).into(),
+        tls: Some((cert.clone(), key)),
+        ..Config::default()
+    };
+    let server = tokio::spawn(crate::serve(AppState::new(store, config)));
+    let url = format!("https://127.0.0.1:{port}/login");
+    let mut out = None;
+    for _ in 0..100 {
+        let o = tokio::process::Command::new("curl")
+            .args(["-sS", "-i", "--cacert"])
+            .arg(&cert)
+            .arg(&url)
+            .output()
+            .await
+            .expect("curl");
+        if o.status.success() {
+            out = Some(String::from_utf8_lossy(&o.stdout).into_owned());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.abort();
+    let out = out.expect("the TLS listener answered");
+    assert!(out.starts_with("HTTP/"), "{out}");
+    let cookie = out
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: isac_pre="))
+        .expect("pre-login cookie");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
