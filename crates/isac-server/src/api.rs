@@ -962,10 +962,8 @@ impl ListParams {
                 format!("limit must be 1 to {}", limits::PAGE_MAX),
             ));
         }
-        if let Some(t) = &self.stix_type {
-            if t.len() > 250 {
-                return Err(ApiError::bad_request("type is too long"));
-            }
+        if self.stix_type.as_ref().is_some_and(|t| t.len() > 250) {
+            return Err(ApiError::bad_request("type is too long"));
         }
         let value = match &self.q {
             Some(q) if q.trim().is_empty() => None,

@@ -51,7 +51,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 /// The password rules: length only, as NIST SP 800-63B advises.
 pub fn check_password(password: &str) -> Result<(), ApiError> {
     let n = password.chars().count();
-    if n < limits::PASSWORD_MIN_CHARS || n > limits::PASSWORD_MAX_CHARS {
+    if !(limits::PASSWORD_MIN_CHARS..=limits::PASSWORD_MAX_CHARS).contains(&n) {
         return Err(ApiError::invalid(format!(
             "a password has {} to {} characters",
             limits::PASSWORD_MIN_CHARS,

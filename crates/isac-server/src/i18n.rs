@@ -42,10 +42,10 @@ pub fn negotiate(headers: &HeaderMap) -> Locale {
         } else {
             None
         };
-        if let Some(l) = l {
-            if best.is_none_or(|(bq, _)| q > bq) {
-                best = Some((q, l));
-            }
+        if let Some(l) = l
+            && best.is_none_or(|(bq, _)| q > bq)
+        {
+            best = Some((q, l));
         }
     }
     best.map_or(Locale::ZhTw, |(_, l)| l)

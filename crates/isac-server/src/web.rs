@@ -297,10 +297,8 @@ fn pre_token(headers: &HeaderMap) -> (String, bool) {
 }
 
 fn with_pre(s: &AppState, token: &str, fresh: bool, mut r: Response) -> Response {
-    if fresh {
-        if let Ok(v) = auth::set_cookie(PRE_COOKIE, token, None, s.secure_cookies()).parse() {
-            r.headers_mut().append(header::SET_COOKIE, v);
-        }
+    if fresh && let Ok(v) = auth::set_cookie(PRE_COOKIE, token, None, s.secure_cookies()).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
 }
@@ -1182,10 +1180,10 @@ async fn keys_revoke(
 }
 
 async fn settings_page(p: Principal) -> WebResult {
-    settings_view(&p, None, None)
+    Ok(settings_view(&p, None, None))
 }
 
-fn settings_view(p: &Principal, secret: Option<&str>, error: Option<&str>) -> WebResult {
+fn settings_view(p: &Principal, secret: Option<&str>, error: Option<&str>) -> Response {
     let l = p.user.locale;
     let secret = secret
         .map(str::to_owned)
@@ -1228,7 +1226,7 @@ fn settings_view(p: &Principal, secret: Option<&str>, error: Option<&str>) -> We
             }
         }
     };
-    Ok(page(p, tr(l, "Settings", "設定"), body))
+    page(p, tr(l, "Settings", "設定"), body)
 }
 
 #[derive(Deserialize)]
@@ -1276,7 +1274,7 @@ async fn settings_totp(
             &p,
             Some(&f.secret),
             Some(tr(l, "The code is not correct.", "驗證碼不正確。")),
-        )?;
+        );
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return Ok(r);
     }

@@ -1,1 +1,218 @@
-fn main() {}
+//! The `isac` command: serving, the demo, schema migration, provisioning of orgs, users, API keys
+//! and sharing groups, and verification of the audit chain. It is glue: settings are resolved in
+//! [`config`], the work is done by `isac-store` and `isac-server`.
+//!
+//! Output contract: a command that creates something prints its id (or token) as the last line of
+//! standard output; every failure prints `error: <message>` on standard error and exits 1 (2 for
+//! a malformed command line). Logs go to standard error, filtered by `RUST_LOG` (default `info`).
+
+mod cli;
+mod config;
+mod demo;
+mod provision;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use isac_server::AppState;
+use isac_store::{Location, Store};
+
+use cli::{ApikeyCommand, AuditCommand, Cli, Command, GroupCommand, OrgCommand, UserCommand};
+use config::FileConfig;
+use provision::Verified;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Opens the store the storage flags and the configuration file point at.
+async fn open(storage: &cli::Storage, file: &FileConfig) -> Result<Store> {
+    let location = config::location(storage, file)?;
+    config::create_data_dir(storage)?;
+    Store::open(&location)
+        .await
+        .with_context(|| format!("cannot open the database ({})", config::describe(&location)))
+}
+
+/// Opens the store for a command that only reads: an SQLite file must already exist.
+async fn open_existing(storage: &cli::Storage, file: &FileConfig) -> Result<Store> {
+    if let Location::SqliteFile(p) = config::location(storage, file)?
+        && !p.is_file()
+    {
+        bail!("there is no isac database at {}", p.display());
+    }
+    open(storage, file).await
+}
+
+/// Runs a provisioning step against the store and closes it, whatever the outcome.
+async fn with_store<T>(
+    storage: &cli::Storage,
+    f: impl AsyncFnOnce(&Store) -> Result<T>,
+) -> Result<T> {
+    let file = FileConfig::load(storage)?;
+    let store = open(storage, &file).await?;
+    let out = f(&store).await;
+    store.close().await;
+    out
+}
+
+async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Serve { storage, server } => {
+            let file = FileConfig::load(&storage)?;
+            let config = config::server(&server, &file)?;
+            let store = open(&storage, &file).await?;
+            serve(store, config).await?;
+        }
+        Command::Demo {
+            storage,
+            server,
+            objects,
+            seed,
+        } => {
+            let file = FileConfig::load(&storage)?;
+            let config = config::server(&server, &file)?;
+            let store = open(&storage, &file).await?;
+            demo::prepare(&store, &storage.data, objects as usize, seed).await?;
+            serve(store, config).await?;
+        }
+        Command::Migrate { storage } => {
+            let file = FileConfig::load(&storage)?;
+            let location = config::location(&storage, &file)?;
+            open(&storage, &file).await?.close().await;
+            println!(
+                "ok: the database schema is up to date ({})",
+                config::describe(&location)
+            );
+        }
+        Command::Org(OrgCommand::Add {
+            storage,
+            name,
+            name_zh,
+            kind,
+            sector,
+            partner_ceiling,
+        }) => {
+            let input = provision::OrgInput {
+                name,
+                name_zh,
+                kind,
+                sector,
+                partner_ceiling,
+            };
+            let org = with_store(&storage, async |s: &Store| {
+                provision::add_org(s, input).await
+            })
+            .await?;
+            println!("{}", org.id);
+        }
+        Command::User(UserCommand::Add {
+            storage,
+            org,
+            email,
+            role,
+            password_stdin,
+            display_name,
+            locale,
+        }) => {
+            let input = provision::UserInput {
+                org,
+                email,
+                role,
+                password_stdin,
+                display_name,
+                locale,
+            };
+            let user = with_store(&storage, async |s: &Store| {
+                provision::add_user(s, input).await
+            })
+            .await?;
+            println!("{}", user.id);
+        }
+        Command::Apikey(ApikeyCommand::Create {
+            storage,
+            user,
+            key_name,
+        }) => {
+            let token = with_store(&storage, async |s: &Store| {
+                provision::create_api_key(s, &user, &key_name).await
+            })
+            .await?;
+            println!("{token}");
+        }
+        Command::Group(GroupCommand::Add {
+            storage,
+            name,
+            description,
+        }) => {
+            let id = with_store(&storage, async |s: &Store| {
+                provision::add_group(s, &name, &description).await
+            })
+            .await?;
+            println!("{id}");
+        }
+        Command::Group(GroupCommand::AddMember {
+            storage,
+            group,
+            org,
+        }) => {
+            let (group, org) = with_store(&storage, async |s: &Store| {
+                provision::add_group_member(s, &group, &org).await
+            })
+            .await?;
+            println!("added {} to group {group}", org.name_en);
+        }
+        Command::Audit(AuditCommand::Verify { storage }) => {
+            let file = FileConfig::load(&storage)?;
+            let store = open_existing(&storage, &file).await?;
+            let verified = provision::verify_audit(&store).await;
+            store.close().await;
+            match verified? {
+                Verified::Ok { records } => println!("ok: {records} records"),
+                Verified::Broken { first, records } => {
+                    println!("broken: first broken record #{first} ({records} records checked)");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(store: Store, config: isac_server::Config) -> Result<()> {
+    tracing::info!(listen = %config.listen, tls = config.tls.is_some(), "starting server");
+    std::io::stdout().flush().ok();
+    let result = isac_server::serve(AppState::new(store.clone(), config)).await;
+    store.close().await;
+    result
+}

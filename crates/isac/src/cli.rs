@@ -1,0 +1,239 @@
+//! The command line, as clap parses it. Every flag can also be given as an environment variable
+//! `ISAC_<FLAG>` (`--database-url` is `ISAC_DATABASE_URL`); a flag on the command line wins over
+//! its variable. Server settings may further come from a TOML file, see [`crate::config`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use isac_model::{Locale, OrgKind, Role, Sector, Tlp};
+
+const AFTER_HELP: &str = "\
+Every flag can also be set with an environment variable ISAC_<FLAG>, e.g. ISAC_DATA,
+ISAC_LISTEN, ISAC_DATABASE_URL. Server settings are taken from, in order: the flag, its
+environment variable, the configuration file, the built-in default. The configuration file is
+--config FILE (ISAC_CONFIG) or, when that is not given, DIR/isac.toml if it exists.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "isac",
+    version,
+    about = "TLP-aware threat-intelligence sharing for a financial-sector ISAC",
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the web UI and the REST API
+    Serve {
+        #[command(flatten)]
+        storage: Storage,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Seed demo data into an empty data directory, print the demo logins, then serve
+    Demo {
+        #[command(flatten)]
+        storage: Storage,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// How many intelligence objects to seed
+        #[arg(long, env = "ISAC_OBJECTS", default_value_t = 3000,
+              value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+        objects: u32,
+        /// Seed of the random generator that makes the demo data
+        #[arg(long, env = "ISAC_SEED", default_value_t = 2024)]
+        seed: u64,
+    },
+    /// Create or upgrade the database schema, then exit
+    Migrate {
+        #[command(flatten)]
+        storage: Storage,
+    },
+    /// Manage organisations
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+    /// Manage sharing groups
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Check the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Where the data lives.
+#[derive(Debug, Args)]
+pub struct Storage {
+    /// Data directory: holds the SQLite database isac.db (unless --database-url is given) and
+    /// the optional configuration file isac.toml; created if missing
+    #[arg(long, env = "ISAC_DATA", value_name = "DIR")]
+    pub data: PathBuf,
+    /// PostgreSQL URL (postgres://USER@HOST/DB); without it the data is in DIR/isac.db
+    #[arg(long, env = "ISAC_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// TOML configuration file [default: DIR/isac.toml when it exists]
+    #[arg(long, env = "ISAC_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Server settings given on the command line. Unset ones fall back to the configuration file.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "ISAC_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM); with --tls-key the server speaks HTTPS
+    #[arg(long, env = "ISAC_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, env = "ISAC_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Minutes a session may stay unused [default: 30]
+    #[arg(long, env = "ISAC_IDLE_TIMEOUT_MINUTES", value_name = "MINUTES")]
+    pub idle_timeout_minutes: Option<u64>,
+    /// Hours a session lasts at most, however active [default: 12]
+    #[arg(long, env = "ISAC_ABSOLUTE_TIMEOUT_HOURS", value_name = "HOURS")]
+    pub absolute_timeout_hours: Option<u64>,
+    /// TLP given to objects submitted without one; never wider than green [default: green]
+    #[arg(long, env = "ISAC_DEFAULT_TLP", value_name = "TLP")]
+    pub default_tlp: Option<String>,
+    /// Failed logins in a row before an account is locked [default: 5]
+    #[arg(long, env = "ISAC_MAX_FAILED_LOGINS", value_name = "N")]
+    pub max_failed_logins: Option<i64>,
+    /// Minutes a locked account stays locked [default: 15]
+    #[arg(long, env = "ISAC_LOCKOUT_MINUTES", value_name = "MINUTES")]
+    pub lockout_minutes: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add an organisation and print its id
+    Add {
+        #[command(flatten)]
+        storage: Storage,
+        /// Name (English, and Chinese too unless --name-zh is given); must be unique
+        #[arg(long, env = "ISAC_NAME")]
+        name: String,
+        /// Traditional Chinese name
+        #[arg(long, env = "ISAC_NAME_ZH")]
+        name_zh: Option<String>,
+        #[arg(long, env = "ISAC_KIND", value_parser = closed(OrgKind::ALL, OrgKind::as_str))]
+        kind: OrgKind,
+        /// Sector; required for member orgs, refused for others
+        #[arg(long, env = "ISAC_SECTOR", value_parser = closed(Sector::ALL, Sector::as_str))]
+        sector: Option<Sector>,
+        /// For partner orgs: the most restrictive TLP they may receive by federation
+        #[arg(long, env = "ISAC_PARTNER_CEILING", value_name = "TLP",
+              value_parser = closed(Tlp::ALL, Tlp::as_str))]
+        partner_ceiling: Option<Tlp>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user and print its id
+    Add {
+        #[command(flatten)]
+        storage: Storage,
+        /// The user's org: id, English or Chinese name
+        #[arg(long, env = "ISAC_ORG")]
+        org: String,
+        #[arg(long, env = "ISAC_EMAIL")]
+        email: String,
+        /// Role; it must be one the org's kind may hold
+        #[arg(long, env = "ISAC_ROLE", value_parser = closed(Role::ALL, Role::as_str))]
+        role: Role,
+        /// Read the password from the first line of standard input; without it the user has no
+        /// password and can only use API keys
+        #[arg(long, env = "ISAC_PASSWORD_STDIN")]
+        password_stdin: bool,
+        /// Display name [default: the local part of the email]
+        #[arg(long, env = "ISAC_DISPLAY_NAME")]
+        display_name: Option<String>,
+        #[arg(long, env = "ISAC_LOCALE", default_value = "zh-TW",
+              value_parser = closed(Locale::ALL, Locale::as_str))]
+        locale: Locale,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key for a user and print its token (shown only this once)
+    Create {
+        #[command(flatten)]
+        storage: Storage,
+        /// The key's user: id or email
+        #[arg(long, env = "ISAC_USER")]
+        user: String,
+        /// A name to recognise the key by
+        #[arg(long, env = "ISAC_KEY_NAME", default_value = "cli")]
+        key_name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Add a sharing group and print its id
+    Add {
+        #[command(flatten)]
+        storage: Storage,
+        #[arg(long, env = "ISAC_NAME")]
+        name: String,
+        #[arg(long, env = "ISAC_DESCRIPTION", default_value = "")]
+        description: String,
+    },
+    /// Add an org to a sharing group
+    AddMember {
+        #[command(flatten)]
+        storage: Storage,
+        /// The group: id or name
+        #[arg(long, env = "ISAC_GROUP")]
+        group: String,
+        /// The org: id, English or Chinese name
+        #[arg(long, env = "ISAC_ORG")]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain of the audit log; exit 1 if a record does not hold
+    Verify {
+        #[command(flatten)]
+        storage: Storage,
+    },
+}
+
+/// A parser for one of the model's closed enums, listing its values in `--help` and in errors.
+fn closed<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(all.iter().map(move |v| name(*v))).try_map(move |s| {
+        all.iter()
+            .copied()
+            .find(|v| name(*v) == s)
+            .ok_or("not one of the possible values")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}
