@@ -1750,6 +1750,14 @@ async fn audit_page(
         .await
         .map_err(|e| fail(&p, e))?;
     let verify = s.store.audit_verify().await.map_err(|e| fail(&p, e))?;
+    let emails: BTreeMap<String, String> = s
+        .store
+        .users(None)
+        .await
+        .map_err(|e| fail(&p, e))?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
     let body = html! {
         h1 { (tr(l, "Audit log", "稽核紀錄")) }
         @match verify.first_broken {
@@ -1759,7 +1767,7 @@ async fn audit_page(
         table.data.small { thead { tr { th { "#" } th { (tr(l, "Time (UTC)", "時間（UTC）")) } th { (tr(l, "Action", "動作")) } th { (tr(l, "Outcome", "結果")) } th { (tr(l, "Actor", "執行者")) } th { (tr(l, "Source", "來源")) } th { (tr(l, "Target", "對象")) } th { (tr(l, "Detail", "細節")) } } }
             tbody { @for r in &rows { tr class=(format!("outcome-{}", r.outcome)) {
                 td { (r.seq) } td.nowrap { (fmt_time(r.at)) } td { code { (r.action) } } td { (r.outcome) }
-                td { (r.actor_user.clone().unwrap_or_else(|| "—".into())) } td { (r.source) } td { (r.target) } td { (r.detail) }
+                td { (r.actor_user.as_ref().map(|u| emails.get(u).unwrap_or(u).clone()).unwrap_or_else(|| "—".into())) } td { (r.source) } td { (r.target) } td { (r.detail) }
             } } } }
         @if let Some(last) = rows.last() { @if last.seq > 1 { p.pager { a rel="next" href={"/admin/audit?before=" (last.seq)} { (tr(l, "Older →", "較舊 →")) } } } }
     };
