@@ -152,8 +152,15 @@ impl RateLimiter {
 /// How a principal authenticated.
 #[derive(Debug, Clone)]
 pub enum Via {
-    Session { token_hash: String, csrf: String },
-    ApiKey { key_id: String },
+    Session {
+        token_hash: String,
+        csrf: String,
+    },
+    ApiKey {
+        key_id: String,
+    },
+    /// The `isac` command acting for a user on the server's machine (e.g. `isac export --as`).
+    Local,
 }
 
 /// An authenticated caller: the user, their org, and the policy viewer built from them.
@@ -175,7 +182,7 @@ impl Principal {
     pub fn csrf(&self) -> &str {
         match &self.via {
             Via::Session { csrf, .. } => csrf,
-            Via::ApiKey { .. } => "",
+            Via::ApiKey { .. } | Via::Local => "",
         }
     }
 }
@@ -184,6 +191,7 @@ fn source(ip: IpAddr, via: &Via) -> String {
     match via {
         Via::Session { .. } => format!("{ip} web"),
         Via::ApiKey { key_id } => format!("{ip} key:{key_id}"),
+        Via::Local => "cli".to_owned(),
     }
 }
 
@@ -347,6 +355,18 @@ async fn session_principal(
             csrf: s.csrf,
         },
     })))
+}
+
+/// The principal of a user for local tools (the `isac` command), with the same viewer as a login.
+pub async fn local_principal(store: &Store, user: &User) -> Result<Principal, ApiError> {
+    let org = store.org(&user.org_id).await?;
+    let viewer = viewer_for(store, user, &org).await?;
+    Ok(Principal {
+        user: user.clone(),
+        org,
+        viewer,
+        via: Via::Local,
+    })
 }
 
 /// Builds the policy viewer of a user.

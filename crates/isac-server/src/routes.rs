@@ -193,7 +193,7 @@ async fn enforce(
                 };
             }
         },
-        Via::ApiKey { .. } => req,
+        Via::ApiKey { .. } | Via::Local => req,
     };
     next.run(req).await
 }

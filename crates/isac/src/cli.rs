@@ -70,6 +70,20 @@ pub enum Command {
     /// Check the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write exactly what one user may see, as a STIX 2.1 bundle
+    Export {
+        #[command(flatten)]
+        storage: Storage,
+        /// The user whose view is exported (id or email); the TLP policy applies as at login
+        #[arg(long = "as", value_name = "USER")]
+        as_user: String,
+        /// Output format
+        #[arg(long, default_value = "stix", value_parser = ["stix"])]
+        format: String,
+        /// Output file, or - for standard output
+        #[arg(value_name = "OUT")]
+        out: PathBuf,
+    },
 }
 
 /// Where the data lives.

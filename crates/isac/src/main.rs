@@ -192,6 +192,18 @@ async fn run(command: Command) -> Result<ExitCode> {
             .await?;
             println!("added {} to group {group}", org.name_en);
         }
+        Command::Export {
+            storage,
+            as_user,
+            format: _,
+            out,
+        } => {
+            let n = with_store(&storage, async |s: &Store| {
+                provision::export_stix(s, &as_user, &out).await
+            })
+            .await?;
+            eprintln!("exported {n} objects");
+        }
         Command::Audit(AuditCommand::Verify { storage }) => {
             let file = FileConfig::load(&storage)?;
             let store = open_existing(&storage, &file).await?;

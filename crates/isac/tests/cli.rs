@@ -697,3 +697,110 @@ fn demo_seeds_once_and_prints_logins_before_serving() {
     drop(s);
     assert_eq!(audit_records(d), records);
 }
+
+/// The ids in a STIX bundle file and their TLP marking ids.
+fn bundle(path: &Path) -> Vec<(String, String)> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("read export")).expect("bundle JSON");
+    assert_eq!(v["type"], "bundle");
+    v["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().expect("id").to_owned(),
+                o["object_marking_refs"][0]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn export_writes_exactly_what_the_user_may_see() {
+    let dir = TempDir::new();
+    let d = dir.str();
+    let s = start(
+        &[
+            "demo",
+            "--data",
+            d,
+            "--listen",
+            "127.0.0.1:0",
+            "--objects",
+            "800",
+        ],
+        &[],
+    );
+    for (who, kind) in [
+        ("analyst@m01.example", "member"),
+        ("responder@v01.example", "vendor"),
+        ("service@p02.example", "partner"),
+    ] {
+        let key = ok(&["apikey", "create", "--data", d, "--user", who], None);
+        // Everything the REST API lists for this user.
+        let mut api_ids = std::collections::BTreeSet::new();
+        let mut cursor = String::new();
+        loop {
+            let url = format!("{}/api/v1/objects?limit=500&cursor={cursor}", s.url);
+            let page: serde_json::Value = ureq::get(&url)
+                .set("Authorization", &format!("Bearer {key}"))
+                .call()
+                .expect("list")
+                .into_json()
+                .expect("json");
+            for o in page["objects"].as_array().expect("objects") {
+                api_ids.insert(o["id"].as_str().expect("id").to_owned());
+            }
+            match page["next"].as_str() {
+                Some(n) => cursor = n.replace('+', "%2B"),
+                None => break,
+            }
+        }
+        let out = dir.path().join(format!("{kind}.json"));
+        let o = run(
+            &[
+                "export",
+                "--data",
+                d,
+                "--as",
+                who,
+                out.to_str().expect("path"),
+            ],
+            None,
+        );
+        assert_eq!(o.code, Some(0), "{}", o.stderr);
+        let exported = bundle(&out);
+        let ids: std::collections::BTreeSet<String> =
+            exported.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids.len(), exported.len(), "no duplicates");
+        assert_eq!(ids, api_ids, "{who}: the export equals the REST view");
+        assert!(!ids.is_empty(), "{who} sees something");
+        let green = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
+        if kind == "vendor" {
+            assert!(
+                exported.iter().all(|(_, m)| m != green),
+                "vendors never see GREEN"
+            );
+        }
+    }
+    // Unknown user: clear error, no file.
+    let out = dir.path().join("nobody.json");
+    let o = run(
+        &[
+            "export",
+            "--data",
+            d,
+            "--as",
+            "nobody@x.example",
+            out.to_str().expect("path"),
+        ],
+        None,
+    );
+    fails(&o, 1, "not found");
+    assert!(!out.exists());
+    drop(s);
+}
