@@ -181,27 +181,6 @@ pub async fn verify_audit(store: &Store) -> Result<Verified> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::read_password;
-
-    #[test]
-    fn password_line_endings_are_removed() {
-        let p = read_password("correct horse battery\r\nnext line".as_bytes()).unwrap();
-        assert_eq!(p, "correct horse battery");
-        let p = read_password(" spaces kept at ends ".as_bytes()).unwrap();
-        assert_eq!(p, " spaces kept at ends ");
-    }
-
-    #[test]
-    fn bad_passwords_are_refused() {
-        assert!(read_password("short\n".as_bytes()).is_err());
-        assert!(read_password("".as_bytes()).is_err());
-        let long = "x".repeat(5000);
-        assert!(read_password(long.as_bytes()).is_err());
-    }
-}
-
 /// Writes every latest object `user` may read as one STIX 2.1 bundle, streaming page by page.
 /// The same store read and the same view as the REST API, so the TLP policy and anonymous
 /// attribution apply exactly as they do there. Returns the number of objects written.
@@ -256,4 +235,25 @@ pub async fn export_stix(store: &Store, user: &str, out: &std::path::Path) -> Re
         .audit(&audit("export.stix", user.id.clone()).detail(format!("{n} objects")))
         .await?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_password;
+
+    #[test]
+    fn password_line_endings_are_removed() {
+        let p = read_password("correct horse battery\r\nnext line".as_bytes()).unwrap();
+        assert_eq!(p, "correct horse battery");
+        let p = read_password(" spaces kept at ends ".as_bytes()).unwrap();
+        assert_eq!(p, " spaces kept at ends ");
+    }
+
+    #[test]
+    fn bad_passwords_are_refused() {
+        assert!(read_password("short\n".as_bytes()).is_err());
+        assert!(read_password("".as_bytes()).is_err());
+        let long = "x".repeat(5000);
+        assert!(read_password(long.as_bytes()).is_err());
+    }
 }
