@@ -49,6 +49,8 @@ pub enum StoreError {
     Invalid(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -78,6 +80,8 @@ pub struct Store {
     /// SQLite: the single writer connection. PostgreSQL: the same pool as `read`.
     write: AnyPool,
     read: AnyPool,
+    /// The group-commit writer task's queue (see [`Store::insert_objects`]).
+    writer: tokio::sync::mpsc::Sender<objects::InsertJob>,
 }
 
 /// Where the data lives.
@@ -127,11 +131,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect(&url)
             .await?;
-        Ok(Store {
-            backend: Backend::Sqlite,
-            write,
-            read,
-        })
+        Ok(Store::assemble(Backend::Sqlite, write, read))
     }
 
     async fn open_postgres(url: &str, schema: Option<String>) -> Result<Store> {
@@ -162,11 +162,27 @@ impl Store {
             })
             .connect(url)
             .await?;
-        Ok(Store {
-            backend: Backend::Postgres,
-            write: pool.clone(),
-            read: pool,
-        })
+        Ok(Store::assemble(Backend::Postgres, pool.clone(), pool))
+    }
+
+    /// Builds the handle and starts its group-commit writer task. The task holds a handle whose
+    /// own queue is closed, so it ends when every user-facing handle is gone.
+    fn assemble(backend: Backend, write: AnyPool, read: AnyPool) -> Store {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let (closed, _) = tokio::sync::mpsc::channel(1);
+        let inner = Store {
+            backend,
+            write: write.clone(),
+            read: read.clone(),
+            writer: closed,
+        };
+        tokio::spawn(objects::writer_loop(inner, rx));
+        Store {
+            backend,
+            write,
+            read,
+            writer: tx,
+        }
     }
 
     async fn migrate(&self) -> Result<()> {

@@ -340,32 +340,29 @@ fn add_recipient(a: &mut Access, kind: &str, id: String) {
 
 impl Store {
     /// Stores new objects (first versions) atomically: all of them, or none. Each id must be new.
+    ///
+    /// Concurrent calls are group-committed: the writer task takes every request waiting at that
+    /// moment, runs each in its own savepoint inside one transaction, and commits once, so one
+    /// fsync acknowledges many requests while a failing request still stores nothing. A call
+    /// returns only after the commit that holds its objects.
     pub async fn insert_objects(
         &self,
         objects: &[NewObject],
         audit: AuditEntry,
     ) -> Result<Vec<i64>> {
         objects.iter().try_for_each(check_new)?;
-        let mut tx = self.begin_write().await?;
-        let mut date_added = next_date_added(&mut tx).await?;
-        let mut pks = Vec::with_capacity(objects.len());
-        for o in objects {
-            if latest_in(&mut tx, &o.stix_id).await?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "{} already exists; post a new version to change it",
-                    o.stix_id
-                )));
-            }
-            pks.push(insert_version(&mut tx, o, date_added).await?);
-            date_added += 1;
-        }
-        let detail = match objects {
-            [one] => format!("{} {}", one.stix_id, one.access.tlp),
-            many => format!("{} objects", many.len()),
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = InsertJob {
+            objects: objects.to_vec(),
+            audit,
+            reply,
         };
-        append(&mut tx, &audit.detail(detail)).await?;
-        tx.commit().await?;
-        Ok(pks)
+        if self.writer.send(job).await.is_err() {
+            return Err(StoreError::Unavailable("the writer has stopped".into()));
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?
     }
 
     /// Stores a new version of an existing object. `check` sees the current latest access and
@@ -596,4 +593,96 @@ fn decode_cursor(c: &str) -> Result<(String, i64)> {
         return Err(bad());
     }
     Ok((key.to_owned(), pk))
+}
+
+/// One `insert_objects` request waiting for the writer task.
+pub(crate) struct InsertJob {
+    objects: Vec<NewObject>,
+    audit: AuditEntry,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>>>,
+}
+
+/// Most requests one group commit takes.
+const GROUP_MAX: usize = 256;
+
+/// The writer task: group commit of `insert_objects` requests (see there).
+pub(crate) async fn writer_loop(store: Store, mut rx: tokio::sync::mpsc::Receiver<InsertJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let results = match run_group(&store, &jobs).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, requests = jobs.len(), "group commit failed");
+                let msg = e.to_string();
+                jobs.iter()
+                    .map(|_| Err(StoreError::Unavailable(msg.clone())))
+                    .collect()
+            }
+        };
+        for (job, r) in jobs.into_iter().zip(results) {
+            let _ = job.reply.send(r);
+        }
+    }
+}
+
+/// Runs every job in its own savepoint of one transaction. An error in a job rolls back its
+/// savepoint only; an error of the transaction itself fails the whole group.
+async fn run_group(store: &Store, jobs: &[InsertJob]) -> Result<Vec<Result<Vec<i64>>>> {
+    let mut tx = store.begin_write().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        sqlx::query("SAVEPOINT insert_job")
+            .execute(&mut *tx)
+            .await?;
+        match insert_first_versions(&mut tx, &job.objects, &job.audit).await {
+            Ok(pks) => {
+                sqlx::query("RELEASE SAVEPOINT insert_job")
+                    .execute(&mut *tx)
+                    .await?;
+                results.push(Ok(pks));
+            }
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT insert_job")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT insert_job")
+                    .execute(&mut *tx)
+                    .await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn insert_first_versions(
+    conn: &mut AnyConnection,
+    objects: &[NewObject],
+    audit: &AuditEntry,
+) -> Result<Vec<i64>> {
+    let mut date_added = next_date_added(conn).await?;
+    let mut pks = Vec::with_capacity(objects.len());
+    for o in objects {
+        if latest_in(conn, &o.stix_id).await?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "{} already exists; post a new version to change it",
+                o.stix_id
+            )));
+        }
+        pks.push(insert_version(conn, o, date_added).await?);
+        date_added += 1;
+    }
+    let detail = match objects {
+        [one] => format!("{} {}", one.stix_id, one.access.tlp),
+        many => format!("{} objects", many.len()),
+    };
+    append(conn, &audit.clone().detail(detail)).await?;
+    Ok(pks)
 }

@@ -614,3 +614,88 @@ async fn counts_filters_and_search() {
     })
     .await;
 }
+
+/// Concurrent `insert_objects` calls are group-committed: each request is still all or nothing,
+/// a failing request does not take its neighbours down, and every acknowledged object is there.
+#[tokio::test]
+async fn concurrent_inserts_are_group_committed_and_stay_atomic() {
+    each_backend(
+        "concurrent_inserts_are_group_committed_and_stay_atomic",
+        |store| async move {
+            let c = community(&store).await;
+            let a = access(Tlp::Green, &c.operator, &c.analyst);
+            // A stored object that every odd request collides with in its last item.
+            store
+                .insert_objects(
+                    &[new_object(
+                        &stix_id("indicator", 999_999),
+                        &stix_time(0),
+                        a.clone(),
+                    )],
+                    audit(),
+                )
+                .await
+                .expect("seed");
+            let before = table_counts(&store).await;
+            let mut tasks = Vec::new();
+            for r in 0..64u64 {
+                let store = store.clone();
+                let a = a.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut batch: Vec<NewObject> = (0..3)
+                        .map(|i| {
+                            new_object(&stix_id("indicator", r * 10 + i), &stix_time(1), a.clone())
+                        })
+                        .collect();
+                    if r % 2 == 1 {
+                        batch.push(new_object(
+                            &stix_id("indicator", 999_999),
+                            &stix_time(1),
+                            a.clone(),
+                        ));
+                    }
+                    (r, store.insert_objects(&batch, audit()).await)
+                }));
+            }
+            let mut ok = 0;
+            for t in tasks {
+                let (r, res) = t.await.expect("task");
+                if r % 2 == 1 {
+                    assert!(
+                        matches!(res, Err(StoreError::Conflict(_))),
+                        "request {r}: {res:?}"
+                    );
+                } else {
+                    assert_eq!(res.expect("even requests succeed").len(), 3);
+                    ok += 1;
+                }
+            }
+            let viewer = viewer_of(&store, &c.analyst.id).await;
+            for r in 0..64u64 {
+                for i in 0..3 {
+                    let found = store
+                        .object(&viewer, &stix_id("indicator", r * 10 + i))
+                        .await
+                        .is_ok();
+                    assert_eq!(found, r % 2 == 0, "request {r} item {i}");
+                }
+            }
+            let after = table_counts(&store).await;
+            let objects =
+                |v: &[(&str, i64)]| v.iter().find(|(t, _)| *t == "objects").map(|(_, n)| *n);
+            assert_eq!(objects(&after).unwrap() - objects(&before).unwrap(), ok * 3);
+            let audits =
+                |v: &[(&str, i64)]| v.iter().find(|(t, _)| *t == "audit_log").map(|(_, n)| *n);
+            assert_eq!(
+                audits(&after).unwrap() - audits(&before).unwrap(),
+                ok,
+                "one record per stored request"
+            );
+            assert_eq!(
+                store.audit_verify().await.expect("verify").first_broken,
+                None
+            );
+        },
+    )
+    .await;
+}
