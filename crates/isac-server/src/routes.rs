@@ -182,10 +182,18 @@ async fn enforce(
             crate::web::error_page(&p, &e).into_response()
         };
     }
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let req = match &p.via {
         Via::Session { csrf, .. } => match check_csrf(req, csrf).await {
             Ok(r) => r,
             Err(e) => {
+                let entry = p
+                    .audit("access.denied", path.clone(), ip)
+                    .outcome(Outcome::Denied)
+                    .detail(format!("{method} {path}: {}", e.code));
+                if let Err(e) = state.store.audit(&entry).await {
+                    return ApiError::from(e).into_response();
+                }
                 return if api {
                     e.into_response()
                 } else {

@@ -790,6 +790,12 @@ async fn web_login_sessions_csrf_lockout_totp() {
         )
         .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let last = &fx.store.audit_page(None, 1).await.expect("audit")[0];
+        assert_eq!(
+            (last.action.as_str(), last.outcome.as_str()),
+            ("access.denied", "denied"),
+            "a refused CSRF check is audited"
+        );
         let r = send(
             app,
             with_session(

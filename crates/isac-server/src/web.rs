@@ -501,6 +501,18 @@ async fn totp_submit(
     if !s.limiter.allow(ip) {
         return ApiError::too_many().into_response();
     }
+    if m.user
+        .locked_until
+        .is_some_and(|t| t > isac_store::now_micros())
+    {
+        let msg = tr(
+            l,
+            "Too many failed attempts. The account is locked for a while.",
+            "失敗次數過多，帳號暫時鎖定。",
+        );
+        let _ = s.store.delete_session(&m.token_hash).await;
+        return (StatusCode::FORBIDDEN, layout(&c, tr(l, "Second factor", "第二因子驗證"), html! { section.card.narrow { p.error role="alert" { (msg) } p { a href="/login" { (tr(l, "Log in", "登入")) } } } })).into_response();
+    }
     let (secret, enrol) = match (&m.user.totp_secret, &f.secret) {
         (Some(sec), _) => (sec.clone(), false),
         (None, Some(sec)) if sec.len() == 32 && sec.bytes().all(|b| b.is_ascii_alphanumeric()) => {
