@@ -100,3 +100,35 @@ pub fn tlp_meaning(l: Locale, t: Tlp) -> &'static str {
         Tlp::Red => tr(l, "Named recipients only", "僅限指名接收者"),
     }
 }
+
+/// The headline of an error page, by the error's machine code. The detail message follows it.
+pub fn error_headline(l: Locale, code: &str) -> &'static str {
+    match code {
+        "not_found" => tr(
+            l,
+            "Not found, or not shared with you",
+            "找不到資料，或未分享給您",
+        ),
+        "forbidden" => tr(l, "Your role may not do this", "您的角色無此權限"),
+        "csrf" => tr(
+            l,
+            "The form has expired; reload the page and try again",
+            "表單已過期，請重新整理後再試",
+        ),
+        "conflict" => tr(l, "This conflicts with what is stored", "與既有資料衝突"),
+        "rate_limited" => tr(
+            l,
+            "Too many attempts; wait a minute",
+            "嘗試次數過多，請稍候再試",
+        ),
+        "body_too_large" | "object_too_large" => tr(l, "Too large", "資料過大"),
+        "invalid_audience" => tr(
+            l,
+            "The audience breaks the TLP rules",
+            "分享對象不符合 TLP 規則",
+        ),
+        "invalid_tlp" => tr(l, "Not a valid TLP level", "TLP 等級不正確"),
+        "internal" => tr(l, "Internal error", "系統內部錯誤"),
+        _ => tr(l, "The input was not accepted", "輸入資料未被接受"),
+    }
+}

@@ -221,10 +221,10 @@ fn page(p: &Principal, title: &str, body: Markup) -> Response {
 pub fn error_page(p: &Principal, e: &ApiError) -> Response {
     let l = p.user.locale;
     let body = html! {
-        h1 { (tr(l, "Something is wrong", "發生錯誤")) " (" (e.status.as_u16()) ")" }
+        h1 { (i18n::error_headline(l, e.code)) " (" (e.status.as_u16()) ")" }
         p.error role="alert" { (e.message) }
-        p.code { code { (e.code) } }
-        p { a href="javascript:history.back()" { (tr(l, "Back", "返回")) } " · " a href="/" { (tr(l, "Dashboard", "總覽")) } }
+        p.code.muted { code { (e.code) } }
+        p { a href="/" { (tr(l, "Dashboard", "總覽")) } }
     };
     (e.status, page(p, tr(l, "Error", "錯誤"), body)).into_response()
 }
