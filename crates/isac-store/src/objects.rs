@@ -153,7 +153,9 @@ fn push_scope(q: &mut Sql, s: &ReadScope) {
                 }
                 q.push("))");
             }
-            q.push(")))");
+            // `LIMIT 1 OFFSET 0` changes nothing in an EXISTS, but keeps PostgreSQL from turning
+            // the subquery, under the OR, into a hashed scan of every matching recipient row.
+            q.push(") LIMIT 1 OFFSET 0))");
         };
         if s.amber_recipient && !s.all_amber {
             q.push(" OR (o.tlp = 'amber'");
@@ -169,7 +171,7 @@ fn push_scope(q: &mut Sql, s: &ReadScope) {
             .text(user.clone())
             .push(" OR EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = o.pk AND r.kind = 'user' AND r.ref_id = ")
             .text(user.clone())
-            .push(")))");
+            .push(" LIMIT 1 OFFSET 0)))");
     }
     q.push(")");
 }
@@ -187,12 +189,25 @@ fn push_filter(q: &mut Sql, f: &ObjectFilter) {
     if let Some(r) = f.revoked {
         q.push(" AND o.revoked = ").int(i64::from(r));
     }
-    if let Some(v) = &f.value {
-        q.push(
-            " AND EXISTS (SELECT 1 FROM object_values v WHERE v.object_pk = o.pk AND v.value = ",
-        )
-        .text(v.trim().to_lowercase())
-        .push(")");
+}
+
+/// `SELECT {what}` over latest versions, up to the `AND` that the scope follows. A search by
+/// value starts from the value index: `CROSS JOIN` makes SQLite take `object_values` as the outer
+/// loop (PostgreSQL plans it freely), instead of walking every latest object in page order and
+/// probing for the value.
+fn select_latest(what: &str, f: &ObjectFilter) -> Sql {
+    match &f.value {
+        Some(v) => {
+            let mut q = Sql::new(&format!(
+                "SELECT {what} FROM object_values v CROSS JOIN objects o WHERE v.value = "
+            ));
+            q.text(v.trim().to_lowercase())
+                .push(" AND o.pk = v.object_pk AND o.is_latest = 1 AND ");
+            q
+        }
+        None => Sql::new(&format!(
+            "SELECT {what} FROM objects o WHERE o.is_latest = 1 AND "
+        )),
     }
 }
 
@@ -301,11 +316,14 @@ async fn insert_version(conn: &mut AnyConnection, o: &NewObject, date_added: i64
     Ok(pk)
 }
 
-async fn next_date_added(conn: &mut AnyConnection) -> Result<i64> {
-    let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(date_added) FROM objects")
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(now_micros().max(last.unwrap_or(0) + 1))
+/// The `date_added` of the next version: now, or just after the last one. `pk` order is
+/// `date_added` order, so the last version is found by the primary key, not by a scan.
+pub(crate) async fn next_date_added(conn: &mut AnyConnection) -> Result<i64> {
+    let last: Option<(i64,)> =
+        sqlx::query_as("SELECT date_added FROM objects ORDER BY pk DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(now_micros().max(last.map_or(0, |(d,)| d) + 1))
 }
 
 async fn latest_in(
@@ -385,11 +403,13 @@ impl Store {
             )));
         }
         let date_added = next_date_added(&mut tx).await?;
-        let pk = insert_version(&mut tx, o, date_added).await?;
+        // The old version stops being the latest first: at most one latest version per id is a
+        // unique index.
         sqlx::query("UPDATE objects SET is_latest = 0 WHERE pk = $1")
             .bind(old_pk)
             .execute(&mut *tx)
             .await?;
+        let pk = insert_version(&mut tx, o, date_added).await?;
         append(
             &mut tx,
             &audit.detail(format!("{} {} {}", o.stix_id, o.modified, o.access.tlp)),
@@ -483,9 +503,7 @@ impl Store {
     pub async fn list_objects(&self, viewer: &Viewer, lq: &ListQuery) -> Result<ObjectPage> {
         let scope = ReadScope::for_viewer(viewer);
         let limit = lq.limit.clamp(1, isac_model::limits::PAGE_MAX);
-        let mut q = Sql::new(&format!(
-            "SELECT {COLUMNS} FROM objects o WHERE o.is_latest = 1 AND "
-        ));
+        let mut q = select_latest(COLUMNS, &lq.filter);
         push_scope(&mut q, &scope);
         push_filter(&mut q, &lq.filter);
         if let Some(c) = &lq.cursor {
@@ -536,7 +554,7 @@ impl Store {
     /// How many latest versions `viewer` may read under `filter`.
     pub async fn count_objects(&self, viewer: &Viewer, filter: &ObjectFilter) -> Result<i64> {
         let scope = ReadScope::for_viewer(viewer);
-        let mut q = Sql::new("SELECT COUNT(*) FROM objects o WHERE o.is_latest = 1 AND ");
+        let mut q = select_latest("COUNT(*)", filter);
         push_scope(&mut q, &scope);
         push_filter(&mut q, filter);
         let r = q.query().fetch_one(&self.read).await?;
