@@ -1,0 +1,196 @@
+//! MISP feeds: a directory with `manifest.json` (event uuid → summary), `hashes.csv` (MD5 of each
+//! attribute value, event uuid) and one `<event uuid>.json` per event.
+//!
+//! Reading is streaming: [`FeedReader`] reads the manifest, then one event file at a time as the
+//! caller iterates, so memory holds one event, never the whole feed. Every read is capped.
+
+use std::io;
+
+use serde_json::{Map, Value};
+
+use crate::export::{Publisher, export_events};
+use crate::import::{ImportOptions, import_event_json};
+use crate::{Diagnostic, Import, MispError, StixItem};
+
+/// The largest event file read (bytes).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024 * 1024;
+/// The largest `manifest.json` or `hashes.csv` read (bytes).
+pub const MAX_INDEX_BYTES: usize = 256 * 1024 * 1024;
+
+/// Where a feed is read from: a directory, an archive, memory.
+pub trait FeedSource {
+    /// The bytes of the file `name` (e.g. `manifest.json`), or an error when it is missing or
+    /// longer than `limit` bytes.
+    fn read(&self, name: &str, limit: usize) -> io::Result<Vec<u8>>;
+}
+
+/// Where a feed is written to.
+pub trait FeedSink {
+    /// Writes (replacing) the file `name`.
+    fn write(&mut self, name: &str, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// Why a feed or one of its files could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("{file}: {source}")]
+    Io { file: String, source: io::Error },
+    #[error("{file}: {source}")]
+    Misp { file: String, source: MispError },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+/// One event's summary in `manifest.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestEntry {
+    pub uuid: String,
+    pub info: String,
+    pub timestamp: Option<i64>,
+    /// The entry as written, for the fields not read into the struct.
+    pub raw: Map<String, Value>,
+}
+
+/// A feed being read: the manifest, then events one at a time.
+pub struct FeedReader<'s, S: FeedSource> {
+    source: &'s S,
+    entries: std::vec::IntoIter<ManifestEntry>,
+    options: ImportOptions,
+    total: usize,
+}
+
+/// An event file name must be a bare uuid: nothing that could point outside the feed.
+fn safe_uuid(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+impl<'s, S: FeedSource> FeedReader<'s, S> {
+    /// Reads `manifest.json`. Entries whose key is not a uuid-like name are refused.
+    pub fn open(source: &'s S, options: ImportOptions) -> Result<Self, FeedError> {
+        let file = "manifest.json".to_string();
+        let bytes = source
+            .read(&file, MAX_INDEX_BYTES)
+            .map_err(|e| FeedError::Io {
+                file: file.clone(),
+                source: e,
+            })?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| FeedError::Misp {
+            file: file.clone(),
+            source: e.into(),
+        })?;
+        let Value::Object(m) = v else {
+            return Err(FeedError::Invalid {
+                file,
+                message: "not a JSON object".into(),
+            });
+        };
+        let mut entries = Vec::with_capacity(m.len());
+        for (uuid, entry) in m {
+            if !safe_uuid(&uuid) {
+                return Err(FeedError::Invalid {
+                    file,
+                    message: format!(
+                        "`{}` is not an event uuid",
+                        uuid.chars().take(80).collect::<String>()
+                    ),
+                });
+            }
+            let raw = entry.as_object().cloned().unwrap_or_default();
+            entries.push(ManifestEntry {
+                info: raw
+                    .get("info")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                timestamp: raw
+                    .get("timestamp")
+                    .and_then(crate::ids::parse_unix)
+                    .map(|t| t.timestamp()),
+                uuid,
+                raw,
+            });
+        }
+        let total = entries.len();
+        Ok(FeedReader {
+            source,
+            entries: entries.into_iter(),
+            options,
+            total,
+        })
+    }
+
+    /// How many events the manifest lists.
+    pub fn len(&self) -> usize {
+        self.total
+    }
+
+    /// Whether the manifest lists no event.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// The entries not yet read.
+    pub fn remaining(&self) -> &[ManifestEntry] {
+        self.entries.as_slice()
+    }
+}
+
+impl<S: FeedSource> Iterator for FeedReader<'_, S> {
+    type Item = (ManifestEntry, Result<Import, FeedError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let entry = self.entries.next()?;
+        let file = format!("{}.json", entry.uuid);
+        let result = self
+            .source
+            .read(&file, MAX_EVENT_BYTES)
+            .map_err(|e| FeedError::Io {
+                file: file.clone(),
+                source: e,
+            })
+            .and_then(|bytes| {
+                import_event_json(&bytes, &self.options).map_err(|e| FeedError::Misp {
+                    file: file.clone(),
+                    source: e,
+                })
+            });
+        Some((entry, result))
+    }
+}
+
+/// The lines of `hashes.csv` as (MD5 of a value, event uuid), read lazily; malformed lines are
+/// skipped.
+pub fn hashes_lines(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().filter_map(|l| {
+        let (h, u) = l.trim().split_once(',')?;
+        let ok = h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()) && safe_uuid(u);
+        ok.then_some((h, u))
+    })
+}
+
+/// Writes a MISP feed of the given objects: every `<uuid>.json`, then `manifest.json` and
+/// `hashes.csv`. Returns the diagnostics of the export (objects skipped or narrowed).
+pub fn write_feed<K: FeedSink>(
+    items: &[StixItem],
+    publisher: &Publisher,
+    sink: &mut K,
+) -> io::Result<Vec<Diagnostic>> {
+    let exported = export_events(items, publisher);
+    let mut manifest = Map::new();
+    let mut hashes = String::new();
+    for e in &exported.events {
+        let body = serde_json::to_vec_pretty(&e.event).map_err(io::Error::other)?;
+        sink.write(&format!("{}.json", e.uuid), &body)?;
+        manifest.insert(e.uuid.clone(), e.manifest.clone());
+        for h in &e.hashes {
+            hashes.push_str(h);
+            hashes.push(',');
+            hashes.push_str(&e.uuid);
+            hashes.push('\n');
+        }
+    }
+    let m = serde_json::to_vec_pretty(&Value::Object(manifest)).map_err(io::Error::other)?;
+    sink.write("manifest.json", &m)?;
+    sink.write("hashes.csv", hashes.as_bytes())?;
+    Ok(exported.diagnostics)
+}

@@ -1,0 +1,583 @@
+//! MISP event → STIX 2.1 objects with their audience.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use isac_model::Tlp;
+use serde_json::{Map, Value, json};
+
+use crate::audience::{Audience, Distribution, Sharing, SharingGroupRef, tlp_of_tag};
+use crate::ids::{derived_uuid, format_ts, parse_date, parse_rfc3339, parse_unix, stix_id};
+use crate::mapping::{Kind, map_attribute, render};
+use crate::{
+    Diagnostic, Import, Level, MISP_EXTENSION_ID, MispError, StixItem, child_audience,
+    event_audience, misp_extension_definition, narrower,
+};
+
+/// Import settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// The TLP of an event with neither a TLP tag nor a distribution. Never wider than GREEN
+    /// (DESIGN §3: unmarked input takes the configured default, never wider than GREEN); a wider
+    /// value is read as GREEN.
+    pub unmarked: Tlp,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            unmarked: Tlp::Green,
+        }
+    }
+}
+
+/// Parses a MISP event document and imports it.
+pub fn import_event_json(text: &[u8], options: &ImportOptions) -> Result<Import, MispError> {
+    let v: Value = serde_json::from_slice(text)?;
+    import_event(&v, options)
+}
+
+/// Imports one MISP event: `{"Event": {...}}`, a MISP API response `{"response": [{"Event": ...}]}`,
+/// or the bare event object.
+pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, MispError> {
+    let ev = unwrap_event(doc)?;
+    let event_uuid = str_of(ev, "uuid")
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| MispError::NotAnEvent("the event has no uuid".into()))?
+        .trim()
+        .to_string();
+    let mut cx = Context::new(ev, &event_uuid, options);
+    for a in array(ev, "Attribute") {
+        let parent = cx.event_audience.clone();
+        cx.attribute(a, &parent, None);
+    }
+    for o in array(ev, "Object") {
+        cx.misp_object(o);
+    }
+    Ok(cx.finish())
+}
+
+fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
+    let mut v = doc;
+    if let Some(r) = v.get("response").and_then(Value::as_array) {
+        v = r
+            .first()
+            .ok_or_else(|| MispError::NotAnEvent("an empty response".into()))?;
+    }
+    if let Some(e) = v.get("Event") {
+        v = e;
+    }
+    v.as_object()
+        .ok_or_else(|| MispError::NotAnEvent("the event is not a JSON object".into()))
+}
+
+pub(crate) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(Value::as_str)
+}
+
+fn array<'a>(m: &'a Map<String, Value>, k: &str) -> impl Iterator<Item = &'a Map<String, Value>> {
+    m.get(k)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+}
+
+fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_i64().is_some_and(|n| n != 0),
+        Some(Value::String(s)) => matches!(s.trim(), "1" | "true" | "True"),
+        _ => false,
+    }
+}
+
+/// Tag names of an element: `Tag: [{name}]`, or `EventTag`/`AttributeTag: [{Tag: {name}}]`.
+pub(crate) fn tag_names(m: &Map<String, Value>) -> Vec<String> {
+    let mut out: Vec<String> = array(m, "Tag")
+        .filter_map(|t| str_of(t, "name"))
+        .map(str::to_string)
+        .collect();
+    for k in ["EventTag", "AttributeTag", "ObjectTag"] {
+        out.extend(
+            array(m, k)
+                .filter_map(|t| t.get("Tag").and_then(Value::as_object))
+                .filter_map(|t| str_of(t, "name"))
+                .map(str::to_string),
+        );
+    }
+    out
+}
+
+fn sharing(m: &Map<String, Value>, tags: &[String]) -> Sharing {
+    let distribution = Distribution::from_json(m.get("distribution"));
+    let sg = m.get("SharingGroup").and_then(Value::as_object);
+    let local_id = m.get("sharing_group_id").and_then(|v| match v {
+        Value::String(s) if !s.is_empty() && s != "0" => Some(s.clone()),
+        Value::Number(n) if n.as_u64() != Some(0) => Some(n.to_string()),
+        _ => None,
+    });
+    let sharing_group = if sg.is_some() || local_id.is_some() {
+        Some(SharingGroupRef {
+            uuid: sg.and_then(|g| str_of(g, "uuid")).map(str::to_string),
+            name: sg.and_then(|g| str_of(g, "name")).map(str::to_string),
+            local_id: local_id.or_else(|| sg.and_then(|g| str_of(g, "id")).map(str::to_string)),
+        })
+    } else {
+        None
+    };
+    Sharing {
+        tag_tlp: crate::tlp_of_tags(tags.iter().map(String::as_str)),
+        distribution,
+        sharing_group,
+    }
+}
+
+fn labels(tags: &[String]) -> Vec<String> {
+    tags.iter()
+        .filter(|t| tlp_of_tag(t).is_none())
+        .cloned()
+        .collect()
+}
+
+struct ObjectInfo<'a> {
+    name: &'a str,
+    uuid: &'a str,
+    meta_category: Option<&'a str>,
+}
+
+struct Context<'a> {
+    event: &'a Map<String, Value>,
+    event_uuid: String,
+    event_audience: Audience,
+    event_ts: DateTime<Utc>,
+    report_id: String,
+    created_by: Option<String>,
+    items: Vec<StixItem>,
+    /// SCOs by id, kept once with the narrowest audience they were seen with.
+    scos: Vec<StixItem>,
+    sco_index: HashMap<String, usize>,
+    refs: Vec<String>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a> Context<'a> {
+    fn new(event: &'a Map<String, Value>, event_uuid: &str, options: &ImportOptions) -> Self {
+        let tags = tag_names(event);
+        let mut sh = sharing(event, &tags);
+        if sh.distribution == Some(Distribution::Inherit) {
+            sh.distribution = None;
+        }
+        let mut diagnostics = Vec::new();
+        if sh.distribution == Some(Distribution::SharingGroup)
+            && sh
+                .sharing_group
+                .as_ref()
+                .is_none_or(|g| g.uuid.is_none() && g.name.is_none())
+        {
+            diagnostics.push(Diagnostic {
+                level: Level::Warning,
+                event_uuid: Some(event_uuid.to_string()),
+                element: Some(event_uuid.to_string()),
+                reason: "distribution is a sharing group the event does not describe; kept as AMBER with no recipients".into(),
+            });
+        }
+        let event_audience = event_audience(&sh, options.unmarked);
+        let event_ts = event
+            .get("timestamp")
+            .and_then(parse_unix)
+            .or_else(|| event.get("date").and_then(parse_date))
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        let created_by = event
+            .get("Orgc")
+            .and_then(Value::as_object)
+            .and_then(|o| str_of(o, "uuid"))
+            .map(|u| stix_id("identity", u));
+        Context {
+            event,
+            report_id: stix_id("report", event_uuid),
+            event_uuid: event_uuid.to_string(),
+            event_audience,
+            event_ts,
+            created_by,
+            items: Vec::new(),
+            scos: Vec::new(),
+            sco_index: HashMap::new(),
+            refs: Vec::new(),
+            diagnostics,
+        }
+    }
+
+    fn diag(&mut self, level: Level, element: Option<&str>, reason: String) {
+        self.diagnostics.push(Diagnostic {
+            level,
+            event_uuid: Some(self.event_uuid.clone()),
+            element: element.map(str::to_string),
+            reason,
+        });
+    }
+
+    fn misp_object(&mut self, o: &Map<String, Value>) {
+        let Some(uuid) = str_of(o, "uuid").filter(|u| !u.trim().is_empty()) else {
+            let n = array(o, "Attribute").count();
+            self.diag(
+                Level::Skipped,
+                None,
+                format!("a MISP object without uuid (and its {n} attributes) was not imported"),
+            );
+            return;
+        };
+        if truthy(o.get("deleted")) {
+            self.diag(
+                Level::Skipped,
+                Some(uuid),
+                "the MISP object is deleted".into(),
+            );
+            return;
+        }
+        let tags = tag_names(o);
+        let sh = sharing(o, &tags);
+        let (aud, warning) = child_audience(&sh, &self.event_audience);
+        if let Some(w) = warning {
+            self.diag(Level::Warning, Some(uuid), w);
+        }
+        let info = ObjectInfo {
+            name: str_of(o, "name").unwrap_or("misp-object"),
+            uuid,
+            meta_category: str_of(o, "meta-category"),
+        };
+        for a in array(o, "Attribute") {
+            self.attribute(a, &aud, Some(&info));
+        }
+    }
+
+    fn attribute(&mut self, a: &Map<String, Value>, parent: &Audience, obj: Option<&ObjectInfo>) {
+        let ty = str_of(a, "type").unwrap_or("").trim().to_string();
+        let value = match a.get("value") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let uuid = match str_of(a, "uuid").filter(|u| !u.trim().is_empty()) {
+            Some(u) => u.trim().to_string(),
+            None => {
+                let u = derived_uuid(&[&self.event_uuid, &ty, &value]).to_string();
+                self.diag(
+                    Level::Warning,
+                    Some(&u),
+                    format!("the {ty} attribute has no uuid; its id is derived from the event uuid, type and value"),
+                );
+                u
+            }
+        };
+        if truthy(a.get("deleted")) {
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                "the attribute is deleted".into(),
+            );
+            return;
+        }
+        if ty.is_empty() || value.trim().is_empty() {
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                "the attribute has no type or no value".into(),
+            );
+            return;
+        }
+        let tags = tag_names(a);
+        let sh = sharing(a, &tags);
+        let (aud, warning) = child_audience(&sh, parent);
+        if let Some(w) = warning {
+            self.diag(Level::Warning, Some(&uuid), w);
+        }
+        let ts = a
+            .get("timestamp")
+            .and_then(parse_unix)
+            .unwrap_or(self.event_ts);
+        let first_seen = str_of(a, "first_seen").and_then(parse_rfc3339);
+        let last_seen = str_of(a, "last_seen").and_then(parse_rfc3339);
+        let to_ids = truthy(a.get("to_ids"));
+        let comment = str_of(a, "comment").unwrap_or("").trim().to_string();
+
+        let mut ext = Map::new();
+        ext.insert("extension_type".into(), "property-extension".into());
+        ext.insert("attribute_type".into(), ty.clone().into());
+        if let Some(c) = str_of(a, "category") {
+            ext.insert("category".into(), c.into());
+        }
+        ext.insert("value".into(), value.clone().into());
+        ext.insert("to_ids".into(), to_ids.into());
+        if !comment.is_empty() {
+            ext.insert("comment".into(), comment.clone().into());
+        }
+        if let Some(o) = obj {
+            ext.insert("object_name".into(), o.name.into());
+            ext.insert("object_uuid".into(), o.uuid.into());
+            if let Some(r) = str_of(a, "object_relation") {
+                ext.insert("object_relation".into(), r.into());
+            }
+            if let Some(m) = o.meta_category {
+                ext.insert("object_meta_category".into(), m.into());
+            }
+        }
+
+        let mut base = Map::new();
+        base.insert("spec_version".into(), "2.1".into());
+        base.insert("created".into(), format_ts(ts).into());
+        base.insert("modified".into(), format_ts(ts).into());
+        if let Some(c) = &self.created_by {
+            base.insert("created_by_ref".into(), c.clone().into());
+        }
+        let labels = labels(&tags);
+        if !labels.is_empty() {
+            base.insert("labels".into(), json!(labels));
+        }
+
+        let kind = match map_attribute(&ty, &value) {
+            Ok(k) => k,
+            Err(reason) => {
+                self.diag(
+                    Level::Warning,
+                    Some(&uuid),
+                    format!("invalid {ty} value ({reason}); kept as a note"),
+                );
+                Kind::Unmapped
+            }
+        };
+        let (stix_type, props): (&str, Value) = match kind {
+            Kind::Observable { cmps, .. } if to_ids => {
+                let valid_from = first_seen.unwrap_or(ts);
+                let mut p = json!({
+                    "name": value,
+                    "pattern": render(&cmps, "AND"),
+                    "pattern_type": "stix",
+                    "pattern_version": "2.1",
+                    "valid_from": format_ts(valid_from),
+                });
+                if let Some(l) = last_seen.filter(|l| *l > valid_from) {
+                    p["valid_until"] = format_ts(l).into();
+                }
+                if !comment.is_empty() {
+                    p["description"] = comment.clone().into();
+                }
+                ("indicator", p)
+            }
+            Kind::Observable { scos, .. } if !scos.is_empty() => {
+                let first = first_seen.unwrap_or(ts);
+                let last = last_seen.filter(|l| *l >= first).unwrap_or(first);
+                let refs: Vec<Value> = scos.iter().map(|s| s["id"].clone()).collect();
+                for s in scos {
+                    self.add_sco(s, &aud);
+                }
+                (
+                    "observed-data",
+                    json!({
+                        "first_observed": format_ts(first),
+                        "last_observed": format_ts(last),
+                        "number_observed": 1,
+                        "object_refs": refs,
+                    }),
+                )
+            }
+            Kind::Vulnerability => {
+                let mut p = json!({ "name": value.trim() });
+                let v = value.trim();
+                if v.len() > 4 && v[..4].eq_ignore_ascii_case("cve-") {
+                    p["external_references"] =
+                        json!([{ "source_name": "cve", "external_id": v.to_ascii_uppercase() }]);
+                    p["name"] = v.to_ascii_uppercase().into();
+                }
+                if !comment.is_empty() {
+                    p["description"] = comment.clone().into();
+                }
+                ("vulnerability", p)
+            }
+            Kind::ThreatActor | Kind::Campaign => {
+                let mut p = json!({ "name": value.trim() });
+                if !comment.is_empty() {
+                    p["description"] = comment.clone().into();
+                }
+                let t = if matches!(kind, Kind::ThreatActor) {
+                    "threat-actor"
+                } else {
+                    "campaign"
+                };
+                (t, p)
+            }
+            Kind::Text => {
+                let mut p = json!({ "content": value, "object_refs": [self.report_id] });
+                if !comment.is_empty() {
+                    p["abstract"] = comment.clone().into();
+                }
+                ("note", p)
+            }
+            Kind::Observable { .. } | Kind::Unmapped => {
+                let what = if to_ids { "indicator" } else { "observable" };
+                let abstract_ = format!("MISP {ty} attribute");
+                let content = if comment.is_empty() {
+                    value.clone()
+                } else {
+                    format!("{value}\n\n{comment}")
+                };
+                if matches!(kind, Kind::Observable { .. }) {
+                    self.diag(
+                        Level::Warning,
+                        Some(&uuid),
+                        format!("a {ty} {what} without to_ids has no valid STIX observable; kept as a note"),
+                    );
+                }
+                (
+                    "note",
+                    json!({ "abstract": abstract_, "content": content, "object_refs": [self.report_id] }),
+                )
+            }
+        };
+        let mut object = Map::new();
+        object.insert("type".into(), stix_type.into());
+        object.insert("id".into(), stix_id(stix_type, &uuid).into());
+        object.extend(base);
+        if let Value::Object(p) = props {
+            object.extend(p);
+        }
+        object.insert(
+            "object_marking_refs".into(),
+            json!([aud.tlp.marking_id_v2()]),
+        );
+        object.insert(
+            "extensions".into(),
+            json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
+        );
+        self.refs
+            .push(object["id"].as_str().unwrap_or_default().to_string());
+        self.items.push(StixItem {
+            object,
+            tlp: aud.tlp,
+            recipients: aud.recipients,
+        });
+    }
+
+    fn add_sco(&mut self, mut sco: Map<String, Value>, aud: &Audience) {
+        let id = sco["id"].as_str().unwrap_or_default().to_string();
+        match self.sco_index.get(&id) {
+            Some(&i) => {
+                let have = &mut self.scos[i];
+                let tlp = narrower(have.tlp, aud.tlp);
+                if have.recipients != aud.recipients {
+                    // Seen with two different recipient lists: keep only what both allow.
+                    have.recipients.retain(|r| aud.recipients.contains(r));
+                }
+                have.tlp = tlp;
+                have.object
+                    .insert("object_marking_refs".into(), json!([tlp.marking_id_v2()]));
+            }
+            None => {
+                sco.insert(
+                    "object_marking_refs".into(),
+                    json!([aud.tlp.marking_id_v2()]),
+                );
+                self.sco_index.insert(id.clone(), self.scos.len());
+                self.scos.push(StixItem {
+                    object: sco,
+                    tlp: aud.tlp,
+                    recipients: aud.recipients.clone(),
+                });
+                self.refs.push(id);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Import {
+        let ev = self.event;
+        let tags = tag_names(ev);
+        let published_ts = ev
+            .get("publish_timestamp")
+            .and_then(parse_unix)
+            .filter(|t| t.timestamp() > 0 && truthy(ev.get("published")));
+        let date = ev.get("date").and_then(parse_date);
+        let published = published_ts.or(date).unwrap_or(self.event_ts);
+        let created = date.map(|d| d.min(self.event_ts)).unwrap_or(self.event_ts);
+        let info = str_of(ev, "info")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("MISP event {}", self.event_uuid));
+
+        let mut refs = self.refs.clone();
+        if refs.is_empty()
+            && let Some(c) = &self.created_by
+        {
+            refs.push(c.clone());
+        }
+        let mut ext = Map::new();
+        ext.insert("extension_type".into(), "property-extension".into());
+        ext.insert("event_uuid".into(), self.event_uuid.clone().into());
+        for k in ["info", "threat_level_id", "analysis", "date"] {
+            if let Some(v) = ev.get(k).filter(|v| !v.is_null()) {
+                let v = match v {
+                    Value::Number(n) => n.to_string(),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                ext.insert(k.into(), v.into());
+            }
+        }
+        if let Some(o) = ev.get("Orgc").and_then(Value::as_object) {
+            if let Some(u) = str_of(o, "uuid") {
+                ext.insert("orgc_uuid".into(), u.into());
+            }
+            if let Some(n) = str_of(o, "name") {
+                ext.insert("orgc_name".into(), n.into());
+            }
+        }
+        let mut report = json!({
+            "type": "report",
+            "spec_version": "2.1",
+            "id": self.report_id,
+            "created": format_ts(created),
+            "modified": format_ts(self.event_ts.max(created)),
+            "name": info,
+            "report_types": ["threat-report"],
+            "published": format_ts(published),
+            "object_refs": refs,
+            "external_references": [{ "source_name": "misp", "external_id": self.event_uuid }],
+            "object_marking_refs": [self.event_audience.tlp.marking_id_v2()],
+            "extensions": { MISP_EXTENSION_ID: Value::Object(ext) },
+        });
+        if let Some(c) = &self.created_by {
+            report["created_by_ref"] = c.clone().into();
+        }
+        let labels = labels(&tags);
+        if !labels.is_empty() {
+            report["labels"] = json!(labels);
+        }
+        let mut objects = Vec::with_capacity(self.items.len() + self.scos.len() + 2);
+        if refs.is_empty() {
+            self.diag(
+                Level::Skipped,
+                Some(&self.event_uuid.clone()),
+                "the event has no attributes and no creator organisation, so no report can refer to anything".into(),
+            );
+        } else if let Value::Object(r) = report {
+            objects.push(StixItem {
+                object: r,
+                tlp: self.event_audience.tlp,
+                recipients: self.event_audience.recipients.clone(),
+            });
+        }
+        objects.extend(self.items);
+        objects.extend(self.scos);
+        objects.push(StixItem {
+            object: misp_extension_definition(),
+            tlp: Tlp::Clear,
+            recipients: Vec::new(),
+        });
+        Import {
+            event_uuid: self.event_uuid,
+            audience: self.event_audience,
+            objects,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
