@@ -1,8 +1,18 @@
 //! The STIX 2.1 object model.
 //!
-//! The public surface other crates build on: [`validate`], [`Diagnostic`], [`audience`].
+//! Objects stay `serde_json::Map<String, Value>`, so unknown properties and extensions round-trip
+//! losslessly; typed knowledge lives in a registry of types ([`types`]). The public surface other
+//! crates build on: [`validate`], [`Diagnostic`], [`audience`].
 
 use serde_json::{Map, Value};
+
+pub mod audience;
+pub mod id;
+pub mod syntax;
+pub mod tlp;
+pub mod types;
+mod validate;
+pub mod vocab;
 
 /// How serious a finding is. Only errors make an object invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -22,43 +32,28 @@ pub struct Diagnostic {
     pub message: String,
 }
 
-/// Validates one STIX 2.1 object. Never fails: returns every finding.
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        write!(f, "{sev}[{}] {path}: {}", self.code, self.message)
+    }
+}
+
+/// Validates one STIX 2.1 object (a bundle is validated with every object in it). Never fails:
+/// returns every finding.
 pub fn validate(object: &Map<String, Value>) -> Vec<Diagnostic> {
-    let _ = object;
-    Vec::new()
+    validate::validate(object)
 }
 
 /// Whether a list of findings holds no error.
 pub fn is_valid(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().all(|d| d.severity != Severity::Error)
-}
-
-/// isac's audience property extension (DESIGN §3): recipients travel with the object.
-pub mod audience {
-    use serde_json::{Map, Value};
-
-    /// The id of isac's `extension-definition`.
-    pub const EXTENSION_ID: &str = "extension-definition--6c0b3e7e-43e0-5d6b-9a0e-2f4b1a3d9c01";
-
-    /// The audience beyond the TLP level.
-    #[derive(Debug, Clone, Default, PartialEq, Eq)]
-    pub struct Audience {
-        /// Recipient orgs, as their STIX `identity` ids.
-        pub orgs: Vec<String>,
-        /// Recipient sharing-group ids.
-        pub groups: Vec<String>,
-        /// Named users (TLP:RED), by user id.
-        pub users: Vec<String>,
-    }
-
-    /// Reads the extension from an object; `Ok(None)` when absent.
-    pub fn read(object: &Map<String, Value>) -> Result<Option<Audience>, String> {
-        let _ = object;
-        Ok(None)
-    }
-
-    /// Writes (or, for an empty audience, removes) the extension on an object.
-    pub fn write(object: &mut Map<String, Value>, audience: &Audience) {
-        let _ = (object, audience);
-    }
 }

@@ -1,0 +1,242 @@
+//! TLP marking definitions: the TLP 1.0 objects of STIX 2.1 §7.2.1.4 and the TLP 2.0 objects
+//! published with the TLP 2.0 property extension, exactly; and reading an object's TLP level
+//! from its `object_marking_refs`.
+
+use isac_model::Tlp;
+use serde_json::{Map, Value, json};
+
+use crate::validate::Findings;
+
+/// The TLP 2.0 property extension's `extension-definition` id.
+pub const TLP2_EXTENSION_ID: &str = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d";
+/// The identity that created the TLP 2.0 marking definitions.
+pub const TLP2_CREATED_BY: &str = "identity--b3bca3c2-1f3d-4b54-b44f-dac42c3a8f01";
+
+/// TLP 1.0 levels with their marking-definition ids and colour words.
+const V1: [(Tlp, &str, &str); 4] = [
+    (
+        Tlp::Clear,
+        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        "white",
+    ),
+    (
+        Tlp::Green,
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        "green",
+    ),
+    (
+        Tlp::Amber,
+        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+        "amber",
+    ),
+    (
+        Tlp::Red,
+        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+        "red",
+    ),
+];
+
+/// The TLP 2.0 marking-definition object of a level.
+pub fn marking_definition(tlp: Tlp) -> Map<String, Value> {
+    let value = json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": tlp.marking_id_v2(),
+        "created": "2022-10-01T00:00:00.000Z",
+        "created_by_ref": TLP2_CREATED_BY,
+        "name": tlp.label(),
+        "extensions": {
+            TLP2_EXTENSION_ID: {
+                "extension_type": "property-extension",
+                "tlp_2_0": tlp.as_str(),
+            }
+        }
+    });
+    into_map(value)
+}
+
+/// The TLP 1.0 marking-definition object of a level (`None` for AMBER+STRICT, which TLP 1.0
+/// lacks). TLP 1.0 WHITE is the equal of CLEAR.
+pub fn marking_definition_v1(tlp: Tlp) -> Option<Map<String, Value>> {
+    let (_, id, colour) = V1.iter().find(|(t, _, _)| *t == tlp)?;
+    Some(into_map(json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": id,
+        "created": "2017-01-20T00:00:00.000Z",
+        "definition_type": "tlp",
+        "name": format!("TLP:{}", colour.to_ascii_uppercase()),
+        "definition": { "tlp": colour },
+    })))
+}
+
+/// Every predefined TLP marking definition, TLP 2.0 first.
+pub fn all_definitions() -> Vec<Map<String, Value>> {
+    let mut all: Vec<_> = Tlp::ALL.iter().map(|t| marking_definition(*t)).collect();
+    all.extend(V1.iter().filter_map(|(t, _, _)| marking_definition_v1(*t)));
+    all
+}
+
+/// The canonical object behind a TLP marking-definition id (1.0 or 2.0).
+pub fn canonical_for_id(id: &str) -> Option<Map<String, Value>> {
+    if let Some((t, _, _)) = V1.iter().find(|(_, i, _)| *i == id) {
+        return marking_definition_v1(*t);
+    }
+    Tlp::ALL
+        .iter()
+        .find(|t| t.marking_id_v2() == id)
+        .map(|t| marking_definition(*t))
+}
+
+/// Why an object's TLP cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlpError {
+    /// Two different TLP levels are marked on one object.
+    Conflicting(Tlp, Tlp),
+    /// `object_marking_refs` is not a list of strings.
+    Malformed,
+}
+
+impl std::fmt::Display for TlpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlpError::Conflicting(a, b) => {
+                write!(
+                    f,
+                    "conflicting TLP markings {} and {}",
+                    a.label(),
+                    b.label()
+                )
+            }
+            TlpError::Malformed => write!(f, "`object_marking_refs` is not a list of ids"),
+        }
+    }
+}
+
+impl std::error::Error for TlpError {}
+
+/// The TLP level of an object from its `object_marking_refs`; TLP 1.0 ids read as their 2.0
+/// equals (WHITE = CLEAR). Non-TLP markings are ignored. Two different levels are an error.
+pub fn tlp_of(object: &Map<String, Value>) -> Result<Option<Tlp>, TlpError> {
+    let Some(refs) = object.get("object_marking_refs") else {
+        return Ok(None);
+    };
+    let refs = refs.as_array().ok_or(TlpError::Malformed)?;
+    let mut found: Option<Tlp> = None;
+    for r in refs {
+        let r = r.as_str().ok_or(TlpError::Malformed)?;
+        if let Some(t) = Tlp::from_marking_id(r) {
+            match found {
+                Some(prev) if prev != t => return Err(TlpError::Conflicting(prev, t)),
+                _ => found = Some(t),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Sets an object's TLP marking to the TLP 2.0 id of `tlp`, replacing any TLP marking (1.0 or
+/// 2.0) and keeping every other marking.
+pub fn set_tlp(object: &mut Map<String, Value>, tlp: Tlp) {
+    let mut refs: Vec<Value> = object
+        .get("object_marking_refs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|r| r.as_str().and_then(Tlp::from_marking_id).is_none())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    refs.insert(0, Value::String(tlp.marking_id_v2().to_string()));
+    object.insert("object_marking_refs".into(), Value::Array(refs));
+}
+
+fn into_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
+/// Marking-definition rules (§7.2): TLP ids must carry exactly the canonical content; other
+/// definitions need a known `definition_type` with a matching `definition`, or an extension.
+pub(crate) fn check_marking_definition(object: &Map<String, Value>, path: &str, f: &mut Findings) {
+    let id = object.get("id").and_then(Value::as_str).unwrap_or("");
+    if let Some(canonical) = canonical_for_id(id) {
+        let mut given = object.clone();
+        // The TLP 2.0 definitions circulate with and without their creator; both are the same
+        // definition.
+        if !given.contains_key("created_by_ref") && canonical.contains_key("created_by_ref") {
+            given.insert("created_by_ref".into(), canonical["created_by_ref"].clone());
+        }
+        if given != canonical {
+            f.error(
+                "tlp-definition",
+                path,
+                format!("`{id}` is a predefined TLP marking definition; its content must be exactly the canonical one"),
+            );
+        }
+        return;
+    }
+    let definition_type = object.get("definition_type");
+    let has_extensions = object.contains_key("extensions");
+    match definition_type.and_then(Value::as_str) {
+        Some("tlp") => f.error(
+            "tlp-definition",
+            &format!("{path}/definition_type"),
+            "only the predefined TLP marking definitions may use `definition_type: tlp` (§7.2.1.4)",
+        ),
+        Some("statement") => {
+            let statement = object
+                .get("definition")
+                .and_then(|d| d.get("statement"))
+                .and_then(Value::as_str);
+            if statement.is_none() {
+                f.error(
+                    "required-property",
+                    &format!("{path}/definition/statement"),
+                    "a statement marking needs `definition.statement` as a string (§7.2.1.3)",
+                );
+            }
+        }
+        Some(_) => {
+            if !object.get("definition").is_some_and(Value::is_object) {
+                f.error(
+                    "required-property",
+                    &format!("{path}/definition"),
+                    "`definition` must be an object",
+                );
+            }
+        }
+        None if definition_type.is_some() => f.error(
+            "invalid-value",
+            &format!("{path}/definition_type"),
+            "must be a string",
+        ),
+        None => {
+            if object.contains_key("definition") {
+                f.error(
+                    "required-property",
+                    &format!("{path}/definition_type"),
+                    "`definition` needs `definition_type`",
+                );
+            } else if !has_extensions {
+                f.error(
+                    "required-property",
+                    &format!("{path}/definition_type"),
+                    "a marking definition without extensions needs `definition_type` and `definition` (§7.2.1)",
+                );
+            }
+        }
+    }
+    for key in ["modified", "revoked"] {
+        if object.contains_key(key) {
+            f.warn(
+                "marking-versioning",
+                &format!("{path}/{key}"),
+                "marking definitions are not versioned (§7.2.1)",
+            );
+        }
+    }
+}
