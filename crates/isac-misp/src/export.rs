@@ -753,7 +753,7 @@ impl<'a> Exporter<'a> {
             }).collect::<Vec<_>>(),
         });
         if let Some(g) = &sharing_group {
-            event["sharing_group_id"] = g.local_id.clone().unwrap_or_default().into();
+            event["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
             event["SharingGroup"] = sharing_group_json(g);
         }
         let manifest = json!({
@@ -828,7 +828,7 @@ impl<'a> Exporter<'a> {
             "Tag": tags,
         });
         if let Some(g) = &own_group {
-            v["sharing_group_id"] = g.local_id.clone().unwrap_or_default().into();
+            v["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
             v["SharingGroup"] = sharing_group_json(g);
         }
         for (k, t) in [("first_seen", &a.first_seen), ("last_seen", &a.last_seen)] {
@@ -864,12 +864,20 @@ struct EventMeta {
     orgc_name: Option<String>,
 }
 
-/// The one sharing group an AMBER audience names, when it names exactly one that MISP can identify.
+/// The one sharing group an AMBER audience names, when it names exactly one that came from MISP
+/// (MISP refuses distribution 4 without the group's numeric id on the instance).
 fn single_group(tlp: Tlp, recipients: &[SharingGroupRef]) -> Option<SharingGroupRef> {
     match (tlp, recipients) {
-        (Tlp::Amber, [g]) if g.uuid.is_some() => Some(g.clone()),
+        (Tlp::Amber, [g]) if g.uuid.is_some() && misp_group_id(g).is_some() => Some(g.clone()),
         _ => None,
     }
+}
+
+fn misp_group_id(g: &SharingGroupRef) -> Option<u64> {
+    g.local_id
+        .as_deref()
+        .and_then(|i| i.trim().parse::<u64>().ok())
+        .filter(|i| *i != 0)
 }
 
 fn sharing_group_json(g: &SharingGroupRef) -> Value {

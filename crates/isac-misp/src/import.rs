@@ -117,20 +117,25 @@ fn sharing(m: &Map<String, Value>, tags: &[String]) -> Sharing {
         Value::Number(n) if n.as_u64() != Some(0) => Some(n.to_string()),
         _ => None,
     });
-    let sharing_group = if sg.is_some() || local_id.is_some() {
-        Some(SharingGroupRef {
-            uuid: sg.and_then(|g| str_of(g, "uuid")).map(str::to_string),
-            name: sg.and_then(|g| str_of(g, "name")).map(str::to_string),
-            local_id: local_id.or_else(|| sg.and_then(|g| str_of(g, "id")).map(str::to_string)),
-        })
-    } else {
-        None
-    };
+    // A group is only a recipient the importer can resolve when the data names it (uuid or
+    // name); a bare numeric id is local to the source instance.
+    let sharing_group = Some(SharingGroupRef {
+        uuid: sg.and_then(|g| str_of(g, "uuid")).map(str::to_string),
+        name: sg.and_then(|g| str_of(g, "name")).map(str::to_string),
+        local_id: local_id.or_else(|| sg.and_then(|g| str_of(g, "id")).map(str::to_string)),
+    })
+    .filter(|g| g.uuid.is_some() || g.name.is_some());
     Sharing {
         tag_tlp: crate::tlp_of_tags(tags.iter().map(String::as_str)),
         distribution,
         sharing_group,
     }
+}
+
+fn undescribed_group(sh: &Sharing) -> Option<String> {
+    (sh.distribution == Some(Distribution::SharingGroup) && sh.sharing_group.is_none()).then(|| {
+        "the distribution is a sharing group the data does not describe (no uuid, no name); kept as AMBER with no recipients".to_string()
+    })
 }
 
 fn labels(tags: &[String]) -> Vec<String> {
@@ -169,17 +174,12 @@ impl<'a> Context<'a> {
             sh.distribution = None;
         }
         let mut diagnostics = Vec::new();
-        if sh.distribution == Some(Distribution::SharingGroup)
-            && sh
-                .sharing_group
-                .as_ref()
-                .is_none_or(|g| g.uuid.is_none() && g.name.is_none())
-        {
+        if let Some(reason) = undescribed_group(&sh) {
             diagnostics.push(Diagnostic {
                 level: Level::Warning,
                 event_uuid: Some(event_uuid.to_string()),
                 element: Some(event_uuid.to_string()),
-                reason: "distribution is a sharing group the event does not describe; kept as AMBER with no recipients".into(),
+                reason,
             });
         }
         let event_audience = event_audience(&sh, options.unmarked);
@@ -237,6 +237,9 @@ impl<'a> Context<'a> {
         }
         let tags = tag_names(o);
         let sh = sharing(o, &tags);
+        if let Some(w) = undescribed_group(&sh) {
+            self.diag(Level::Warning, Some(uuid), w);
+        }
         let (aud, warning) = child_audience(&sh, &self.event_audience);
         if let Some(w) = warning {
             self.diag(Level::Warning, Some(uuid), w);
@@ -288,6 +291,9 @@ impl<'a> Context<'a> {
         }
         let tags = tag_names(a);
         let sh = sharing(a, &tags);
+        if let Some(w) = undescribed_group(&sh) {
+            self.diag(Level::Warning, Some(&uuid), w);
+        }
         let (aud, warning) = child_audience(&sh, parent);
         if let Some(w) = warning {
             self.diag(Level::Warning, Some(&uuid), w);

@@ -266,7 +266,24 @@ fn fill_one(misp_type: &str, path: &str, raw: &str) -> Result<Cmp, String> {
         {
             return Err(format!("`{raw}` is not a {algo} hash"));
         }
+        if algo == "TLSH" {
+            // STIX holds the 70-character digest; current TLSH writes it after a `T1` version mark.
+            let digest = if raw.len() == 72 && raw[..2].eq_ignore_ascii_case("T1") {
+                &raw[2..]
+            } else {
+                raw
+            };
+            if digest.len() != 70 || !digest.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!("`{raw}` is not a TLSH digest"));
+            }
+            return Ok(Cmp {
+                path: path.to_string(),
+                value: s(digest),
+            });
+        }
         (path.to_string(), s(raw))
+    } else if path == "windows-registry-key:key" {
+        (path.to_string(), s(&full_hive(raw)))
     } else if path == "domain-name:value" {
         if raw.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(format!("`{raw}` is not a domain name"));
@@ -276,6 +293,40 @@ fn fill_one(misp_type: &str, path: &str, raw: &str) -> Result<Cmp, String> {
         (path.to_string(), s(raw))
     };
     Ok(Cmp { path, value })
+}
+
+/// STIX 2.1 registry keys name the hive in full (§6.13).
+fn full_hive(key: &str) -> String {
+    const HIVES: [(&str, &str); 5] = [
+        ("HKLM", "HKEY_LOCAL_MACHINE"),
+        ("HKCU", "HKEY_CURRENT_USER"),
+        ("HKCR", "HKEY_CLASSES_ROOT"),
+        ("HKU", "HKEY_USERS"),
+        ("HKCC", "HKEY_CURRENT_CONFIG"),
+    ];
+    let (hive, rest) = match key.find(['\\', '/']) {
+        Some(i) => (&key[..i], &key[i..]),
+        None => (key, ""),
+    };
+    match HIVES
+        .iter()
+        .find(|(short, _)| hive.eq_ignore_ascii_case(short))
+    {
+        Some((_, full)) => format!("{full}{rest}"),
+        None => key.to_string(),
+    }
+}
+
+/// Whether a URL is absolute (has a scheme), as the STIX `url` object requires.
+fn is_absolute_url(v: &str) -> bool {
+    match v.split_once(':') {
+        Some((scheme, _)) => {
+            let mut c = scheme.chars();
+            c.next().is_some_and(|f| f.is_ascii_alphabetic())
+                && c.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '+' | '-' | '.'))
+        }
+        None => false,
+    }
 }
 
 fn sco(sco_type: &str, props: Value, contributing: &[&str]) -> Map<String, Value> {
@@ -366,7 +417,13 @@ fn observables(misp_type: &str, cmps: &[Cmp]) -> Vec<Map<String, Value>> {
         _ if first == "domain-name:value" => {
             vec![sco("domain-name", json!({ "value": text(0) }), &["value"])]
         }
-        _ if first == "url:value" => vec![sco("url", json!({ "value": text(0) }), &["value"])],
+        _ if first == "url:value" => {
+            if is_absolute_url(&text(0)) {
+                vec![sco("url", json!({ "value": text(0) }), &["value"])]
+            } else {
+                Vec::new()
+            }
+        }
         _ if first.starts_with("file:") => {
             let mut props = Map::new();
             let mut hashes = Map::new();

@@ -63,6 +63,7 @@ fn main_object(ty: &str, value: &str, to_ids: bool) -> (Import, StixItem) {
 
 const MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
 const SHA1: &str = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+const TLSH: &str = "A4F0E1F4B8B1D06E4AAE3A1E7D9E9C9C8F0F7A4B2C1D0E9F8A7B6C5D4E3F2A1B0C9D8E";
 const SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Every mapped attribute type, its value, and the pattern of its indicator.
@@ -115,8 +116,8 @@ fn pattern_cases() -> Vec<(&'static str, String, String)> {
         ),
         (
             "tlsh",
-            "T1A0D02B3A9E".into(),
-            "[file:hashes.'TLSH' = 'T1A0D02B3A9E']".into(),
+            format!("T1{TLSH}"),
+            format!("[file:hashes.'TLSH' = '{TLSH}']"),
         ),
         (
             "filename|md5",
@@ -154,12 +155,12 @@ fn pattern_cases() -> Vec<(&'static str, String, String)> {
         (
             "regkey",
             r"HKLM\Software\Run".into(),
-            r"[windows-registry-key:key = 'HKLM\\Software\\Run']".into(),
+            r"[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\Software\\Run']".into(),
         ),
         (
             "regkey|value",
             r"HKLM\Software\Run|evil.exe".into(),
-            r"[windows-registry-key:key = 'HKLM\\Software\\Run' AND windows-registry-key:values[*].data = 'evil.exe']".into(),
+            r"[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\Software\\Run' AND windows-registry-key:values[*].data = 'evil.exe']".into(),
         ),
         ("AS", "AS64500".into(), "[autonomous-system:number = 64500]".into()),
         ("AS", "64501".into(), "[autonomous-system:number = 64501]".into()),
@@ -801,6 +802,13 @@ fn audience_rules() {
             warning: true,
             ..BASE
         },
+        // A sharing group named only by its number on the source instance cannot be resolved.
+        Case {
+            attr_dist: Some(4),
+            attr_tlp: Amber,
+            warning: true,
+            ..BASE
+        },
     ];
     for (n, c) in cases.iter().enumerate() {
         run_case(n, c);
@@ -946,8 +954,9 @@ fn reimport(items: &[StixItem]) -> (Vec<StixItem>, Vec<Diagnostic>, MemFeed) {
     (out, diags, feed)
 }
 
-#[test]
-fn misp_to_stix_to_misp_to_stix_is_stable() {
+/// A MISP event using every mapped type, as indicator and as observable, with tags,
+/// distributions, a sharing group and a MISP object.
+pub(crate) fn rich_event() -> Value {
     let mut attrs: Vec<Value> = pattern_cases()
         .into_iter()
         .enumerate()
@@ -1008,8 +1017,9 @@ fn misp_to_stix_to_misp_to_stix_is_stable() {
     );
     grp["distribution"] = json!(4);
     grp["SharingGroup"] = sg(SG_B);
+    grp["sharing_group_id"] = json!("9");
     attrs.push(grp);
-    let doc = event(
+    event(
         json!({ "Tag": [{ "name": "tlp:green" }, { "name": "osint" }], "distribution": "2", "Object": [{
             "uuid": "208bee57-39fa-49ce-91c7-8849adfcd5b9", "name": "file", "meta-category": "file", "timestamp": "1714563600",
             "Attribute": [
@@ -1018,7 +1028,12 @@ fn misp_to_stix_to_misp_to_stix_is_stable() {
             ]
         }]}),
         Value::Array(attrs),
-    );
+    )
+}
+
+#[test]
+fn misp_to_stix_to_misp_to_stix_is_stable() {
+    let doc = rich_event();
     let first = import(&doc);
     let (second, diags, feed) = reimport(&first.objects);
     assert!(diags.is_empty(), "{diags:#?}");
@@ -1033,8 +1048,9 @@ fn misp_to_stix_to_misp_to_stix_is_stable() {
     assert_eq!(feed.0.borrow().clone(), feed2.0.borrow().clone());
 }
 
-#[test]
-fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
+/// STIX objects as isac holds them: a report, indicators of several pattern shapes and TLPs,
+/// objects MISP cannot hold, and objects outside any report.
+pub(crate) fn foreign_items() -> Vec<StixItem> {
     let mut amber = indicator(
         "2b000000-0000-4000-8000-000000000003",
         "[url:value = 'http://evil.example/a']",
@@ -1043,6 +1059,17 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
     amber.recipients = vec![SharingGroupRef {
         uuid: Some(SG_A.into()),
         name: Some("Systemic banks".into()),
+        local_id: Some("7".into()),
+    }];
+    // An isac sharing group MISP has never seen (no MISP id): not written as a MISP sharing group.
+    let mut isac_group = indicator(
+        "2b000000-0000-4000-8000-000000000006",
+        "[url:value = 'http://evil.example/b']",
+        Tlp::Amber,
+    );
+    isac_group.recipients = vec![SharingGroupRef {
+        uuid: Some(SG_B.into()),
+        name: Some("Securities".into()),
         local_id: None,
     }];
     let items = vec![
@@ -1078,6 +1105,7 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
         ),
         // Outside any report.
         amber,
+        isac_group,
         indicator(
             "2b000000-0000-4000-8000-000000000004",
             "[domain-name:value = 'a.example' OR domain-name:value = 'b.example']",
@@ -1089,6 +1117,12 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
             Tlp::Clear,
         ),
     ];
+    items
+}
+
+#[test]
+fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
+    let items = foreign_items();
     let (back, diags, feed) = reimport(&items);
     let skipped: Vec<&str> = diags
         .iter()
@@ -1143,19 +1177,31 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
     let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!(
         manifest.as_object().unwrap().len(),
-        3,
-        "the report, the AMBER group, the RED group"
+        4,
+        "the report, two AMBER groups (by recipients), the RED group"
     );
-    let amber_event = manifest
+    let amber_events: Vec<Value> = manifest
         .as_object()
         .unwrap()
         .iter()
-        .find(|(_, m)| m["Tag"][0]["name"] == "tlp:amber")
-        .map(|(u, _)| u.clone())
-        .unwrap();
-    let ev: Value = serde_json::from_slice(&files[&format!("{amber_event}.json")]).unwrap();
-    assert_eq!(ev["Event"]["distribution"], "4");
-    assert_eq!(ev["Event"]["SharingGroup"]["uuid"], SG_A);
+        .filter(|(_, m)| m["Tag"][0]["name"] == "tlp:amber")
+        .map(|(u, _)| serde_json::from_slice(&files[&format!("{u}.json")]).unwrap())
+        .collect();
+    assert_eq!(amber_events.len(), 2);
+    let with_group = amber_events
+        .iter()
+        .find(|e| e["Event"]["distribution"] == "4")
+        .expect("the group MISP knows is written as a sharing group");
+    assert_eq!(with_group["Event"]["SharingGroup"]["uuid"], SG_A);
+    assert_eq!(with_group["Event"]["sharing_group_id"], "7");
+    let without = amber_events
+        .iter()
+        .find(|e| e["Event"]["distribution"] == "1")
+        .expect("an isac-only group is written as this community only");
+    assert!(without["Event"].get("SharingGroup").is_none());
+    let i6 = get("indicator--2b000000-0000-4000-8000-000000000006");
+    assert_eq!(i6.tlp, Tlp::Amber);
+    assert!(i6.recipients.is_empty(), "narrowed, never widened");
     let red_event = manifest
         .as_object()
         .unwrap()
