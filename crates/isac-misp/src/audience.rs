@@ -99,7 +99,7 @@ impl Distribution {
         match tlp {
             Tlp::Clear => Distribution::All,
             Tlp::Green => Distribution::Connected,
-            Tlp::Amber if has_sharing_group => Distribution::SharingGroup,
+            Tlp::Amber | Tlp::AmberStrict if has_sharing_group => Distribution::SharingGroup,
             Tlp::Amber => Distribution::Community,
             Tlp::AmberStrict | Tlp::Red => Distribution::Organisation,
         }

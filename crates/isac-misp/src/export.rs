@@ -701,8 +701,11 @@ impl<'a> Exporter<'a> {
                 );
                 self.diag(Level::Warning, Some(&meta.uuid), &a.uuid, reason);
             }
-            for part in a.value.split('|') {
-                hashes.push(md5_hex(part));
+            // As MISP does: composite values are indexed part by part.
+            if a.misp_type.contains('|') {
+                hashes.extend(a.value.split('|').map(md5_hex));
+            } else {
+                hashes.push(md5_hex(&a.value));
             }
             let (json_attr, object) = self.attribute_json(&a, &meta);
             match object {
@@ -864,11 +867,13 @@ struct EventMeta {
     orgc_name: Option<String>,
 }
 
-/// The one sharing group an AMBER audience names, when it names exactly one that came from MISP
+/// The one sharing group an AMBER or AMBER+STRICT audience names, when it names exactly one that came from MISP
 /// (MISP refuses distribution 4 without the group's numeric id on the instance).
 fn single_group(tlp: Tlp, recipients: &[SharingGroupRef]) -> Option<SharingGroupRef> {
     match (tlp, recipients) {
-        (Tlp::Amber, [g]) if g.uuid.is_some() && misp_group_id(g).is_some() => Some(g.clone()),
+        (Tlp::Amber | Tlp::AmberStrict, [g]) if g.uuid.is_some() && misp_group_id(g).is_some() => {
+            Some(g.clone())
+        }
         _ => None,
     }
 }

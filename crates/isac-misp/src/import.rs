@@ -54,6 +54,18 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
     for o in array(ev, "Object") {
         cx.misp_object(o);
     }
+    // Parts of an event this mapping does not convert are named, never dropped silently.
+    for key in NOT_CONVERTED {
+        let n = ev.get(*key).and_then(Value::as_array).map_or(0, Vec::len);
+        if n > 0 {
+            let uuid = cx.event_uuid.clone();
+            cx.diag(
+                Level::Skipped,
+                Some(&uuid),
+                format!("{n} {key} entries of the event are not converted"),
+            );
+        }
+    }
     Ok(cx.finish())
 }
 
@@ -70,6 +82,18 @@ fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
     v.as_object()
         .ok_or_else(|| MispError::NotAnEvent("the event is not a JSON object".into()))
 }
+
+/// Event parts outside this mapping. Galaxy clusters also appear as `misp-galaxy:` tags, which
+/// are kept as labels.
+const NOT_CONVERTED: &[&str] = &[
+    "Galaxy",
+    "EventReport",
+    "Sighting",
+    "CryptographicKey",
+    "Note",
+    "Opinion",
+    "Relationship",
+];
 
 pub(crate) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
@@ -251,6 +275,17 @@ impl<'a> Context<'a> {
         };
         for a in array(o, "Attribute") {
             self.attribute(a, &aud, Some(&info));
+        }
+        let refs = o
+            .get("ObjectReference")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if refs > 0 {
+            self.diag(
+                Level::Skipped,
+                Some(uuid),
+                format!("{refs} object references of the MISP object are not converted"),
+            );
         }
     }
 

@@ -428,6 +428,25 @@ fn deleted_and_empty_attributes_are_skipped_with_a_reason() {
 }
 
 #[test]
+fn event_parts_outside_the_mapping_are_named() {
+    let i = import(&event(
+        json!({ "Galaxy": [{ "name": "Threat Actor" }], "EventReport": [{}, {}], "Object": [{
+            "uuid": "208bee57-39fa-49ce-91c7-8849adfcd5b9", "name": "domain-ip",
+            "Attribute": [], "ObjectReference": [{ "referenced_uuid": "x" }] }] }),
+        json!([]),
+    ));
+    let reasons: Vec<&str> = i.diagnostics.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "1 object references of the MISP object are not converted",
+            "1 Galaxy entries of the event are not converted",
+            "2 EventReport entries of the event are not converted",
+        ]
+    );
+}
+
+#[test]
 fn report_for_the_event() {
     let i = import(&event(
         json!({ "Tag": [{ "name": "tlp:green" }, { "name": "type:OSINT" }], "published": true, "publish_timestamp": "1714570000" }),
@@ -851,6 +870,7 @@ fn misp_objects_pass_their_audience_to_their_attributes() {
     );
     let i = import(&doc);
     let f = by_id(&i, "indicator--00eec090-d0e0-4b70-b9a4-62736a49eeeb");
+    assert_eq!(i.objects[0].object["object_refs"][0], f.id());
     assert_eq!(f.tlp, Tlp::AmberStrict);
     let ext = &f.object["extensions"][MISP_EXTENSION_ID];
     assert_eq!(ext["object_name"], "file");
@@ -1241,6 +1261,30 @@ fn distribution_written_for_each_tlp() {
         let i = import_event_json(body, &ImportOptions::default()).unwrap();
         assert_eq!(i.audience.tlp, tlp);
     }
+    // A sharing group known to MISP travels as distribution 4, and comes back as the recipient.
+    for tlp in [Amber, AmberStrict] {
+        let mut ind = indicator(
+            "2b000000-0000-4000-8000-000000000001",
+            "[ipv4-addr:value = '198.51.100.7']",
+            tlp,
+        );
+        let group = SharingGroupRef {
+            uuid: Some(SG_A.into()),
+            name: Some("Systemic banks".into()),
+            local_id: Some("7".into()),
+        };
+        ind.recipients = vec![group.clone()];
+        let (back, _, feed) = reimport(&[ind]);
+        let files = feed.0.borrow();
+        let (_, body) = files
+            .iter()
+            .find(|(n, _)| n.ends_with(".json") && *n != "manifest.json")
+            .unwrap();
+        let ev: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(ev["Event"]["distribution"], "4", "{tlp:?}");
+        assert_eq!(back[1].tlp, tlp);
+        assert_eq!(back[1].recipients, [group]);
+    }
 }
 
 #[test]
@@ -1471,4 +1515,52 @@ fn tag_parsing() {
         Some(Tlp::Amber)
     );
     let _: HashMap<(), ()> = HashMap::new();
+}
+
+#[test]
+fn every_emitted_object_passes_isac_stix_validation() {
+    let mut all = import(&rich_event()).objects;
+    let (back, _, _) = reimport(&foreign_items());
+    all.extend(back);
+    let mut findings = Vec::new();
+    for o in &all {
+        let d = isac_stix::validate(&o.object);
+        if !isac_stix::is_valid(&d) {
+            findings.push(format!(
+                "{}: {}",
+                o.id(),
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        if is_sco_type(o.stix_type()) {
+            assert_eq!(
+                isac_stix::id::sco_id(&o.object).ok().as_deref(),
+                Some(o.id()),
+                "the SCO id isac-stix computes"
+            );
+        }
+    }
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+}
+
+fn is_sco_type(t: &str) -> bool {
+    [
+        "ipv4-addr",
+        "ipv6-addr",
+        "domain-name",
+        "url",
+        "file",
+        "email-addr",
+        "email-message",
+        "mutex",
+        "windows-registry-key",
+        "autonomous-system",
+        "mac-addr",
+        "x509-certificate",
+        "network-traffic",
+    ]
+    .contains(&t)
 }
