@@ -57,3 +57,6 @@ pub fn validate(object: &Map<String, Value>) -> Vec<Diagnostic> {
 pub fn is_valid(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().all(|d| d.severity != Severity::Error)
 }
+
+#[cfg(test)]
+mod tests;

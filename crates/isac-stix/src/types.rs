@@ -99,7 +99,7 @@ impl TypeDef {
     pub fn prop(&self, name: &str) -> Option<Prop> {
         self.props
             .iter()
-            .chain(common_props(self.kind))
+            .chain(self.common())
             .find(|(n, _)| *n == name)
             .map(|(_, p)| *p)
     }
@@ -110,6 +110,17 @@ use Targets::*;
 
 const IDENTITY: Targets = Types(&["identity"]);
 const MARKING: Targets = Types(&["marking-definition"]);
+
+impl TypeDef {
+    /// The common properties of this type: those of its kind, except that language-content and
+    /// extension-definition share the SDO common properties and marking-definition lists its own.
+    pub fn common(&self) -> &'static [(&'static str, Prop)] {
+        match self.name {
+            "language-content" | "extension-definition" => SDO_COMMON,
+            _ => common_props(self.kind),
+        }
+    }
+}
 
 /// Common properties of SDOs, SROs, language-content and extension-definition.
 pub const SDO_COMMON: &[(&str, Prop)] = &[

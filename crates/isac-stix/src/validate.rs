@@ -199,7 +199,7 @@ fn check_id(object: &Map<String, Value>, type_name: &str, path: &str, f: &mut Fi
                 );
             }
             if type_name == "process" && uuid.get_version_num() != 4 {
-                f.error("sco-id-version", &p, "a process id must use a UUIDv4 (§6.11: process has no id-contributing properties)");
+                f.error("sco-id-version", &p, "a process id must use a UUIDv4 (§6.13: process has no id-contributing properties)");
             }
             if let Some(def) = types::lookup(type_name).filter(|d| d.kind == Kind::Sco) {
                 let present = def.id_contributing.iter().any(|k| object.contains_key(*k));
@@ -719,9 +719,7 @@ fn check_timestamps(
         "indicator" => &[("valid_until", "valid_from", true)],
         "observed-data" => &[("last_observed", "first_observed", false)],
         "relationship" => &[("stop_time", "start_time", true)],
-        "malware-analysis" => &[("analysis_ended", "analysis_started", false)],
         "network-traffic" => &[("end", "start", false)],
-        "x509-certificate" => &[("validity_not_after", "validity_not_before", false)],
         _ => &[],
     };
     let mut all = vec![("modified", "created", false)];
@@ -994,6 +992,21 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
     }
     let str_of = |k: &str| object.get(k).and_then(Value::as_str);
     match def.name {
+        "relationship" => {
+            if let Some(rt) = str_of("relationship_type") {
+                let ok = !rt.is_empty()
+                    && rt
+                        .bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+                if !ok {
+                    f.error(
+                        "invalid-value",
+                        &child(path, "relationship_type"),
+                        "`relationship_type` is limited to a-z, 0-9 and hyphens (§5.1)",
+                    );
+                }
+            }
+        }
         "indicator" => {
             if str_of("pattern_type") == Some("stix")
                 && let Some(pattern) = str_of("pattern")
@@ -1012,7 +1025,7 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
             f.error(
                 "required-property",
                 &child(path, "name"),
-                "a malware family (`is_family: true`) needs a `name` (§4.7)",
+                "a malware family (`is_family: true`) needs a `name` (§4.11)",
             );
         }
         "location" => {
@@ -1022,21 +1035,21 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
                 f.error(
                     "location",
                     path,
-                    "`latitude` and `longitude` go together (§4.6)",
+                    "`latitude` and `longitude` go together (§4.10)",
                 );
             }
             if has(object, "precision") && !(lat && lon) {
                 f.error(
                     "location",
                     &child(path, "precision"),
-                    "`precision` needs `latitude` and `longitude` (§4.6)",
+                    "`precision` needs `latitude` and `longitude` (§4.10)",
                 );
             }
             if !(has(object, "region") || has(object, "country") || (lat && lon)) {
                 f.error(
                     "required-property",
                     path,
-                    "a location needs `region`, `country`, or `latitude` and `longitude` (§4.6)",
+                    "a location needs `region`, `country`, or `latitude` and `longitude` (§4.10)",
                 );
             }
         }
@@ -1044,18 +1057,18 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
             (true, true) => f.error(
                 "observed-data",
                 path,
-                "`objects` and `object_refs` are mutually exclusive (§4.13)",
+                "`objects` and `object_refs` are mutually exclusive (§4.14)",
             ),
             (false, false) => f.error(
                 "required-property",
                 &child(path, "object_refs"),
-                "observed-data needs `object_refs` (§4.13)",
+                "observed-data needs `object_refs` (§4.14)",
             ),
             (true, false) => {
                 f.warn(
                     "deprecated",
                     &child(path, "objects"),
-                    "`objects` is deprecated; use `object_refs` (§4.13)",
+                    "`objects` is deprecated; use `object_refs` (§4.14)",
                 );
                 if let Some(o) = object.get("objects").and_then(Value::as_object) {
                     if o.is_empty() {
