@@ -280,6 +280,7 @@ e3.distribution = 3
 e3.add_tag("TLP:WHITE")
 e3.add_attribute("url", "https://fake-bank.example/", to_ids=True, uuid=uuid(300), distribution=5)
 e3.add_attribute("domain", "fake-bank.example", to_ids=True, uuid=uuid(301), distribution=5).add_tag("tlp:green")
+e3.add_attribute("url", "https://fake-bank.example/app.apk", to_ids=True, uuid=uuid(302), distribution=2)
 (root / f"{e3.uuid}.json").write_text(e3.to_json())
 
 # 4: a feed without distribution (the usual public feed): the importer's default applies.
@@ -420,6 +421,7 @@ fn we_import_what_pymisp_wrote() {
     assert_eq!(e3.audience.tlp, Tlp::Clear);
     assert_eq!(get(e3, &format!("indicator--{}", u(300))).tlp, Tlp::Clear);
     assert_eq!(get(e3, &format!("indicator--{}", u(301))).tlp, Tlp::Green);
+    assert_eq!(get(e3, &format!("indicator--{}", u(302))).tlp, Tlp::Green);
     let e4 = &imports["a0000000-0000-4000-8000-000000000004"];
     assert_eq!(e4.audience.tlp, Tlp::Green);
 
