@@ -95,6 +95,23 @@ pub fn can_read(viewer: &Viewer, a: &Access) -> bool {
     }
 }
 
+/// The STIX types that connect other objects: relationships and sightings.
+pub const CONNECTING_TYPES: [&str; 2] = ["relationship", "sighting"];
+
+/// Whether objects of `stix_type` connect other objects ([`CONNECTING_TYPES`]).
+pub fn connects(stix_type: &str) -> bool {
+    CONNECTING_TYPES.contains(&stix_type)
+}
+
+/// DESIGN §3: a relationship or sighting is visible only where the object itself and every object
+/// it connects are. `ends` holds, for each object it refers to, the access of that object's latest
+/// version, or `None` when the object is not stored (an end nobody can be shown hides the
+/// connection). Ends are judged by [`can_read`] alone: STIX lets relationships and sightings
+/// connect only SDOs and SCOs, never each other.
+pub fn can_read_connecting(viewer: &Viewer, own: &Access, ends: &[Option<&Access>]) -> bool {
+    can_read(viewer, own) && ends.iter().all(|e| e.is_some_and(|a| can_read(viewer, a)))
+}
+
 /// [`can_read`] prepared for one viewer over many objects: each field says which branch of the
 /// policy is open to this viewer. Storage turns it into a query filter; `Viewer` values it needs
 /// (user, org, groups) are carried alongside.

@@ -171,6 +171,30 @@ impl World {
         }
     }
 
+    /// Reference model for relationships and sightings: the readers of the object itself who are
+    /// also readers of every end; an end that is not stored (`None`) has no readers.
+    pub fn connecting_audience(
+        &self,
+        own: &Access,
+        ends: &[Option<&Access>],
+    ) -> (BTreeSet<String>, bool) {
+        let (mut users, mut anonymous) = self.audience(own);
+        for end in ends {
+            match end {
+                Some(a) => {
+                    let (u, anon) = self.audience(a);
+                    users.retain(|x| u.contains(x));
+                    anonymous &= anon;
+                }
+                None => {
+                    users.clear();
+                    anonymous = false;
+                }
+            }
+        }
+        (users, anonymous)
+    }
+
     /// Reference model: the users who may read `a`, and whether anonymous readers may.
     pub fn audience(&self, a: &Access) -> (BTreeSet<String>, bool) {
         let users_of = |pred: &dyn Fn(&WorldOrg) -> bool| -> BTreeSet<String> {

@@ -127,6 +127,33 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Relationships and sightings against the reference model: random objects connect one to
+    /// three others, some of them not stored.
+    #[test]
+    fn connecting_objects_match_reference_model(seed in any::<u64>(), picks in proptest::collection::vec((any::<usize>(), proptest::collection::vec(proptest::option::weighted(0.9, any::<usize>()), 1..4)), 1..40)) {
+        let world = World::generate(seed, 60, true);
+        let n = world.objects.len();
+        for (own, ends) in picks {
+            let own = &world.objects[own % n].access;
+            let ends: Vec<Option<&Access>> = ends
+                .iter()
+                .map(|e| e.map(|i| &world.objects[i % n].access))
+                .collect();
+            let (audience, anon) = world.connecting_audience(own, &ends);
+            prop_assert_eq!(can_read_connecting(&Viewer::anonymous(), own, &ends), anon);
+            for u in &world.users {
+                prop_assert_eq!(
+                    can_read_connecting(&world.viewer(u), own, &ends),
+                    audience.contains(&u.id)
+                );
+            }
+        }
+    }
+}
+
 static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use isac_model::Tlp;
 use isac_model::limits::{OBJECT_BYTES, RECIPIENTS, SEARCH_CHARS, TEXT_CHARS};
-use isac_policy::{Access, ReadScope, Viewer, can_read};
+use isac_policy::{Access, ReadScope, Viewer, can_read, can_read_connecting};
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{AuditEntry, append};
@@ -124,23 +124,37 @@ fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
     })
 }
 
-/// Appends the read-scope filter for alias `o`: the SQL form of [`isac_policy::can_read`].
-fn push_scope(q: &mut Sql, s: &ReadScope) {
-    q.push("(o.tlp = 'clear'");
+/// Appends the read-scope filter for alias `o`: the SQL form of [`isac_policy::can_read`], and,
+/// for relationships and sightings, of [`isac_policy::can_read_connecting`]: every end they
+/// connect must be stored and readable at its latest version.
+pub(crate) fn push_scope(q: &mut Sql, s: &ReadScope) {
+    q.push("(");
+    push_base_scope(q, s, "o");
+    q.push(" AND (o.stix_type NOT IN ('relationship', 'sighting') OR NOT EXISTS (SELECT 1 FROM object_ends e WHERE e.object_pk = o.pk AND NOT EXISTS (SELECT 1 FROM objects t WHERE t.stix_id = e.ref_id AND t.is_latest = 1 AND ");
+    push_base_scope(q, s, "t");
+    q.push(")))");
+    q.push(")");
+}
+
+/// The SQL form of [`isac_policy::can_read`] for the object under alias `t`.
+fn push_base_scope(q: &mut Sql, s: &ReadScope, t: &str) {
+    q.push(&format!("({t}.tlp = 'clear'"));
     if s.green {
-        q.push(" OR o.tlp = 'green'");
+        q.push(&format!(" OR {t}.tlp = 'green'"));
     }
     if s.all_amber {
-        q.push(" OR o.tlp IN ('amber', 'amber+strict')");
+        q.push(&format!(" OR {t}.tlp IN ('amber', 'amber+strict')"));
     }
     if let Some(org) = &s.org {
         if s.own_amber && !s.all_amber {
-            q.push(" OR (o.tlp IN ('amber', 'amber+strict') AND o.owner_org = ")
-                .text(org.clone())
-                .push(")");
+            q.push(&format!(
+                " OR ({t}.tlp IN ('amber', 'amber+strict') AND {t}.owner_org = "
+            ))
+            .text(org.clone())
+            .push(")");
         }
         let named = |q: &mut Sql| {
-            q.push(" AND EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = o.pk AND ((r.kind = 'org' AND r.ref_id = ")
+            q.push(&format!(" AND EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = {t}.pk AND ((r.kind = 'org' AND r.ref_id = "))
                 .text(org.clone())
                 .push(")");
             if !s.groups.is_empty() {
@@ -158,18 +172,18 @@ fn push_scope(q: &mut Sql, s: &ReadScope) {
             q.push(") LIMIT 1 OFFSET 0))");
         };
         if s.amber_recipient && !s.all_amber {
-            q.push(" OR (o.tlp = 'amber'");
+            q.push(&format!(" OR ({t}.tlp = 'amber'"));
             named(q);
         }
         if s.strict_recipient && !s.all_amber {
-            q.push(" OR (o.tlp = 'amber+strict'");
+            q.push(&format!(" OR ({t}.tlp = 'amber+strict'"));
             named(q);
         }
     }
     if let (true, Some(user)) = (s.red_named, &s.user) {
-        q.push(" OR (o.tlp = 'red' AND (o.author = ")
+        q.push(&format!(" OR ({t}.tlp = 'red' AND ({t}.author = "))
             .text(user.clone())
-            .push(" OR EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = o.pk AND r.kind = 'user' AND r.ref_id = ")
+            .push(&format!(" OR EXISTS (SELECT 1 FROM object_recipients r WHERE r.object_pk = {t}.pk AND r.kind = 'user' AND r.ref_id = "))
             .text(user.clone())
             .push(" LIMIT 1 OFFSET 0)))");
     }
@@ -313,7 +327,48 @@ async fn insert_version(conn: &mut AnyConnection, o: &NewObject, date_added: i64
             .execute(&mut *conn)
             .await?;
     }
+    insert_ends(conn, pk, &ends_of(&o.stix_type, &o.body)).await?;
     Ok(pk)
+}
+
+/// The objects a relationship or sighting connects, read from its STIX body: `source_ref` and
+/// `target_ref`; `sighting_of_ref`, `observed_data_refs` and `where_sighted_refs`. Other types
+/// connect nothing. A body that is not JSON connects nothing too (the server stores only JSON).
+pub(crate) fn ends_of(stix_type: &str, body: &str) -> BTreeSet<String> {
+    let mut ends = BTreeSet::new();
+    if !isac_policy::connects(stix_type) {
+        return ends;
+    }
+    let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(body) else {
+        return ends;
+    };
+    for key in ["source_ref", "target_ref", "sighting_of_ref"] {
+        if let Some(serde_json::Value::String(id)) = o.get(key) {
+            ends.insert(id.clone());
+        }
+    }
+    for key in ["observed_data_refs", "where_sighted_refs"] {
+        if let Some(serde_json::Value::Array(ids)) = o.get(key) {
+            ends.extend(ids.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+        }
+    }
+    ends
+}
+
+/// Records the ends of a connecting object (see [`ends_of`]).
+pub(crate) async fn insert_ends(
+    conn: &mut AnyConnection,
+    pk: i64,
+    ends: &BTreeSet<String>,
+) -> Result<()> {
+    for id in ends {
+        sqlx::query("INSERT INTO object_ends (object_pk, ref_id) VALUES ($1, $2)")
+            .bind(pk)
+            .bind(id.clone())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The `date_added` of the next version: now, or just after the last one. `pk` order is
@@ -424,8 +479,29 @@ impl Store {
     async fn finish(
         &self,
         viewer: &Viewer,
-        mut objects: Vec<StoredObject>,
+        objects: Vec<StoredObject>,
     ) -> Result<Vec<StoredObject>> {
+        let mut objects = self.with_recipients(objects).await?;
+        let ends = self.ends_access(&objects).await?;
+        let before = objects.len();
+        objects.retain(|o| match ends.get(&o.pk) {
+            Some(e) => {
+                let e: Vec<Option<&Access>> = e.iter().map(Option::as_ref).collect();
+                can_read_connecting(viewer, &o.access, &e)
+            }
+            None => can_read(viewer, &o.access),
+        });
+        if objects.len() != before {
+            tracing::error!(
+                dropped = before - objects.len(),
+                "read scope admitted objects the policy refuses"
+            );
+        }
+        Ok(objects)
+    }
+
+    /// Loads the recipients of `objects` into their access.
+    async fn with_recipients(&self, mut objects: Vec<StoredObject>) -> Result<Vec<StoredObject>> {
         if objects.is_empty() {
             return Ok(objects);
         }
@@ -439,10 +515,8 @@ impl Store {
         }
         q.push(")");
         let rows = q.query().fetch_all(&self.read).await?;
-        let mut by_pk: BTreeMap<i64, usize> = BTreeMap::new();
-        for (i, o) in objects.iter().enumerate() {
-            by_pk.insert(o.pk, i);
-        }
+        let by_pk: BTreeMap<i64, usize> =
+            objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
         for r in &rows {
             let pk: i64 = r.try_get(0)?;
             if let Some(&i) = by_pk.get(&pk) {
@@ -453,15 +527,62 @@ impl Store {
                 );
             }
         }
-        let before = objects.len();
-        objects.retain(|o| can_read(viewer, &o.access));
-        if objects.len() != before {
-            tracing::error!(
-                dropped = before - objects.len(),
-                "read scope admitted objects the policy refuses"
-            );
-        }
         Ok(objects)
+    }
+
+    /// For each relationship or sighting among `objects`, the access of the latest version of
+    /// every end it connects (`None` for an end that is not stored).
+    async fn ends_access(
+        &self,
+        objects: &[StoredObject],
+    ) -> Result<BTreeMap<i64, Vec<Option<Access>>>> {
+        let connecting: Vec<i64> = objects
+            .iter()
+            .filter(|o| isac_policy::connects(&o.stix_type))
+            .map(|o| o.pk)
+            .collect();
+        let mut out: BTreeMap<i64, Vec<Option<Access>>> = BTreeMap::new();
+        if connecting.is_empty() {
+            return Ok(out);
+        }
+        let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
+        for (i, pk) in connecting.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.int(*pk);
+        }
+        q.push(")");
+        let rows = q.query().fetch_all(&self.read).await?;
+        let mut ends: BTreeMap<i64, Vec<String>> =
+            connecting.iter().map(|pk| (*pk, Vec::new())).collect();
+        for r in &rows {
+            let pk: i64 = r.try_get(0)?;
+            ends.entry(pk).or_default().push(r.try_get(1)?);
+        }
+        let ids: BTreeSet<&String> = ends.values().flatten().collect();
+        let mut latest: BTreeMap<String, Access> = BTreeMap::new();
+        for chunk in ids.into_iter().collect::<Vec<_>>().chunks(500) {
+            let mut q = Sql::new(&format!(
+                "SELECT {COLUMNS} FROM objects o WHERE o.is_latest = 1 AND o.stix_id IN ("
+            ));
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.text((*id).clone());
+            }
+            q.push(")");
+            let rows = q.query().fetch_all(&self.read).await?;
+            let found = self
+                .with_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
+                .await?;
+            latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
+        }
+        for (pk, ids) in ends {
+            out.insert(pk, ids.iter().map(|id| latest.get(id).cloned()).collect());
+        }
+        Ok(out)
     }
 
     /// The latest version of `stix_id`, if `viewer` may read it. An object the viewer may not

@@ -79,6 +79,9 @@ struct Version {
 struct Object {
     stix_id: String,
     versions: Vec<Version>,
+    /// For a relationship or sighting, the objects it connects: an index into the loaded
+    /// objects, or `None` for an id that is not stored.
+    ends: Option<Vec<Option<usize>>>,
 }
 
 impl Object {
@@ -106,6 +109,16 @@ impl Reader {
             Some(u) => v.readers.contains(u),
             None => v.anonymous,
         }
+    }
+
+    /// The reference model for one version of `o`: its own audience and, for a relationship or
+    /// sighting, the audience of every end's latest version (DESIGN §3).
+    fn sees_version(&self, loaded: &Loaded, o: &Object, v: &Version) -> bool {
+        self.sees(v)
+            && o.ends
+                .iter()
+                .flatten()
+                .all(|end| end.is_some_and(|j| self.sees(loaded.objects[j].latest())))
     }
 }
 
@@ -202,7 +215,29 @@ async fn load(store: &Store, world: &World) -> Loaded {
     }
 
     let n = world.objects.len();
-    let types = ["indicator", "malware", "report", "note"];
+    let types = [
+        "indicator",
+        "malware",
+        "relationship",
+        "report",
+        "note",
+        "indicator",
+        "sighting",
+        "malware",
+    ];
+    // Relationships and sightings connect two to three other objects, some of them not stored.
+    let ends_of = |i: usize| -> Option<Vec<Option<usize>>> {
+        match types[i % types.len()] {
+            "relationship" => Some(vec![Some((i * 5 + 1) % n), Some((i * 13 + 4) % n)]),
+            "sighting" if i % 3 == 0 => Some(vec![Some((i * 3 + 2) % n), None]),
+            "sighting" => Some(vec![
+                Some((i * 3 + 2) % n),
+                Some((i * 17 + 9) % n),
+                Some((i * 19 + 1) % n),
+            ]),
+            _ => None,
+        }
+    };
     let version = |modified: String, a: &Access| {
         let (readers, anonymous) = world.audience(a);
         Version {
@@ -220,11 +255,32 @@ async fn load(store: &Store, world: &World) -> Loaded {
             stix_id: stix_id(types[i % types.len()], i as u64),
             // Every `modified` is shared by two objects, so the modified orders rely on pk too.
             versions: vec![version(stix_time(((i * 37) % (n / 2)) as i64), &o.access)],
+            ends: ends_of(i),
         })
+        .collect();
+    let ids_by_index: Vec<String> = (0..n)
+        .map(|i| stix_id(types[i % types.len()], i as u64))
         .collect();
     let new_version = |o: &Object, v: &Version, i: usize| {
         let mut nv = new_object(&o.stix_id, &v.modified, v.access.clone());
         nv.values = vec![PLANTED.to_owned(), format!("value-{i}")];
+        if let Some(ends) = &o.ends {
+            let id = |e: &Option<usize>| match e {
+                Some(j) => ids_by_index[*j].clone(),
+                None => stix_id("identity", 900_000 + i as u64),
+            };
+            let mut body: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&nv.body).expect("test body");
+            if nv.stix_type == "relationship" {
+                body.insert("source_ref".into(), id(&ends[0]).into());
+                body.insert("target_ref".into(), id(&ends[1]).into());
+            } else {
+                body.insert("sighting_of_ref".into(), id(&ends[0]).into());
+                let rest: Vec<serde_json::Value> = ends[1..].iter().map(|e| id(e).into()).collect();
+                body.insert("where_sighted_refs".into(), rest.into());
+            }
+            nv.body = serde_json::Value::Object(body).to_string();
+        }
         nv
     };
     for (b, chunk) in objects.chunks(100).enumerate() {
@@ -293,13 +349,13 @@ async fn check_reader(store: Store, loaded: Arc<Loaded>, r: usize) -> Tally {
     let expected: BTreeSet<&str> = loaded
         .objects
         .iter()
-        .filter(|o| reader.sees(o.latest()))
+        .filter(|o| reader.sees_version(&loaded, o, o.latest()))
         .map(|o| o.stix_id.as_str())
         .collect();
 
     for o in &loaded.objects {
         let latest = o.latest();
-        let want = reader.sees(latest);
+        let want = reader.sees_version(&loaded, o, latest);
         match store.object(v, &o.stix_id).await {
             Ok(got) => {
                 t.check(want, || {
@@ -321,7 +377,7 @@ async fn check_reader(store: Store, loaded: Arc<Loaded>, r: usize) -> Tally {
         let want: Vec<&str> = o
             .versions
             .iter()
-            .filter(|ver| reader.sees(ver))
+            .filter(|ver| reader.sees_version(&loaded, o, ver))
             .map(|ver| ver.modified.as_str())
             .collect();
         let got = store
