@@ -79,7 +79,7 @@ pub enum ComparisonExpr {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
     pub path: ObjectPath,
-    /// `NOT` written before the operator; always false for [`Test::Exists`].
+    /// `NOT` written before the operator (before `EXISTS` for [`Test::Exists`]).
     pub negated: bool,
     pub test: Test,
 }
@@ -87,7 +87,7 @@ pub struct Comparison {
 /// A comparison operator with its operand (STIX 2.1 §9.5).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
-    /// `EXISTS path`.
+    /// `EXISTS path`, or `NOT EXISTS path` when negated.
     Exists,
     /// `=` or `==`.
     Equal(Literal),
@@ -321,7 +321,8 @@ impl fmt::Display for ComparisonExpr {
 impl fmt::Display for Comparison {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Test::Exists = self.test {
-            return write!(f, "EXISTS {}", self.path);
+            let not = if self.negated { "NOT " } else { "" };
+            return write!(f, "{not}EXISTS {}", self.path);
         }
         write!(f, "{} ", self.path)?;
         if self.negated {

@@ -12,7 +12,7 @@
 //! - comparison expressions with `AND` binding tighter than `OR`, and parentheses;
 //! - the operators `=`/`==`, `!=`/`<>`, `<`, `<=`, `>`, `>=`, `IN (…)`, `LIKE`, `MATCHES`,
 //!   `ISSUBSET`, `ISSUPERSET`, each optionally negated with `NOT` before the operator, and
-//!   `EXISTS path`;
+//!   `EXISTS path` (negated as `NOT EXISTS path`);
 //! - every literal: strings (escapes `\'` and `\\` only), integers, decimals, `true`/`false`,
 //!   base64 `b'…'`, hex `h'…'` and timestamps `t'…'`;
 //! - object paths `type:prop.sub[0].x`, `[*]`, quoted keys such as `.'key with space'`

@@ -418,18 +418,16 @@ impl<'a> Parser<'a> {
                 self.depth -= 1;
                 Ok(inner)
             }
-            Tok::Keyword(Keyword::Exists) => {
+            Tok::Keyword(Keyword::Exists) => self.exists(false),
+            Tok::Keyword(Keyword::Not)
+                if self.tokens[self.pos + 1].tok == Tok::Keyword(Keyword::Exists) =>
+            {
                 self.bump();
-                let path = self.object_path()?;
-                Ok(ComparisonExpr::Comparison(Comparison {
-                    path,
-                    negated: false,
-                    test: Test::Exists,
-                }))
+                self.exists(true)
             }
             Tok::Keyword(Keyword::Not) => Err(self.err_at(
                 self.offset(),
-                "`NOT` goes after the object path, before the operator, as in `file:name NOT = 'x'`",
+                "`NOT` goes after the object path, before the operator, as in `file:name NOT = 'x'` (only `NOT EXISTS` comes first)",
             )),
             Tok::Ident { .. } => self.comparison().map(ComparisonExpr::Comparison),
             Tok::LBrack => Err(self.err_at(
@@ -438,6 +436,17 @@ impl<'a> Parser<'a> {
             )),
             _ => Err(self.expected("an object path such as `file:name`, `EXISTS` or `(`")),
         }
+    }
+
+    /// `EXISTS path`, the current token being `EXISTS`.
+    fn exists(&mut self, negated: bool) -> Result<ComparisonExpr, PatternError> {
+        self.bump();
+        let path = self.object_path()?;
+        Ok(ComparisonExpr::Comparison(Comparison {
+            path,
+            negated,
+            test: Test::Exists,
+        }))
     }
 
     fn comparison(&mut self) -> Result<Comparison, PatternError> {

@@ -257,6 +257,10 @@ fn literals() {
     );
     assert_eq!(canonical("[abc:x <> 'a']"), "[abc:x != 'a']");
     assert_eq!(canonical("[ EXISTS abc:x ]"), "[EXISTS abc:x]");
+    assert_eq!(
+        canonical("[NOT EXISTS abc:x AND abc:y NOT LIKE 'a%']"),
+        "[NOT EXISTS abc:x AND abc:y NOT LIKE 'a%']"
+    );
 }
 
 #[test]
