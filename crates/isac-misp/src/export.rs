@@ -162,8 +162,19 @@ impl<'a> Exporter<'a> {
             }
         }
         let mut consumed = HashSet::new();
-        for i in items.iter().filter(|i| i.stix_type() == "observed-data") {
-            for r in refs(&i.object, "object_refs") {
+        for i in items {
+            // Observables an observation refers to, and addresses a domain resolves to or a
+            // connection goes to, are written as part of the referring object.
+            let referred: Vec<&str> = match i.stix_type() {
+                "observed-data" => refs(&i.object, "object_refs").collect(),
+                "domain-name" => refs(&i.object, "resolves_to_refs").collect(),
+                "network-traffic" => ["src_ref", "dst_ref"]
+                    .iter()
+                    .filter_map(|k| i.object.get(*k).and_then(Value::as_str))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for r in referred {
                 if let Some(t) = index.get(r) {
                     consumed.insert(t.id());
                 }

@@ -129,6 +129,23 @@ impl<'s, S: FeedSource> FeedReader<'s, S> {
         self.total == 0
     }
 
+    /// The text of the feed's `hashes.csv` (capped at [`MAX_INDEX_BYTES`]), to be read with
+    /// [`hashes_lines`].
+    pub fn hashes_csv(&self) -> Result<String, FeedError> {
+        let file = "hashes.csv".to_string();
+        let bytes = self
+            .source
+            .read(&file, MAX_INDEX_BYTES)
+            .map_err(|e| FeedError::Io {
+                file: file.clone(),
+                source: e,
+            })?;
+        String::from_utf8(bytes).map_err(|_| FeedError::Invalid {
+            file,
+            message: "not UTF-8".into(),
+        })
+    }
+
     /// The entries not yet read.
     pub fn remaining(&self) -> &[ManifestEntry] {
         self.entries.as_slice()

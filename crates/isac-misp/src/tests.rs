@@ -1564,3 +1564,87 @@ fn is_sco_type(t: &str) -> bool {
     ]
     .contains(&t)
 }
+
+#[test]
+fn groupings_observations_and_observables_are_exported() {
+    let ip = json!({ "type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--12592121-be4c-5a93-a813-5a5af16e50db", "value": "198.51.100.7" });
+    let nt = json!({ "type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--3c000000-0000-4000-8000-000000000001",
+        "dst_ref": "ipv4-addr--12592121-be4c-5a93-a813-5a5af16e50db", "dst_port": 443, "protocols": ["tcp"] });
+    let file = json!({ "type": "file", "spec_version": "2.1", "id": "file--3c000000-0000-4000-8000-000000000002", "name": "a.exe",
+        "hashes": { "SHA-256": SHA256, "MD5": MD5 } });
+    let ip2 = json!({ "type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--3c000000-0000-4000-8000-000000000003", "value": "203.0.113.9" });
+    let dom = json!({ "type": "domain-name", "spec_version": "2.1", "id": "domain-name--3c000000-0000-4000-8000-000000000004", "value": "cdn.evil.example",
+        "resolves_to_refs": ["ipv4-addr--3c000000-0000-4000-8000-000000000003"] });
+    let process = json!({ "type": "process", "spec_version": "2.1", "id": "process--3c000000-0000-4000-8000-000000000005", "pid": 4 });
+    let od = json!({ "type": "observed-data", "spec_version": "2.1", "id": "observed-data--3d000000-0000-4000-8000-000000000001",
+        "created": "2024-06-01T08:00:00.000Z", "modified": "2024-06-01T08:00:00.000Z",
+        "first_observed": "2024-06-01T08:00:00.000Z", "last_observed": "2024-06-01T09:00:00.000Z", "number_observed": 3,
+        "object_refs": ["ipv4-addr--12592121-be4c-5a93-a813-5a5af16e50db", "network-traffic--3c000000-0000-4000-8000-000000000001"] });
+    let grouping = json!({ "type": "grouping", "spec_version": "2.1", "id": "grouping--3e000000-0000-4000-8000-000000000001",
+        "created": "2024-06-01T08:00:00.000Z", "modified": "2024-06-01T10:00:00.000Z", "name": "Campaign bundle", "context": "suspicious-activity",
+        "object_refs": ["observed-data--3d000000-0000-4000-8000-000000000001", "file--3c000000-0000-4000-8000-000000000002",
+            "domain-name--3c000000-0000-4000-8000-000000000004", "process--3c000000-0000-4000-8000-000000000005"] });
+    let items: Vec<StixItem> = [grouping, od, ip, nt, file, ip2, dom, process]
+        .into_iter()
+        .map(|o| item(o, Tlp::Green))
+        .collect();
+    let ex = export_events(&items, &publisher());
+    let skipped: Vec<_> = ex
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.element.as_deref())
+        .collect();
+    assert_eq!(skipped, ["process--3c000000-0000-4000-8000-000000000005"]);
+    assert_eq!(
+        ex.events.len(),
+        1,
+        "the address a domain resolves to is written with it"
+    );
+    let e = &ex.events[0].event["Event"];
+    assert_eq!(e["uuid"], "3e000000-0000-4000-8000-000000000001");
+    assert_eq!(e["info"], "Campaign bundle");
+    assert_eq!(e["Orgc"]["name"], "Financial ISAC");
+    let got: Vec<(String, String, String)> = e["Attribute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["uuid"].as_str().unwrap().to_string(),
+                a["type"].as_str().unwrap().to_string(),
+                a["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let second_hash =
+        crate::ids::derived_uuid(&["file--3c000000-0000-4000-8000-000000000002", "1"]).to_string();
+    let want = [
+        (
+            "3d000000-0000-4000-8000-000000000001".to_string(),
+            "ip-dst|port",
+            "198.51.100.7|443".to_string(),
+        ),
+        (
+            "3c000000-0000-4000-8000-000000000002".to_string(),
+            "filename|md5",
+            format!("a.exe|{MD5}"),
+        ),
+        (second_hash, "sha256", SHA256.to_string()),
+        (
+            "3c000000-0000-4000-8000-000000000004".to_string(),
+            "domain|ip",
+            "cdn.evil.example|203.0.113.9".to_string(),
+        ),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (g.0.as_str(), g.1.as_str(), g.2.as_str()),
+            (w.0.as_str(), w.1, w.2.as_str())
+        );
+    }
+    let od_attr = &e["Attribute"][0];
+    assert_eq!(od_attr["to_ids"], false);
+    assert_eq!(od_attr["first_seen"], "2024-06-01T08:00:00.000000+00:00");
+    assert_eq!(od_attr["last_seen"], "2024-06-01T09:00:00.000000+00:00");
+}

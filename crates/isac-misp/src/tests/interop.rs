@@ -426,7 +426,10 @@ fn we_import_what_pymisp_wrote() {
     assert_eq!(e4.audience.tlp, Tlp::Green);
 
     // PyMISP's hashes.csv lists every value of every event.
-    let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
+    let csv = FeedReader::open(&feed, ImportOptions::default())
+        .unwrap()
+        .hashes_csv()
+        .unwrap();
     let lines: Vec<_> = hashes_lines(&csv).collect();
     assert!(
         lines
