@@ -158,12 +158,16 @@ impl ObjectPath {
         })
     }
 
-    /// Whether the path follows an object reference (a `_ref` property, or a member of a
-    /// `_refs` list) into the referenced object, as in `network-traffic:dst_ref.value`.
+    /// Whether the path follows an object reference into the referenced object: a `_ref`
+    /// property followed by a property of its target (`network-traffic:dst_ref.value`), or a
+    /// member of a `_refs` list followed by one (`email-message:to_refs[*].value`).
     pub fn dereferences(&self) -> bool {
-        let last = self.steps.len().saturating_sub(1);
-        self.steps.iter().enumerate().any(|(i, s)| {
-            matches!(s, PathStep::Key(k) if i < last && (k.ends_with("_ref") || k.ends_with("_refs")))
+        self.steps.windows(2).enumerate().any(|(i, w)| match w {
+            [PathStep::Key(k), PathStep::Key(_)] => k.ends_with("_ref"),
+            [PathStep::Key(k), PathStep::Index(_) | PathStep::AnyIndex] => {
+                k.ends_with("_refs") && matches!(self.steps.get(i + 2), Some(PathStep::Key(_)))
+            }
+            _ => false,
         })
     }
 }
@@ -208,6 +212,34 @@ impl fmt::Display for Timestamp {
             write!(f, ".{}", self.fraction)?;
         }
         f.write_str("Z")
+    }
+}
+
+impl Pattern {
+    /// Every comparison of the pattern, in written order.
+    pub fn comparisons(&self) -> Vec<&Comparison> {
+        let mut out = Vec::new();
+        collect_observation(&self.expression, &mut out);
+        out
+    }
+}
+
+fn collect_observation<'a>(e: &'a ObservationExpr, out: &mut Vec<&'a Comparison>) {
+    match e {
+        ObservationExpr::Observation(c) => collect_comparison(c, out),
+        ObservationExpr::And(ms) | ObservationExpr::Or(ms) | ObservationExpr::FollowedBy(ms) => {
+            ms.iter().for_each(|m| collect_observation(m, out));
+        }
+        ObservationExpr::Qualified(inner, _) => collect_observation(inner, out),
+    }
+}
+
+fn collect_comparison<'a>(e: &'a ComparisonExpr, out: &mut Vec<&'a Comparison>) {
+    match e {
+        ComparisonExpr::Comparison(c) => out.push(c),
+        ComparisonExpr::And(ms) | ComparisonExpr::Or(ms) => {
+            ms.iter().for_each(|m| collect_comparison(m, out));
+        }
     }
 }
 

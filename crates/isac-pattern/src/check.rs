@@ -69,8 +69,9 @@ impl HashFormat {
 /// A value compared with a hash of a known algorithm (a path such as `file:hashes.'SHA-256'`)
 /// must be a well-formed hash of that algorithm (STIX 2.1 §2.7 and the hashing-algorithm
 /// vocabulary §10.6). `LIKE`, `MATCHES` and the subnet operators take patterns rather than
-/// hash values and are not checked.
-pub(crate) fn hash_value(c: &Comparison) -> Result<(), String> {
+/// hash values and are not checked. An error names the index of the offending literal among
+/// the comparison's literals.
+pub(crate) fn hash_value(c: &Comparison) -> Result<(), (usize, String)> {
     let Some(PathStep::Key(algorithm)) = c.path.steps.last() else {
         return Ok(());
     };
@@ -90,13 +91,16 @@ pub(crate) fn hash_value(c: &Comparison) -> Result<(), String> {
         Test::In(set) => set,
         _ => return Ok(()),
     };
-    for v in values {
+    for (i, v) in values.iter().enumerate() {
         match v {
             Literal::String(s) if format.accepts(s) => {}
-            Literal::String(s) => return Err(format!("'{s}' is not a valid {algorithm} hash")),
+            Literal::String(s) => {
+                return Err((i, format!("'{s}' is not a valid {algorithm} hash")));
+            }
             other => {
-                return Err(format!(
-                    "a {algorithm} hash is compared with a string literal, not `{other}`"
+                return Err((
+                    i,
+                    format!("a {algorithm} hash is compared with a string literal, not `{other}`"),
                 ));
             }
         }

@@ -34,6 +34,26 @@
 //!
 //! Deliberately accepted, as the grammar accepts them: qualifier counts of zero, a `STOP`
 //! that is not after its `START`, negative list indexes, and `IN ()`.
+//!
+//! The crate's oracle test compares every verdict with the OASIS validator
+//! (`validate-patterns`) and lists, with reasons, the few cases where that tool departs from
+//! the grammar or the specification.
+//!
+//! ```
+//! use isac_pattern::{parse, Literal, Test};
+//!
+//! let pattern = parse("[ipv4-addr:value = '198.51.100.7'] WITHIN 60 SECONDS").unwrap();
+//! let comparison = pattern.comparisons()[0];
+//! assert_eq!(comparison.path.to_string(), "ipv4-addr:value");
+//! assert_eq!(comparison.test, Test::Equal(Literal::String("198.51.100.7".into())));
+//!
+//! let error = parse("[file:name = 'a' AND]").unwrap_err();
+//! assert_eq!(error.offset, 20);
+//! assert_eq!(
+//!     error.to_string(),
+//!     "at column 21 (byte offset 20): expected an object path such as `file:name`, `EXISTS` or `(`, found `]`"
+//! );
+//! ```
 
 mod ast;
 mod check;

@@ -22,6 +22,9 @@ pub(crate) struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    /// Byte offsets of the literals of the comparison being parsed, in order, so a check on
+    /// a value can point at it.
+    literal_offsets: Vec<usize>,
 }
 
 impl<'a> Parser<'a> {
@@ -31,6 +34,7 @@ impl<'a> Parser<'a> {
             tokens,
             pos: 0,
             depth: 0,
+            literal_offsets: Vec::new(),
         }
     }
 
@@ -58,11 +62,23 @@ impl<'a> Parser<'a> {
         PatternError::at(self.input, offset, message)
     }
 
+    /// The current token as named after "found", with a hint when it looks like a keyword
+    /// in the wrong case.
+    fn found(&self) -> String {
+        let mut text = self.peek().describe();
+        if let Tok::Ident { name, .. } = self.peek()
+            && let Some(Tok::Keyword(k)) = crate::lexer::keyword(&name.to_ascii_uppercase())
+        {
+            text.push_str(&format!("; keywords are upper case: `{}`", k.as_str()));
+        }
+        text
+    }
+
     /// "expected X, found Y" at the current token.
     fn expected(&self, what: &str) -> PatternError {
         self.err_at(
             self.offset(),
-            format!("expected {what}, found {}", self.peek().describe()),
+            format!("expected {what}, found {}", self.found()),
         )
     }
 
@@ -106,7 +122,7 @@ impl<'a> Parser<'a> {
             let what = match self.peek() {
                 Tok::RParen => "`)` without a matching `(`".to_owned(),
                 Tok::RBrack => "`]` without a matching `[`".to_owned(),
-                other => other.describe(),
+                _ => self.found(),
             };
             return Err(self.err_at(
                 self.offset(),
@@ -225,7 +241,7 @@ impl<'a> Parser<'a> {
                         self.offset(),
                         format!(
                             "expected `AND`, `OR` or `]` to close the `[` at byte {open}, found {}",
-                            self.peek().describe()
+                            self.found()
                         ),
                     ));
                 }
@@ -242,7 +258,7 @@ impl<'a> Parser<'a> {
                         self.offset(),
                         format!(
                             "expected `AND`, `OR`, `FOLLOWEDBY`, a qualifier or `)` to close the `(` at byte {open}, found {}",
-                            self.peek().describe()
+                            self.found()
                         ),
                     ));
                 }
@@ -410,7 +426,7 @@ impl<'a> Parser<'a> {
                         self.offset(),
                         format!(
                             "expected `AND`, `OR` or `)` to close the `(` at byte {open}, found {}",
-                            self.peek().describe()
+                            self.found()
                         ),
                     ));
                 }
@@ -456,6 +472,7 @@ impl<'a> Parser<'a> {
             self.bump();
         }
         let op_offset = self.offset();
+        self.literal_offsets.clear();
         let test = match self.peek().clone() {
             Tok::Eq => {
                 self.bump();
@@ -521,7 +538,10 @@ impl<'a> Parser<'a> {
             negated,
             test,
         };
-        check::hash_value(&comparison).map_err(|msg| self.err_at(op_offset, msg))?;
+        check::hash_value(&comparison).map_err(|(i, msg)| {
+            let at = self.literal_offsets.get(i).copied().unwrap_or(op_offset);
+            self.err_at(at, msg)
+        })?;
         Ok(comparison)
     }
 
@@ -531,9 +551,9 @@ impl<'a> Parser<'a> {
                 self.bump();
                 Ok(s)
             }
-            other => Err(self.err_at(
+            _ => Err(self.err_at(
                 self.offset(),
-                format!("`{op}` needs a string literal, found {}", other.describe()),
+                format!("`{op}` needs a string literal, found {}", self.found()),
             )),
         }
     }
@@ -566,6 +586,7 @@ impl<'a> Parser<'a> {
     /// A constant; booleans only where `allow_bool` (equality and sets, not ordering).
     fn literal(&mut self, allow_bool: bool) -> Result<Literal, PatternError> {
         let offset = self.offset();
+        self.literal_offsets.push(offset);
         let lit = match self.peek().clone() {
             Tok::Int { value: Some(v), .. } => Literal::Int(v),
             Tok::Int { value: None, .. } => {
@@ -591,6 +612,14 @@ impl<'a> Parser<'a> {
                 return Err(self.err_at(
                     offset,
                     format!("`{name}` is not a literal; booleans are written `true` and `false`"),
+                ));
+            }
+            Tok::Ident { name, .. }
+                if crate::lexer::keyword(&name.to_ascii_uppercase()).is_none() =>
+            {
+                return Err(self.err_at(
+                    offset,
+                    format!("expected a literal value, found identifier `{name}`; strings are quoted, as in `'{name}'`"),
                 ));
             }
             _ => return Err(self.expected("a literal value")),

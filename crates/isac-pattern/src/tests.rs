@@ -201,6 +201,12 @@ fn nested_paths_refs_and_extensions() {
     );
     assert!(l.path.dereferences());
     assert!(r.path.dereferences());
+    let path = |p: &str| ok(&format!("[{p} = 1]")).comparisons()[0].path.clone();
+    assert!(!path("email-message:to_refs[*]").dereferences());
+    assert!(!path("network-traffic:dst_ref").dereferences());
+    assert!(!path("file:refs.x").dereferences());
+    assert!(path("email-message:to_refs[2].value").dereferences());
+    assert!(path("file:parent_directory_ref.path").dereferences());
     assert_eq!(r.test, Test::IsSubset("10.0.0.0/8".into()));
 
     let p = ok("[x-custom:'first key'.'it''s' = 1]"
@@ -261,6 +267,15 @@ fn literals() {
         canonical("[NOT EXISTS abc:x AND abc:y NOT LIKE 'a%']"),
         "[NOT EXISTS abc:x AND abc:y NOT LIKE 'a%']"
     );
+}
+
+#[test]
+fn comparisons_in_written_order() {
+    let p = ok(
+        "([abc:a = 1] AND [abc:b = 2 OR (abc:c = 3 AND abc:d = 4)]) WITHIN 5 SECONDS FOLLOWEDBY [EXISTS abc:e]",
+    );
+    let paths: Vec<String> = p.comparisons().iter().map(|c| c.path.to_string()).collect();
+    assert_eq!(paths, ["abc:a", "abc:b", "abc:c", "abc:d", "abc:e"]);
 }
 
 #[test]
@@ -352,16 +367,12 @@ fn error_positions() {
     fails_at("[file:x = b'abc']", "b'abc'", "base64");
     fails_at("[file:x = b'ab!c']", "!c", "base64");
     fails_at("[file:size = 99999999999999999999]", "999", "64-bit");
-    fails_at(
-        "[file:hashes.MD5 = 'abc']",
-        "= 'abc'",
-        "not a valid MD5 hash",
-    );
-    fails_at("[file:hashes.'SHA-256' = 5]", "= 5", "string literal");
+    fails_at("[file:hashes.MD5 = 'abc']", "'abc'", "not a valid MD5 hash");
+    fails_at("[file:hashes.'SHA-256' = 5]", "5]", "string literal");
     fails_at(
         "[file:hashes.MD5 IN ('d41d8cd98f00b204e9800998ecf8427e', 'xyz')]",
-        "IN",
         "'xyz'",
+        "'xyz' is not a valid MD5 hash",
     );
     fails_at(
         "[file:name = 'x'] /* open",
@@ -375,6 +386,12 @@ fn error_positions() {
         "[file:size",
         "do not nest",
     );
+    fails_at(
+        "[file:name = 'x'] and [file:name = 'y']",
+        "and",
+        "keywords are upper case: `AND`",
+    );
+    fails_at("[file:name = evil]", "evil", "as in `'evil'`");
     fails_at("[file:name = 'x'] @", "@", "unexpected character `@`");
     fails_at("[file:name = 'x'] FOLLOWEDBY", "", "observation expression");
     fails_at("([file:name = 'x']", "", "to close the `(` at byte 0");
