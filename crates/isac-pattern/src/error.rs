@@ -22,7 +22,10 @@ pub struct PatternError {
 impl PatternError {
     /// Builds an error at `offset` of `input`, computing its line and column.
     pub(crate) fn at(input: &str, offset: usize, message: impl Into<String>) -> Self {
-        let offset = offset.min(input.len());
+        let mut offset = offset.min(input.len());
+        while !input.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &input[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -430,3 +430,58 @@ fn long_chains_are_flat() {
         matches!(&ms[0], ObservationExpr::Observation(ComparisonExpr::Or(or)) if or.len() == 20_000)
     );
 }
+
+#[test]
+fn object_type_length_limits() {
+    ok(&format!("[{}:x = 1]", "a".repeat(250)));
+    let long = format!("[{}:x = 1]", "a".repeat(251));
+    fails_at(&long, "aaa", "3 to 250 characters");
+    ok("[a-b:x = 1]");
+}
+
+/// Random edits of valid patterns, multi-byte characters included, never panic, and
+/// whatever parses prints back to an equal tree.
+#[test]
+fn random_edits_never_panic() {
+    const SEEDS: &[&str] = &[
+        "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f'] WITHIN 5 SECONDS",
+        "([ipv4-addr:value = '198.51.100.1/32' OR ipv4-addr:value ISSUBSET '10.0.0.0/8'] AND [file:size > 1.5]) REPEATS 2 TIMES",
+        "[email-message:to_refs[*].value LIKE '%@example.com' AND NOT EXISTS email-message:subject] FOLLOWEDBY [x-acme:a.'b c'[0] IN (1, 'x', true, h'00', b'YQ==')] START t'2016-06-01T00:00:00Z' STOP t'2016-07-01T00:00:00.5Z'",
+        "/* c */ [file:name NOT MATCHES '^多語$'] // end",
+    ];
+    const NOISE: &[char] = &[
+        '[', ']', '(', ')', '\'', '\\', '.', ':', '=', '<', '>', '!', '*', '-', '+', ' ', 'a', 't',
+        'h', 'b', '0', '9', '/', ',', 'é', '檔', '\u{3000}', '\n', 'Z', 'T',
+    ];
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    for round in 0..20_000 {
+        let mut chars: Vec<char> = SEEDS[round % SEEDS.len()].chars().collect();
+        for _ in 0..1 + next(3) {
+            let at = next(chars.len() + 1);
+            match next(3) {
+                0 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                1 if at < chars.len() => chars[at] = NOISE[next(NOISE.len())],
+                _ => chars.insert(at, NOISE[next(NOISE.len())]),
+            }
+        }
+        let input: String = chars.into_iter().collect();
+        match parse(&input) {
+            Ok(p) => assert_eq!(parse(&p.to_string()).as_ref(), Ok(&p), "{input:?}"),
+            Err(e) => {
+                assert!(
+                    e.offset <= input.len() && input.is_char_boundary(e.offset),
+                    "{input:?}"
+                );
+                assert!(!e.message.is_empty());
+            }
+        }
+    }
+}

@@ -217,6 +217,11 @@ fn corpus() -> Vec<String> {
     let valid: Vec<String> = (0..GENERATED_VALID)
         .map(|_| generate::valid(&mut rng))
         .collect();
+    for p in &valid {
+        if let Err(e) = isac_pattern::parse(p) {
+            panic!("the generator built a pattern we reject: {p:?}: {e}");
+        }
+    }
     for i in 0..GENERATED_MUTANTS {
         let p = &valid[i % valid.len()];
         let m = generate::mutate(&mut rng, p);

@@ -214,7 +214,8 @@ fn comparison(r: &mut Rng) -> String {
         return format!("{obj}:hashes.{alg} {op} '{}'", hex(r, len));
     }
     if r.chance(7) {
-        return format!("EXISTS {}", path(r));
+        let not = if r.chance(30) { "NOT " } else { "" };
+        return format!("{not}EXISTS {}", path(r));
     }
     let p = path(r);
     let not = if r.chance(15) { "NOT " } else { "" };
