@@ -18,8 +18,8 @@ pub struct Pattern {
     pub expression: ObservationExpr,
 }
 
-/// An observation expression (STIX 2.1 §9.3): bracketed comparisons combined with the
-/// observation operators and qualified by `WITHIN`, `REPEATS` and `START … STOP`.
+/// An observation expression (STIX 2.1 §9, "Pattern Expressions"): bracketed comparisons combined
+/// with the observation operators and qualified by `WITHIN`, `REPEATS` and `START … STOP`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObservationExpr {
     /// `[ comparison ]`: one observation matching the comparison expression.
@@ -35,7 +35,7 @@ pub enum ObservationExpr {
     Qualified(Box<ObservationExpr>, Qualifier),
 }
 
-/// A qualifier on an observation expression (STIX 2.1 §9.6).
+/// A qualifier on an observation expression (STIX 2.1 §9, "Pattern Qualifiers").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Qualifier {
     /// `WITHIN n SECONDS`, with `n` an integer or a decimal number.
@@ -64,8 +64,8 @@ impl Qualifier {
     }
 }
 
-/// A comparison expression inside brackets (STIX 2.1 §9.4), where `AND` binds tighter
-/// than `OR`.
+/// A comparison expression inside brackets (STIX 2.1 §9, "Pattern Expressions"), where `AND` binds
+/// tighter than `OR`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ComparisonExpr {
     Comparison(Comparison),
@@ -84,7 +84,7 @@ pub struct Comparison {
     pub test: Test,
 }
 
-/// A comparison operator with its operand (STIX 2.1 §9.5).
+/// A comparison operator with its operand (STIX 2.1 §9, "Comparison Operators").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
     /// `EXISTS path`, or `NOT EXISTS path` when negated.
@@ -129,7 +129,8 @@ impl Test {
     }
 }
 
-/// An object path (STIX 2.1 §9.3): an object type and the steps into its properties.
+/// An object path (STIX 2.1 §9, "Object Path Syntax"): an object type and the steps into its
+/// properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectPath {
     /// The Cyber-observable Object type, e.g. `file` or `network-traffic`.
@@ -172,7 +173,7 @@ impl ObjectPath {
     }
 }
 
-/// A constant operand (STIX 2.1 §9.2, "Constants").
+/// A constant operand (STIX 2.1 §9, "Constants").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
     Int(i64),

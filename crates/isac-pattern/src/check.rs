@@ -2,8 +2,8 @@
 
 use crate::ast::{Comparison, Literal, PathStep, Test};
 
-/// An object type must be a valid STIX type name (STIX 2.1 §3.1 and §9.3): 3 to 250
-/// characters of lower-case ASCII letters, digits and hyphens.
+/// An object type must be a valid STIX type name (the common property `type` of STIX 2.1, which §9
+/// uses for object types): 3 to 250 characters of lower-case ASCII letters, digits and hyphens.
 pub(crate) fn object_type(name: &str) -> Result<(), String> {
     if let Some(c) = name
         .chars()
@@ -66,11 +66,11 @@ impl HashFormat {
     }
 }
 
-/// A value compared with a hash of a known algorithm (a path such as `file:hashes.'SHA-256'`)
-/// must be a well-formed hash of that algorithm (STIX 2.1 §2.7 and the hashing-algorithm
-/// vocabulary §10.6). `LIKE`, `MATCHES` and the subnet operators take patterns rather than
-/// hash values and are not checked. An error names the index of the offending literal among
-/// the comparison's literals.
+/// A value compared with a hash of a known algorithm (a path such as `file:hashes.'SHA-256'`) must
+/// be a well-formed hash of that algorithm (the STIX 2.1 hashes data type and the
+/// `hashing-algorithm-ov` vocabulary). `LIKE`, `MATCHES` and the subnet operators take patterns
+/// rather than hash values and are not checked. An error names the index of the offending literal
+/// among the comparison's literals.
 pub(crate) fn hash_value(c: &Comparison) -> Result<(), (usize, String)> {
     let Some(PathStep::Key(algorithm)) = c.path.steps.last() else {
         return Ok(());

@@ -22,9 +22,9 @@
 //! Beyond the grammar, these are errors, each for a rule of the specification:
 //!
 //! - an object type that is not a STIX type name (3–250 characters of `a-z`, `0-9`, `-`;
-//!   §3.1), such as `File` or `x`;
-//! - a timestamp that is not a real RFC 3339 instant (`2023-02-30`; §3.2), beyond the shape
-//!   the grammar checks;
+//!   the common property `type`), such as `File` or `x`;
+//! - a timestamp that is not a real RFC 3339 instant (`2023-02-30`; the timestamp data
+//!   type), beyond the shape the grammar checks;
 //! - an integer outside the 64-bit signed range;
 //! - the same kind of qualifier twice on one observation expression (a parenthesised group
 //!   is a new level, so `([a] WITHIN 5 SECONDS) WITHIN 10 SECONDS` is fine);

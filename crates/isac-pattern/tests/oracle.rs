@@ -24,37 +24,37 @@ const GENERATED_MUTANTS: usize = 500;
 enum Reason {
     /// The validator's `brackets_check` demands that the first character other than `(` and
     /// whitespace be `[`, so a pattern opening with a comment fails, although the grammar
-    /// skips comments everywhere (STIX 2.1 §9.2 grammar, COMMENT and LINE_COMMENT rules).
+    /// skips comments everywhere (STIX 2.1 §9 and its grammar's COMMENT and LINE_COMMENT rules).
     LeadingComment,
     /// The grammar admits a negative list index (`indexPathStep` takes IntNegLiteral), but
     /// the validator's inspector reads only IntPosLiteral and raises an exception.
     NegativeIndexCrash,
-    /// A list index right after `hashes` makes the validator's hash check call `.upper()` on
-    /// an integer and raise an exception; the path is grammatical (STIX 2.1 §9.3).
+    /// A list index right after `hashes` makes the validator's hash check call `.upper()` on an
+    /// integer and raise an exception; the path is grammatical (STIX 2.1 §9, "Object Path Syntax").
     HashIndexCrash,
     /// The validator's hash check matches the text of the whole `IN (…)` set, parentheses
     /// included, against the hash format, so every set fails; a set of well-formed hashes is
-    /// valid (STIX 2.1 §9.5, IN).
+    /// valid (STIX 2.1 §9, "Comparison Operators", IN).
     HashSetText,
     /// The validator checks the operand of `LIKE`/`MATCHES` on a hash path as if it were a
     /// hash value; those operands are a SQL LIKE pattern and a PCRE regular expression
-    /// (STIX 2.1 §9.5), not hash values.
+    /// (STIX 2.1 §9, "Comparison Operators"), not hash values.
     HashPatternOperand,
     /// The validator's duplicate-qualifier check is reset only for bracketed observations,
     /// so two qualifiers of one kind directly on a parenthesised group pass; we apply the
-    /// same rule at every level (STIX 2.1 §9.6).
+    /// same rule at every level (STIX 2.1 §9, "Pattern Qualifiers").
     DuplicateQualifierOnGroup,
-    /// The object type is not a STIX type name: 3 to 250 characters of lower-case ASCII
-    /// letters, digits and hyphens (STIX 2.1 §3.1, used for object types in §9.3). The
-    /// validator takes any identifier.
+    /// The object type is not a STIX type name: 3 to 250 characters of lower-case ASCII letters,
+    /// digits and hyphens (the STIX 2.1 common property `type`, which §9 uses for object types).
+    /// The validator takes any identifier.
     ObjectTypeName,
-    /// The timestamp has the right shape but names a day that does not exist; timestamps are
-    /// RFC 3339 instants (STIX 2.1 §3.2 and the timestamp constant of §9.2). The validator
-    /// checks only the digits' ranges.
+    /// The timestamp has the right shape but names a day that does not exist; timestamps are RFC
+    /// 3339 instants (the STIX 2.1 timestamp data type and the §9 timestamp constant). The
+    /// validator checks only the digits' ranges.
     NoSuchDay,
-    /// The integer does not fit in 64 bits; STIX integers are bounded (STIX 2.1 §2.10 limits
-    /// them to 54-bit signed values; we accept the 64-bit range). The validator takes any
-    /// number of digits.
+    /// The integer does not fit in 64 bits; STIX integers are bounded (the STIX 2.1 integer data
+    /// type limits them to 54-bit signed values; we accept the 64-bit range). The validator takes
+    /// any number of digits.
     IntegerRange,
 }
 
