@@ -7,11 +7,14 @@
 use serde_json::{Map, Value};
 
 pub mod audience;
+pub mod bundle;
 pub mod id;
 pub mod syntax;
 pub mod tlp;
 pub mod types;
+pub mod upgrade;
 mod validate;
+pub mod version;
 pub mod vocab;
 
 /// How serious a finding is. Only errors make an object invalid.

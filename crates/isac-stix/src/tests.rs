@@ -1,5 +1,7 @@
-//! Tests of isac-stix: the oracle against the OASIS validator, the corpus it runs on, and unit
-//! and property tests of each module.
+//! Tests of isac-stix: the oracle against the OASIS validator and the corpus it runs on, unit
+//! tests through each module's public functions, and property tests of lossless round trips.
 
 mod corpus;
 mod oracle;
+mod props;
+mod unit;

@@ -1,0 +1,402 @@
+//! Unit tests through each module's public functions.
+
+use chrono::{TimeZone, Utc};
+use isac_model::Tlp;
+use serde_json::{Map, Value, json};
+
+use super::corpus::{sid, uid};
+use crate::audience::{self, Audience};
+use crate::bundle::{self, Bundle, BundleWriter};
+use crate::{Severity, id, is_valid, tlp, upgrade, validate, version};
+
+fn obj(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().expect("an object")
+}
+
+fn errors(o: &Map<String, Value>) -> Vec<(&'static str, String)> {
+    validate(o)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| (d.code, d.path))
+        .collect()
+}
+
+fn indicator() -> Map<String, Value> {
+    obj(json!({
+        "type": "indicator", "spec_version": "2.1", "id": sid("indicator", 1),
+        "created": "2023-01-01T00:00:00.000Z", "modified": "2023-01-01T00:00:00.000Z",
+        "pattern": "[ipv4-addr:value = '198.51.100.1']", "pattern_type": "stix",
+        "valid_from": "2023-01-01T00:00:00Z",
+    }))
+}
+
+#[test]
+fn sco_ids_match_the_python_stix2_library() {
+    for line in include_str!("sco_ids.jsonl").lines() {
+        let o = obj(serde_json::from_str(line).unwrap());
+        assert_eq!(id::sco_id(&o).unwrap(), o["id"].as_str().unwrap(), "{line}");
+    }
+}
+
+#[test]
+fn sco_ids_without_contributing_properties_are_refused() {
+    let p = obj(json!({"type": "process", "pid": 4}));
+    assert_eq!(
+        id::sco_id(&p),
+        Err(id::IdError::NotAnSco("process".into())).or(Err(id::IdError::NoContributingProperties))
+    );
+    assert!(id::sco_id(&obj(json!({"type": "indicator"}))).is_err());
+}
+
+#[test]
+fn diagnostics_have_codes_and_pointer_paths() {
+    let mut o = indicator();
+    o.insert(
+        "object_marking_refs".into(),
+        json!(["identity--".to_string() + &uid(1)]),
+    );
+    o.insert("modified".into(), json!("2022-01-01T00:00:00.000Z"));
+    o.insert("x_a/b".into(), json!(1));
+    let e = errors(&o);
+    assert!(
+        e.contains(&("reference-target", "/object_marking_refs/0".into())),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&("timestamp-order", "/modified".into())),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&("invalid-property-name", "/x_a~1b".into())),
+        "{e:?}"
+    );
+    let mut bundle = obj(
+        json!({"type": "bundle", "id": sid("bundle", 1), "objects": [indicator(), {"type": "indicator", "id": sid("indicator", 2)}]}),
+    );
+    let e = errors(&bundle);
+    assert!(
+        e.contains(&("required-property", "/objects/1/created".into())),
+        "{e:?}"
+    );
+    bundle.insert("objects".into(), json!([indicator()]));
+    assert!(is_valid(&validate(&bundle)));
+}
+
+#[test]
+fn vocabulary_outside_is_a_warning_enumeration_outside_an_error() {
+    let mut o = indicator();
+    o.insert("indicator_types".into(), json!(["odd"]));
+    let d = validate(&o);
+    assert!(is_valid(&d));
+    assert!(
+        d.iter()
+            .any(|d| d.code == "vocabulary" && d.path == "/indicator_types/0")
+    );
+    let op = obj(
+        json!({"type": "opinion", "spec_version": "2.1", "id": sid("opinion", 1),
+        "created": "2023-01-01T00:00:00.000Z", "modified": "2023-01-01T00:00:00.000Z",
+        "opinion": "maybe", "object_refs": [sid("indicator", 1)]}),
+    );
+    assert_eq!(errors(&op), vec![("enumeration", "/opinion".to_string())]);
+}
+
+#[test]
+fn language_tags_follow_rfc_5646() {
+    for tag in ["zh-TW", "zh-Hant", "zh-Hant-TW", "en", "ja-JP"] {
+        let mut o = indicator();
+        o.insert("lang".into(), json!(tag));
+        assert!(is_valid(&validate(&o)), "{tag}");
+    }
+    let mut o = indicator();
+    o.insert("lang".into(), json!("zh_TW"));
+    assert_eq!(
+        errors(&o),
+        vec![("invalid-language-tag", "/lang".to_string())]
+    );
+}
+
+#[test]
+fn tlp_definitions_are_canonical_and_valid() {
+    for d in tlp::all_definitions() {
+        assert!(is_valid(&validate(&d)), "{d:?}: {:?}", validate(&d));
+        let id = d["id"].as_str().unwrap();
+        assert!(Tlp::from_marking_id(id).is_some());
+    }
+    assert_eq!(tlp::all_definitions().len(), 9);
+    let mut fake = tlp::marking_definition(Tlp::Red);
+    fake["extensions"][tlp::TLP2_EXTENSION_ID]["tlp_2_0"] = json!("clear");
+    assert_eq!(errors(&fake), vec![("tlp-definition", String::new())]);
+    let v1 = tlp::marking_definition_v1(Tlp::Clear).unwrap();
+    assert_eq!(v1["name"], "TLP:WHITE");
+    assert!(tlp::marking_definition_v1(Tlp::AmberStrict).is_none());
+}
+
+#[test]
+fn tlp_of_reads_markings_and_refuses_conflicts() {
+    let mut o = indicator();
+    assert_eq!(tlp::tlp_of(&o), Ok(None));
+    o.insert(
+        "object_marking_refs".into(),
+        json!([
+            "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+            Tlp::Clear.marking_id_v2(),
+            sid("marking-definition", 9),
+        ]),
+    );
+    assert_eq!(tlp::tlp_of(&o), Ok(Some(Tlp::Clear)));
+    o.insert(
+        "object_marking_refs".into(),
+        json!([
+            Tlp::Green.marking_id_v2(),
+            "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+        ]),
+    );
+    assert_eq!(
+        tlp::tlp_of(&o),
+        Err(tlp::TlpError::Conflicting(Tlp::Green, Tlp::Red))
+    );
+    tlp::set_tlp(&mut o, Tlp::AmberStrict);
+    assert_eq!(
+        o["object_marking_refs"],
+        json!([Tlp::AmberStrict.marking_id_v2()])
+    );
+    o.insert("object_marking_refs".into(), json!("x"));
+    assert_eq!(tlp::tlp_of(&o), Err(tlp::TlpError::Malformed));
+}
+
+#[test]
+fn audience_round_trips_and_checks_its_shape() {
+    let mut o = indicator();
+    assert_eq!(audience::read(&o), Ok(None));
+    let a = Audience {
+        orgs: vec![sid("identity", 2)],
+        groups: vec![uid(3)],
+        users: vec![uid(4), uid(5)],
+    };
+    audience::write(&mut o, &a);
+    assert_eq!(audience::read(&o), Ok(Some(a.clone())));
+    assert!(is_valid(&validate(&o)), "{:?}", validate(&o));
+    // Other extensions survive an empty audience; the extensions property goes when empty.
+    o["extensions"].as_object_mut().unwrap().insert(
+        format!("extension-definition--{}", uid(60)),
+        json!({"extension_type": "property-extension", "rank": 1}),
+    );
+    audience::write(&mut o, &Audience::default());
+    assert_eq!(o["extensions"].as_object().unwrap().len(), 1);
+    let mut o = indicator();
+    audience::write(&mut o, &a);
+    audience::write(&mut o, &Audience::default());
+    assert!(!o.contains_key("extensions"));
+    // Shape errors.
+    let bad = |body: Value| {
+        let mut o = indicator();
+        o.insert("extensions".into(), json!({audience::EXTENSION_ID: body}));
+        (audience::read(&o), is_valid(&validate(&o)))
+    };
+    for body in [
+        json!({"extension_type": "property-extension", "orgs": [sid("malware", 1)]}),
+        json!({"extension_type": "property-extension", "groups": ["g1"]}),
+        json!({"extension_type": "property-extension", "users": [1]}),
+        json!({"extension_type": "property-extension", "users": [uid(1), uid(1)]}),
+        json!({"extension_type": "property-extension", "users": []}),
+        json!({"extension_type": "property-extension", "others": [uid(1)]}),
+        json!({"extension_type": "new-sdo", "users": [uid(1)]}),
+        json!({"extension_type": "property-extension", "users": (0..501).map(uid).collect::<Vec<_>>()}),
+        json!({"extension_type": "property-extension", "users": (0..300).map(uid).collect::<Vec<_>>(), "groups": (1000..1201).map(uid).collect::<Vec<_>>()}),
+    ] {
+        let (r, valid) = bad(body.clone());
+        assert!(r.is_err() && !valid, "{body}");
+    }
+    let (r, valid) = bad(
+        json!({"extension_type": "property-extension", "users": (0..500).map(uid).collect::<Vec<_>>()}),
+    );
+    assert!(r.is_ok() && valid);
+}
+
+#[test]
+fn audience_extension_definition_is_valid() {
+    let d = audience::extension_definition(&sid("identity", 1));
+    assert!(is_valid(&validate(&d)), "{:?}", validate(&d));
+    assert_eq!(d["id"], audience::EXTENSION_ID);
+    assert_eq!(d["extension_types"], json!(["property-extension"]));
+    assert_eq!(
+        crate::syntax::parse_identifier(audience::EXTENSION_ID)
+            .unwrap()
+            .1
+            .get_version_num(),
+        4
+    );
+}
+
+#[test]
+fn versions_keep_identity_and_move_forward() {
+    let v1 = indicator();
+    let now = Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap();
+    let v2 = version::new_version(&v1, now, |o| {
+        o.insert("name".into(), json!("renamed"));
+    })
+    .unwrap();
+    assert_eq!(v2["modified"], "2024-05-01T00:00:00.000Z");
+    assert!(version::check_new_version(&v1, &v2).is_ok());
+    // A clock behind the previous version still yields a later `modified`.
+    let early = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let v3 = version::new_version(&v2, early, |_| {}).unwrap();
+    assert_eq!(v3["modified"], "2024-05-01T00:00:00.001Z");
+    let mut same = v2.clone();
+    same.insert("modified".into(), v1["modified"].clone());
+    assert_eq!(
+        version::check_new_version(&v1, &same),
+        Err(version::VersionError::NotLater)
+    );
+    let mut other = v2.clone();
+    other.insert("created_by_ref".into(), json!(sid("identity", 9)));
+    assert_eq!(
+        version::check_new_version(&v1, &other),
+        Err(version::VersionError::Changed("created_by_ref"))
+    );
+    let revoked = version::revoke(&v2, now + chrono::Duration::days(1)).unwrap();
+    assert!(version::is_revoked(&revoked));
+    assert_eq!(
+        version::new_version(&revoked, now + chrono::Duration::days(2), |_| {}),
+        Err(version::VersionError::Revoked)
+    );
+    let ip = obj(json!({"type": "ipv4-addr", "id": sid("ipv4-addr", 1), "value": "1.2.3.4"}));
+    assert!(matches!(
+        version::check_new_version(&ip, &ip),
+        Err(version::VersionError::NotVersioned(_))
+    ));
+    let md = tlp::marking_definition(Tlp::Red);
+    assert!(!version::is_versioned(&md));
+}
+
+#[test]
+fn bundles_parse_write_and_stream() {
+    let objects = vec![indicator(), tlp::marking_definition(Tlp::Amber)];
+    let b = Bundle {
+        id: sid("bundle", 1),
+        objects: objects.clone(),
+        other: Map::new(),
+    };
+    let text = b.to_json();
+    assert_eq!(Bundle::parse(&text).unwrap(), b);
+    assert!(is_valid(&validate(b.to_value().as_object().unwrap())));
+    // The streaming writer produces the same JSON value.
+    let mut w = BundleWriter::new(Vec::new(), &b.id).unwrap();
+    for o in &objects {
+        w.write_object(o).unwrap();
+    }
+    assert_eq!(w.count(), 2);
+    let out = w.finish().unwrap();
+    let streamed: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(streamed, b.to_value());
+    let empty = BundleWriter::new(Vec::new(), &b.id)
+        .unwrap()
+        .finish()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&empty).unwrap(),
+        json!({"type": "bundle", "id": b.id})
+    );
+    // The streaming reader hands objects over one by one, in order, whatever the key order.
+    let reordered = format!(
+        "{{\"objects\":{},\"spec_version\":\"2.0\",\"id\":\"{}\",\"type\":\"bundle\"}}",
+        serde_json::to_string(&objects).unwrap(),
+        b.id
+    );
+    let mut seen = Vec::new();
+    let header = bundle::read_streaming(reordered.as_bytes(), |o| {
+        seen.push(o);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, objects);
+    assert_eq!(header.id, b.id);
+    assert_eq!(header.other["spec_version"], "2.0");
+    // A refusal stops the read.
+    let mut n = 0;
+    let r = bundle::read_streaming(text.as_bytes(), |_| {
+        n += 1;
+        Err("cap reached".into())
+    });
+    assert!(matches!(r, Err(bundle::BundleError::Refused(ref s)) if s == "cap reached"));
+    assert_eq!(n, 1);
+    // Not bundles.
+    for bad in [
+        "[]",
+        "{\"type\":\"report\",\"id\":\"bundle--x\"}",
+        "{\"type\":\"bundle\",\"id\":\"report--1\"}",
+        "{\"type\":\"bundle\"",
+        "{\"type\":\"bundle\",\"id\":\"bundle--00000001-1111-4111-8111-111111111111\",\"objects\":[1]}",
+    ] {
+        assert!(Bundle::parse(bad).is_err(), "{bad}");
+        assert!(
+            bundle::read_streaming(bad.as_bytes(), |_| Ok(())).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn upgrade_turns_stix_2_0_into_valid_stix_2_1() {
+    let b20 = json!({
+        "type": "bundle", "id": sid("bundle", 20), "spec_version": "2.0",
+        "objects": [
+            {"type": "indicator", "id": sid("indicator", 20), "created": "2016-04-06T20:03:48Z", "modified": "2016-04-06T20:03:48.000Z",
+             "labels": ["malicious-activity"], "pattern": "[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']",
+             "valid_from": "2016-01-01T00:00:00Z", "object_marking_refs": ["marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"]},
+            {"type": "malware", "id": sid("malware", 20), "created": "2016-04-06T20:03:48.000Z", "modified": "2016-04-06T20:03:48.000Z",
+             "labels": ["ransomware"], "name": "Locker"},
+            {"type": "observed-data", "id": sid("observed-data", 20), "created": "2016-04-06T20:03:48.000Z", "modified": "2016-04-06T20:03:48.000Z",
+             "first_observed": "2016-04-06T20:00:00Z", "last_observed": "2016-04-06T20:00:00Z", "number_observed": 1,
+             "objects": {
+                "0": {"type": "directory", "path": "C:\\Temp"},
+                "1": {"type": "file", "name": "a.exe", "parent_directory_ref": "0", "hashes": {"MD5": "d41d8cd98f00b204e9800998ecf8427e"}},
+                "2": {"type": "process", "pid": 4, "image_ref": "1"},
+                "3": {"type": "ipv4-addr", "value": "198.51.100.1"},
+                "4": {"type": "network-traffic", "src_ref": "3", "protocols": ["tcp"]}
+             }},
+            {"type": "marking-definition", "id": "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", "created": "2017-01-20T00:00:00.000Z",
+             "definition_type": "tlp", "name": "TLP:AMBER", "definition": {"tlp": "amber"}}
+        ]
+    });
+    let b = Bundle::from_value(b20).unwrap();
+    let up = upgrade::upgrade_bundle(&b);
+    assert!(!up.other.contains_key("spec_version"));
+    assert_eq!(up.objects.len(), 4 + 5);
+    for o in &up.objects {
+        assert!(is_valid(&validate(o)), "{o:?}: {:?}", validate(o));
+    }
+    let ind = &up.objects[0];
+    assert_eq!(ind["indicator_types"], json!(["malicious-activity"]));
+    assert_eq!(ind["pattern_type"], "stix");
+    assert_eq!(ind["created"], "2016-04-06T20:03:48.000Z");
+    assert_eq!(tlp::tlp_of(ind), Ok(Some(Tlp::Amber)));
+    assert_eq!(up.objects[1]["is_family"], true);
+    let od = &up.objects[2];
+    assert!(!od.contains_key("objects"));
+    let refs: Vec<&str> = od["object_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(refs.len(), 5);
+    let dir = &up.objects[3];
+    let file = &up.objects[4];
+    assert_eq!(file["parent_directory_ref"], dir["id"]);
+    assert_eq!(file["id"].as_str().unwrap(), id::sco_id(file).unwrap());
+    let process = &up.objects[5];
+    assert_eq!(process["image_ref"], file["id"]);
+    assert_eq!(
+        crate::syntax::parse_identifier(process["id"].as_str().unwrap())
+            .unwrap()
+            .1
+            .get_version_num(),
+        4
+    );
+    assert_eq!(up.objects[7]["src_ref"], up.objects[6]["id"]);
+    // Deterministic: the same input upgrades to the same output.
+    assert_eq!(upgrade::upgrade_bundle(&b), up);
+    // 2.1 objects pass through unchanged.
+    assert_eq!(upgrade::upgrade_object(&indicator()), vec![indicator()]);
+}
