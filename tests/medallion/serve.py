@@ -3,9 +3,9 @@
 Usage: serve.py CONFIG_JSON
 
 CONFIG_JSON is a medallion configuration ("users", "taxii", "backend"). The server binds
-127.0.0.1 on a port the operating system picks, so parallel tests never collide. Every
-"{base}" in the memory backend's discovery resource is replaced with "http://127.0.0.1:PORT",
-so the discovery resource names the real API root URLs. The first line on stdout is
+127.0.0.1 on a port the operating system picks, so parallel tests never collide. In the memory
+backend's discovery resource, "{base}" becomes "http://127.0.0.1:PORT" and "{port}" becomes
+PORT, so the discovery resource names the real API root URLs. The first line on stdout is
 "listening on PORT". The server exits when stdin closes, so it never outlives the test that
 started it, even if that test is killed.
 """
@@ -20,13 +20,13 @@ from werkzeug.serving import make_server
 from medallion import application_instance, register_blueprints, set_config
 
 
-def substitute(value, base):
+def substitute(value, port):
     if isinstance(value, str):
-        return value.replace("{base}", base)
+        return value.replace("{base}", "http://127.0.0.1:{port}").replace("{port}", str(port))
     if isinstance(value, list):
-        return [substitute(v, base) for v in value]
+        return [substitute(v, port) for v in value]
     if isinstance(value, dict):
-        return {k: substitute(v, base) for k, v in value.items()}
+        return {k: substitute(v, port) for k, v in value.items()}
     return value
 
 
@@ -48,10 +48,9 @@ def main():
     register_blueprints(app)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    base = "http://127.0.0.1:{}".format(server.port)
     data = app.medallion_backend.data
     if "/discovery" in data:
-        data["/discovery"] = substitute(data["/discovery"], base)
+        data["/discovery"] = substitute(data["/discovery"], server.port)
 
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     print("listening on {}".format(server.port), flush=True)

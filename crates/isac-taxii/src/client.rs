@@ -69,6 +69,8 @@ impl Client {
             // A redirect could lead the credentials to another host; TAXII URLs are stable, so
             // a redirect is reported instead of followed.
             .redirects(0)
+            // A proxy would connect on the client's behalf and bypass the address check.
+            .try_proxy_from_env(false)
             .resolver(PolicyResolver(config.outbound.clone()))
             .user_agent(concat!("isac-taxii/", env!("CARGO_PKG_VERSION")))
             .build();

@@ -75,6 +75,16 @@ pub enum Error {
     #[error("object #{index} to push is not a STIX object with an id")]
     NotAnObject { index: usize },
 
+    /// A poll was handed the state of another collection.
+    #[error(
+        "the poll state of collection {state_collection} at {state_api_root} cannot resume collection {collection}"
+    )]
+    WrongPollState {
+        collection: String,
+        state_collection: String,
+        state_api_root: String,
+    },
+
     /// The poll state file could not be read or written.
     #[error("poll state file {}: {message}", path.display())]
     State { path: PathBuf, message: String },

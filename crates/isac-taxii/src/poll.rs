@@ -111,12 +111,10 @@ impl Collection {
     /// Save it (e.g. with [`PollStateFile`]) once the objects are safely stored.
     pub fn poll(&self, state: &mut PollState, options: &PollOptions) -> Result<PollOutcome> {
         if !state.is_for(self) {
-            return Err(Error::Protocol {
-                url: self.url().to_string(),
-                message: format!(
-                    "the poll state belongs to collection {} of {}",
-                    state.collection, state.api_root
-                ),
+            return Err(Error::WrongPollState {
+                collection: self.id().to_owned(),
+                state_collection: state.collection.clone(),
+                state_api_root: state.api_root.clone(),
             });
         }
         let overlap = chrono::Duration::from_std(options.overlap).unwrap_or(chrono::Duration::MAX);

@@ -156,7 +156,8 @@ fn medallion_data() -> Value {
             "description": "medallion with a seeded memory backend",
             "contact": "soc@isac.example",
             "default": "{base}/api1/",
-            "api_roots": ["{base}/api1/"],
+            // A second root on another loopback address, which one test's allow-list leaves out.
+            "api_roots": ["{base}/api1/", "http://127.0.0.2:{port}/api1/"],
         },
         "api1": {
             "information": {
@@ -365,7 +366,7 @@ fn discovery_api_root_and_collections() {
     assert_eq!(discovery.title, "isac-taxii test server");
     let root_url = format!("{}/api1/", m.base());
     assert_eq!(discovery.default.as_deref(), Some(root_url.as_str()));
-    assert_eq!(discovery.api_roots, vec![root_url.clone()]);
+    assert_eq!(discovery.api_roots[0], root_url);
 
     // From the discovery endpoint to its default root.
     let root = client.api_root().unwrap();
@@ -733,6 +734,13 @@ fn push_chunks_to_max_content_length_and_reads_the_status() {
         })
     ));
     assert_eq!(count(&rw, ObjectFilter::new()), RW_SEEDED + 25 + 6);
+
+    // Deleting an object removes it; reading it afterwards is a 404.
+    let victim = objects[0]["id"].as_str().unwrap();
+    rw.delete_object(victim, &ObjectFilter::new()).unwrap();
+    let gone = server_error(rw.object(victim, &ObjectFilter::new()).unwrap_err());
+    assert_eq!(gone.status, 404);
+    assert_eq!(count(&rw, ObjectFilter::new()), RW_SEEDED + 25 + 6 - 1);
     println!(
         "pushed 25 objects in {} requests, all complete",
         outcome.statuses.len()
@@ -833,7 +841,7 @@ fn polling_resumes_from_the_state_file_and_never_skips_a_shared_timestamp() {
     let mut wrong = file.state(&rw);
     assert!(matches!(
         ro.poll(&mut wrong, &PollOptions::default()),
-        Err(Error::Protocol { .. })
+        Err(Error::WrongPollState { .. })
     ));
     println!(
         "polled {} seeded, then 25 pushed as {} + {} across a shared timestamp, then 0",
@@ -930,8 +938,26 @@ fn private_addresses_are_refused_before_anything_is_sent() {
             .outbound(policy);
         assert!(Client::new(config).unwrap().discovery().is_ok());
     }
-    // Discovery can name other URLs; they pass the same check. The default policy refuses the
-    // loopback API root even when the discovery resource is reached some other way.
+    // URLs a server names pass the same check: with only 127.0.0.1 allowed, the discovery
+    // resource is read but its second API root, on 127.0.0.2, is refused without a connection.
+    let narrow = Client::new(
+        ClientConfig::new(&m.discovery_url())
+            .unwrap()
+            .auth(Auth::basic(USER, PASSWORD))
+            .outbound(OutboundPolicy::allowing(["127.0.0.1"
+                .parse::<IpNetwork>()
+                .unwrap()])),
+    )
+    .unwrap();
+    let discovery = narrow.discovery().unwrap();
+    assert_eq!(discovery.api_roots.len(), 2);
+    assert!(narrow.api_root_at(&discovery.api_roots[0]).is_ok());
+    match narrow.api_root_at(&discovery.api_roots[1]) {
+        Err(Error::Refused(r)) => assert_eq!(r.addr.to_string(), "127.0.0.2"),
+        other => panic!("{other:?}"),
+    }
+
+    // The default policy refuses the loopback API root outright.
     let strict = Client::new(
         ClientConfig::new(&format!("{}/api1/", m.base()))
             .unwrap()
