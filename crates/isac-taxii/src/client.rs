@@ -63,6 +63,19 @@ impl Response {
 impl Client {
     /// Builds the client. Nothing is sent until the first call.
     pub fn new(config: ClientConfig) -> Result<Self> {
+        if config.page_limit == 0 {
+            return Err(Error::InvalidConfig("page_limit must be at least 1".into()));
+        }
+        if config.max_response_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "max_response_bytes must be at least 1".into(),
+            ));
+        }
+        if config.timeout.is_zero() || config.connect_timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "timeouts must be longer than zero".into(),
+            ));
+        }
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(config.connect_timeout)
             .timeout(config.timeout)
@@ -452,7 +465,8 @@ impl Collection {
 
 /// Pages of a paged resource, fetched one by one as the iterator advances.
 ///
-/// Each request repeats the filter with the server's `next` token (TAXII 2.1 servers expect the
+/// The first request is the filter as given (a `next` token in it resumes an earlier listing);
+/// each further request repeats the filter with the server's `next` token (TAXII 2.1 servers expect the
 /// same parameters on every page). A page the server marks `more` without a `next` token, or an
 /// empty page marked `more`, ends the iteration with [`Error::Protocol`] after that page.
 pub struct Pages<T> {
@@ -470,8 +484,7 @@ enum PagesState {
 }
 
 impl<T> Pages<T> {
-    fn new(client: Client, url: Url, mut filter: ObjectFilter) -> Self {
-        filter.next = None;
+    fn new(client: Client, url: Url, filter: ObjectFilter) -> Self {
         Self {
             client,
             url,

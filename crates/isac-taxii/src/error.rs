@@ -16,6 +16,10 @@ pub enum Error {
     #[error("invalid TAXII URL {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
 
+    /// A setting of the [`ClientConfig`](crate::ClientConfig) is out of range.
+    #[error("invalid TAXII client setting: {0}")]
+    InvalidConfig(String),
+
     /// The outbound policy refused the address; nothing was sent.
     #[error("{0}")]
     Refused(RefusedAddress),

@@ -241,6 +241,22 @@ fn endpoint_urls_are_directories_without_credentials() {
 }
 
 #[test]
+fn out_of_range_settings_are_refused() {
+    let config = || crate::ClientConfig::new("https://taxii.example/taxii2/").unwrap();
+    assert!(crate::Client::new(config()).is_ok());
+    for bad in [
+        config().page_limit(0),
+        config().max_response_bytes(0),
+        config().timeout(std::time::Duration::ZERO),
+    ] {
+        assert!(matches!(
+            crate::Client::new(bad),
+            Err(Error::InvalidConfig(_))
+        ));
+    }
+}
+
+#[test]
 fn auth_debug_hides_secrets() {
     let basic = format!("{:?}", Auth::basic("alice", "s3cret"));
     assert!(basic.contains("alice") && !basic.contains("s3cret"));
