@@ -655,3 +655,176 @@ pub static SCO_EXTENSIONS: &[ScoExtension] = &[
 pub fn sco_extension(name: &str) -> Option<&'static ScoExtension> {
     SCO_EXTENSIONS.iter().find(|e| e.0 == name)
 }
+
+/// The relationships the specification defines between predefined objects (§4, the
+/// "Relationships" of each SDO): `(source type, relationship type, target types)`. Other
+/// triples are allowed (relationship types are open) but draw a warning.
+pub static RELATIONSHIPS: &[(&str, &str, &[&str])] = &[
+    ("attack-pattern", "delivers", &["malware"]),
+    (
+        "attack-pattern",
+        "targets",
+        &["identity", "location", "vulnerability"],
+    ),
+    ("attack-pattern", "uses", &["malware", "tool"]),
+    (
+        "campaign",
+        "attributed-to",
+        &["intrusion-set", "threat-actor"],
+    ),
+    ("campaign", "compromises", &["infrastructure"]),
+    ("campaign", "originates-from", &["location"]),
+    (
+        "campaign",
+        "targets",
+        &["identity", "location", "vulnerability"],
+    ),
+    (
+        "campaign",
+        "uses",
+        &["attack-pattern", "infrastructure", "malware", "tool"],
+    ),
+    ("course-of-action", "investigates", &["indicator"]),
+    (
+        "course-of-action",
+        "mitigates",
+        &[
+            "attack-pattern",
+            "indicator",
+            "malware",
+            "tool",
+            "vulnerability",
+        ],
+    ),
+    (
+        "course-of-action",
+        "remediates",
+        &["malware", "vulnerability"],
+    ),
+    ("identity", "located-at", &["location"]),
+    (
+        "indicator",
+        "indicates",
+        &[
+            "attack-pattern",
+            "campaign",
+            "infrastructure",
+            "intrusion-set",
+            "malware",
+            "threat-actor",
+            "tool",
+        ],
+    ),
+    ("indicator", "based-on", &["observed-data"]),
+    (
+        "infrastructure",
+        "communicates-with",
+        &[
+            "infrastructure",
+            "ipv4-addr",
+            "ipv6-addr",
+            "domain-name",
+            "url",
+        ],
+    ),
+    (
+        "infrastructure",
+        "consists-of",
+        &["infrastructure", "observed-data", "*sco"],
+    ),
+    ("infrastructure", "controls", &["infrastructure", "malware"]),
+    ("infrastructure", "delivers", &["malware"]),
+    ("infrastructure", "has", &["vulnerability"]),
+    ("infrastructure", "hosts", &["tool", "malware"]),
+    ("infrastructure", "located-at", &["location"]),
+    ("infrastructure", "uses", &["infrastructure"]),
+    ("intrusion-set", "attributed-to", &["threat-actor"]),
+    ("intrusion-set", "compromises", &["infrastructure"]),
+    ("intrusion-set", "hosts", &["infrastructure"]),
+    ("intrusion-set", "owns", &["infrastructure"]),
+    ("intrusion-set", "originates-from", &["location"]),
+    (
+        "intrusion-set",
+        "targets",
+        &["identity", "location", "vulnerability"],
+    ),
+    (
+        "intrusion-set",
+        "uses",
+        &["attack-pattern", "infrastructure", "malware", "tool"],
+    ),
+    ("malware", "authored-by", &["threat-actor", "intrusion-set"]),
+    ("malware", "beacons-to", &["infrastructure"]),
+    ("malware", "exfiltrates-to", &["infrastructure"]),
+    (
+        "malware",
+        "communicates-with",
+        &["ipv4-addr", "ipv6-addr", "domain-name", "url"],
+    ),
+    ("malware", "controls", &["malware"]),
+    ("malware", "downloads", &["malware", "tool", "file"]),
+    ("malware", "drops", &["malware", "tool", "file"]),
+    ("malware", "exploits", &["vulnerability"]),
+    ("malware", "originates-from", &["location"]),
+    (
+        "malware",
+        "targets",
+        &["identity", "infrastructure", "location", "vulnerability"],
+    ),
+    (
+        "malware",
+        "uses",
+        &["attack-pattern", "infrastructure", "malware", "tool"],
+    ),
+    ("malware", "variant-of", &["malware"]),
+    ("malware-analysis", "characterizes", &["malware"]),
+    ("malware-analysis", "analysis-of", &["malware"]),
+    ("malware-analysis", "static-analysis-of", &["malware"]),
+    ("malware-analysis", "dynamic-analysis-of", &["malware"]),
+    ("threat-actor", "attributed-to", &["identity"]),
+    ("threat-actor", "compromises", &["infrastructure"]),
+    ("threat-actor", "hosts", &["infrastructure"]),
+    ("threat-actor", "owns", &["infrastructure"]),
+    ("threat-actor", "impersonates", &["identity"]),
+    ("threat-actor", "located-at", &["location"]),
+    (
+        "threat-actor",
+        "targets",
+        &["identity", "location", "vulnerability"],
+    ),
+    (
+        "threat-actor",
+        "uses",
+        &["attack-pattern", "infrastructure", "malware", "tool"],
+    ),
+    ("tool", "delivers", &["malware"]),
+    ("tool", "drops", &["malware"]),
+    ("tool", "has", &["vulnerability"]),
+    (
+        "tool",
+        "targets",
+        &["identity", "infrastructure", "location", "vulnerability"],
+    ),
+    ("tool", "uses", &["infrastructure"]),
+];
+
+/// Whether a relationship between two types is one the specification defines. The generic
+/// types `related-to`, `derived-from` and `duplicate-of` (the last two between objects of one
+/// type) are defined for every pair; custom types are never judged.
+pub fn relationship_defined(source: &str, relationship_type: &str, target: &str) -> bool {
+    if lookup(source).is_none() || lookup(target).is_none() {
+        return true;
+    }
+    match relationship_type {
+        "related-to" => return true,
+        "derived-from" | "duplicate-of" => return source == target,
+        _ => {}
+    }
+    RELATIONSHIPS.iter().any(|(s, r, targets)| {
+        *s == source
+            && *r == relationship_type
+            && targets
+                .iter()
+                .any(|t| *t == target || (*t == "*sco" && is_sco(target)))
+    })
+}

@@ -1005,6 +1005,18 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
                         "`relationship_type` is limited to a-z, 0-9 and hyphens (§5.1)",
                     );
                 }
+                let end_type =
+                    |k: &str| str_of(k).and_then(syntax::parse_identifier).map(|(t, _)| t);
+                if let (true, Some(src), Some(tgt)) =
+                    (ok, end_type("source_ref"), end_type("target_ref"))
+                    && !types::relationship_defined(src, rt, tgt)
+                {
+                    f.warn(
+                        "relationship-type",
+                        &child(path, "relationship_type"),
+                        format!("the specification defines no `{rt}` relationship from `{src}` to `{tgt}`"),
+                    );
+                }
             }
         }
         "indicator" => {

@@ -400,3 +400,33 @@ fn upgrade_turns_stix_2_0_into_valid_stix_2_1() {
     // 2.1 objects pass through unchanged.
     assert_eq!(upgrade::upgrade_object(&indicator()), vec![indicator()]);
 }
+
+#[test]
+fn relationships_outside_the_spec_table_draw_a_warning() {
+    let rel = |src: String, rt: &str, tgt: String| {
+        let o = obj(
+            json!({"type": "relationship", "spec_version": "2.1", "id": sid("relationship", 1),
+            "created": "2023-01-01T00:00:00.000Z", "modified": "2023-01-01T00:00:00.000Z",
+            "relationship_type": rt, "source_ref": src, "target_ref": tgt}),
+        );
+        let d = validate(&o);
+        assert!(is_valid(&d), "{d:?}");
+        d.iter().any(|d| d.code == "relationship-type")
+    };
+    assert!(!rel(sid("indicator", 1), "indicates", sid("malware", 1)));
+    assert!(!rel(
+        sid("malware", 1),
+        "communicates-with",
+        sid("ipv4-addr", 1)
+    ));
+    assert!(!rel(
+        sid("infrastructure", 1),
+        "consists-of",
+        sid("file", 1)
+    ));
+    assert!(!rel(sid("malware", 1), "related-to", sid("identity", 1)));
+    assert!(!rel(sid("malware", 1), "duplicate-of", sid("malware", 2)));
+    assert!(!rel(sid("x-acme-thing", 1), "owns", sid("malware", 2)));
+    assert!(rel(sid("malware", 1), "indicates", sid("indicator", 1)));
+    assert!(rel(sid("malware", 1), "duplicate-of", sid("tool", 2)));
+}
