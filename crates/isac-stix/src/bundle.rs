@@ -178,6 +178,10 @@ pub struct BundleHeader {
 /// Reads a bundle from a reader, handing each object to `each` as soon as it is parsed; at most
 /// one object is in memory at a time. `each` may refuse an object (a cap reached, a storage
 /// failure) and so stop the read. Returns the envelope after the whole bundle is read.
+///
+/// The JSON parser reads byte by byte: hand it a buffered reader (`io::BufReader`) for files
+/// and sockets. Caps on object count or size belong in `each` (count) and in the reader (bytes,
+/// e.g. `io::Read::take`).
 pub fn read_streaming<R: io::Read>(
     reader: R,
     mut each: impl FnMut(Map<String, Value>) -> Result<(), String>,

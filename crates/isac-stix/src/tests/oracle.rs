@@ -1445,6 +1445,14 @@ fn bundles(bases: &[(String, Value)]) -> Vec<Case> {
             })]),
         ),
         spec(
+            "bundle with a STIX 2.0 object",
+            bundle(vec![with(&objs[0], |o| {
+                o.remove("spec_version");
+            })]),
+            false,
+            "§3.2 spec_version: an object without it is STIX 2.0; isac validates STIX 2.1 and upgrades 2.0 content first (the upgrade module), the validator switches to its 2.0 rules",
+        ),
+        spec(
             "bundle with empty objects",
             bundle(vec![]),
             false,
