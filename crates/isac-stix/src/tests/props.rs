@@ -79,3 +79,63 @@ proptest! {
         prop_assert_eq!(seen, objects);
     }
 }
+
+fn interesting_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        value(),
+        prop::sample::select(vec![
+            json!("indicator"),
+            json!("bundle"),
+            json!("marking-definition"),
+            json!("observed-data"),
+            json!("file"),
+            json!("relationship"),
+            json!("x-acme-thing"),
+            json!("2.1"),
+            json!("2023-01-01T00:00:00.000Z"),
+            json!("2023-02-30T00:00:00Z"),
+            json!("stix"),
+            json!(sid("indicator", 1)),
+            json!(sid("marking-definition", 1)),
+            json!("é\u{0}--x"),
+            json!([{"selectors": ["type", "a.[0]", "[9]", ".."], "marking_ref": sid("marking-definition", 2)}]),
+            json!({"0": {"type": "file", "name": "a", "parent_directory_ref": "1"}, "1": {"type": "directory", "path": "/", "contains_refs": ["0"]}}),
+            json!({"extension-definition--00000009-1111-4111-8111-111111111111": {"extension_type": "property-extension"}, "archive-ext": {}}),
+            json!({crate::audience::EXTENSION_ID: {"extension_type": "property-extension", "users": ["x"]}}),
+            json!({"MD5": "d41d8cd98f00b204e9800998ecf8427e", "x": 1}),
+            json!("[ipv4-addr:value = '1.2.3.4'"),
+        ]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Validation, TLP and audience reading and the upgrade never panic, whatever the input.
+    #[test]
+    fn hostile_objects_never_panic(entries in prop::collection::btree_map(
+        prop::sample::select(vec![
+            "type", "id", "spec_version", "created", "modified", "pattern", "pattern_type",
+            "valid_from", "valid_until", "granular_markings", "object_marking_refs", "extensions",
+            "objects", "object_refs", "hashes", "value", "source_ref", "target_ref", "labels",
+            "lang", "definition", "definition_type", "contents", "body_multipart", "values",
+            "is_multipart", "latitude", "x_isac_bin",
+        ]).prop_map(String::from),
+        interesting_value(),
+        0..12,
+    )) {
+        let o: Map<String, Value> = entries.into_iter().collect();
+        let _ = crate::validate(&o);
+        let _ = crate::tlp::tlp_of(&o);
+        let _ = crate::audience::read(&o);
+        let _ = crate::id::sco_id(&o);
+        for up in crate::upgrade::upgrade_object(&o) {
+            let _ = crate::validate(&up);
+        }
+        let mut b = Map::new();
+        b.insert("type".into(), json!("bundle"));
+        b.insert("id".into(), json!(sid("bundle", 3)));
+        b.insert("objects".into(), json!([o]));
+        let _ = crate::validate(&b);
+    }
+}
