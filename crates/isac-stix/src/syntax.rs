@@ -343,6 +343,32 @@ pub fn is_email(s: &str) -> bool {
     }
 }
 
+/// A media type `type/subtype` (RFC 6838 §4.2) under one of the registered top-level types.
+pub fn is_media_type(s: &str) -> bool {
+    const TOP: &[&str] = &[
+        "application",
+        "audio",
+        "font",
+        "image",
+        "message",
+        "model",
+        "multipart",
+        "text",
+        "video",
+    ];
+    let Some((top, sub)) = s.split_once('/') else {
+        return false;
+    };
+    let restricted = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 127
+            && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    TOP.contains(&top.to_ascii_lowercase().as_str()) && restricted(sub)
+}
+
 /// Escapes one JSON-pointer reference token (RFC 6901).
 pub fn pointer_token(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")

@@ -1129,6 +1129,15 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
                     "`decryption_key` needs `encryption_algorithm` (§6.1)",
                 );
             }
+            if let Some(m) = str_of("mime_type")
+                && !syntax::is_media_type(m)
+            {
+                f.error(
+                    "invalid-value",
+                    &child(path, "mime_type"),
+                    format!("`{m}` is not a media type `type/subtype` of RFC 6838 (§6.1)"),
+                );
+            }
             if let Some(u) = str_of("url")
                 && !syntax::is_url(u)
             {
