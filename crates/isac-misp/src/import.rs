@@ -84,7 +84,7 @@ fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
 }
 
 /// Event parts outside this mapping. Galaxy clusters also appear as `misp-galaxy:` tags, which
-/// are kept as labels.
+/// are kept as labels; shadow attributes are proposals nobody has accepted yet.
 const NOT_CONVERTED: &[&str] = &[
     "Galaxy",
     "EventReport",
@@ -93,6 +93,7 @@ const NOT_CONVERTED: &[&str] = &[
     "Note",
     "Opinion",
     "Relationship",
+    "ShadowAttribute",
 ];
 
 pub(crate) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {

@@ -4,7 +4,7 @@
 mod interop;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
 
 use isac_model::Tlp;
@@ -1514,7 +1514,6 @@ fn tag_parsing() {
         tlp_of_tags(["tlp:green", "x", "tlp:amber"]),
         Some(Tlp::Amber)
     );
-    let _: HashMap<(), ()> = HashMap::new();
 }
 
 #[test]
