@@ -62,7 +62,7 @@ impl Audience {
 }
 
 /// isac's `extension-definition` object, created by the operator identity
-/// (`identity--<uuid>`).
+/// (`identity--<uuid>`). It is public (TLP:CLEAR): partners need it to read the extension.
 pub fn extension_definition(operator_identity_id: &str) -> Map<String, Value> {
     let v = json!({
         "type": "extension-definition",
@@ -76,6 +76,7 @@ pub fn extension_definition(operator_identity_id: &str) -> Map<String, Value> {
         "schema": SCHEMA_TEXT,
         "version": "1.0.0",
         "extension_types": ["property-extension"],
+        "object_marking_refs": [isac_model::Tlp::Clear.marking_id_v2()],
     });
     match v {
         Value::Object(m) => m,
