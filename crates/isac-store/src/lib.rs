@@ -12,6 +12,7 @@
 
 mod audit;
 mod directory;
+mod import;
 mod objects;
 mod sessions;
 mod sql;
@@ -27,6 +28,7 @@ pub use audit::{AuditEntry, AuditRecord, Outcome, VerifyReport};
 pub use directory::{
     Application, ApplicationDecision, Group, NewApplication, NewOrg, NewUser, Org, User,
 };
+pub use import::{IMPORT_CHUNK, IMPORT_OBJECTS_MAX, ImportOutcome, OnRefusal, Refused};
 pub use objects::{ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject};
 pub use sessions::{ApiKey, Session};
 

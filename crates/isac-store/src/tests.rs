@@ -4,6 +4,7 @@
 
 mod audit;
 mod directory;
+mod import;
 mod input;
 mod objects;
 mod sessions;

@@ -1,0 +1,662 @@
+//! Bulk import of STIX bundles and MISP events.
+//!
+//! One [`Store::import`] call is one atomic unit: every version it stores, the versions it
+//! demotes from latest and its single audit record commit in one write transaction, or nothing
+//! does. The work is done in bulk — existing ids are looked up with `IN` lists, rows go in with
+//! multi-row `INSERT` statements — so an import costs a few statements per thousand objects
+//! rather than several per object.
+//!
+//! Atomicity of a large bundle: a call takes at most [`IMPORT_OBJECTS_MAX`] objects, and a
+//! bundle larger than that (or than the caller's memory budget, [`IMPORT_CHUNK`] is the
+//! recommended size) is imported as consecutive calls over consecutive chunks of the bundle.
+//! Each chunk is then atomic on its own: if the import stops part-way, the chunks already
+//! committed stay, and because importing a version that is already stored changes nothing,
+//! running the same import again completes it. The unit of all-or-nothing is the call.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write;
+
+use isac_model::limits::{OBJECT_BYTES, RECIPIENTS, SEARCH_CHARS, TEXT_CHARS};
+use isac_policy::Access;
+use sqlx::{Any, AnyConnection, Row};
+
+use crate::audit::{AuditEntry, Outcome, append};
+use crate::objects::{NewObject, ends_of, next_date_added};
+use crate::{Backend, Result, Store, StoreError, optional_text, parse_enum, required_text};
+
+/// The most objects one [`Store::import`] call takes. The whole unit is held in memory and in
+/// one transaction; larger bundles are imported in chunks (see the module documentation).
+pub const IMPORT_OBJECTS_MAX: usize = 50_000;
+
+/// The chunk size importers should use for bundles too large to import whole: large enough that
+/// the per-transaction cost (one fsync on SQLite) is spread thin, small enough to keep memory
+/// bounded.
+pub const IMPORT_CHUNK: usize = 5_000;
+
+/// Bind parameters per statement: under SQLite's limit of 32,766 and PostgreSQL's of 65,535.
+const BINDS_MAX: usize = 30_000;
+
+/// Ids per lookup statement.
+const LOOKUP_IDS: usize = 1_000;
+
+/// Refused versions named in the audit record; the rest are counted.
+const AUDIT_REFUSED_NAMED: usize = 20;
+
+/// The longest `modified` stored, as `objects.rs` enforces it.
+const MODIFIED_MAX: usize = 64;
+/// The longest STIX type name (STIX 2.1 §3.1).
+const TYPE_MAX: usize = 250;
+
+/// What happens to a unit when the caller's check refuses one of its versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnRefusal {
+    /// A refusal keeps the whole unit out: nothing is stored, every refusal is reported, and the
+    /// attempt is audited as denied. This is what "atomic per bundle" means for a bundle that is
+    /// partly not the importer's to change.
+    #[default]
+    RefuseUnit,
+    /// Refused versions are reported and left out; everything else in the unit is stored.
+    SkipRefused,
+}
+
+/// One version the caller's check refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Its position in the unit.
+    pub index: usize,
+    pub stix_id: String,
+    pub modified: String,
+    /// Why, as the check said it.
+    pub reason: String,
+}
+
+/// What one import did, counted per version in the unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// Whether the unit was stored. `false` only under [`OnRefusal::RefuseUnit`] with at least
+    /// one refusal; the counts then say what the unit would have stored.
+    pub applied: bool,
+    /// First versions of ids the store did not hold.
+    pub created: usize,
+    /// Versions later than the latest one held, which became the latest.
+    pub updated: usize,
+    /// Versions earlier than the latest one held, stored as history (`is_latest = 0`).
+    pub historical: usize,
+    /// Versions already stored (same id and `modified`), or repeated within the unit.
+    pub unchanged: usize,
+    pub refused: Vec<Refused>,
+    /// The sequence number of the audit record of this call.
+    pub audit_seq: i64,
+}
+
+impl ImportOutcome {
+    /// Versions this call stored.
+    pub fn stored(&self) -> usize {
+        if self.applied {
+            self.created + self.updated + self.historical
+        } else {
+            0
+        }
+    }
+}
+
+/// Checks a version before it is stored, with the same rules as every other write path: the id
+/// is its type, `--` and a UUID; `modified` is an RFC 3339 UTC timestamp, so that text order is
+/// time order; every field is within its limit.
+fn check_version(o: &NewObject) -> Result<()> {
+    let invalid = |m: String| Err(StoreError::Invalid(m));
+    required_text("type", &o.stix_type, TYPE_MAX)?;
+    let id_ok = o
+        .stix_id
+        .strip_prefix(o.stix_type.as_str())
+        .and_then(|rest| rest.strip_prefix("--"))
+        .is_some_and(|u| u.len() == 36 && uuid::Uuid::parse_str(u).is_ok());
+    if !id_ok {
+        return invalid("an object id must be its type, `--` and a UUID".into());
+    }
+    let m = &o.modified;
+    if m.len() > MODIFIED_MAX
+        || m.as_bytes().get(10) != Some(&b'T')
+        || !m.ends_with('Z')
+        || chrono::DateTime::parse_from_rfc3339(m).is_err()
+    {
+        return invalid(
+            "`modified` must be an RFC 3339 timestamp in UTC, such as 2024-01-01T00:00:00.000Z"
+                .into(),
+        );
+    }
+    optional_text("title", &o.title, TEXT_CHARS)?;
+    if o.body.len() > OBJECT_BYTES {
+        return invalid(format!(
+            "the object is {} bytes; the limit is {OBJECT_BYTES}",
+            o.body.len()
+        ));
+    }
+    if o.values
+        .iter()
+        .any(|v| v.trim().chars().count() > SEARCH_CHARS)
+    {
+        return invalid(format!(
+            "a searchable value is longer than {SEARCH_CHARS} characters"
+        ));
+    }
+    let a = &o.access;
+    let n = a.recipient_orgs.len() + a.recipient_groups.len() + a.named_users.len();
+    if n > RECIPIENTS {
+        return invalid(format!(
+            "too many recipients: {n}; the limit is {RECIPIENTS}"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a whole unit; the first invalid version fails it, named by position and id.
+fn check_unit(batch: &[NewObject]) -> Result<()> {
+    if batch.len() > IMPORT_OBJECTS_MAX {
+        return Err(StoreError::Invalid(format!(
+            "an import unit holds at most {IMPORT_OBJECTS_MAX} objects, not {}; import larger \
+             bundles in chunks",
+            batch.len()
+        )));
+    }
+    for (i, o) in batch.iter().enumerate() {
+        check_version(o).map_err(|e| match e {
+            StoreError::Invalid(m) => {
+                // The id is shown only when it is printable and short; it is user input.
+                let id: String = o.stix_id.chars().take(300).collect();
+                if id.chars().any(char::is_control) {
+                    StoreError::Invalid(format!("object {i}: {m}"))
+                } else {
+                    StoreError::Invalid(format!("object {i} ({id}): {m}"))
+                }
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
+/// Where the latest version of an id is while a unit is planned.
+#[derive(Debug, Clone, Copy)]
+enum Holder {
+    /// A stored row.
+    Stored(i64),
+    /// A row of the plan, by index.
+    Planned(usize),
+}
+
+#[derive(Debug)]
+struct Latest {
+    modified: String,
+    holder: Holder,
+}
+
+/// What the store holds for one id, plus what the unit has planned for it so far.
+#[derive(Debug, Default)]
+struct IdState {
+    /// Every `modified` held or planned.
+    versions: HashSet<String>,
+    latest: Option<Latest>,
+}
+
+/// One version to insert.
+#[derive(Debug)]
+struct Planned<'a> {
+    o: &'a NewObject,
+    is_latest: bool,
+}
+
+/// The decisions for a unit, made before anything is written.
+#[derive(Debug, Default)]
+struct Plan<'a> {
+    rows: Vec<Planned<'a>>,
+    /// Stored latest versions that stop being the latest.
+    demote: Vec<i64>,
+    outcome: ImportOutcome,
+}
+
+/// Appends placeholder `n` (from 1). The bulk statements here are the one place the query text
+/// differs by backend: PostgreSQL needs `$n`, and on SQLite a `$n` is a named parameter whose
+/// lookups scan a list of every name in the statement, which makes a statement with thousands
+/// of them quadratic. SQLite gets anonymous `?`, bound in order, which is the order written.
+fn placeholder(s: &mut String, backend: Backend, n: usize) {
+    match backend {
+        Backend::Sqlite => s.push('?'),
+        Backend::Postgres => {
+            let _ = write!(s, "${n}");
+        }
+    }
+}
+
+/// `prefix` followed by `rows` groups of `cols` placeholders, then `suffix`.
+fn values_sql(backend: Backend, prefix: &str, cols: usize, rows: usize, suffix: &str) -> String {
+    let mut s = String::with_capacity(prefix.len() + suffix.len() + rows * cols * 8);
+    s.push_str(prefix);
+    let mut n = 0;
+    for r in 0..rows {
+        s.push_str(if r == 0 { " (" } else { ", (" });
+        for c in 0..cols {
+            n += 1;
+            if c > 0 {
+                s.push_str(", ");
+            }
+            placeholder(&mut s, backend, n);
+        }
+        s.push(')');
+    }
+    s.push_str(suffix);
+    s
+}
+
+/// `column IN (…)` with `n` placeholders.
+fn in_list(backend: Backend, column: &str, n: usize) -> String {
+    let mut s = format!("{column} IN (");
+    for i in 1..=n {
+        if i > 1 {
+            s.push_str(", ");
+        }
+        placeholder(&mut s, backend, i);
+    }
+    s.push(')');
+    s
+}
+
+/// The rows of a version's audience: (kind, id).
+fn recipients(a: &Access) -> impl Iterator<Item = (&'static str, &str)> {
+    a.recipient_orgs
+        .iter()
+        .map(|id| ("org", id.as_str()))
+        .chain(a.recipient_groups.iter().map(|id| ("group", id.as_str())))
+        .chain(a.named_users.iter().map(|id| ("user", id.as_str())))
+}
+
+/// A version's searchable values as stored: trimmed, lower-cased, without blanks or repeats.
+fn values(o: &NewObject) -> BTreeSet<String> {
+    o.values
+        .iter()
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Reads what the store holds for the ids of `batch`: every stored `modified`, and which version
+/// is the latest with its access.
+async fn lookup(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[NewObject],
+) -> Result<(HashMap<String, IdState>, HashMap<i64, Access>)> {
+    let ids: Vec<&str> = batch
+        .iter()
+        .map(|o| o.stix_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut state: HashMap<String, IdState> = HashMap::with_capacity(ids.len());
+    let mut access: HashMap<i64, Access> = HashMap::new();
+    for chunk in ids.chunks(LOOKUP_IDS) {
+        let text = format!(
+            "SELECT pk, stix_id, modified, is_latest, owner_org, author, tlp FROM objects WHERE {}",
+            in_list(backend, "stix_id", chunk.len())
+        );
+        let mut q = sqlx::query(&text);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let pk: i64 = r.try_get(0)?;
+            let id: String = r.try_get(1)?;
+            let modified: String = r.try_get(2)?;
+            let s = state.entry(id).or_default();
+            if r.try_get::<i64, _>(3)? != 0 {
+                access.insert(
+                    pk,
+                    Access {
+                        owner_org: r.try_get(4)?,
+                        author: r.try_get(5)?,
+                        tlp: parse_enum("TLP", &r.try_get::<String, _>(6)?)?,
+                        recipient_orgs: BTreeSet::new(),
+                        recipient_groups: BTreeSet::new(),
+                        named_users: BTreeSet::new(),
+                    },
+                );
+                s.latest = Some(Latest {
+                    modified: modified.clone(),
+                    holder: Holder::Stored(pk),
+                });
+            }
+            s.versions.insert(modified);
+        }
+    }
+    // Audiences are needed only where the unit brings a version the store does not hold.
+    let wanted: Vec<i64> = batch
+        .iter()
+        .filter_map(|o| {
+            let s = state.get(&o.stix_id)?;
+            if s.versions.contains(&o.modified) {
+                return None;
+            }
+            match s.latest.as_ref()?.holder {
+                Holder::Stored(pk) => Some(pk),
+                Holder::Planned(_) => None,
+            }
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    for chunk in wanted.chunks(LOOKUP_IDS) {
+        let text = format!(
+            "SELECT object_pk, kind, ref_id FROM object_recipients WHERE {}",
+            in_list(backend, "object_pk", chunk.len())
+        );
+        let mut q = sqlx::query(&text);
+        for pk in chunk {
+            q = q.bind(*pk);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let pk: i64 = r.try_get(0)?;
+            let kind: String = r.try_get(1)?;
+            let id: String = r.try_get(2)?;
+            if let Some(a) = access.get_mut(&pk) {
+                match kind.as_str() {
+                    "org" => a.recipient_orgs.insert(id),
+                    "group" => a.recipient_groups.insert(id),
+                    _ => a.named_users.insert(id),
+                };
+            }
+        }
+    }
+    Ok((state, access))
+}
+
+/// Decides, in unit order, what becomes of every version: unchanged, refused, or a row to insert
+/// (first, later or earlier version), and which stored versions stop being the latest.
+fn plan<'a>(
+    batch: &'a [NewObject],
+    mut state: HashMap<String, IdState>,
+    access: &HashMap<i64, Access>,
+    check: &mut impl FnMut(&Access, &NewObject) -> Result<()>,
+) -> Result<Plan<'a>> {
+    let mut p = Plan::default();
+    for (index, o) in batch.iter().enumerate() {
+        let s = state.entry(o.stix_id.clone()).or_default();
+        if s.versions.contains(&o.modified) {
+            p.outcome.unchanged += 1;
+            continue;
+        }
+        let Some((holder, later)) = s
+            .latest
+            .as_ref()
+            .map(|l| (l.holder, o.modified > l.modified))
+        else {
+            p.outcome.created += 1;
+            s.versions.insert(o.modified.clone());
+            s.latest = Some(Latest {
+                modified: o.modified.clone(),
+                holder: Holder::Planned(p.rows.len()),
+            });
+            p.rows.push(Planned { o, is_latest: true });
+            continue;
+        };
+        // Any version of an existing id, later or earlier, is judged against the audience of
+        // the latest one, as `Store::insert_version` does.
+        let current = match holder {
+            Holder::Stored(pk) => access
+                .get(&pk)
+                .ok_or_else(|| StoreError::Unavailable("an audience went missing".into()))?,
+            Holder::Planned(i) => &p.rows[i].o.access,
+        };
+        if let Err(e) = check(current, o) {
+            p.outcome.refused.push(Refused {
+                index,
+                stix_id: o.stix_id.clone(),
+                modified: o.modified.clone(),
+                reason: e.to_string(),
+            });
+            continue;
+        }
+        s.versions.insert(o.modified.clone());
+        if later {
+            p.outcome.updated += 1;
+            match holder {
+                Holder::Stored(pk) => p.demote.push(pk),
+                Holder::Planned(i) => p.rows[i].is_latest = false,
+            }
+            s.latest = Some(Latest {
+                modified: o.modified.clone(),
+                holder: Holder::Planned(p.rows.len()),
+            });
+            p.rows.push(Planned { o, is_latest: true });
+        } else {
+            p.outcome.historical += 1;
+            p.rows.push(Planned {
+                o,
+                is_latest: false,
+            });
+        }
+    }
+    Ok(p)
+}
+
+/// Runs `INSERT … VALUES` over `rows` in statements of at most [`BINDS_MAX`] parameters.
+/// `bind` adds one row's `cols` values.
+async fn insert_rows<T>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    prefix: &str,
+    cols: usize,
+    rows: &[T],
+    bind: impl for<'q> Fn(
+        sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+        &'q T,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+) -> Result<()> {
+    for chunk in rows.chunks(BINDS_MAX / cols) {
+        let text = values_sql(backend, prefix, cols, chunk.len(), "");
+        let mut q = sqlx::query(&text);
+        for r in chunk {
+            q = bind(q, r);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes a plan: demotes, then inserts the versions with their audiences, values and ends.
+async fn write(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &[Planned<'_>],
+    demote: &[i64],
+) -> Result<()> {
+    // The old latest versions stop being the latest before any new one is inserted: at most one
+    // latest version per id is a unique index.
+    for chunk in demote.chunks(LOOKUP_IDS) {
+        let text = format!(
+            "UPDATE objects SET is_latest = 0 WHERE {}",
+            in_list(backend, "pk", chunk.len())
+        );
+        let mut q = sqlx::query(&text);
+        for pk in chunk {
+            q = q.bind(*pk);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // `date_added` grows by one microsecond per version in unit order, and rows are inserted in
+    // that order, so `pk` order stays `date_added` order.
+    let first = next_date_added(conn).await?;
+    const COLS: usize = 11;
+    let mut pks: Vec<i64> = Vec::with_capacity(rows.len());
+    let mut at = 0usize;
+    for chunk in rows.chunks(BINDS_MAX / COLS) {
+        let text = values_sql(
+            backend,
+            "INSERT INTO objects (stix_id, stix_type, modified, date_added, owner_org, author, \
+             tlp, revoked, is_latest, title, body) VALUES",
+            COLS,
+            chunk.len(),
+            " RETURNING pk, date_added",
+        );
+        let mut q = sqlx::query(&text);
+        for (k, r) in chunk.iter().enumerate() {
+            let o = r.o;
+            q = q
+                .bind(o.stix_id.as_str())
+                .bind(o.stix_type.as_str())
+                .bind(o.modified.as_str())
+                .bind(first + (at + k) as i64)
+                .bind(o.access.owner_org.as_str())
+                .bind(o.access.author.as_str())
+                .bind(o.access.tlp.as_str())
+                .bind(i64::from(o.revoked))
+                .bind(i64::from(r.is_latest))
+                .bind(o.title.as_str())
+                .bind(o.body.as_str());
+        }
+        // Neither backend promises the order of `RETURNING` rows; `date_added` is unique within
+        // the unit and says which row each pk belongs to.
+        let mut got: Vec<(i64, i64)> = Vec::with_capacity(chunk.len());
+        for r in q.fetch_all(&mut *conn).await? {
+            got.push((r.try_get::<i64, _>(1)?, r.try_get::<i64, _>(0)?));
+        }
+        got.sort_unstable();
+        if got.len() != chunk.len()
+            || got
+                .iter()
+                .enumerate()
+                .any(|(k, (d, _))| *d != first + (at + k) as i64)
+        {
+            return Err(StoreError::Unavailable(
+                "the database did not return every inserted row".into(),
+            ));
+        }
+        if got.windows(2).any(|w| w[0].1 >= w[1].1) || pks.last().is_some_and(|l| *l >= got[0].1) {
+            return Err(StoreError::Unavailable(
+                "the database assigned keys out of insertion order".into(),
+            ));
+        }
+        pks.extend(got.into_iter().map(|(_, pk)| pk));
+        at += chunk.len();
+    }
+
+    let mut audience: Vec<(i64, &'static str, &str)> = Vec::new();
+    let mut found: Vec<(String, i64)> = Vec::new();
+    let mut ends: Vec<(i64, String)> = Vec::new();
+    for (r, pk) in rows.iter().zip(&pks) {
+        audience.extend(recipients(&r.o.access).map(|(kind, id)| (*pk, kind, id)));
+        found.extend(values(r.o).into_iter().map(|v| (v, *pk)));
+        ends.extend(
+            ends_of(&r.o.stix_type, &r.o.body)
+                .into_iter()
+                .map(|id| (*pk, id)),
+        );
+    }
+    insert_rows(
+        conn,
+        backend,
+        "INSERT INTO object_recipients (object_pk, kind, ref_id) VALUES",
+        3,
+        &audience,
+        |q, (pk, kind, id)| q.bind(*pk).bind(*kind).bind(*id),
+    )
+    .await?;
+    insert_rows(
+        conn,
+        backend,
+        "INSERT INTO object_values (value, object_pk) VALUES",
+        2,
+        &found,
+        |q, (v, pk)| q.bind(v.as_str()).bind(*pk),
+    )
+    .await?;
+    insert_rows(
+        conn,
+        backend,
+        "INSERT INTO object_ends (object_pk, ref_id) VALUES",
+        2,
+        &ends,
+        |q, (pk, id)| q.bind(*pk).bind(id.as_str()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The audit detail of an import: its counts, and the first refused versions by name.
+fn audit_detail(n: usize, o: &ImportOutcome) -> String {
+    let mut d = format!(
+        "{n} objects: {} created, {} updated, {} historical, {} unchanged, {} refused",
+        o.created,
+        o.updated,
+        o.historical,
+        o.unchanged,
+        o.refused.len()
+    );
+    if !o.applied {
+        d.push_str("; nothing stored");
+    }
+    for (i, r) in o.refused.iter().take(AUDIT_REFUSED_NAMED).enumerate() {
+        let _ = write!(
+            d,
+            "{}{} {}",
+            if i == 0 { "; refused: " } else { ", " },
+            r.stix_id,
+            r.modified
+        );
+    }
+    if o.refused.len() > AUDIT_REFUSED_NAMED {
+        let _ = write!(d, " and {} more", o.refused.len() - AUDIT_REFUSED_NAMED);
+    }
+    d
+}
+
+impl Store {
+    /// Imports one unit — a STIX bundle, a MISP event, or one chunk of a bundle larger than
+    /// [`IMPORT_OBJECTS_MAX`] (see the module documentation) — atomically, in one write
+    /// transaction with one audit record.
+    ///
+    /// Every version is validated first; an invalid one fails the call with
+    /// [`StoreError::Invalid`] naming it, and nothing is stored. Then, under the write lock and
+    /// in unit order, each version is:
+    /// - unchanged, when its id and `modified` are already stored (or earlier in the unit), so
+    ///   importing the same unit twice stores it once;
+    /// - a first version, when its id is new;
+    /// - otherwise judged by `check(latest access, version)` — the same hook as
+    ///   [`Store::insert_version`]'s, typically `isac_policy::check_new_version` — and, if
+    ///   allowed, stored as the new latest version when it is later than the latest, or as an
+    ///   earlier version (`is_latest = 0`) when it is not. A refused version is reported in
+    ///   [`ImportOutcome::refused`]; `on_refusal` says whether the rest of the unit is stored.
+    ///
+    /// `date_added` grows by one microsecond per stored version from the store's next value.
+    pub async fn import<F>(
+        &self,
+        batch: &[NewObject],
+        on_refusal: OnRefusal,
+        mut check: F,
+        audit: AuditEntry,
+    ) -> Result<ImportOutcome>
+    where
+        F: FnMut(&Access, &NewObject) -> Result<()> + Send,
+    {
+        check_unit(batch)?;
+        let mut tx = self.begin_write().await?;
+        let (state, access) = lookup(&mut tx, self.backend, batch).await?;
+        let mut p = plan(batch, state, &access, &mut check)?;
+        drop(access);
+        p.outcome.applied = p.outcome.refused.is_empty() || on_refusal == OnRefusal::SkipRefused;
+        if p.outcome.applied {
+            write(&mut tx, self.backend, &p.rows, &p.demote).await?;
+        }
+        let entry = audit.detail(audit_detail(batch.len(), &p.outcome));
+        let entry = if p.outcome.applied {
+            entry
+        } else {
+            entry.outcome(Outcome::Denied)
+        };
+        p.outcome.audit_seq = append(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(p.outcome)
+    }
+}

@@ -1,0 +1,666 @@
+//! Bulk import: idempotent units, versions in any order, refusals, and units larger than one
+//! statement's bind parameters. Reads afterwards go through the viewer-scoped functions and are
+//! compared with the policy applied to a model of what was imported.
+
+use std::collections::BTreeMap;
+
+use isac_model::Tlp;
+use isac_policy::{can_read, can_read_connecting};
+
+use super::*;
+use crate::{AuditRecord, IMPORT_OBJECTS_MAX, ImportOutcome, OnRefusal, Outcome};
+
+/// What the suite expects of the latest version of each id.
+#[derive(Default)]
+struct Model {
+    latest: BTreeMap<String, NewObject>,
+}
+
+impl Model {
+    fn record(&mut self, batch: &[NewObject], outcome: &ImportOutcome) {
+        assert!(outcome.applied, "the model records applied units only");
+        for (i, o) in batch.iter().enumerate() {
+            if outcome.refused.iter().any(|r| r.index == i) {
+                continue;
+            }
+            let later = self
+                .latest
+                .get(&o.stix_id)
+                .is_none_or(|l| o.modified > l.modified);
+            if later {
+                self.latest.insert(o.stix_id.clone(), o.clone());
+            }
+        }
+    }
+
+    /// The ids `viewer` may read under the policy, with ends judged at their latest version.
+    fn visible(&self, viewer: &Viewer) -> BTreeSet<String> {
+        self.latest
+            .values()
+            .filter(|o| {
+                if isac_policy::connects(&o.stix_type) {
+                    let ends: Vec<Option<&Access>> = crate::objects::ends_of(&o.stix_type, &o.body)
+                        .iter()
+                        .map(|id| self.latest.get(id).map(|e| &e.access))
+                        .collect();
+                    can_read_connecting(viewer, &o.access, &ends)
+                } else {
+                    can_read(viewer, &o.access)
+                }
+            })
+            .map(|o| o.stix_id.clone())
+            .collect()
+    }
+}
+
+/// Every viewer of the community sees, through the listing and through single reads, exactly
+/// what the policy allows on the model; the latest version is the model's.
+async fn check_reads(store: &Store, c: &Community, model: &Model) {
+    for user in [
+        &c.analyst,
+        &c.member_analyst,
+        &c.partner_service,
+        &c.vendor_responder,
+    ] {
+        let viewer = viewer_of(store, &user.id).await;
+        let want = model.visible(&viewer);
+        let listed = all_pages(
+            store,
+            &viewer,
+            &ObjectFilter::default(),
+            Sort::OldestFirst,
+            500,
+        )
+        .await;
+        let got: BTreeSet<String> = listed.iter().map(|o| o.stix_id.clone()).collect();
+        assert_eq!(got.len(), listed.len(), "an id is listed twice");
+        assert_eq!(got, want, "{} lists what the policy allows", user.email);
+        assert_eq!(
+            store
+                .count_objects(&viewer, &ObjectFilter::default())
+                .await
+                .unwrap(),
+            want.len() as i64
+        );
+        for o in &listed {
+            let m = &model.latest[&o.stix_id];
+            assert_eq!(
+                (&o.modified, &o.access, &o.title),
+                (&m.modified, &m.access, &m.title),
+                "{} reads the latest version of {}",
+                user.email,
+                o.stix_id
+            );
+        }
+        for id in model.latest.keys() {
+            let read = store.object(&viewer, id).await;
+            assert_eq!(
+                read.is_ok(),
+                want.contains(id),
+                "{} reading {id}: {read:?}",
+                user.email
+            );
+        }
+    }
+}
+
+/// A batch of `n` objects from number `from` on, spread over the TLP levels with audiences, two
+/// searchable values each (one with blanks and capitals, one repeated), plus a relationship
+/// between the first two.
+fn unit(c: &Community, from: u64, n: u64) -> Vec<NewObject> {
+    let mut out = Vec::new();
+    for i in from..from + n {
+        let (owner, author) = if i % 2 == 0 {
+            (&c.operator, &c.analyst)
+        } else {
+            (&c.member, &c.member_analyst)
+        };
+        let tlp = match i % 5 {
+            0 => Tlp::Clear,
+            1 => Tlp::Green,
+            2 => Tlp::Amber,
+            3 => Tlp::AmberStrict,
+            _ => Tlp::Red,
+        };
+        let mut a = access(tlp, owner, author);
+        match tlp {
+            Tlp::Amber if i % 4 == 2 => {
+                a.recipient_orgs.insert(c.partner.id.clone());
+            }
+            Tlp::AmberStrict => {
+                a.recipient_orgs.insert(if owner.id == c.member.id {
+                    c.operator.id.clone()
+                } else {
+                    c.member.id.clone()
+                });
+            }
+            Tlp::Red => {
+                a.named_users.insert(c.partner_service.id.clone());
+            }
+            _ => {}
+        }
+        let mut o = new_object(&stix_id("indicator", i), &stix_time(i as i64), a);
+        o.values = vec![
+            format!("  Host-{i}.EXAMPLE "),
+            format!("host-{i}.example"),
+            "shared.example".into(),
+        ];
+        out.push(o);
+    }
+    let rel = stix_id("relationship", from);
+    let (src, dst) = (stix_id("indicator", from), stix_id("indicator", from + 2));
+    let mut r = new_object(
+        &rel,
+        &stix_time(0),
+        access(Tlp::Green, &c.operator, &c.analyst),
+    );
+    r.body = format!(
+        r#"{{"type":"relationship","id":"{rel}","relationship_type":"related-to","source_ref":"{src}","target_ref":"{dst}"}}"#
+    );
+    out.push(r);
+    out
+}
+
+/// Turns a valid version into an invalid one.
+type Spoil = Box<dyn Fn(&mut NewObject)>;
+
+fn allow(_: &Access, _: &NewObject) -> crate::Result<()> {
+    Ok(())
+}
+
+async fn audit_tail(store: &Store) -> AuditRecord {
+    store
+        .audit_page(None, 1)
+        .await
+        .unwrap()
+        .pop()
+        .expect("an audit record")
+}
+
+fn ids(objs: &[StoredObject]) -> Vec<String> {
+    objs.iter().map(|o| o.stix_id.clone()).collect()
+}
+
+/// Every version of `id` the viewer may read, oldest first, as (modified, is_latest).
+async fn versions(store: &Store, viewer: &Viewer, id: &str) -> Vec<(String, bool)> {
+    store
+        .object_versions(viewer, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.modified, v.is_latest))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_is_idempotent() {
+    each_backend("import_is_idempotent", |store| async move {
+        let c = community(&store).await;
+        let mut model = Model::default();
+        let batch = unit(&c, 0, 40);
+        let first = store
+            .import(&batch, OnRefusal::RefuseUnit, allow, audit())
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                first.applied,
+                first.created,
+                first.updated,
+                first.historical
+            ),
+            (true, 41, 0, 0)
+        );
+        assert_eq!((first.unchanged, first.refused.len()), (0, 0));
+        assert_eq!(first.stored(), 41);
+        model.record(&batch, &first);
+        let tail = audit_tail(&store).await;
+        assert_eq!(tail.seq, first.audit_seq);
+        assert!(
+            tail.detail.starts_with("41 objects: 41 created"),
+            "{tail:?}"
+        );
+
+        // Versions are in date_added order, one microsecond apart, in unit order.
+        let rows: Vec<(i64, i64, String)> =
+            sqlx::query_as("SELECT pk, date_added, stix_id FROM objects ORDER BY pk")
+                .fetch_all(&store.read)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>(),
+            batch.iter().map(|o| o.stix_id.clone()).collect::<Vec<_>>(),
+            "pk order is unit order"
+        );
+        assert!(
+            rows.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+            "date_added grows by one per version"
+        );
+        let analyst = viewer_of(&store, &c.analyst.id).await;
+
+        // Values are stored trimmed, lower-cased and once per version.
+        let found = all_pages(
+            &store,
+            &analyst,
+            &ObjectFilter {
+                value: Some(" HOST-7.example".into()),
+                ..ObjectFilter::default()
+            },
+            Sort::NewestFirst,
+            10,
+        )
+        .await;
+        assert_eq!(ids(&found), [stix_id("indicator", 7)]);
+        let (values,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM object_values")
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+        assert_eq!(values, 80, "two distinct values per indicator");
+        check_reads(&store, &c, &model).await;
+
+        // The same unit again changes nothing but the audit log, which gains one record.
+        let before = table_counts(&store).await;
+        let again = store
+            .import(&batch, OnRefusal::RefuseUnit, allow, audit())
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                again.applied,
+                again.created,
+                again.updated,
+                again.historical
+            ),
+            (true, 0, 0, 0)
+        );
+        assert_eq!(again.unchanged, 41);
+        assert_eq!(again.audit_seq, first.audit_seq + 1);
+        let after = table_counts(&store).await;
+        for ((table, b), (_, a)) in before.iter().zip(&after) {
+            let grew = if *table == "audit_log" { 1 } else { 0 };
+            assert_eq!(*a, b + grew, "{table} after a repeated import");
+        }
+        // A unit repeating a version within itself stores it once.
+        let twice = [batch[3].clone(), batch[3].clone()];
+        let o = store
+            .import(&twice, OnRefusal::RefuseUnit, allow, audit())
+            .await
+            .unwrap();
+        assert_eq!((o.created, o.unchanged), (0, 2));
+        check_reads(&store, &c, &model).await;
+        assert_eq!(
+            store.audit_verify().await.unwrap().first_broken,
+            None,
+            "the audit chain holds"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_stores_later_and_earlier_versions() {
+    each_backend(
+        "import_stores_later_and_earlier_versions",
+        |store| async move {
+            let c = community(&store).await;
+            let analyst = viewer_of(&store, &c.analyst.id).await;
+            let mut model = Model::default();
+            let id = stix_id("indicator", 1);
+            let v = |secs: i64, title: &str| {
+                let mut o = new_object(
+                    &id,
+                    &stix_time(secs),
+                    access(Tlp::Green, &c.operator, &c.analyst),
+                );
+                o.title = title.into();
+                o.values = vec![title.into()];
+                o
+            };
+            let one = [v(100, "v100")];
+            let o = store
+                .import(&one, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            model.record(&one, &o);
+
+            // A later version, then an earlier one, then the stored one, then a new id whose two
+            // versions come latest first.
+            let other = stix_id("malware", 2);
+            let w = |secs: i64| {
+                new_object(
+                    &other,
+                    &stix_time(secs),
+                    access(Tlp::Amber, &c.member, &c.member_analyst),
+                )
+            };
+            let mixed = [v(300, "v300"), v(200, "v200"), v(100, "v100"), w(20), w(10)];
+            let seen = std::sync::Mutex::new(Vec::new());
+            let o = store
+                .import(
+                    &mixed,
+                    OnRefusal::RefuseUnit,
+                    |old, new| {
+                        seen.lock().unwrap().push((
+                            old.tlp,
+                            new.stix_id.clone(),
+                            new.modified.clone(),
+                        ));
+                        Ok(())
+                    },
+                    audit(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (o.created, o.updated, o.historical, o.unchanged),
+                (1, 1, 2, 1),
+                "{o:?}"
+            );
+            assert_eq!(
+                seen.into_inner().unwrap(),
+                [
+                    (Tlp::Green, id.clone(), stix_time(300)),
+                    (Tlp::Green, id.clone(), stix_time(200)),
+                    (Tlp::Amber, other.clone(), stix_time(10)),
+                ],
+                "the check sees the latest audience for every version of a known id"
+            );
+            model.record(&mixed, &o);
+            assert_eq!(
+                versions(&store, &analyst, &id).await,
+                [
+                    (stix_time(100), false),
+                    (stix_time(300), true),
+                    (stix_time(200), false)
+                ]
+            );
+            assert_eq!(
+                versions(&store, &analyst, &other).await,
+                [(stix_time(20), true), (stix_time(10), false)]
+            );
+            // Searches see the latest version only.
+            let by_value = |v: &'static str| {
+                let store = store.clone();
+                let analyst = analyst.clone();
+                async move {
+                    store
+                        .count_objects(
+                            &analyst,
+                            &ObjectFilter {
+                                value: Some(v.into()),
+                                ..ObjectFilter::default()
+                            },
+                        )
+                        .await
+                        .unwrap()
+                }
+            };
+            assert_eq!((by_value("v300").await, by_value("v200").await), (1, 0));
+
+            // A version later than every stored one, in a unit of its own, moves the latest on.
+            let four = [v(400, "v400")];
+            let o = store
+                .import(&four, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            assert_eq!((o.updated, o.stored()), (1, 1));
+            model.record(&four, &o);
+            let latest = store.object(&analyst, &id).await.unwrap();
+            assert_eq!((latest.title.as_str(), latest.is_latest), ("v400", true));
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM objects WHERE stix_id = $1 AND is_latest = 1")
+                    .bind(id.clone())
+                    .fetch_one(&store.read)
+                    .await
+                    .unwrap();
+            assert_eq!(n, 1, "one latest version per id");
+            check_reads(&store, &c, &model).await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_object_fails_the_unit() {
+    each_backend("an_invalid_object_fails_the_unit", |store| async move {
+        let c = community(&store).await;
+        let good = unit(&c, 0, 10);
+        let cases: Vec<(&str, Spoil)> = vec![
+            (
+                "a local time",
+                Box::new(|o| o.modified = "2024-01-01T00:00:00+08:00".into()),
+            ),
+            (
+                "a wrong id",
+                Box::new(|o| o.stix_id = "indicator--not-a-uuid".into()),
+            ),
+            (
+                "a type that is not the id's",
+                Box::new(|o| o.stix_type = "malware".into()),
+            ),
+            (
+                "a body over the limit",
+                Box::new(|o| o.body = "x".repeat(isac_model::limits::OBJECT_BYTES + 1)),
+            ),
+            (
+                "a long value",
+                Box::new(|o| o.values = vec!["v".repeat(isac_model::limits::SEARCH_CHARS + 1)]),
+            ),
+        ];
+        for (what, spoil) in cases {
+            let mut batch = good.clone();
+            spoil(&mut batch[7]);
+            let named = batch[7].stix_id.clone();
+            let before = table_counts(&store).await;
+            match store
+                .import(&batch, OnRefusal::SkipRefused, allow, audit())
+                .await
+            {
+                Err(StoreError::Invalid(m)) => {
+                    assert!(m.starts_with("object 7 ("), "{what}: {m}");
+                    assert!(m.contains(&named), "{what}: {m}");
+                }
+                other => panic!("{what}: expected Invalid, got {other:?}"),
+            }
+            assert_eq!(table_counts(&store).await, before, "{what}: nothing stored");
+        }
+        // A unit over the size limit is refused before anything is read.
+        let one = good[0].clone();
+        let huge = vec![one; IMPORT_OBJECTS_MAX + 1];
+        refused(
+            &store,
+            "a unit over the size limit",
+            store.import(&huge, OnRefusal::SkipRefused, allow, audit()),
+            is_invalid,
+        )
+        .await;
+        // A reference to an org the directory does not hold fails the unit inside the
+        // transaction, and the rollback leaves nothing behind.
+        let mut batch = good.clone();
+        batch[9].access.owner_org = "no-such-org".into();
+        refused(
+            &store,
+            "an unknown owner",
+            store.import(&batch, OnRefusal::SkipRefused, allow, audit()),
+            is_invalid,
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_versions_are_reported() {
+    each_backend("refused_versions_are_reported", |store| async move {
+        let c = community(&store).await;
+        let mut model = Model::default();
+        // The member's AMBER object, shared with nobody else.
+        let theirs = stix_id("indicator", 1);
+        let v1 = new_object(
+            &theirs,
+            &stix_time(10),
+            access(Tlp::Amber, &c.member, &c.member_analyst),
+        );
+        let base = [v1.clone()];
+        let o = store
+            .import(&base, OnRefusal::RefuseUnit, allow, audit())
+            .await
+            .unwrap();
+        model.record(&base, &o);
+
+        // The vendor imports a later version that widens it to GREEN and names the partner,
+        // next to an object of its own and a narrowing version of the member's object.
+        let vendor_check = |old: &Access, new: &NewObject| {
+            isac_policy::check_new_version(&c.vendor.id, old, &new.access)
+                .map_err(|e| StoreError::Conflict(e.to_string()))
+        };
+        let mut widened = v1.clone();
+        widened.modified = stix_time(20);
+        widened.access.tlp = Tlp::Green;
+        widened.title = "widened".into();
+        let mut named = v1.clone();
+        named.modified = stix_time(30);
+        named.access.recipient_orgs.insert(c.partner.id.clone());
+        named.title = "named".into();
+        let own = new_object(
+            &stix_id("indicator", 2),
+            &stix_time(10),
+            access(Tlp::Green, &c.vendor, &c.vendor_responder),
+        );
+        let mut narrowed = v1.clone();
+        narrowed.modified = stix_time(5);
+        narrowed.title = "earlier, same audience".into();
+        let unit = [
+            widened.clone(),
+            own.clone(),
+            named.clone(),
+            narrowed.clone(),
+        ];
+
+        // Atomic per unit: one refusal keeps everything out, and the attempt is audited.
+        let before = table_counts(&store).await;
+        let o = store
+            .import(&unit, OnRefusal::RefuseUnit, vendor_check, audit())
+            .await
+            .unwrap();
+        assert!(!o.applied);
+        assert_eq!(o.stored(), 0);
+        assert_eq!(
+            o.refused
+                .iter()
+                .map(|r| (r.index, r.stix_id.as_str(), r.modified.clone()))
+                .collect::<Vec<_>>(),
+            [
+                (0, theirs.as_str(), stix_time(20)),
+                (2, theirs.as_str(), stix_time(30))
+            ]
+        );
+        assert!(o.refused[0].reason.contains("widen"), "{:?}", o.refused[0]);
+        assert_eq!(
+            (o.created, o.historical),
+            (1, 1),
+            "what it would have stored"
+        );
+        for ((table, b), (_, a)) in before.iter().zip(&table_counts(&store).await) {
+            let grew = if *table == "audit_log" { 1 } else { 0 };
+            assert_eq!(*a, b + grew, "{table} after a refused unit");
+        }
+        let tail = audit_tail(&store).await;
+        assert_eq!(tail.outcome, Outcome::Denied.as_str());
+        assert!(tail.detail.contains("nothing stored"), "{}", tail.detail);
+        assert!(tail.detail.contains(&theirs), "{}", tail.detail);
+        check_reads(&store, &c, &model).await;
+
+        // Skipping refusals stores the rest of the unit.
+        let o = store
+            .import(&unit, OnRefusal::SkipRefused, vendor_check, audit())
+            .await
+            .unwrap();
+        assert!(o.applied);
+        assert_eq!(o.refused.len(), 2);
+        assert_eq!((o.created, o.updated, o.historical), (1, 0, 1));
+        assert_eq!(audit_tail(&store).await.outcome, Outcome::Ok.as_str());
+        model.record(&unit, &o);
+        let member = viewer_of(&store, &c.member_analyst.id).await;
+        assert_eq!(
+            versions(&store, &member, &theirs).await,
+            [(stix_time(10), true), (stix_time(5), false)]
+        );
+        check_reads(&store, &c, &model).await;
+
+        // The owner may widen its own object.
+        let member_check = |old: &Access, new: &NewObject| {
+            isac_policy::check_new_version(&c.member.id, old, &new.access)
+                .map_err(|e| StoreError::Conflict(e.to_string()))
+        };
+        let mine = [widened.clone()];
+        let o = store
+            .import(&mine, OnRefusal::RefuseUnit, member_check, audit())
+            .await
+            .unwrap();
+        assert_eq!((o.applied, o.updated), (true, 1));
+        model.record(&mine, &o);
+        check_reads(&store, &c, &model).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_larger_than_the_bind_limits() {
+    each_backend("a_unit_larger_than_the_bind_limits", |store| async move {
+        let c = community(&store).await;
+        // 7,000 versions: 77,000 object parameters, 21,000 value rows and 7,000 recipient rows,
+        // over both backends' limits for one statement.
+        const N: u64 = 7_000;
+        let batch: Vec<NewObject> = (0..N)
+            .map(|i| {
+                let mut a = access(Tlp::Amber, &c.operator, &c.analyst);
+                a.recipient_orgs.insert(c.member.id.clone());
+                let mut o = new_object(&stix_id("indicator", i), &stix_time(i as i64), a);
+                o.values = vec![
+                    format!("a-{i}.example"),
+                    format!("b-{i}.example"),
+                    format!("c-{i}.example"),
+                ];
+                o
+            })
+            .collect();
+        let o = store
+            .import(&batch, OnRefusal::RefuseUnit, allow, audit())
+            .await
+            .unwrap();
+        assert_eq!(o.created, N as usize);
+        let member = viewer_of(&store, &c.member_analyst.id).await;
+        let all = ObjectFilter::default();
+        assert_eq!(store.count_objects(&member, &all).await.unwrap(), N as i64);
+        let vendor = viewer_of(&store, &c.vendor_responder.id).await;
+        assert_eq!(store.count_objects(&vendor, &all).await.unwrap(), 0);
+
+        // A later version of every object demotes 7,000 latest versions in the same unit.
+        let later: Vec<NewObject> = batch
+            .iter()
+            .map(|o| {
+                let mut v = o.clone();
+                v.modified = stix_time(100_000);
+                v.access.recipient_orgs.clear();
+                v
+            })
+            .collect();
+        let again: Vec<NewObject> = batch.iter().chain(&later).cloned().collect();
+        let o = store
+            .import(&again, OnRefusal::RefuseUnit, allow, audit())
+            .await
+            .unwrap();
+        assert_eq!((o.unchanged, o.updated), (N as usize, N as usize));
+        assert_eq!(store.count_objects(&member, &all).await.unwrap(), 0);
+        let analyst = viewer_of(&store, &c.analyst.id).await;
+        assert_eq!(store.count_objects(&analyst, &all).await.unwrap(), N as i64);
+        assert_eq!(store.version_count().await.unwrap(), 2 * N as i64);
+        let (latest,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM objects WHERE is_latest = 1")
+            .fetch_one(&store.read)
+            .await
+            .unwrap();
+        assert_eq!(latest, N as i64);
+    })
+    .await;
+}
