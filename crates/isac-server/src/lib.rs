@@ -14,9 +14,11 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod i18n;
 pub mod intel;
 pub mod routes;
+pub mod taxii;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -70,7 +70,8 @@ pub enum Command {
     /// Check the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Write exactly what one user may see, as a STIX 2.1 bundle
+    /// Write exactly what one user may see: a STIX 2.1 bundle, a MISP feed directory, CSV, or
+    /// IP / domain block lists
     Export {
         #[command(flatten)]
         storage: Storage,
@@ -78,11 +79,102 @@ pub enum Command {
         #[arg(long = "as", value_name = "USER")]
         as_user: String,
         /// Output format
-        #[arg(long, default_value = "stix", value_parser = ["stix"])]
+        #[arg(long, default_value = "stix", value_parser = ["stix", "misp-feed", "csv", "ip-list", "domain-list"])]
         format: String,
-        /// Output file, or - for standard output
+        /// Output file, or - for standard output (misp-feed: an empty or new directory)
         #[arg(value_name = "OUT")]
         out: PathBuf,
+    },
+    /// Import STIX 2.0/2.1 bundles, MISP event JSON files and MISP feed directories, atomically
+    /// per bundle or event, skipping what is already stored
+    Import {
+        #[command(flatten)]
+        storage: Storage,
+        /// The org that owns what is imported (id or name) [default: the operator]
+        #[arg(long, value_name = "ORG")]
+        owner: Option<String>,
+        /// The importing user (id or email) [default: the owner's first user who may write
+        /// intelligence]
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+        /// TLP of unmarked input; never wider than GREEN
+        #[arg(long, default_value = "green", value_name = "TLP")]
+        tlp: String,
+        /// Files (bundles, MISP events) and directories (MISP feeds, or folders of such files)
+        #[arg(value_name = "FILE|DIR", required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Exchange with other TAXII 2.1 servers
+    #[command(subcommand)]
+    Taxii(TaxiiCommand),
+}
+
+/// A remote TAXII 2.1 collection.
+#[derive(Debug, Args)]
+pub struct TaxiiRemote {
+    /// Discovery or API root URL of the remote server
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// Collection id on the remote server
+    #[arg(long, value_name = "ID")]
+    pub collection: String,
+    /// HTTP Basic user name
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// HTTP Basic password (or API key used as the password)
+    #[arg(
+        long,
+        env = "ISAC_TAXII_PASSWORD",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub password: Option<String>,
+    /// Bearer token
+    #[arg(
+        long,
+        env = "ISAC_TAXII_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Allow loopback and private addresses (refused by default)
+    #[arg(long)]
+    pub allow_private: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaxiiCommand {
+    /// Fetch what is new in a remote collection (resuming from the state file) and import it
+    Pull {
+        #[command(flatten)]
+        storage: Storage,
+        #[command(flatten)]
+        remote: TaxiiRemote,
+        /// Where the resume state is kept [default: DIR/taxii-state.json]
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// The org that owns what is pulled (id or name) [default: the operator]
+        #[arg(long, value_name = "ORG")]
+        owner: Option<String>,
+        /// The importing user (id or email)
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+        /// TLP of unmarked objects; never wider than GREEN
+        #[arg(long, default_value = "green", value_name = "TLP")]
+        tlp: String,
+    },
+    /// Send what one user may see, up to a TLP level, to a remote collection
+    Push {
+        #[command(flatten)]
+        storage: Storage,
+        #[command(flatten)]
+        remote: TaxiiRemote,
+        /// The user whose view is sent (id or email)
+        #[arg(long = "as", value_name = "USER")]
+        as_user: String,
+        /// The most restricted TLP sent: clear, green, amber or amber+strict (never red)
+        #[arg(long, default_value = "green", value_name = "TLP")]
+        max_tlp: String,
     },
 }
 

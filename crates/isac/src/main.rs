@@ -9,6 +9,7 @@
 mod cli;
 mod config;
 mod demo;
+mod exchange;
 mod provision;
 
 use std::io::Write;
@@ -195,14 +196,87 @@ async fn run(command: Command) -> Result<ExitCode> {
         Command::Export {
             storage,
             as_user,
-            format: _,
+            format,
             out,
         } => {
+            let format = isac_server::export::ExportFormat::parse(&format)
+                .ok_or_else(|| anyhow::anyhow!("unknown format {format}"))?;
             let n = with_store(&storage, async |s: &Store| {
-                provision::export_stix(s, &as_user, &out).await
+                exchange::export(s, &as_user, format, &out).await
             })
             .await?;
-            eprintln!("exported {n} objects");
+            eprintln!("exported {n} ({})", format.as_str());
+        }
+        Command::Import {
+            storage,
+            owner,
+            as_user,
+            tlp,
+            paths,
+        } => {
+            let tlp =
+                isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
+            let t = with_store(&storage, async |s: &Store| {
+                let importer =
+                    exchange::Importer::new(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
+                exchange::import(s, &importer, &paths).await
+            })
+            .await?;
+            println!(
+                "imported {} units: {} created, {} new versions, {} earlier versions, {} unchanged; {} units refused ({} invalid objects)",
+                t.units,
+                t.created,
+                t.updated,
+                t.historical,
+                t.unchanged,
+                t.refused_units,
+                t.invalid
+            );
+            if t.refused_units > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Taxii(cli::TaxiiCommand::Pull {
+            storage,
+            remote,
+            state,
+            owner,
+            as_user,
+            tlp,
+        }) => {
+            let tlp =
+                isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
+            let state = state.unwrap_or_else(|| storage.data.join("taxii-state.json"));
+            let t = with_store(&storage, async |s: &Store| {
+                let importer =
+                    exchange::Importer::new(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
+                exchange::taxii_pull(s, &importer, target(remote), &state).await
+            })
+            .await?;
+            println!(
+                "pulled: {} created, {} new versions, {} earlier versions, {} unchanged",
+                t.created, t.updated, t.historical, t.unchanged
+            );
+        }
+        Command::Taxii(cli::TaxiiCommand::Push {
+            storage,
+            remote,
+            as_user,
+            max_tlp,
+        }) => {
+            let max = isac_model::Tlp::parse_loose(&max_tlp)
+                .map_err(|e| anyhow::anyhow!("--max-tlp: {e}"))?;
+            let t = with_store(&storage, async |s: &Store| {
+                exchange::taxii_push(s, &as_user, max, target(remote)).await
+            })
+            .await?;
+            println!(
+                "pushed {} objects: {} succeeded, {} failed, {} pending",
+                t.sent, t.success, t.failure, t.pending
+            );
+            if t.failure > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Audit(AuditCommand::Verify { storage }) => {
             let file = FileConfig::load(&storage)?;
@@ -227,4 +301,15 @@ async fn serve(store: Store, config: isac_server::Config) -> Result<()> {
     let result = isac_server::serve(AppState::new(store.clone(), config)).await;
     store.close().await;
     result
+}
+
+fn target(r: cli::TaxiiRemote) -> exchange::TaxiiTarget {
+    exchange::TaxiiTarget {
+        url: r.url,
+        collection: r.collection,
+        user: r.user,
+        password: r.password,
+        token: r.token,
+        allow_private: r.allow_private,
+    }
 }

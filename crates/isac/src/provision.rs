@@ -184,59 +184,6 @@ pub async fn verify_audit(store: &Store) -> Result<Verified> {
 /// Writes every latest object `user` may read as one STIX 2.1 bundle, streaming page by page.
 /// The same store read and the same view as the REST API, so the TLP policy and anonymous
 /// attribution apply exactly as they do there. Returns the number of objects written.
-pub async fn export_stix(store: &Store, user: &str, out: &std::path::Path) -> Result<u64> {
-    use std::io::Write;
-    let user = find_user(store, user).await?;
-    if !user.enabled {
-        bail!("user {} is disabled", user.email);
-    }
-    let p = isac_server::auth::local_principal(store, &user)
-        .await
-        .map_err(api)?;
-    let operator = store.operator_org().await.ok().map(|o| o.id);
-    let sink: Box<dyn Write> = if out.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(
-            std::fs::File::create(out)
-                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?,
-        )
-    };
-    let mut w = std::io::BufWriter::new(sink);
-    write!(
-        w,
-        "{{\"type\":\"bundle\",\"id\":\"bundle--{}\",\"objects\":[",
-        uuid::Uuid::new_v4()
-    )?;
-    let mut query = isac_store::ListQuery {
-        sort: isac_store::Sort::OldestFirst,
-        limit: 500,
-        ..Default::default()
-    };
-    let mut n = 0u64;
-    loop {
-        let page = store.list_objects(&p.viewer, &query).await?;
-        for o in &page.objects {
-            let view = isac_server::intel::view(&p, operator.as_deref(), o);
-            if n > 0 {
-                w.write_all(b",")?;
-            }
-            serde_json::to_writer(&mut w, &view.object)?;
-            n += 1;
-        }
-        match page.next {
-            Some(c) => query.cursor = Some(c),
-            None => break,
-        }
-    }
-    w.write_all(b"]}\n")?;
-    w.flush()?;
-    store
-        .audit(&audit("export.stix", user.id.clone()).detail(format!("{n} objects")))
-        .await?;
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::read_password;

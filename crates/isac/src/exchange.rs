@@ -1,0 +1,643 @@
+//! `isac import`, `isac export` and `isac taxii pull|push`: moving intelligence in and out in the
+//! formats members and partners use, always under the TLP policy.
+//!
+//! Import decisions:
+//! - Inputs are STIX 2.1 bundles, STIX 2.0 bundles (upgraded to 2.1 first), MISP event JSON files
+//!   and MISP feed directories (`manifest.json` and one file per event). A directory without a
+//!   `manifest.json` is read as a set of such files (`*.json`, not recursive).
+//! - The owner of what is imported is `--owner ORG` (default: the operator). Imports are recorded
+//!   as made by one of that org's users who may write intelligence (`--as USER` chooses which),
+//!   because every stored version has an author.
+//! - Unmarked objects get `--tlp` (default GREEN; never wider than GREEN, DESIGN §3). MISP events
+//!   take their audience from their `tlp:*` tags or distribution (docs/MISP.md); a MISP sharing
+//!   group becomes the isac sharing group of the same name or id, and one with no match leaves
+//!   the object with no recipients beyond the owner and the operator (narrower, never wider).
+//! - Atomic per bundle or event: every object of a unit is prepared (validated, audience
+//!   checked) first; if any fails, the unit is refused whole with every object's reason. Bundles
+//!   larger than `isac_store::IMPORT_CHUNK` objects are imported in consecutive chunks, each
+//!   atomic; re-running the same import completes an interrupted one.
+//! - Idempotent: a version (id and `modified`) already stored is counted as unchanged.
+//! - A version of an object owned by another org is refused: importing never changes another
+//!   org's object.
+//!
+//! TAXII push decisions: pushing sends content outside isac, so it sends only what the user may
+//! see, at most `--max-tlp` (default GREEN). AMBER and AMBER+STRICT may be pushed only when asked
+//! for explicitly (the destination must be within the audience, e.g. the member's own SIEM), and
+//! TLP:RED never is.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use isac_model::Tlp;
+use isac_server::auth::Principal;
+use isac_server::export::{ExportFormat, write_file, write_misp_feed};
+use isac_server::intel::{self, Directory};
+use isac_store::{AuditEntry, IMPORT_CHUNK, NewObject, OnRefusal, Store, StoreError, User};
+use serde_json::{Map, Value};
+
+use crate::provision::find_user;
+
+/// Largest single import file read whole (MISP events, small bundles); bundles are streamed.
+const WHOLE_FILE_MAX: u64 = 64 * 1024 * 1024;
+
+/// Totals of one `isac import`.
+#[derive(Debug, Default)]
+pub struct ImportTotals {
+    pub units: usize,
+    pub refused_units: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub historical: usize,
+    pub unchanged: usize,
+    pub invalid: usize,
+}
+
+/// Who an import or pull is made as.
+pub struct Importer {
+    pub principal: Principal,
+    pub default_tlp: Tlp,
+    dir: Directory,
+    users: BTreeSet<String>,
+    groups: Vec<isac_store::Group>,
+}
+
+impl Importer {
+    /// The importing principal: `as_user`, or the first user of `owner` (default: the operator)
+    /// who may write intelligence.
+    pub async fn new(
+        store: &Store,
+        owner: Option<&str>,
+        as_user: Option<&str>,
+        default_tlp: Tlp,
+    ) -> Result<Importer> {
+        isac_policy::default_tlp(default_tlp).map_err(|e| anyhow!("--tlp: {e}"))?;
+        let user = match as_user {
+            Some(u) => find_user(store, u).await?,
+            None => {
+                let org = match owner {
+                    Some(o) => find_org(store, o).await?,
+                    None => store.operator_org().await?,
+                };
+                store
+                    .users(Some(&org.id))
+                    .await?
+                    .into_iter()
+                    .find(|u| u.enabled && u.role.may_write_intel())
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "{} has no enabled user who may write intelligence; add one or give --as",
+                            org.name_en
+                        )
+                    })?
+            }
+        };
+        if let Some(o) = owner {
+            let org = find_org(store, o).await?;
+            if org.id != user.org_id {
+                bail!("{} is not a user of {}", user.email, org.name_en);
+            }
+        }
+        if !user.enabled || !user.role.may_write_intel() {
+            bail!("{} may not write intelligence", user.email);
+        }
+        let principal = isac_server::auth::local_principal(store, &user)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        Ok(Importer {
+            principal,
+            default_tlp,
+            dir: Directory::load(store)
+                .await
+                .map_err(|e| anyhow!("{}", e.message))?,
+            users: intel::user_ids(store)
+                .await
+                .map_err(|e| anyhow!("{}", e.message))?,
+            groups: store.groups().await?,
+        })
+    }
+
+    fn user(&self) -> &User {
+        &self.principal.user
+    }
+
+    /// Prepares and stores one atomic unit. Returns the per-object problems when the unit was
+    /// refused (nothing stored).
+    pub async fn unit(
+        &self,
+        store: &Store,
+        source: &str,
+        objects: Vec<Map<String, Value>>,
+        totals: &mut ImportTotals,
+    ) -> Result<Vec<String>> {
+        totals.units += 1;
+        let now = Utc::now();
+        let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
+        let mut problems = Vec::new();
+        for o in objects {
+            let id = o
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("(no id)")
+                .to_owned();
+            match intel::prepare_ingest(
+                &self.dir,
+                &self.users,
+                self.user(),
+                o,
+                self.default_tlp,
+                None,
+                now,
+            ) {
+                Ok(p) => news.push(p.new),
+                Err(e) => problems.push(format!("{id}: {}", e.message)),
+            }
+        }
+        if !problems.is_empty() {
+            totals.refused_units += 1;
+            totals.invalid += problems.len();
+            return Ok(problems);
+        }
+        if news.is_empty() {
+            return Ok(problems);
+        }
+        let writer_org = self.principal.org.id.clone();
+        let audit = AuditEntry::new("object.import", source.to_owned())
+            .by(Some(&self.user().id), Some(&writer_org));
+        let outcome = store
+            .import(
+                &news,
+                OnRefusal::RefuseUnit,
+                |old, new| {
+                    if old.owner_org != new.access.owner_org {
+                        return Err(StoreError::Conflict(format!(
+                            "{} belongs to another org; importing never changes it",
+                            new.stix_id
+                        )));
+                    }
+                    isac_policy::check_new_version(&writer_org, old, &new.access)
+                        .map_err(|e| StoreError::Conflict(e.to_string()))
+                },
+                audit,
+            )
+            .await?;
+        if !outcome.applied {
+            totals.refused_units += 1;
+            return Ok(outcome
+                .refused
+                .iter()
+                .map(|r| format!("{} {}: {}", r.stix_id, r.modified, r.reason))
+                .collect());
+        }
+        totals.created += outcome.created;
+        totals.updated += outcome.updated;
+        totals.historical += outcome.historical;
+        totals.unchanged += outcome.unchanged;
+        Ok(Vec::new())
+    }
+
+    /// MISP items with their audience written as a TLP marking and isac's audience extension.
+    fn misp_objects(
+        &self,
+        items: Vec<isac_misp::StixItem>,
+        problems: &mut Vec<String>,
+    ) -> Vec<Map<String, Value>> {
+        items
+            .into_iter()
+            .map(|item| {
+                let mut o = item.object;
+                let marks: Vec<Value> = o
+                    .get("object_marking_refs")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter(|v| v.as_str().is_some_and(|s| Tlp::from_marking_id(s).is_none()))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut refs = vec![Value::String(item.tlp.marking_id_v2().to_owned())];
+                refs.extend(marks);
+                o.insert("object_marking_refs".into(), Value::Array(refs));
+                if matches!(item.tlp, Tlp::Amber | Tlp::AmberStrict) && !item.recipients.is_empty() {
+                    let mut groups = Vec::new();
+                    for sg in &item.recipients {
+                        let found = self.groups.iter().find(|g| {
+                            sg.uuid.as_deref() == Some(g.id.as_str())
+                                || sg
+                                    .name
+                                    .as_deref()
+                                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(g.name.trim()))
+                        });
+                        match found {
+                            Some(g) => groups.push(g.id.clone()),
+                            None => problems.push(format!(
+                                "{}: MISP sharing group {} has no isac sharing group of that name; only the owner and the operator will see it",
+                                o.get("id").and_then(Value::as_str).unwrap_or(""),
+                                sg.name.as_deref().or(sg.uuid.as_deref()).unwrap_or("?")
+                            )),
+                        }
+                    }
+                    if !groups.is_empty() {
+                        isac_stix::audience::write(
+                            &mut o,
+                            &isac_stix::audience::Audience {
+                                groups,
+                                ..Default::default()
+                            },
+                        );
+                    }
+                }
+                o
+            })
+            .collect()
+    }
+}
+
+async fn find_org(store: &Store, key: &str) -> Result<isac_store::Org> {
+    let orgs = store.orgs().await?;
+    orgs.into_iter()
+        .find(|o| o.id == key || o.name_en.eq_ignore_ascii_case(key) || o.name_zh == key)
+        .ok_or_else(|| anyhow!("no org {key}"))
+}
+
+/// What one input path is.
+enum Input {
+    Bundle(PathBuf),
+    MispEvent(PathBuf),
+    MispFeed(PathBuf),
+}
+
+fn classify(path: &Path) -> Result<Vec<Input>> {
+    if path.is_dir() {
+        if path.join("manifest.json").is_file() {
+            return Ok(vec![Input::MispFeed(path.to_owned())]);
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(classify(&f)?);
+        }
+        return Ok(out);
+    }
+    let mut head = [0u8; 4096];
+    let n = std::fs::File::open(path)
+        .with_context(|| format!("opening {}", path.display()))?
+        .read(&mut head)?;
+    let head = String::from_utf8_lossy(&head[..n]);
+    // A bundle says so in its first key or soon after; a MISP event is `{"Event": ...}`, a MISP
+    // API response, or a bare event with `info`.
+    if head.contains("\"Event\"") || head.contains("\"response\"") {
+        Ok(vec![Input::MispEvent(path.to_owned())])
+    } else if head.contains("\"bundle\"") || head.contains("\"objects\"") {
+        Ok(vec![Input::Bundle(path.to_owned())])
+    } else if head.contains("\"info\"") || head.contains("\"Attribute\"") {
+        Ok(vec![Input::MispEvent(path.to_owned())])
+    } else {
+        bail!("{}: neither a STIX bundle nor a MISP event", path.display())
+    }
+}
+
+fn report(source: &str, problems: &[String], bar: &ProgressBar) {
+    for p in problems {
+        bar.suspend(|| eprintln!("{source}: {p}"));
+    }
+}
+
+/// `isac import PATH...`.
+pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Result<ImportTotals> {
+    let mut inputs = Vec::new();
+    for p in paths {
+        inputs.extend(classify(p)?);
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} objects ({per_sec}) {msg}")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut totals = ImportTotals::default();
+    for input in inputs {
+        match input {
+            Input::Bundle(path) => import_bundle(store, importer, &path, &bar, &mut totals).await?,
+            Input::MispEvent(path) => {
+                let source = path.display().to_string();
+                bar.set_message(source.clone());
+                let len = std::fs::metadata(&path)?.len();
+                if len > WHOLE_FILE_MAX {
+                    bail!("{source}: a MISP event over {WHOLE_FILE_MAX} bytes");
+                }
+                let bytes = std::fs::read(&path)?;
+                let options = isac_misp::ImportOptions {
+                    unmarked: importer.default_tlp,
+                };
+                match isac_misp::import_event_json(&bytes, &options) {
+                    Ok(ev) => import_misp(store, importer, &source, ev, &bar, &mut totals).await?,
+                    Err(e) => {
+                        totals.units += 1;
+                        totals.refused_units += 1;
+                        report(&source, &[e.to_string()], &bar);
+                    }
+                }
+            }
+            Input::MispFeed(dir) => {
+                let source = dir.display().to_string();
+                let src = isac_server::export::DirFeed::new(&dir);
+                let options = isac_misp::ImportOptions {
+                    unmarked: importer.default_tlp,
+                };
+                let reader = isac_misp::FeedReader::open(&src, options)
+                    .map_err(|e| anyhow!("{source}: {e}"))?;
+                for (entry, ev) in reader {
+                    match ev {
+                        Ok(ev) => {
+                            let s = format!("{source}/{}.json", ev.event_uuid);
+                            bar.set_message(s.clone());
+                            import_misp(store, importer, &s, ev, &bar, &mut totals).await?;
+                        }
+                        Err(e) => {
+                            totals.units += 1;
+                            totals.refused_units += 1;
+                            report(&source, &[format!("event {}: {e}", entry.uuid)], &bar);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(totals)
+}
+
+async fn import_misp(
+    store: &Store,
+    importer: &Importer,
+    source: &str,
+    ev: isac_misp::Import,
+    bar: &ProgressBar,
+    totals: &mut ImportTotals,
+) -> Result<()> {
+    let mut notes: Vec<String> = ev
+        .diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d.element.as_deref().unwrap_or(&ev.event_uuid),
+                d.reason
+            )
+        })
+        .collect();
+    let n = ev.objects.len() as u64;
+    let objects = importer.misp_objects(ev.objects, &mut notes);
+    report(source, &notes, bar);
+    let problems = importer.unit(store, source, objects, totals).await?;
+    report(source, &problems, bar);
+    bar.inc(n);
+    Ok(())
+}
+
+async fn import_bundle(
+    store: &Store,
+    importer: &Importer,
+    path: &Path,
+    bar: &ProgressBar,
+    totals: &mut ImportTotals,
+) -> Result<()> {
+    let source = path.display().to_string();
+    bar.set_message(source.clone());
+    // The bundle is parsed on a blocking thread and handed over in chunks, so at most two chunks
+    // are in memory whatever the bundle's size.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Map<String, Value>>>(1);
+    let file = std::fs::File::open(path).with_context(|| format!("opening {source}"))?;
+    let reader = std::thread::spawn(move || {
+        let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+        let r = isac_stix::bundle::read_streaming(std::io::BufReader::new(file), |o| {
+            // STIX 2.0 objects (no `spec_version`) are upgraded; 2.1 objects pass unchanged.
+            if o.contains_key("spec_version") {
+                chunk.push(o);
+            } else {
+                chunk.extend(isac_stix::upgrade::upgrade_object(&o));
+            }
+            if chunk.len() >= IMPORT_CHUNK {
+                tx.blocking_send(std::mem::take(&mut chunk))
+                    .map_err(|_| "the import stopped".to_string())?;
+            }
+            Ok(())
+        });
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(chunk);
+        }
+        r
+    });
+    while let Some(chunk) = rx.recv().await {
+        let n = chunk.len() as u64;
+        let problems = importer.unit(store, &source, chunk, totals).await?;
+        report(&source, &problems, bar);
+        bar.inc(n);
+    }
+    match reader.join() {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            totals.refused_units += 1;
+            report(&source, &[format!("not a readable STIX bundle: {e}")], bar);
+            Ok(())
+        }
+        Err(_) => bail!("{source}: the bundle reader failed"),
+    }
+}
+
+/// `isac export --as USER --format F OUT`.
+pub async fn export(store: &Store, as_user: &str, format: ExportFormat, out: &Path) -> Result<u64> {
+    let user = find_user(store, as_user).await?;
+    if !user.enabled {
+        bail!("user {} is disabled", user.email);
+    }
+    let p = isac_server::auth::local_principal(store, &user)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    let operator = store.operator_org().await.ok();
+    let op_id = operator.as_ref().map(|o| o.id.clone());
+    let n = if format.single_file() {
+        let sink: Box<dyn std::io::Write> = if out.as_os_str() == "-" {
+            Box::new(std::io::stdout().lock())
+        } else {
+            Box::new(
+                std::fs::File::create(out)
+                    .with_context(|| format!("cannot create {}", out.display()))?,
+            )
+        };
+        let mut w = std::io::BufWriter::new(sink);
+        write_file(store, &p, op_id.as_deref(), format, &mut w)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?
+    } else {
+        if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+            bail!(
+                "{} is not empty; a MISP feed goes into an empty directory",
+                out.display()
+            );
+        }
+        std::fs::create_dir_all(out)?;
+        let publisher = isac_misp::Publisher {
+            uuid: operator.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
+            name: operator
+                .as_ref()
+                .map(|o| o.name_en.clone())
+                .unwrap_or_else(|| "isac".into()),
+        };
+        let (events, diags) = write_misp_feed(store, &p, op_id.as_deref(), &publisher, out)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+        let shown = 10;
+        for d in diags.iter().take(shown) {
+            eprintln!("{}: {}", d.element.as_deref().unwrap_or(""), d.reason);
+        }
+        if diags.len() > shown {
+            eprintln!(
+                "… and {} more notes on what MISP cannot express (docs/MISP.md)",
+                diags.len() - shown
+            );
+        }
+        events as u64
+    };
+    store
+        .audit(
+            &AuditEntry::new(format!("export.{}", format.as_str()), user.id.clone())
+                .by(Some(&user.id), Some(&user.org_id))
+                .detail(format!("{n} written")),
+        )
+        .await?;
+    Ok(n)
+}
+
+/// Settings of `isac taxii pull|push`.
+pub struct TaxiiTarget {
+    pub url: String,
+    pub collection: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub allow_private: bool,
+}
+
+impl TaxiiTarget {
+    fn collection(&self) -> Result<isac_taxii::Collection> {
+        let auth = match (&self.token, &self.user, &self.password) {
+            (Some(t), _, _) => isac_taxii::Auth::bearer(t.clone()),
+            (None, Some(u), Some(p)) => isac_taxii::Auth::basic(u.clone(), p.clone()),
+            (None, None, Some(p)) => isac_taxii::Auth::basic("", p.clone()),
+            _ => isac_taxii::Auth::None,
+        };
+        let mut config = isac_taxii::ClientConfig::new(&self.url)?.auth(auth);
+        if self.allow_private {
+            config = config.outbound(isac_taxii::OutboundPolicy::allow_all());
+        }
+        let client = isac_taxii::Client::new(config)?;
+        Ok(client.api_root()?.collection(&self.collection))
+    }
+}
+
+/// `isac taxii pull`: polls the collection from where the state file left off and imports what
+/// is new, one page per atomic unit.
+pub async fn taxii_pull(
+    store: &Store,
+    importer: &Importer,
+    target: TaxiiTarget,
+    state_file: &Path,
+) -> Result<ImportTotals> {
+    let state_path = state_file.to_owned();
+    let (outcome, states) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let collection = target.collection()?;
+        let mut states = isac_taxii::PollStateFile::open(state_path)?;
+        let mut state = states.state(&collection);
+        let outcome = collection.poll(&mut state, &isac_taxii::PollOptions::default())?;
+        states.set(state);
+        Ok((outcome, states))
+    })
+    .await??;
+    let mut totals = ImportTotals::default();
+    let bar = ProgressBar::new(outcome.objects.len() as u64);
+    let source = "taxii pull".to_string();
+    for chunk in outcome.objects.chunks(IMPORT_CHUNK) {
+        let objects: Vec<Map<String, Value>> = chunk
+            .iter()
+            .filter_map(|v| v.as_object().cloned())
+            .collect();
+        let problems = importer.unit(store, &source, objects, &mut totals).await?;
+        report(&source, &problems, &bar);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    if totals.refused_units > 0 {
+        bail!(
+            "{} of {} pages were refused (see above); the resume state is not advanced",
+            totals.refused_units,
+            totals.units
+        );
+    }
+    states.save()?;
+    Ok(totals)
+}
+
+/// What `isac taxii push` did.
+pub struct PushTotals {
+    pub sent: usize,
+    pub success: u64,
+    pub failure: u64,
+    pub pending: u64,
+}
+
+/// `isac taxii push`: sends what `as_user` may see, up to `max_tlp`, to the collection and waits
+/// for the server's status.
+pub async fn taxii_push(
+    store: &Store,
+    as_user: &str,
+    max_tlp: Tlp,
+    target: TaxiiTarget,
+) -> Result<PushTotals> {
+    if max_tlp == Tlp::Red {
+        bail!("TLP:RED is never pushed to another system");
+    }
+    let user = find_user(store, as_user).await?;
+    let p = isac_server::auth::local_principal(store, &user)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    let operator = store.operator_org().await.ok().map(|o| o.id);
+    let mut objects = Vec::new();
+    isac_server::export::each_visible(store, &p, operator.as_deref(), |o, v| {
+        if o.access.tlp.breadth() >= max_tlp.breadth() {
+            objects.push(v.clone());
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| anyhow!("{}", e.message))?;
+    let sent = objects.len();
+    let out = tokio::task::spawn_blocking(move || -> Result<_> {
+        let collection = target.collection()?;
+        Ok(collection.push(&objects, &isac_taxii::PushOptions::default())?)
+    })
+    .await??;
+    store
+        .audit(
+            &AuditEntry::new("taxii.push", user.id.clone())
+                .by(Some(&user.id), Some(&user.org_id))
+                .detail(format!("{sent} objects up to TLP:{}", max_tlp.as_str())),
+        )
+        .await?;
+    Ok(PushTotals {
+        sent,
+        success: out.success_count,
+        failure: out.failure_count,
+        pending: out.pending_count,
+    })
+}
