@@ -84,6 +84,23 @@ pub fn stix_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// The stored form of a STIX timestamp (the store's `modified` column): RFC 3339 UTC with six
+/// fraction digits, so that text order is time order and one instant has one spelling whatever
+/// precision its producer used. Digits past the microsecond are dropped. `None` unless `s` is an
+/// RFC 3339 timestamp in UTC (`Z`).
+pub fn column_time(s: &str) -> Option<String> {
+    if !s.ends_with('Z') || s.as_bytes().get(10) != Some(&b'T') {
+        return None;
+    }
+    let t = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
+    Some(t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+}
+
+/// [`stix_time`] of `t` in the stored form of [`column_time`].
+fn column_of(t: DateTime<Utc>) -> String {
+    column_time(&stix_time(t)).expect("stix_time writes RFC 3339 UTC")
+}
+
 fn check_type(t: &str) -> Result<(), ApiError> {
     let ok = (3..=250).contains(&t.len())
         && t.bytes()
@@ -336,7 +353,7 @@ pub fn prepare_new(
         title: title_of(obj, &id),
         stix_id: id,
         stix_type: t,
-        modified: stix_time(now),
+        modified: column_of(now),
         access,
         revoked: false,
         body: body_text,
@@ -477,7 +494,7 @@ pub fn prepare_version(
         title: title_of(obj, &current.stix_id),
         stix_id: current.stix_id.clone(),
         stix_type: current.stix_type.clone(),
-        modified: stix_time(now),
+        modified: column_of(now),
         access,
         revoked: revoke || current.revoked,
         body: body_text,
@@ -544,4 +561,398 @@ pub fn view(
         }),
         object,
     }
+}
+
+// ---------------------------------------------------------------- ingest of STIX as submitted
+
+/// What became of one submitted object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored as the object's first version.
+    Created,
+    /// Stored as a new version of an object already held.
+    Versioned,
+    /// This version was already stored; nothing was written.
+    Unchanged,
+}
+
+/// The outcome for one submitted object, in submission order.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    /// The object's `id` as given (empty when it had none).
+    pub id: String,
+    /// The object's version as given: `modified`, else `created`, else empty.
+    pub version: String,
+    pub result: Result<Ingested, String>,
+}
+
+/// A submitted object prepared for storage.
+#[derive(Debug, Clone)]
+pub struct PreparedIngest {
+    pub new: NewObject,
+}
+
+fn version_text(o: &Map<String, Value>) -> String {
+    o.get("modified")
+        .or_else(|| o.get("created"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Removes isac's audience extension from an object (the audience lives in the access metadata
+/// and is shown only to those who see attribution).
+pub fn strip_audience(o: &mut Map<String, Value>) {
+    if let Some(Value::Object(ext)) = o.get_mut("extensions") {
+        ext.remove(isac_stix::audience::EXTENSION_ID);
+        if ext.is_empty() {
+            o.remove("extensions");
+        }
+    }
+}
+
+/// Prepares one STIX object submitted as it is (TAXII, bundle import) for storage by `poster`.
+///
+/// The object must pass [`isac_stix::validate`] without errors. Its `id`, `created` and
+/// `modified` are kept. Its TLP comes from its TLP marking (two different TLP markings are
+/// refused); an unmarked object gets the TLP of `current` (the stored object it versions) or else
+/// the default, never wider than GREEN, and that marking is added. Its audience comes from isac's
+/// audience extension, which is checked like any other audience and then removed from the body.
+/// The owner is the poster's org, or that of `current`; `created_by_ref` names the owner's
+/// identity. Objects without `modified` or `created` (cyber-observables) are versioned at `now`.
+pub fn prepare_ingest(
+    dir: &Directory,
+    users: &BTreeSet<String>,
+    poster: &User,
+    mut o: Map<String, Value>,
+    default: Tlp,
+    current: Option<&StoredObject>,
+    now: DateTime<Utc>,
+) -> Result<PreparedIngest, ApiError> {
+    let diagnostics = isac_stix::validate(&o);
+    if !isac_stix::is_valid(&diagnostics) {
+        let msg = diagnostics
+            .iter()
+            .filter(|d| d.severity == isac_stix::Severity::Error)
+            .take(5)
+            .map(|d| format!("{} {}: {}", d.code, d.path, d.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ApiError::invalid(format!("not valid STIX 2.1: {msg}")));
+    }
+    let t = o
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("the object has no `type`"))?
+        .to_owned();
+    check_type(&t)?;
+    let id = o
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("the object has no `id`"))?
+        .to_owned();
+    check_id(&id, &t)?;
+    if let Some(c) = current
+        && c.stix_id != id
+    {
+        return Err(ApiError::internal());
+    }
+    let given = version_text(&o);
+    let modified = if given.is_empty() {
+        column_of(now)
+    } else {
+        column_time(&given).ok_or_else(|| {
+            ApiError::invalid("`modified` and `created` must be RFC 3339 timestamps in UTC")
+        })?
+    };
+    // TLP: from the marking, else the current version's, else the default.
+    let marks: BTreeSet<Tlp> = o
+        .get("object_marking_refs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter_map(Tlp::from_marking_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    if marks.len() > 1 {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_tlp",
+            "the object carries conflicting TLP markings",
+        ));
+    }
+    let tlp = match (marks.first(), current) {
+        (Some(t), _) => *t,
+        (None, Some(c)) => c.access.tlp,
+        (None, None) => isac_policy::default_tlp(default)?,
+    };
+    if marks.is_empty() {
+        let refs = o
+            .entry("object_marking_refs")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        match refs {
+            Value::Array(a) => a.insert(0, Value::String(tlp.marking_id_v2().to_owned())),
+            _ => return Err(ApiError::invalid("`object_marking_refs` must be a list")),
+        }
+    }
+    // Audience: isac's extension names recipient orgs by identity, groups and named users.
+    let audience = isac_stix::audience::read(&o)
+        .map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_audience",
+                e,
+            )
+        })?
+        .unwrap_or_default();
+    let mut orgs = Vec::with_capacity(audience.orgs.len());
+    for ident in &audience.orgs {
+        let org = ident.strip_prefix("identity--").ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_audience",
+                format!("recipient `{}` is not an identity id", short(ident)),
+            )
+        })?;
+        orgs.push(org.to_owned());
+    }
+    let recipients = Recipients {
+        orgs,
+        groups: audience.groups.clone(),
+        users: audience.users.clone(),
+    };
+    strip_audience(&mut o);
+    let mut access = build_access(dir, poster, tlp, &recipients, users)?;
+    if let Some(c) = current {
+        access.owner_org = c.access.owner_org.clone();
+        access.author = c.access.author.clone();
+        check_new_version(&poster.org_id, &c.access, &access)?;
+    }
+    if o.contains_key("created") {
+        o.insert(
+            "created_by_ref".into(),
+            Value::String(identity_id(&access.owner_org)),
+        );
+    }
+    let body = Value::Object(o);
+    let body_text = body.to_string();
+    if body_text.len() > limits::OBJECT_BYTES {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "object_too_large",
+            format!(
+                "the object is {} bytes; the limit is {}",
+                body_text.len(),
+                limits::OBJECT_BYTES
+            ),
+        ));
+    }
+    let obj = body.as_object().expect("built as an object");
+    let revoked = obj.get("revoked").and_then(Value::as_bool).unwrap_or(false);
+    Ok(PreparedIngest {
+        new: NewObject {
+            values: extract_values(obj),
+            title: title_of(obj, &id),
+            stix_id: id,
+            stix_type: t,
+            modified,
+            access,
+            revoked,
+            body: body_text,
+        },
+    })
+}
+
+/// Stores STIX objects submitted as they are (a TAXII envelope, a bundle) for `p`, each through
+/// [`prepare_ingest`]. Each object succeeds or fails on its own; a failure stores nothing of that
+/// object. New objects are stored together in one transaction; a new version of a stored object
+/// is stored with its audience re-checked under the write lock (`check_new_version`): the caller
+/// must be able to read the current version and may widen its audience only for its own org's
+/// objects. A version already stored is reported as [`Ingested::Unchanged`]. Errors of the
+/// storage itself end the whole call.
+pub async fn ingest(
+    store: &Store,
+    p: &crate::auth::Principal,
+    ip: std::net::IpAddr,
+    default: Tlp,
+    objects: Vec<Value>,
+) -> Result<Vec<IngestOutcome>, ApiError> {
+    use isac_store::StoreError;
+    let dir = Directory::load(store).await?;
+    let users = user_ids(store).await?;
+    let now = Utc::now();
+    let mut outcomes: Vec<IngestOutcome> = objects
+        .iter()
+        .map(|v| {
+            let o = v.as_object();
+            IngestOutcome {
+                id: o
+                    .and_then(|o| o.get("id"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect(),
+                version: o
+                    .map(version_text)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(64)
+                    .collect(),
+                result: Err(String::new()),
+            }
+        })
+        .collect();
+    let mut pending: Vec<(usize, Map<String, Value>)> = Vec::new();
+    for (i, v) in objects.into_iter().enumerate() {
+        match v {
+            Value::Object(m) => pending.push((i, m)),
+            _ => outcomes[i].result = Err("not a JSON object".into()),
+        }
+    }
+    let fail = |e: ApiError| Err(e.message);
+    // Rounds: an id appears at most once per round, so later versions of an object submitted in
+    // the same envelope are judged against the earlier ones once those are stored.
+    while !pending.is_empty() {
+        let mut round_ids = BTreeSet::new();
+        let mut deferred = Vec::new();
+        let mut firsts: Vec<(usize, NewObject)> = Vec::new();
+        for (i, m) in pending {
+            let id = outcomes[i].id.clone();
+            if !id.is_empty() && !round_ids.insert(id.clone()) {
+                deferred.push((i, m));
+                continue;
+            }
+            let current = if id.is_empty() || id.len() > 300 {
+                None
+            } else {
+                match store.object(&p.viewer, &id).await {
+                    Ok(c) => Some(c),
+                    Err(StoreError::NotFound(_)) => {
+                        if store.object_exists(&id).await? {
+                            store
+                                .audit(
+                                    &p.audit("access.denied", id.as_str(), ip)
+                                        .outcome(isac_store::Outcome::Denied)
+                                        .detail("submitted a version of an object outside the caller's audience"),
+                                )
+                                .await?;
+                            outcomes[i].result = Err(
+                                "an object with this id exists and this account may not change it"
+                                    .into(),
+                            );
+                            continue;
+                        }
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            let prepared =
+                match prepare_ingest(&dir, &users, &p.user, m, default, current.as_ref(), now) {
+                    Ok(x) => x.new,
+                    Err(e) => {
+                        outcomes[i].result = fail(e);
+                        continue;
+                    }
+                };
+            let Some(current) = current else {
+                firsts.push((i, prepared));
+                continue;
+            };
+            if store
+                .version_exists(&prepared.stix_id, &prepared.modified)
+                .await?
+            {
+                let readable = store
+                    .object_versions(&p.viewer, &prepared.stix_id)
+                    .await?
+                    .iter()
+                    .any(|v| v.modified == prepared.modified);
+                outcomes[i].result = if readable {
+                    Ok(Ingested::Unchanged)
+                } else {
+                    Err("an object with this id exists and this account may not change it".into())
+                };
+                continue;
+            }
+            if outcomes[i].version.is_empty() && current.body == prepared.body {
+                outcomes[i].result = Ok(Ingested::Unchanged);
+                continue;
+            }
+            if current.revoked {
+                outcomes[i].result =
+                    Err("the object is revoked; revoked objects get no new versions".into());
+                continue;
+            }
+            if prepared.modified <= current.modified {
+                outcomes[i].result = Err(format!(
+                    "a later version of this object is stored (modified {})",
+                    current.modified
+                ));
+                continue;
+            }
+            let writer_org = p.org.id.clone();
+            let viewer = p.viewer.clone();
+            let access = prepared.access.clone();
+            let r = store
+                .insert_version(
+                    &prepared,
+                    |latest| {
+                        if !isac_policy::can_read(&viewer, latest) {
+                            return Err(StoreError::NotFound("object"));
+                        }
+                        isac_policy::check_new_version(&writer_org, latest, &access)
+                            .map_err(|e| StoreError::Invalid(e.to_string()))
+                    },
+                    p.audit("object.version", prepared.stix_id.as_str(), ip),
+                )
+                .await;
+            outcomes[i].result = match r {
+                Ok(_) => Ok(Ingested::Versioned),
+                Err(StoreError::NotFound(_)) => {
+                    Err("an object with this id exists and this account may not change it".into())
+                }
+                Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_))) => Err(e.to_string()),
+                Err(e) => return Err(e.into()),
+            };
+        }
+        if !firsts.is_empty() {
+            let batch: Vec<NewObject> = firsts.iter().map(|(_, n)| n.clone()).collect();
+            match store
+                .insert_objects(&batch, p.audit("object.create", "-", ip))
+                .await
+            {
+                Ok(_) => {
+                    for (i, _) in &firsts {
+                        outcomes[*i].result = Ok(Ingested::Created);
+                    }
+                }
+                // One object of the batch was refused (say, an id stored meanwhile): store the
+                // others one by one, so each gets its own answer.
+                Err(StoreError::Conflict(_) | StoreError::Invalid(_)) => {
+                    for (i, n) in firsts {
+                        let r = store
+                            .insert_objects(
+                                std::slice::from_ref(&n),
+                                p.audit("object.create", n.stix_id.as_str(), ip),
+                            )
+                            .await;
+                        outcomes[i].result = match r {
+                            Ok(_) => Ok(Ingested::Created),
+                            Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_))) => {
+                                Err(e.to_string())
+                            }
+                            Err(e) => return Err(e.into()),
+                        };
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        pending = deferred;
+    }
+    Ok(outcomes)
 }

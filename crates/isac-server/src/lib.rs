@@ -19,6 +19,7 @@ pub mod i18n;
 pub mod intel;
 pub mod routes;
 pub mod taxii;
+pub mod taxii;
 pub mod web;
 
 use std::net::SocketAddr;

@@ -88,10 +88,12 @@ impl Routes {
 pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
     let routes = Routes::new(state.clone());
     let routes = crate::api::routes(routes);
+    let routes = crate::taxii::routes(routes);
     let Routes { router, table, .. } = crate::web::routes(routes);
     let router = router
         .fallback(fallback)
         .layer(from_fn_with_state(state.clone(), crate::auth::resolve))
+        .layer(axum::middleware::from_fn(crate::taxii::layer))
         .layer(from_fn_with_state(state.clone(), security_headers))
         .layer(DefaultBodyLimit::max(isac_model::limits::BODY_BYTES))
         .with_state(state);
@@ -107,7 +109,7 @@ async fn fallback(req: Request) -> Response {
 }
 
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/")
+    path.starts_with("/api/") || path.starts_with("/taxii2/")
 }
 
 async fn security_headers(State(_): State<AppState>, req: Request, next: Next) -> Response {

@@ -259,6 +259,31 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/lang"),
     ("GET", "/apply"),
     ("POST", "/apply"),
+    // TAXII: discovery, the API root and the collection list answer anonymous callers with what
+    // they may see; the TLP:CLEAR collection is readable without login.
+    ("GET", "/taxii2/"),
+    ("GET", "/taxii2/isac/"),
+    ("GET", "/taxii2/isac/collections/"),
+    (
+        "GET",
+        "/taxii2/isac/collections/f156e4c7-f0c4-4a34-8a18-5c89a66f6a23/",
+    ),
+    (
+        "GET",
+        "/taxii2/isac/collections/f156e4c7-f0c4-4a34-8a18-5c89a66f6a23/objects/",
+    ),
+    (
+        "GET",
+        "/taxii2/isac/collections/f156e4c7-f0c4-4a34-8a18-5c89a66f6a23/objects/{object_id}/",
+    ),
+    (
+        "GET",
+        "/taxii2/isac/collections/f156e4c7-f0c4-4a34-8a18-5c89a66f6a23/objects/{object_id}/versions/",
+    ),
+    (
+        "GET",
+        "/taxii2/isac/collections/f156e4c7-f0c4-4a34-8a18-5c89a66f6a23/manifest/",
+    ),
 ];
 
 #[tokio::test]
@@ -299,6 +324,13 @@ async fn route_policy_completeness() {
             if r.path.starts_with("/api/") {
                 assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{} {uri}", r.method);
                 assert_eq!(resp.json()["code"], "unauthenticated");
+            } else if r.path.starts_with("/taxii2/") {
+                assert_eq!(resp.status, StatusCode::UNAUTHORIZED, "{} {uri}", r.method);
+                assert_eq!(resp.json()["http_status"], "401", "{} {uri}", r.method);
+                let challenge = resp.headers[header::WWW_AUTHENTICATE]
+                    .to_str()
+                    .expect("ascii");
+                assert!(challenge.contains("Basic"), "{challenge}");
             } else {
                 assert_eq!(resp.status, StatusCode::SEE_OTHER, "{} {uri}", r.method);
                 assert_eq!(resp.headers[header::LOCATION], "/login");
@@ -329,7 +361,7 @@ async fn route_policy_completeness() {
             matches!(
                 r.rule,
                 Rule::OperatorAdmin | Rule::IntelWriter | Rule::OrgAdmin
-            ) && r.path.starts_with("/api/")
+            ) && (r.path.starts_with("/api/") || r.path.starts_with("/taxii2/"))
         }) {
             let resp = fx
                 .call(
@@ -1324,3 +1356,5 @@ async fn tls_listener_serves_https_with_secure_cookies() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod taxii;

@@ -16,6 +16,7 @@ mod import;
 mod objects;
 mod sessions;
 mod sql;
+mod taxii;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -31,6 +32,10 @@ pub use directory::{
 pub use import::{IMPORT_CHUNK, IMPORT_OBJECTS_MAX, ImportOutcome, OnRefusal, Refused};
 pub use objects::{ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject};
 pub use sessions::{ApiKey, Session};
+pub use taxii::{
+    MATCH_VALUES_MAX, STATUS_RETENTION_MICROS, TaxiiPage, TaxiiQuery, TaxiiStatus, VersionSel,
+    identity_access,
+};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

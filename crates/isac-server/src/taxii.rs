@@ -1,0 +1,1468 @@
+//! The TAXII 2.1 server under `/taxii2/`: discovery, one API root (`/taxii2/isac/`), its
+//! collections, objects, manifests, versions and status resources (docs/TAXII.md).
+//!
+//! Collections are views of the one store, cut by the reader's TLP audience: everything the
+//! reader may see; per sharing group, what the reader may see whose audience names that group;
+//! a public TLP:CLEAR collection readable without login; and a write-only collection through
+//! which members submit. Every object, manifest entry and version comes from `isac_store`
+//! functions that take the reader's viewer (filtered in SQL, re-checked with the policy), or is a
+//! directory entry (an org identity, isac's extension definition) whose access the policy judges
+//! in the store as well. What a reader may not see is answered exactly like what does not exist.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use chrono::{DateTime, Utc};
+use isac_model::{OrgKind, Tlp, limits};
+use isac_policy::Viewer;
+use isac_store::{Org, StoredObject, TaxiiQuery, VersionSel};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::auth::{ClientIp, Principal};
+use crate::error::ApiError;
+use crate::intel::{self, Ingested};
+use crate::routes::{Routes, Rule};
+
+/// The TAXII media type this server speaks.
+pub const MEDIA_TAXII: &str = "application/taxii+json;version=2.1";
+/// The STIX media type of every object served.
+pub const MEDIA_STIX: &str = "application/stix+json;version=2.1";
+/// The one API root.
+pub const API_ROOT: &str = "/taxii2/isac/";
+/// Everything the reader may see.
+pub const COLLECTION_ALL: &str = "4290e3b7-e55f-40c4-98ba-2051140b14b4";
+/// TLP:CLEAR objects, readable without login.
+pub const COLLECTION_PUBLIC: &str = "f156e4c7-f0c4-4a34-8a18-5c89a66f6a23";
+/// Write-only: submissions to the ISAC.
+pub const COLLECTION_SUBMIT: &str = "2de7d7a9-31af-446e-9a31-89e65969db20";
+/// The UUIDv5 namespace of sharing-group collection ids.
+pub const GROUP_NAMESPACE: uuid::Uuid = uuid::uuid!("cabe4202-0aa9-4500-8046-856cccb91289");
+/// Largest page; the default is [`PAGE_DEFAULT`].
+pub const PAGE_MAX: u32 = 1000;
+pub const PAGE_DEFAULT: u32 = 100;
+/// Most objects one envelope may carry.
+pub const ENVELOPE_MAX: usize = 1000;
+
+/// The public collection's paths, spelled out so that they can be public routes while every
+/// other collection's paths need a login.
+macro_rules! public_path {
+    ($rest:literal) => {
+        concat!(
+            "/taxii2/isac/collections/f156e4c7-f0c4-4a34-8a18-5c89a66f6a23/",
+            $rest
+        )
+    };
+}
+
+pub fn routes(r: Routes) -> Routes {
+    use Rule::*;
+    r.add(Method::GET, "/taxii2/", Public, get(discovery))
+        .add(Method::GET, "/taxii2/isac/", Public, get(api_root))
+        .add(
+            Method::GET,
+            "/taxii2/isac/collections/",
+            Public,
+            get(collections),
+        )
+        .add(
+            Method::GET,
+            "/taxii2/isac/collections/{id}/",
+            User,
+            get(collection),
+        )
+        .add(
+            Method::GET,
+            "/taxii2/isac/collections/{id}/objects/",
+            User,
+            get(objects),
+        )
+        .add(
+            Method::POST,
+            "/taxii2/isac/collections/{id}/objects/",
+            IntelWriter,
+            post(add_objects),
+        )
+        .add(
+            Method::GET,
+            "/taxii2/isac/collections/{id}/objects/{object_id}/",
+            User,
+            get(object),
+        )
+        .add(
+            Method::DELETE,
+            "/taxii2/isac/collections/{id}/objects/{object_id}/",
+            IntelWriter,
+            delete(delete_object),
+        )
+        .add(
+            Method::GET,
+            "/taxii2/isac/collections/{id}/objects/{object_id}/versions/",
+            User,
+            get(versions),
+        )
+        .add(
+            Method::GET,
+            "/taxii2/isac/collections/{id}/manifest/",
+            User,
+            get(manifest),
+        )
+        .add(
+            Method::GET,
+            public_path!(""),
+            Public,
+            get(public_collection_handler),
+        )
+        .add(
+            Method::GET,
+            public_path!("objects/"),
+            Public,
+            get(public_objects),
+        )
+        .add(
+            Method::POST,
+            public_path!("objects/"),
+            IntelWriter,
+            post(public_add_objects),
+        )
+        .add(
+            Method::GET,
+            public_path!("objects/{object_id}/"),
+            Public,
+            get(public_object),
+        )
+        .add(
+            Method::DELETE,
+            public_path!("objects/{object_id}/"),
+            IntelWriter,
+            delete(public_delete_object),
+        )
+        .add(
+            Method::GET,
+            public_path!("objects/{object_id}/versions/"),
+            Public,
+            get(public_versions),
+        )
+        .add(
+            Method::GET,
+            public_path!("manifest/"),
+            Public,
+            get(public_manifest),
+        )
+        .add(Method::GET, "/taxii2/isac/status/{id}/", User, get(status))
+        .add(Method::GET, "/taxii2/isac/status/{id}", User, get(status))
+}
+
+// ---------------------------------------------------------------- media types and errors
+
+/// A TAXII error resource with its status.
+fn error(status: StatusCode, title: &str, description: impl Into<String>) -> Response {
+    let body = json!({
+        "title": title,
+        "description": description.into(),
+        "http_status": status.as_u16().to_string(),
+    });
+    let mut r = taxii_response(status, &body);
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"isac\", Bearer realm=\"isac\""),
+        );
+    }
+    r
+}
+
+fn api_error(e: ApiError) -> Response {
+    let title = match e.status {
+        StatusCode::BAD_REQUEST => "Bad request",
+        StatusCode::UNAUTHORIZED => "Authentication required",
+        StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::NOT_ACCEPTABLE => "Not acceptable",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request too large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
+        StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable request",
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
+        _ => "Server error",
+    };
+    if e.status.is_server_error() {
+        tracing::error!(code = e.code, "TAXII request failed");
+    }
+    error(e.status, title, e.message)
+}
+
+fn taxii_response(status: StatusCode, body: &Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII));
+    r
+}
+
+fn ok(body: &Value) -> Response {
+    taxii_response(StatusCode::OK, body)
+}
+
+/// An error answered as a TAXII error resource.
+#[derive(Debug)]
+pub struct TaxiiError(pub ApiError);
+
+impl IntoResponse for TaxiiError {
+    fn into_response(self) -> Response {
+        api_error(self.0)
+    }
+}
+
+impl From<ApiError> for TaxiiError {
+    fn from(e: ApiError) -> TaxiiError {
+        TaxiiError(e)
+    }
+}
+
+type TaxiiResult = Result<Response, TaxiiError>;
+
+fn from_store(e: isac_store::StoreError) -> TaxiiError {
+    TaxiiError(ApiError::from(e))
+}
+
+/// Whether one media range of an `Accept` header admits TAXII 2.1.
+fn range_accepts(range: &str) -> bool {
+    let mut parts = range.split(';').map(str::trim);
+    let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let mut version = None;
+    let mut q_zero = false;
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"'));
+            if k == "version" {
+                version = Some(v.to_owned());
+            } else if k == "q" {
+                q_zero = v.parse::<f32>().is_ok_and(|q| q <= 0.0);
+            }
+        }
+    }
+    if q_zero {
+        return false;
+    }
+    match media.as_str() {
+        "*/*" | "application/*" => true,
+        "application/taxii+json" => version.is_none_or(|v| v == "2.1"),
+        _ => false,
+    }
+}
+
+/// Whether an `Accept` header admits TAXII 2.1 (an absent header does).
+pub fn accepts(headers: &HeaderMap) -> bool {
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    values.is_empty() || values.iter().flat_map(|v| v.split(',')).any(range_accepts)
+}
+
+/// Whether a `Content-Type` is the TAXII 2.1 media type.
+fn is_taxii_content(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = ct.split(';').map(str::trim);
+    if !parts
+        .next()
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/taxii+json"))
+    {
+        return false;
+    }
+    parts.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("version") => {
+            v.trim().trim_matches('"') == "2.1"
+        }
+        _ => true,
+    })
+}
+
+/// The layer on every request: under `/taxii2/`, refuses an `Accept` that does not admit TAXII
+/// 2.1 (406) and turns every error answered by the shared layers (authentication, route rules,
+/// unknown routes) into a TAXII error resource; a 401 names the Basic and Bearer schemes.
+pub async fn layer(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/taxii2") {
+        return next.run(req).await;
+    }
+    if !accepts(req.headers()) {
+        return error(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not acceptable",
+            format!("this server answers {MEDIA_TAXII}"),
+        );
+    }
+    let r = next.run(req).await;
+    let is_taxii = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/taxii+json"));
+    if r.status().is_success() || is_taxii || r.status().is_redirection() {
+        return r;
+    }
+    let status = r.status();
+    let bytes = axum::body::to_bytes(r.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<crate::error::ErrorBody>(&bytes)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| {
+            status
+                .canonical_reason()
+                .unwrap_or("request refused")
+                .to_owned()
+        });
+    let code = match status {
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        _ => "error",
+    };
+    api_error(ApiError::new(status, code, message))
+}
+
+// ---------------------------------------------------------------- callers and collections
+
+/// The caller if logged in; anonymous callers are `None`.
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybePrincipal(parts.extensions.get::<Principal>().cloned()))
+    }
+}
+
+fn viewer_of(p: Option<&Principal>) -> Viewer {
+    p.map_or_else(Viewer::anonymous, |p| p.viewer.clone())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    All,
+    Public,
+    Submit,
+    /// A sharing group's collection: the group id.
+    Group(String),
+}
+
+#[derive(Debug, Clone)]
+struct Collection {
+    id: String,
+    title: String,
+    description: String,
+    kind: Kind,
+    can_read: bool,
+    can_write: bool,
+}
+
+impl Collection {
+    fn resource(&self) -> Value {
+        json!({
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "can_read": self.can_read,
+            "can_write": self.can_write,
+            "media_types": [MEDIA_STIX],
+        })
+    }
+
+    /// The collection's narrowing of the reader's scope.
+    fn query(&self) -> TaxiiQuery {
+        TaxiiQuery {
+            tlp: (self.kind == Kind::Public).then_some(Tlp::Clear),
+            group: match &self.kind {
+                Kind::Group(g) => Some(g.clone()),
+                _ => None,
+            },
+            ..TaxiiQuery::default()
+        }
+    }
+}
+
+/// The collection id of a sharing group.
+pub fn group_collection_id(group_id: &str) -> String {
+    uuid::Uuid::new_v5(&GROUP_NAMESPACE, group_id.as_bytes()).to_string()
+}
+
+fn public_collection() -> Collection {
+    Collection {
+        id: COLLECTION_PUBLIC.into(),
+        title: "TLP:CLEAR".into(),
+        description: "Intelligence marked TLP:CLEAR, readable by anyone, without login.".into(),
+        kind: Kind::Public,
+        can_read: true,
+        can_write: false,
+    }
+}
+
+/// The collections `p` may know of, in a fixed order.
+async fn collections_for(
+    s: &AppState,
+    p: Option<&Principal>,
+) -> Result<Vec<Collection>, TaxiiError> {
+    let mut out = Vec::new();
+    if p.is_some() {
+        out.push(Collection {
+            id: COLLECTION_ALL.into(),
+            title: "All intelligence I may read".into(),
+            description: "Every object the caller may read under TLP, with the directory identities it may read.".into(),
+            kind: Kind::All,
+            can_read: true,
+            can_write: false,
+        });
+    }
+    out.push(public_collection());
+    if let Some(p) = p {
+        let mut groups: Vec<_> = s
+            .store
+            .groups()
+            .await
+            .map_err(from_store)?
+            .into_iter()
+            .filter(|g| p.viewer.groups.contains(&g.id))
+            .collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        for g in groups {
+            out.push(Collection {
+                id: group_collection_id(&g.id),
+                title: format!("Sharing group: {}", g.name),
+                description: format!(
+                    "Objects the caller may read whose audience names the sharing group {}.",
+                    g.name
+                ),
+                kind: Kind::Group(g.id),
+                can_read: true,
+                can_write: false,
+            });
+        }
+        out.push(Collection {
+            id: COLLECTION_SUBMIT.into(),
+            title: "Submit to the ISAC".into(),
+            description: "Write-only: STIX 2.1 objects posted here are shared under their TLP markings and audience; unmarked objects get the default TLP.".into(),
+            kind: Kind::Submit,
+            can_read: false,
+            can_write: p.user.role.may_write_intel(),
+        });
+    }
+    Ok(out)
+}
+
+/// The collection `id` as `p` may know it: the public one for anyone; others need a login (401),
+/// and a collection the caller may not know of is not found.
+async fn find_collection(
+    s: &AppState,
+    p: Option<&Principal>,
+    id: &str,
+) -> Result<Collection, TaxiiError> {
+    if id == COLLECTION_PUBLIC {
+        return Ok(public_collection());
+    }
+    if p.is_none() {
+        return Err(TaxiiError(ApiError::unauthenticated()));
+    }
+    collections_for(s, p)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| TaxiiError(ApiError::not_found("collection")))
+}
+
+fn require_read(c: &Collection) -> Result<(), TaxiiError> {
+    if c.can_read {
+        Ok(())
+    } else {
+        Err(TaxiiError(ApiError::forbidden(
+            "this collection is write-only; read from the other collections",
+        )))
+    }
+}
+
+fn base_url(s: &AppState, headers: &HeaderMap) -> String {
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host)
+            if host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
+        {
+            let scheme = if s.config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}")
+        }
+        _ => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------- discovery, API root, collections
+
+async fn discovery(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let root = format!("{}{API_ROOT}", base_url(&s, &headers));
+    ok(&json!({
+        "title": "isac TAXII 2.1 server",
+        "description": "Threat intelligence shared under the Traffic Light Protocol. Log in with an API key as the HTTP Basic password or as a Bearer token; without one, only TLP:CLEAR is served.",
+        "default": root,
+        "api_roots": [root],
+    }))
+}
+
+async fn api_root() -> Response {
+    ok(&json!({
+        "title": "isac",
+        "description": "The ISAC's intelligence, cut by each reader's TLP audience.",
+        "versions": [MEDIA_TAXII],
+        "max_content_length": limits::BODY_BYTES,
+    }))
+}
+
+async fn collections(State(s): State<AppState>, MaybePrincipal(p): MaybePrincipal) -> TaxiiResult {
+    let list: Vec<Value> = collections_for(&s, p.as_ref())
+        .await?
+        .iter()
+        .map(Collection::resource)
+        .collect();
+    Ok(ok(&json!({ "collections": list })))
+}
+
+async fn collection(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path(id): Path<String>,
+) -> TaxiiResult {
+    let c = find_collection(&s, p.as_ref(), &id).await?;
+    Ok(ok(&c.resource()))
+}
+
+async fn public_collection_handler(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+) -> TaxiiResult {
+    let c = find_collection(&s, p.as_ref(), COLLECTION_PUBLIC).await?;
+    Ok(ok(&c.resource()))
+}
+
+// ---------------------------------------------------------------- filters and paging
+
+/// A page position: after a directory entry or after a stored row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cursor {
+    Entry { date_added: i64, id: String },
+    Stored { date_added: i64, pk: i64 },
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        match self {
+            Cursor::Entry { date_added, id } => format!("e{date_added}.{id}"),
+            Cursor::Stored { date_added, pk } => format!("s{date_added}.{pk}"),
+        }
+    }
+
+    fn decode(s: &str) -> Option<Cursor> {
+        let (d, rest) = s.get(1..)?.split_once('.')?;
+        let date_added: i64 = d.parse().ok()?;
+        match s.as_bytes()[0] {
+            b'e' if rest.len() <= 300 => Some(Cursor::Entry {
+                date_added,
+                id: rest.to_owned(),
+            }),
+            b's' => Some(Cursor::Stored {
+                date_added,
+                pk: rest.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Sort key: date_added, then directory entries before stored rows, then id or pk.
+    fn key(&self) -> (i64, u8, String, i64) {
+        match self {
+            Cursor::Entry { date_added, id } => (*date_added, 0, id.clone(), 0),
+            Cursor::Stored { date_added, pk } => (*date_added, 1, String::new(), *pk),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Filters {
+    added_after: Option<i64>,
+    limit: u32,
+    next: Option<Cursor>,
+    ids: Vec<String>,
+    types: Vec<String>,
+    versions: Vec<VersionSel>,
+    spec_versions: Vec<String>,
+}
+
+fn bad_filter(msg: impl Into<String>) -> TaxiiError {
+    TaxiiError(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_filter",
+        msg,
+    ))
+}
+
+fn parse_time_micros(s: &str) -> Option<i64> {
+    let col = intel::column_time(s)?;
+    DateTime::parse_from_rfc3339(&col)
+        .ok()
+        .map(|t| t.with_timezone(&Utc).timestamp_micros())
+}
+
+/// Parses TAXII's URL parameters. Parameters this endpoint does not take are ignored, as are
+/// unknown ones; a bad value is refused with 422.
+fn parse_filters(q: Option<&str>) -> Result<Filters, TaxiiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.unwrap_or_default())
+        .map_err(|_| bad_filter("the query string is not valid"))?;
+    let mut f = Filters {
+        limit: PAGE_DEFAULT,
+        ..Filters::default()
+    };
+    let list = |v: &str| -> Vec<String> {
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "added_after" => {
+                f.added_after = Some(parse_time_micros(&v).ok_or_else(|| {
+                    bad_filter("added_after must be an RFC 3339 timestamp in UTC")
+                })?);
+            }
+            "limit" => {
+                let n: u32 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| bad_filter("limit must be a positive integer"))?;
+                f.limit = n.min(PAGE_MAX);
+            }
+            "next" => {
+                f.next = Some(
+                    Cursor::decode(&v)
+                        .ok_or_else(|| bad_filter("next is not a value this server issued"))?,
+                );
+            }
+            "match[id]" => f.ids.extend(list(&v)),
+            "match[type]" => f.types.extend(list(&v)),
+            "match[spec_version]" => f.spec_versions.extend(list(&v)),
+            "match[version]" => {
+                for x in list(&v) {
+                    f.versions.push(match x.as_str() {
+                        "first" => VersionSel::First,
+                        "last" => VersionSel::Last,
+                        "all" => VersionSel::All,
+                        t => VersionSel::At(intel::column_time(t).ok_or_else(|| {
+                            bad_filter(
+                                "match[version] takes first, last, all or RFC 3339 timestamps",
+                            )
+                        })?),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let max = isac_store::MATCH_VALUES_MAX;
+    if f.ids.len() > max || f.types.len() > max || f.versions.len() > max {
+        return Err(bad_filter(format!(
+            "a match filter may list at most {max} values"
+        )));
+    }
+    if f.ids.iter().chain(&f.types).any(|s| s.len() > 300) {
+        return Err(bad_filter("a match value is too long"));
+    }
+    Ok(f)
+}
+
+/// One item of a listing: a stored version or a directory entry, as the reader receives it.
+struct Item {
+    cursor: Cursor,
+    id: String,
+    stix_type: String,
+    date_added: i64,
+    /// The object's own version text (`modified`, else `created`), else the stored version.
+    version: String,
+    object: Value,
+}
+
+fn date_text(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
+}
+
+fn stix_time_of(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(intel::stix_time)
+        .unwrap_or_default()
+}
+
+/// A stored object as `p` receives it: attribution (the creator identity and isac's audience
+/// extension) only for the owner org and the operator, as in the REST API; others see the ISAC
+/// as the creator.
+fn emit(p: Option<&Principal>, operator: Option<&str>, o: &StoredObject) -> Value {
+    let mut obj: Map<String, Value> = serde_json::from_str(&o.body).unwrap_or_default();
+    intel::strip_audience(&mut obj);
+    let full = p.is_some_and(|p| p.org.id == o.access.owner_org || p.org.kind == OrgKind::Operator);
+    if full {
+        let a = &o.access;
+        let audience = isac_stix::audience::Audience {
+            orgs: a
+                .recipient_orgs
+                .iter()
+                .map(|o| intel::identity_id(o))
+                .collect(),
+            groups: a.recipient_groups.iter().cloned().collect(),
+            users: a.named_users.iter().cloned().collect(),
+        };
+        if audience != isac_stix::audience::Audience::default() {
+            isac_stix::audience::write(&mut obj, &audience);
+        }
+    } else if obj.contains_key("created_by_ref") {
+        match operator {
+            Some(op) => {
+                obj.insert(
+                    "created_by_ref".into(),
+                    Value::String(intel::identity_id(op)),
+                );
+            }
+            None => {
+                obj.remove("created_by_ref");
+            }
+        }
+    }
+    Value::Object(obj)
+}
+
+fn stored_item(p: Option<&Principal>, operator: Option<&str>, o: &StoredObject) -> Item {
+    let object = emit(p, operator, o);
+    let version = object
+        .get("modified")
+        .or_else(|| object.get("created"))
+        .and_then(Value::as_str)
+        .map_or_else(|| o.modified.clone(), str::to_owned);
+    Item {
+        cursor: Cursor::Stored {
+            date_added: o.date_added,
+            pk: o.pk,
+        },
+        id: o.stix_id.clone(),
+        stix_type: o.stix_type.clone(),
+        date_added: o.date_added,
+        version,
+        object,
+    }
+}
+
+/// The STIX identity of an org.
+fn identity_object(org: &Org, tlp: Tlp, operator: Option<&str>) -> Value {
+    let ts = stix_time_of(org.created_at);
+    let mut o = json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": intel::identity_id(&org.id),
+        "created": ts,
+        "modified": ts,
+        "name": org.name_en,
+        "identity_class": "organization",
+        "object_marking_refs": [tlp.marking_id_v2()],
+    });
+    if matches!(org.kind, OrgKind::Operator | OrgKind::Member) {
+        o["sectors"] = json!(["financial-services"]);
+    }
+    if let Some(op) = operator
+        && op != org.id
+    {
+        o["created_by_ref"] = Value::String(intel::identity_id(op));
+    }
+    o
+}
+
+/// The directory entries of a collection that `p` may read: org identities (per the policy, see
+/// `isac_store::identity_access`) and isac's extension definition (CLEAR).
+async fn directory_items(
+    s: &AppState,
+    p: Option<&Principal>,
+    c: &Collection,
+) -> Result<Vec<Item>, TaxiiError> {
+    let wanted = match c.kind {
+        Kind::All => None,
+        Kind::Public => Some(Tlp::Clear),
+        Kind::Group(_) | Kind::Submit => return Ok(Vec::new()),
+    };
+    let viewer = viewer_of(p);
+    let ids = s
+        .store
+        .taxii_identities(&viewer)
+        .await
+        .map_err(from_store)?;
+    let operator = ids
+        .iter()
+        .find(|(o, _)| o.kind == OrgKind::Operator)
+        .map(|(o, _)| o.clone());
+    let op_id = operator.as_ref().map(|o| o.id.as_str());
+    let mut out = Vec::new();
+    for (org, access) in &ids {
+        if wanted.is_some_and(|t| t != access.tlp) {
+            continue;
+        }
+        let object = identity_object(org, access.tlp, op_id);
+        out.push(Item {
+            cursor: Cursor::Entry {
+                date_added: org.created_at,
+                id: intel::identity_id(&org.id),
+            },
+            id: intel::identity_id(&org.id),
+            stix_type: "identity".into(),
+            date_added: org.created_at,
+            version: stix_time_of(org.created_at),
+            object,
+        });
+    }
+    if let Some(op) = &operator {
+        out.push(Item {
+            cursor: Cursor::Entry {
+                date_added: op.created_at,
+                id: isac_stix::audience::EXTENSION_ID.into(),
+            },
+            id: isac_stix::audience::EXTENSION_ID.into(),
+            stix_type: "extension-definition".into(),
+            date_added: op.created_at,
+            version: isac_stix::audience::EXTENSION_CREATED.into(),
+            object: Value::Object(isac_stix::audience::extension_definition(
+                &intel::identity_id(&op.id),
+            )),
+        });
+    }
+    Ok(out)
+}
+
+fn entry_matches(item: &Item, f: &Filters, stix_id: Option<&str>) -> bool {
+    if stix_id.is_some_and(|id| id != item.id) {
+        return false;
+    }
+    if !f.ids.is_empty() && !f.ids.contains(&item.id) {
+        return false;
+    }
+    if !f.types.is_empty() && !f.types.contains(&item.stix_type) {
+        return false;
+    }
+    if f.added_after.is_some_and(|a| item.date_added <= a) {
+        return false;
+    }
+    if let Some(n) = &f.next
+        && item.cursor.key() <= n.key()
+    {
+        return false;
+    }
+    // A directory entry has one version: it is the first, the last and every version.
+    let col = intel::column_time(&item.version);
+    f.versions.is_empty()
+        || f.versions.iter().any(|v| match v {
+            VersionSel::At(t) => col.as_ref() == Some(t),
+            _ => true,
+        })
+}
+
+/// One page of a collection for `p`: stored versions and directory entries together, oldest
+/// `date_added` first. Returns the items and whether more follow.
+async fn list(
+    s: &AppState,
+    p: Option<&Principal>,
+    c: &Collection,
+    f: &Filters,
+    stix_id: Option<&str>,
+) -> Result<(Vec<Item>, bool), TaxiiError> {
+    if !f.spec_versions.is_empty() && !f.spec_versions.iter().any(|v| v == "2.1") {
+        return Ok((Vec::new(), false));
+    }
+    let viewer = viewer_of(p);
+    let mut q = c.query();
+    q.stix_id = stix_id.map(str::to_owned);
+    q.ids = f.ids.clone();
+    q.types = f.types.clone();
+    q.versions = f.versions.clone();
+    q.added_after = f.added_after;
+    q.limit = f.limit;
+    match &f.next {
+        Some(Cursor::Stored { pk, .. }) => q.after_pk = Some(*pk),
+        Some(Cursor::Entry { date_added, .. }) => q.from_date = Some(*date_added),
+        None => {}
+    }
+    let page = s
+        .store
+        .taxii_objects(&viewer, &q)
+        .await
+        .map_err(from_store)?;
+    let operator = s.store.operator_org().await.ok().map(|o| o.id);
+    let mut items: Vec<Item> = page
+        .objects
+        .iter()
+        .map(|o| stored_item(p, operator.as_deref(), o))
+        .collect();
+    items.extend(
+        directory_items(s, p, c)
+            .await?
+            .into_iter()
+            .filter(|i| entry_matches(i, f, stix_id)),
+    );
+    items.sort_by_key(|i| i.cursor.key());
+    let limit = f.limit as usize;
+    let more = page.more || items.len() > limit;
+    items.truncate(limit);
+    Ok((items, more))
+}
+
+fn with_date_headers(mut r: Response, items: &[Item]) -> Response {
+    if let (Some(first), Some(last)) = (items.first(), items.last()) {
+        let h = r.headers_mut();
+        for (name, micros) in [
+            ("x-taxii-date-added-first", first.date_added),
+            ("x-taxii-date-added-last", last.date_added),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&date_text(micros)) {
+                h.insert(name, v);
+            }
+        }
+    }
+    r
+}
+
+fn envelope(items: Vec<Item>, more: bool) -> Response {
+    let next = if more {
+        items.last().map(|i| i.cursor.encode())
+    } else {
+        None
+    };
+    let mut body = json!({ "more": more });
+    if let Some(n) = next {
+        body["next"] = Value::String(n);
+    }
+    let dates: Vec<Item> = items
+        .iter()
+        .map(|i| Item {
+            cursor: i.cursor.clone(),
+            id: String::new(),
+            stix_type: String::new(),
+            date_added: i.date_added,
+            version: String::new(),
+            object: Value::Null,
+        })
+        .collect();
+    if !items.is_empty() {
+        body["objects"] = Value::Array(items.into_iter().map(|i| i.object).collect());
+    }
+    with_date_headers(ok(&body), &dates)
+}
+
+// ---------------------------------------------------------------- objects, manifest, versions
+
+async fn read_collection(
+    s: &AppState,
+    p: Option<&Principal>,
+    id: &str,
+) -> Result<Collection, TaxiiError> {
+    let c = find_collection(s, p, id).await?;
+    require_read(&c)?;
+    Ok(c)
+}
+
+async fn get_objects(
+    s: &AppState,
+    p: Option<&Principal>,
+    id: &str,
+    q: Option<&str>,
+) -> TaxiiResult {
+    let c = read_collection(s, p, id).await?;
+    let f = parse_filters(q)?;
+    let (items, more) = list(s, p, &c, &f, None).await?;
+    Ok(envelope(items, more))
+}
+
+async fn objects(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_objects(&s, p.as_ref(), &id, q.as_deref()).await
+}
+
+async fn public_objects(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_objects(&s, p.as_ref(), COLLECTION_PUBLIC, q.as_deref()).await
+}
+
+async fn get_object(
+    s: &AppState,
+    p: Option<&Principal>,
+    id: &str,
+    object_id: &str,
+    q: Option<&str>,
+) -> TaxiiResult {
+    let c = read_collection(s, p, id).await?;
+    let mut f = parse_filters(q)?;
+    f.ids.clear();
+    f.types.clear();
+    let (items, more) = list(s, p, &c, &f, Some(object_id)).await?;
+    if items.is_empty() && f.next.is_none() {
+        return Err(TaxiiError(ApiError::not_found("object")));
+    }
+    Ok(envelope(items, more))
+}
+
+async fn object(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_object(&s, p.as_ref(), &id, &object_id, q.as_deref()).await
+}
+
+async fn public_object(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path(object_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_object(&s, p.as_ref(), COLLECTION_PUBLIC, &object_id, q.as_deref()).await
+}
+
+async fn get_versions(
+    s: &AppState,
+    p: Option<&Principal>,
+    id: &str,
+    object_id: &str,
+    q: Option<&str>,
+) -> TaxiiResult {
+    let c = read_collection(s, p, id).await?;
+    let mut f = parse_filters(q)?;
+    f.ids.clear();
+    f.types.clear();
+    f.versions = vec![VersionSel::All];
+    let (items, more) = list(s, p, &c, &f, Some(object_id)).await?;
+    if items.is_empty() && f.next.is_none() {
+        return Err(TaxiiError(ApiError::not_found("object")));
+    }
+    let next = if more {
+        items.last().map(|i| i.cursor.encode())
+    } else {
+        None
+    };
+    let mut body = json!({
+        "more": more,
+        "versions": items.iter().map(|i| i.version.clone()).collect::<Vec<_>>(),
+    });
+    if let Some(n) = next {
+        body["next"] = Value::String(n);
+    }
+    Ok(with_date_headers(ok(&body), &items))
+}
+
+async fn versions(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_versions(&s, p.as_ref(), &id, &object_id, q.as_deref()).await
+}
+
+async fn public_versions(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path(object_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_versions(&s, p.as_ref(), COLLECTION_PUBLIC, &object_id, q.as_deref()).await
+}
+
+async fn get_manifest(
+    s: &AppState,
+    p: Option<&Principal>,
+    id: &str,
+    q: Option<&str>,
+) -> TaxiiResult {
+    let c = read_collection(s, p, id).await?;
+    let f = parse_filters(q)?;
+    let (items, more) = list(s, p, &c, &f, None).await?;
+    let next = if more {
+        items.last().map(|i| i.cursor.encode())
+    } else {
+        None
+    };
+    let mut body = json!({ "more": more });
+    if let Some(n) = next {
+        body["next"] = Value::String(n);
+    }
+    if !items.is_empty() {
+        body["objects"] = Value::Array(
+            items
+                .iter()
+                .map(|i| {
+                    json!({
+                        "id": i.id,
+                        "date_added": date_text(i.date_added),
+                        "version": i.version,
+                        "media_type": MEDIA_STIX,
+                    })
+                })
+                .collect(),
+        );
+    }
+    Ok(with_date_headers(ok(&body), &items))
+}
+
+async fn manifest(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_manifest(&s, p.as_ref(), &id, q.as_deref()).await
+}
+
+async fn public_manifest(
+    State(s): State<AppState>,
+    MaybePrincipal(p): MaybePrincipal,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    get_manifest(&s, p.as_ref(), COLLECTION_PUBLIC, q.as_deref()).await
+}
+
+// ---------------------------------------------------------------- adding objects, status
+
+/// Reads the envelope of a POST: TAXII media type (415), within the body limit (413), JSON (400),
+/// an envelope rather than a bare object or bundle (422), at most [`ENVELOPE_MAX`] objects.
+fn read_envelope(
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Vec<Value>, TaxiiError> {
+    if !is_taxii_content(headers) {
+        return Err(TaxiiError(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send a TAXII envelope as Content-Type: {MEDIA_TAXII}"),
+        )));
+    }
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            TaxiiError(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body is over max_content_length, {} bytes",
+                    limits::BODY_BYTES
+                ),
+            ))
+        } else {
+            TaxiiError(ApiError::bad_request(e.body_text()))
+        }
+    })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        TaxiiError(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not JSON: {e}"),
+        ))
+    })?;
+    let Value::Object(mut env) = v else {
+        return Err(TaxiiError(ApiError::invalid(
+            "the body must be a TAXII envelope",
+        )));
+    };
+    if env.contains_key("type") {
+        return Err(TaxiiError(ApiError::invalid(
+            "send a TAXII envelope ({\"objects\": [...]}), not a bare STIX object or bundle",
+        )));
+    }
+    let objects = match env.remove("objects") {
+        Some(Value::Array(a)) => a,
+        None => Vec::new(),
+        Some(_) => {
+            return Err(TaxiiError(ApiError::invalid(
+                "the envelope's `objects` must be a list",
+            )));
+        }
+    };
+    if objects.len() > ENVELOPE_MAX {
+        return Err(TaxiiError(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_objects",
+            format!("an envelope carries at most {ENVELOPE_MAX} objects"),
+        )));
+    }
+    Ok(objects)
+}
+
+async fn post_objects(
+    s: &AppState,
+    p: &Principal,
+    ip: std::net::IpAddr,
+    id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> TaxiiResult {
+    let c = find_collection(s, Some(p), id).await?;
+    if !c.can_write {
+        return Err(TaxiiError(ApiError::forbidden(format!(
+            "this collection is read-only; submit to collection {COLLECTION_SUBMIT}"
+        ))));
+    }
+    let objects = read_envelope(headers, body)?;
+    let requested = Utc::now();
+    let outcomes = intel::ingest(&s.store, p, ip, s.config.default_tlp, objects).await?;
+    let detail = |o: &intel::IngestOutcome, message: Option<&str>| {
+        let mut d = json!({ "id": o.id, "version": o.version });
+        if let Some(m) = message {
+            d["message"] = Value::String(m.chars().take(500).collect());
+        }
+        d
+    };
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    for o in &outcomes {
+        match &o.result {
+            Ok(Ingested::Created) => successes.push(detail(o, None)),
+            Ok(Ingested::Versioned) => successes.push(detail(o, Some("stored as a new version"))),
+            Ok(Ingested::Unchanged) => {
+                successes.push(detail(o, Some("this version was already stored")))
+            }
+            Err(m) => failures.push(detail(o, Some(m))),
+        }
+    }
+    let status_id = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "id": status_id,
+        "status": "complete",
+        "request_timestamp": requested.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "total_count": outcomes.len(),
+        "success_count": successes.len(),
+        "successes": successes,
+        "failure_count": failures.len(),
+        "failures": failures,
+        "pending_count": 0,
+        "pendings": [],
+    });
+    s.store
+        .save_taxii_status(
+            &isac_store::TaxiiStatus {
+                id: status_id.clone(),
+                org_id: p.org.id.clone(),
+                user_id: p.user.id.clone(),
+                created_at: requested.timestamp_micros(),
+                body: body.to_string(),
+            },
+            p.audit("taxii.status", status_id.as_str(), ip)
+                .detail(format!(
+                    "{} objects: {} stored or unchanged, {} refused",
+                    outcomes.len(),
+                    body["success_count"],
+                    body["failure_count"]
+                )),
+        )
+        .await
+        .map_err(from_store)?;
+    Ok(taxii_response(StatusCode::ACCEPTED, &body))
+}
+
+async fn add_objects(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> TaxiiResult {
+    post_objects(&s, &p, ip, &id, &headers, body).await
+}
+
+async fn public_add_objects(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> TaxiiResult {
+    post_objects(&s, &p, ip, COLLECTION_PUBLIC, &headers, body).await
+}
+
+async fn status(State(s): State<AppState>, p: Principal, Path(id): Path<String>) -> TaxiiResult {
+    if id.len() > 64 {
+        return Err(TaxiiError(ApiError::not_found("status")));
+    }
+    match s.store.taxii_status(&id).await.map_err(from_store)? {
+        Some(st) if st.org_id == p.org.id => {
+            let body: Value =
+                serde_json::from_str(&st.body).map_err(|_| TaxiiError(ApiError::internal()))?;
+            Ok(ok(&body))
+        }
+        _ => Err(TaxiiError(ApiError::not_found("status"))),
+    }
+}
+
+// ---------------------------------------------------------------- deleting
+
+/// Deletes an object's versions through the write collection: all of them, or those selected by
+/// `match[version]`. Only writers of the owner org may delete; the deletion is audited.
+async fn remove(
+    s: &AppState,
+    p: &Principal,
+    ip: std::net::IpAddr,
+    id: &str,
+    object_id: &str,
+    q: Option<&str>,
+) -> TaxiiResult {
+    let c = find_collection(s, Some(p), id).await?;
+    if !c.can_write {
+        return Err(TaxiiError(ApiError::forbidden(format!(
+            "this collection is read-only; delete through collection {COLLECTION_SUBMIT}"
+        ))));
+    }
+    let mut f = parse_filters(q)?;
+    if f.versions.is_empty() {
+        f.versions = vec![VersionSel::All];
+    }
+    if !f.spec_versions.is_empty() && !f.spec_versions.iter().any(|v| v == "2.1") {
+        return Err(TaxiiError(ApiError::not_found("object")));
+    }
+    let q = TaxiiQuery {
+        stix_id: Some(object_id.to_owned()),
+        versions: f.versions.clone(),
+        limit: 1000,
+        ..TaxiiQuery::default()
+    };
+    let found = s
+        .store
+        .taxii_objects(&p.viewer, &q)
+        .await
+        .map_err(from_store)?
+        .objects;
+    if found.is_empty() {
+        if object_id.len() <= 300 && s.store.object_exists(object_id).await.map_err(from_store)? {
+            s.store
+                .audit(
+                    &p.audit("access.denied", object_id, ip)
+                        .outcome(isac_store::Outcome::Denied)
+                        .detail("delete of an object outside the caller's audience"),
+                )
+                .await
+                .map_err(from_store)?;
+        }
+        return Err(TaxiiError(ApiError::not_found("object")));
+    }
+    if found.iter().any(|o| o.access.owner_org != p.org.id) {
+        return Err(TaxiiError(ApiError::forbidden(
+            "only the owner org may delete an object",
+        )));
+    }
+    let pks: Vec<i64> = found.iter().map(|o| o.pk).collect();
+    s.store
+        .delete_object_versions(
+            object_id,
+            &p.org.id,
+            &pks,
+            p.audit("object.delete", object_id, ip),
+        )
+        .await
+        .map_err(|e| match e {
+            isac_store::StoreError::Invalid(m) => TaxiiError(ApiError::forbidden(m)),
+            other => from_store(other),
+        })?;
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TAXII));
+    *r.body_mut() = Body::empty();
+    Ok(r)
+}
+
+async fn delete_object(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path((id, object_id)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    remove(&s, &p, ip, &id, &object_id, q.as_deref()).await
+}
+
+async fn public_delete_object(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(object_id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> TaxiiResult {
+    remove(&s, &p, ip, COLLECTION_PUBLIC, &object_id, q.as_deref()).await
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn accept_headers() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, v.parse().expect("header"));
+            accepts(&m)
+        };
+        assert!(accepts(&HeaderMap::new()));
+        assert!(h(MEDIA_TAXII));
+        assert!(h("application/taxii+json"));
+        assert!(h("application/taxii+json; version=2.1"));
+        assert!(h("*/*"));
+        assert!(h("text/html, application/*;q=0.5"));
+        assert!(!h("application/taxii+json;version=2.0"));
+        assert!(!h("application/json"));
+        assert!(!h("application/taxii+json;q=0"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_order() {
+        for c in [
+            Cursor::Entry {
+                date_added: 5,
+                id: "identity--x".into(),
+            },
+            Cursor::Stored {
+                date_added: 5,
+                pk: 9,
+            },
+        ] {
+            assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        }
+        let e = Cursor::Entry {
+            date_added: 5,
+            id: "z".into(),
+        };
+        let s = Cursor::Stored {
+            date_added: 5,
+            pk: 1,
+        };
+        assert!(e.key() < s.key());
+        assert_eq!(Cursor::decode("x1.2"), None);
+        assert_eq!(Cursor::decode("s1.x"), None);
+    }
+}

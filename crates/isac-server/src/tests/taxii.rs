@@ -1,0 +1,1112 @@
+//! The TAXII 2.1 server: every endpoint, its status codes and headers, submissions and their
+//! status resources, paging while objects are being added, deletion, and every read path against
+//! the reference model of the TLP policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine;
+use isac_model::{Locale, OrgKind, Sector, Tlp};
+use isac_store::{NewOrg, NewUser};
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::{Fx, Resp, cli, fixture, send, stores};
+use crate::taxii::{
+    COLLECTION_ALL, COLLECTION_PUBLIC, COLLECTION_SUBMIT, MEDIA_TAXII, group_collection_id,
+};
+use crate::{AppState, Config, auth};
+
+const ROOT: &str = "/taxii2/isac/";
+
+fn coll(id: &str, rest: &str) -> String {
+    format!("{ROOT}collections/{id}/{rest}")
+}
+
+/// A TAXII request. `key` goes as the HTTP Basic password (as TAXII clients send it).
+fn req(method: Method, uri: &str, key: Option<&str>, body: Option<&Value>) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::ACCEPT, MEDIA_TAXII);
+    if let Some(k) = key {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("taxii:{k}"));
+        b = b.header(header::AUTHORIZATION, format!("Basic {basic}"));
+    }
+    match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, MEDIA_TAXII)
+            .body(Body::from(v.to_string()))
+            .expect("request"),
+        None => b.body(Body::empty()).expect("request"),
+    }
+}
+
+impl Fx {
+    async fn taxii(
+        &self,
+        method: Method,
+        uri: &str,
+        who: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let key = who.map(|w| self.keys[w].as_str());
+        send(&self.app, req(method, uri, key, body)).await
+    }
+
+    async fn taxii_ok(&self, uri: &str, who: Option<&str>) -> Value {
+        let r = self.taxii(Method::GET, uri, who, None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "GET {uri} as {who:?}: {}",
+            r.text()
+        );
+        assert_eq!(r.headers[header::CONTENT_TYPE], MEDIA_TAXII);
+        r.json()
+    }
+
+    async fn post_envelope(&self, who: &str, objects: Vec<Value>) -> Value {
+        let r = self
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_SUBMIT, "objects/"),
+                Some(who),
+                Some(&json!({ "objects": objects })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        r.json()
+    }
+}
+
+fn uid(t: &str) -> String {
+    format!("{t}--{}", uuid::Uuid::new_v4())
+}
+
+fn indicator(id: &str, modified: &str, name: &str, marking: Option<Tlp>) -> Value {
+    let mut o = json!({
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": id,
+        "created": "2026-03-01T00:00:00.000Z",
+        "modified": modified,
+        "name": name,
+        "pattern": format!("[domain-name:value = '{name}.example']"),
+        "pattern_type": "stix",
+        "valid_from": "2026-03-01T00:00:00Z",
+    });
+    if let Some(t) = marking {
+        o["object_marking_refs"] = json!([t.marking_id_v2()]);
+    }
+    o
+}
+
+fn ids_of(v: &Value) -> BTreeSet<String> {
+    v["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn taxii_endpoints_status_codes_and_submissions() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let group = fx
+            .store
+            .create_group("Payments", "", cli())
+            .await
+            .expect("group");
+        fx.store
+            .set_group_member(&group.id, &fx.m1.id, true, cli())
+            .await
+            .expect("member");
+        let (app, _) = crate::app(AppState::new(
+            fx.store.clone(),
+            Config {
+                login_attempts_per_minute: 1000,
+                ..Config::default()
+            },
+        ));
+        let fx = Fx { app, ..fx };
+
+        // Discovery and the API root answer anyone.
+        let d = fx.taxii_ok("/taxii2/", None).await;
+        assert_eq!(d["api_roots"].as_array().expect("roots").len(), 1);
+        assert!(d["default"].as_str().expect("default").ends_with(ROOT));
+        let root = fx.taxii_ok(ROOT, None).await;
+        assert_eq!(root["versions"], json!([MEDIA_TAXII]));
+        assert_eq!(
+            root["max_content_length"],
+            json!(isac_model::limits::BODY_BYTES)
+        );
+
+        // Collections: anonymous callers see the public one only.
+        let anon = fx.taxii_ok(&format!("{ROOT}collections/"), None).await;
+        let ids: Vec<&str> = anon["collections"]
+            .as_array()
+            .expect("collections")
+            .iter()
+            .map(|c| c["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(ids, vec![COLLECTION_PUBLIC]);
+        let listed = |v: &Value| -> BTreeMap<String, (bool, bool)> {
+            v["collections"]
+                .as_array()
+                .expect("collections")
+                .iter()
+                .map(|c| {
+                    (
+                        c["id"].as_str().expect("id").to_owned(),
+                        (c["can_read"] == true, c["can_write"] == true),
+                    )
+                })
+                .collect()
+        };
+        let gid = group_collection_id(&group.id);
+        let m1 = listed(
+            &fx.taxii_ok(&format!("{ROOT}collections/"), Some("m1_analyst"))
+                .await,
+        );
+        assert_eq!(m1[COLLECTION_ALL], (true, false));
+        assert_eq!(m1[COLLECTION_PUBLIC], (true, false));
+        assert_eq!(m1[&gid], (true, false));
+        assert_eq!(m1[COLLECTION_SUBMIT], (false, true));
+        let reader = listed(
+            &fx.taxii_ok(&format!("{ROOT}collections/"), Some("m1_reader"))
+                .await,
+        );
+        assert_eq!(reader[COLLECTION_SUBMIT], (false, false));
+        let m2 = listed(
+            &fx.taxii_ok(&format!("{ROOT}collections/"), Some("m2_analyst"))
+                .await,
+        );
+        assert!(
+            !m2.contains_key(&gid),
+            "a non-member sees the group's collection"
+        );
+        let c = fx.taxii_ok(&coll(&gid, ""), Some("m1_analyst")).await;
+        assert_eq!(c["id"], gid.as_str());
+
+        // Status codes.
+        let r = send(
+            &fx.app,
+            Request::builder()
+                .uri(ROOT)
+                .header(header::ACCEPT, "application/json")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(r.json()["http_status"], "406");
+        for accept in ["application/taxii+json", "*/*"] {
+            let r = send(
+                &fx.app,
+                Request::builder()
+                    .uri(ROOT)
+                    .header(header::ACCEPT, accept)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "Accept: {accept}");
+        }
+        let r = fx
+            .taxii(Method::GET, &coll(COLLECTION_ALL, "objects/"), None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .expect("ascii")
+                .contains("Basic realm=")
+        );
+        assert_eq!(r.headers[header::CONTENT_TYPE], MEDIA_TAXII);
+        let j = r.json();
+        assert!(j["title"].is_string() && j["description"].is_string());
+        let r = fx
+            .taxii(Method::GET, &coll(&gid, "objects/"), None, None)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "a group collection needs a login"
+        );
+        let r = fx
+            .taxii(
+                Method::GET,
+                &coll(&gid, "objects/"),
+                Some("m2_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "a non-member's group collection"
+        );
+        let r = fx
+            .taxii(
+                Method::GET,
+                &coll(&uuid::Uuid::new_v4().to_string(), ""),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let r = fx
+            .taxii(
+                Method::GET,
+                &coll(COLLECTION_SUBMIT, "objects/"),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "the write collection is not readable"
+        );
+        let env = json!({"objects": [indicator(&uid("indicator"), "2026-03-01T00:00:00.000Z", "x", None)]});
+        let r = fx
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_ALL, "objects/"),
+                Some("m1_analyst"),
+                Some(&env),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "the read collection is not writable"
+        );
+        let r = fx
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_PUBLIC, "objects/"),
+                Some("m1_analyst"),
+                Some(&env),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = fx
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_SUBMIT, "objects/"),
+                Some("m1_reader"),
+                Some(&env),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "readers may not write");
+        assert_eq!(r.json()["http_status"], "403");
+        let mut wrong = req(
+            Method::POST,
+            &coll(COLLECTION_SUBMIT, "objects/"),
+            Some(&fx.keys["m1_analyst"]),
+            Some(&env),
+        );
+        wrong
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, "application/json".parse().expect("h"));
+        assert_eq!(
+            send(&fx.app, wrong).await.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        );
+        let big = json!({"objects": [{"type": "note", "content": "x".repeat(isac_model::limits::BODY_BYTES)}]});
+        let r = fx
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_SUBMIT, "objects/"),
+                Some("m1_analyst"),
+                Some(&big),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.json()["http_status"], "413");
+        let bare = indicator(&uid("indicator"), "2026-03-01T00:00:00.000Z", "bare", None);
+        let r = fx
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_SUBMIT, "objects/"),
+                Some("m1_analyst"),
+                Some(&bare),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a bare object is not an envelope"
+        );
+        for q in [
+            "limit=0",
+            "limit=x",
+            "added_after=yesterday",
+            "match[version]=newest",
+            "next=zzz",
+        ] {
+            let r = fx
+                .taxii(
+                    Method::GET,
+                    &format!("{}?{q}", coll(COLLECTION_ALL, "objects/")),
+                    Some("m1_analyst"),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        }
+        let r = fx
+            .taxii(
+                Method::GET,
+                &format!("{ROOT}status/{}/", uuid::Uuid::new_v4()),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+        // A submission: first versions, a conflict of TLP markings, bad ids, a duplicate.
+        let green = uid("indicator");
+        let clear = uid("indicator");
+        let amber = uid("indicator");
+        let red = uid("indicator");
+        let conflicting = uid("indicator");
+        let mut two_marks = indicator(&conflicting, "2026-03-01T00:00:00.000Z", "two", None);
+        two_marks["object_marking_refs"] =
+            json!([Tlp::Clear.marking_id_v2(), Tlp::Red.marking_id_v2()]);
+        let st = fx
+            .post_envelope(
+                "m1_analyst",
+                vec![
+                    indicator(&green, "2026-03-01T00:00:00.000Z", "green", None),
+                    indicator(
+                        &clear,
+                        "2026-03-01T00:00:00.000Z",
+                        "clear",
+                        Some(Tlp::Clear),
+                    ),
+                    indicator(
+                        &amber,
+                        "2026-03-01T00:00:00.000Z",
+                        "amber",
+                        Some(Tlp::Amber),
+                    ),
+                    indicator(&red, "2026-03-01T00:00:00.123456Z", "red", Some(Tlp::Red)),
+                    two_marks,
+                    json!({"type": "indicator", "id": "indicator--not-a-uuid"}),
+                    json!("not an object"),
+                    indicator(&green, "2026-03-01T00:00:00.000Z", "green", None),
+                ],
+            )
+            .await;
+        assert_eq!(st["status"], "complete");
+        assert_eq!(st["total_count"], 8);
+        assert_eq!(st["success_count"], 5, "{st}");
+        assert_eq!(st["failure_count"], 3, "{st}");
+        assert_eq!(st["pending_count"], 0);
+        let failed: BTreeSet<&str> = st["failures"]
+            .as_array()
+            .expect("failures")
+            .iter()
+            .map(|f| f["id"].as_str().expect("id"))
+            .collect();
+        assert!(failed.contains(conflicting.as_str()));
+        let status_id = st["id"].as_str().expect("id");
+        let again = fx
+            .taxii_ok(&format!("{ROOT}status/{status_id}/"), Some("m1_reader"))
+            .await;
+        assert_eq!(again, st, "the status is kept for the submitting org");
+        let r = fx
+            .taxii(
+                Method::GET,
+                &format!("{ROOT}status/{status_id}/"),
+                Some("m2_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "another org's status");
+        let r = fx
+            .taxii(
+                Method::GET,
+                &format!("{ROOT}status/{status_id}"),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "the status without its trailing slash"
+        );
+        // Idempotent: the same envelope again stores nothing new.
+        let before = fx.store.version_count().await.expect("count");
+        let st2 = fx
+            .post_envelope(
+                "m1_analyst",
+                vec![indicator(&green, "2026-03-01T00:00:00.000Z", "green", None)],
+            )
+            .await;
+        assert_eq!(st2["success_count"], 1);
+        assert_eq!(fx.store.version_count().await.expect("count"), before);
+
+        // The stored objects keep their id, created and modified; the unmarked one got the
+        // default TLP marking.
+        let j = fx
+            .taxii_ok(
+                &coll(COLLECTION_ALL, &format!("objects/{green}/")),
+                Some("m1_analyst"),
+            )
+            .await;
+        let o = &j["objects"][0];
+        assert_eq!(o["modified"], "2026-03-01T00:00:00.000Z");
+        assert_eq!(
+            o["object_marking_refs"],
+            json!([Tlp::Green.marking_id_v2()])
+        );
+        assert_eq!(o["created_by_ref"], crate::intel::identity_id(&fx.m1.id));
+        let j = fx
+            .taxii_ok(
+                &coll(COLLECTION_ALL, &format!("objects/{red}/")),
+                Some("m1_analyst"),
+            )
+            .await;
+        assert_eq!(j["objects"][0]["modified"], "2026-03-01T00:00:00.123456Z");
+
+        // Who sees what.
+        let m1_sees = ids_of(
+            &fx.taxii_ok(
+                &format!("{}?match[type]=indicator", coll(COLLECTION_ALL, "objects/")),
+                Some("m1_analyst"),
+            )
+            .await,
+        );
+        for id in [&green, &clear, &amber, &red] {
+            assert!(m1_sees.contains(id.as_str()), "author's org sees {id}");
+        }
+        let m2_sees = ids_of(
+            &fx.taxii_ok(&coll(COLLECTION_ALL, "objects/"), Some("m2_analyst"))
+                .await,
+        );
+        assert!(m2_sees.contains(&green) && m2_sees.contains(&clear));
+        assert!(!m2_sees.contains(&amber) && !m2_sees.contains(&red));
+        let vendor_sees = ids_of(
+            &fx.taxii_ok(&coll(COLLECTION_ALL, "objects/"), Some("vendor"))
+                .await,
+        );
+        assert!(vendor_sees.contains(&clear) && !vendor_sees.contains(&green));
+        let op_sees = ids_of(
+            &fx.taxii_ok(&coll(COLLECTION_ALL, "objects/"), Some("op_analyst"))
+                .await,
+        );
+        assert!(
+            op_sees.contains(&amber) && !op_sees.contains(&red),
+            "the operator reads AMBER, not RED"
+        );
+        let public = ids_of(
+            &fx.taxii_ok(&coll(COLLECTION_PUBLIC, "objects/"), None)
+                .await,
+        );
+        assert!(public.contains(&clear));
+        for id in [&green, &amber, &red] {
+            assert!(!public.contains(id.as_str()));
+        }
+        for (who, id) in [
+            ("m2_analyst", &amber),
+            ("m2_analyst", &red),
+            ("op_analyst", &red),
+        ] {
+            let r = fx
+                .taxii(
+                    Method::GET,
+                    &coll(COLLECTION_ALL, &format!("objects/{id}/")),
+                    Some(who),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{who} {id}");
+            let r = fx
+                .taxii(
+                    Method::GET,
+                    &coll(COLLECTION_ALL, &format!("objects/{id}/versions/")),
+                    Some(who),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{who} versions of {id}");
+        }
+        let r = fx
+            .taxii(
+                Method::GET,
+                &coll(COLLECTION_PUBLIC, &format!("objects/{green}/")),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Other orgs see the ISAC as the creator.
+        let j = fx
+            .taxii_ok(
+                &coll(COLLECTION_ALL, &format!("objects/{green}/")),
+                Some("m2_analyst"),
+            )
+            .await;
+        assert_eq!(
+            j["objects"][0]["created_by_ref"],
+            crate::intel::identity_id(&fx.op.id)
+        );
+
+        // Directory entries: identities by the policy, and the extension definition.
+        let public_all = ids_of(
+            &fx.taxii_ok(&coll(COLLECTION_PUBLIC, "objects/"), None)
+                .await,
+        );
+        assert!(public_all.contains(&crate::intel::identity_id(&fx.op.id)));
+        assert!(public_all.contains(isac_stix::audience::EXTENSION_ID));
+        assert!(!public_all.contains(&crate::intel::identity_id(&fx.m1.id)));
+        let m2_all = ids_of(
+            &fx.taxii_ok(
+                &format!("{}?match[type]=identity", coll(COLLECTION_ALL, "objects/")),
+                Some("m2_analyst"),
+            )
+            .await,
+        );
+        assert!(
+            m2_all.contains(&crate::intel::identity_id(&fx.m1.id)),
+            "members know each other"
+        );
+        assert!(
+            !m2_all.contains(&crate::intel::identity_id(&fx.vendor.id)),
+            "a vendor's identity is AMBER"
+        );
+        let v_all = ids_of(
+            &fx.taxii_ok(
+                &format!("{}?match[type]=identity", coll(COLLECTION_ALL, "objects/")),
+                Some("vendor"),
+            )
+            .await,
+        );
+        assert!(v_all.contains(&crate::intel::identity_id(&fx.vendor.id)));
+        assert!(!v_all.contains(&crate::intel::identity_id(&fx.m1.id)));
+
+        // Versions: a later version of the green indicator; match[version] and the versions list.
+        let st = fx
+            .post_envelope(
+                "m1_analyst",
+                vec![indicator(
+                    &green,
+                    "2026-03-02T00:00:00.500Z",
+                    "green v2",
+                    None,
+                )],
+            )
+            .await;
+        assert_eq!(st["success_count"], 1, "{st}");
+        let older = fx
+            .post_envelope(
+                "m1_analyst",
+                vec![indicator(
+                    &green,
+                    "2026-02-01T00:00:00.000Z",
+                    "green v0",
+                    None,
+                )],
+            )
+            .await;
+        assert_eq!(
+            older["failure_count"], 1,
+            "an older version than the current one"
+        );
+        let base = coll(COLLECTION_ALL, &format!("objects/{green}/"));
+        let v = fx
+            .taxii_ok(&format!("{base}versions/"), Some("m2_analyst"))
+            .await;
+        assert_eq!(
+            v["versions"],
+            json!(["2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.500Z"])
+        );
+        let names = |j: &Value| -> Vec<String> {
+            j["objects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| o["name"].as_str().expect("name").to_owned())
+                .collect()
+        };
+        assert_eq!(
+            names(&fx.taxii_ok(&base, Some("m2_analyst")).await),
+            ["green v2"]
+        );
+        assert_eq!(
+            names(
+                &fx.taxii_ok(&format!("{base}?match[version]=first"), Some("m2_analyst"))
+                    .await
+            ),
+            ["green"]
+        );
+        assert_eq!(
+            names(
+                &fx.taxii_ok(&format!("{base}?match[version]=all"), Some("m2_analyst"))
+                    .await
+            ),
+            ["green", "green v2"]
+        );
+        assert_eq!(
+            names(
+                &fx.taxii_ok(
+                    &format!("{base}?match[version]=first,last"),
+                    Some("m2_analyst")
+                )
+                .await
+            ),
+            ["green", "green v2"]
+        );
+        assert_eq!(
+            names(
+                &fx.taxii_ok(
+                    &format!("{base}?match[version]=2026-03-02T00:00:00.5Z"),
+                    Some("m2_analyst")
+                )
+                .await
+            ),
+            ["green v2"],
+            "a version is matched whatever its precision"
+        );
+        assert_eq!(
+            names(
+                &fx.taxii_ok(
+                    &format!("{base}?match[version]=2026-03-01T00:00:00Z"),
+                    Some("m2_analyst")
+                )
+                .await
+            ),
+            ["green"]
+        );
+        let r = fx
+            .taxii(
+                Method::GET,
+                &format!("{base}?match[spec_version]=2.0"),
+                Some("m2_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // Another org may not widen, but may narrow... and may not version what it cannot read.
+        let st = fx
+            .post_envelope(
+                "m2_analyst",
+                vec![indicator(
+                    &amber,
+                    "2026-04-01T00:00:00.000Z",
+                    "taken",
+                    Some(Tlp::Amber),
+                )],
+            )
+            .await;
+        assert_eq!(st["failure_count"], 1, "{st}");
+        let st = fx
+            .post_envelope(
+                "m2_analyst",
+                vec![indicator(
+                    &green,
+                    "2026-04-01T00:00:00.000Z",
+                    "wider",
+                    Some(Tlp::Clear),
+                )],
+            )
+            .await;
+        assert_eq!(st["failure_count"], 1, "only the owner org widens: {st}");
+
+        // Manifest and date headers.
+        let r = fx
+            .taxii(
+                Method::GET,
+                &format!(
+                    "{}?match[type]=indicator",
+                    coll(COLLECTION_ALL, "manifest/")
+                ),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let first = r.headers["x-taxii-date-added-first"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let last = r.headers["x-taxii-date-added-last"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let m = r.json();
+        let entries = m["objects"].as_array().expect("entries");
+        assert_eq!(
+            entries.first().expect("entry")["date_added"],
+            first.as_str()
+        );
+        assert_eq!(entries.last().expect("entry")["date_added"], last.as_str());
+        assert!(first <= last && first.len() == "2026-01-01T00:00:00.000000Z".len());
+        let dates: Vec<&str> = entries
+            .iter()
+            .map(|e| e["date_added"].as_str().expect("d"))
+            .collect();
+        let mut sorted = dates.clone();
+        sorted.sort();
+        assert_eq!(dates, sorted, "ascending date_added");
+        assert!(
+            entries
+                .iter()
+                .all(|e| e["media_type"] == "application/stix+json;version=2.1")
+        );
+        let g = entries
+            .iter()
+            .find(|e| e["id"] == green.as_str())
+            .expect("green");
+        assert_eq!(g["version"], "2026-03-02T00:00:00.500Z");
+        // added_after is strictly later.
+        let after = fx
+            .taxii_ok(
+                &format!("{}?added_after={first}", coll(COLLECTION_ALL, "manifest/")),
+                Some("m1_analyst"),
+            )
+            .await;
+        assert!(
+            after["objects"]
+                .as_array()
+                .expect("e")
+                .iter()
+                .all(|e| e["date_added"].as_str().expect("d") > first.as_str())
+        );
+
+        // Paging while objects are being added: every object exactly once, in date_added order.
+        let mut expected: Vec<String> = Vec::new();
+        let batch: Vec<Value> = (0..25)
+            .map(|i| {
+                let id = uid("indicator");
+                expected.push(id.clone());
+                indicator(&id, "2026-05-01T00:00:00.000Z", &format!("page{i}"), None)
+            })
+            .collect();
+        fx.post_envelope("m1_analyst", batch).await;
+        let mut seen: Vec<String> = Vec::new();
+        let mut next: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut uri = format!(
+                "{}?limit=7&match[type]=indicator&added_after={last}",
+                coll(COLLECTION_ALL, "objects/")
+            );
+            if let Some(n) = &next {
+                uri.push_str(&format!("&next={}", super::urlencode(n)));
+            }
+            let j = fx.taxii_ok(&uri, Some("m2_analyst")).await;
+            seen.extend(
+                j["objects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|o| o["id"].as_str().expect("id").to_owned()),
+            );
+            pages += 1;
+            if pages <= 3 {
+                let id = uid("indicator");
+                expected.push(id.clone());
+                fx.post_envelope(
+                    "m1_analyst",
+                    vec![indicator(&id, "2026-05-01T00:00:00.000Z", "late", None)],
+                )
+                .await;
+            }
+            if j["more"] == true {
+                next = Some(j["next"].as_str().expect("next").to_owned());
+            } else {
+                break;
+            }
+        }
+        assert_eq!(seen, expected, "paging while adding ({backend})");
+        assert!(pages >= 4);
+
+        // Deletion: through the write collection, by the owner org only.
+        let r = fx
+            .taxii(
+                Method::DELETE,
+                &coll(COLLECTION_SUBMIT, &format!("objects/{green}/")),
+                Some("m2_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "another org's object");
+        let r = fx
+            .taxii(
+                Method::DELETE,
+                &coll(COLLECTION_SUBMIT, &format!("objects/{amber}/")),
+                Some("m2_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "an object the caller cannot read"
+        );
+        let r = fx
+            .taxii(
+                Method::DELETE,
+                &coll(COLLECTION_ALL, &format!("objects/{green}/")),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "a read-only collection");
+        let r = fx
+            .taxii(
+                Method::DELETE,
+                &format!(
+                    "{}?match[version]=last",
+                    coll(COLLECTION_SUBMIT, &format!("objects/{green}/"))
+                ),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(
+            names(&fx.taxii_ok(&base, Some("m2_analyst")).await),
+            ["green"],
+            "the earlier version is current again"
+        );
+        let r = fx
+            .taxii(
+                Method::DELETE,
+                &coll(COLLECTION_SUBMIT, &format!("objects/{green}/")),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = fx.taxii(Method::GET, &base, Some("m1_analyst"), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let audit = fx.store.audit_page(None, 50).await.expect("audit");
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.action == "object.delete" && a.target == green)
+        );
+        println!(
+            "TAXII endpoints ({backend}): status codes, submissions, versions, paging over {pages} pages while adding, deletion"
+        );
+    }
+}
+
+/// Every TAXII read path against the reference model: for random worlds, each user's "all"
+/// collection, each of their sharing groups' collections, the object endpoint and the manifest
+/// hold exactly the objects the model lets them read; anonymous readers get exactly the CLEAR ones.
+#[tokio::test]
+async fn taxii_reads_match_reference_model() {
+    use isac_policy::testkit::World;
+    for (backend, store) in stores().await {
+        let mut checks = 0u64;
+        let mut disagreements = 0u64;
+        let seed = (2000..)
+            .find(|s| {
+                World::generate(*s, 0, true)
+                    .orgs
+                    .iter()
+                    .filter(|o| o.kind == OrgKind::Operator)
+                    .count()
+                    == 1
+            })
+            .expect("a seed");
+        let world = World::generate(seed, 120, true);
+        let suffix = format!(
+            "{backend}{}",
+            hex::encode(rand::thread_rng().r#gen::<[u8; 4]>())
+        );
+        let mut org_ids = BTreeMap::new();
+        for o in &world.orgs {
+            let created = store
+                .create_org(
+                    &NewOrg {
+                        kind: o.kind,
+                        sector: (o.kind == OrgKind::Member).then_some(Sector::Other),
+                        name_en: format!("{} {suffix}", o.id),
+                        name_zh: o.id.clone(),
+                        partner_ceiling: o.ceiling,
+                    },
+                    cli(),
+                )
+                .await
+                .expect("org");
+            org_ids.insert(o.id.clone(), created.id);
+        }
+        let mut group_ids = BTreeMap::new();
+        for (g, members) in &world.groups {
+            let created = store
+                .create_group(&format!("{g} {suffix}"), "", cli())
+                .await
+                .expect("group");
+            for m in members {
+                store
+                    .set_group_member(&created.id, &org_ids[m], true, cli())
+                    .await
+                    .expect("member");
+            }
+            group_ids.insert(g.clone(), created.id);
+        }
+        let mut user_ids = BTreeMap::new();
+        let mut keys = BTreeMap::new();
+        for u in &world.users {
+            let created = store
+                .create_user(
+                    &NewUser {
+                        org_id: org_ids[&u.org].clone(),
+                        email: format!("{}-{suffix}@w.example", u.id),
+                        display_name: u.id.clone(),
+                        locale: Locale::En,
+                        role: u.role,
+                        password_hash: None,
+                    },
+                    cli(),
+                )
+                .await
+                .expect("user");
+            let (t, _) = auth::create_api_key(&store, &created, "w", cli())
+                .await
+                .expect("key");
+            keys.insert(u.id.clone(), t);
+            user_ids.insert(u.id.clone(), created.id);
+        }
+        let mut objects = Vec::new();
+        for (i, o) in world.objects.iter().enumerate() {
+            let a = &o.access;
+            let access = isac_policy::Access {
+                tlp: a.tlp,
+                owner_org: org_ids[&a.owner_org].clone(),
+                author: user_ids[&a.author].clone(),
+                recipient_orgs: a
+                    .recipient_orgs
+                    .iter()
+                    .map(|x| org_ids[x].clone())
+                    .collect(),
+                recipient_groups: a
+                    .recipient_groups
+                    .iter()
+                    .map(|x| group_ids[x].clone())
+                    .collect(),
+                named_users: a.named_users.iter().map(|x| user_ids[x].clone()).collect(),
+            };
+            let id = format!("note--{}", uuid::Uuid::new_v4());
+            objects.push((
+                o,
+                isac_store::NewObject {
+                    stix_id: id.clone(),
+                    stix_type: "note".into(),
+                    modified: format!("2026-01-01T00:00:00.{:06}Z", i),
+                    access,
+                    revoked: false,
+                    title: format!("object {i}"),
+                    body: json!({"type": "note", "id": id, "spec_version": "2.1", "created": "2026-01-01T00:00:00.000Z", "modified": format!("2026-01-01T00:00:00.{:06}Z", i), "content": "x"}).to_string(),
+                    values: vec![],
+                },
+            ));
+        }
+        let batch: Vec<_> = objects.iter().map(|(_, n)| n.clone()).collect();
+        store.insert_objects(&batch, cli()).await.expect("objects");
+        let (app, _) = crate::app(AppState::new(store.clone(), Config::default()));
+        let get = |uri: String, key: Option<String>| {
+            let app = app.clone();
+            async move { send(&app, req(Method::GET, &uri, key.as_deref(), None)).await }
+        };
+        let list_all = |collection: String, key: Option<String>, what: &'static str| {
+            let get = &get;
+            async move {
+                let mut out = BTreeSet::new();
+                let mut next: Option<String> = None;
+                loop {
+                    let mut uri = format!("{}?limit=37&match[type]=note", coll(&collection, what));
+                    if let Some(n) = &next {
+                        uri.push_str(&format!("&next={}", super::urlencode(n)));
+                    }
+                    let r = get(uri, key.clone()).await;
+                    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+                    let j = r.json();
+                    out.extend(ids_of(&j));
+                    if j["more"] == true {
+                        next = Some(j["next"].as_str().expect("next").to_owned());
+                    } else {
+                        return out;
+                    }
+                }
+            }
+        };
+        let ours: BTreeSet<String> = objects.iter().map(|(_, n)| n.stix_id.clone()).collect();
+        for u in &world.users {
+            let key = Some(keys[&u.id].clone());
+            let mut expected = BTreeSet::new();
+            for (wo, n) in &objects {
+                let (readers, _) = world.audience(&wo.access);
+                if readers.contains(&u.id) {
+                    expected.insert(n.stix_id.clone());
+                }
+            }
+            let seen: BTreeSet<String> = list_all(COLLECTION_ALL.into(), key.clone(), "objects/")
+                .await
+                .intersection(&ours)
+                .cloned()
+                .collect();
+            let manifest: BTreeSet<String> =
+                list_all(COLLECTION_ALL.into(), key.clone(), "manifest/")
+                    .await
+                    .intersection(&ours)
+                    .cloned()
+                    .collect();
+            for (_, n) in &objects {
+                checks += 2;
+                let want = expected.contains(&n.stix_id);
+                disagreements += u64::from(seen.contains(&n.stix_id) != want);
+                disagreements += u64::from(manifest.contains(&n.stix_id) != want);
+            }
+            // Each sharing group of the user's org: visible objects naming the group.
+            let org = &u.org;
+            for (g, members) in &world.groups {
+                if !members.contains(org) {
+                    continue;
+                }
+                let gid = group_ids[g].clone();
+                let got = list_all(group_collection_id(&gid), key.clone(), "objects/").await;
+                for (wo, n) in &objects {
+                    checks += 1;
+                    let want =
+                        expected.contains(&n.stix_id) && wo.access.recipient_groups.contains(g);
+                    disagreements += u64::from(got.contains(&n.stix_id) != want);
+                }
+            }
+            // The object endpoint, for a sample of objects.
+            for (_, n) in objects.iter().step_by(7) {
+                let r = get(
+                    coll(COLLECTION_ALL, &format!("objects/{}/", n.stix_id)),
+                    key.clone(),
+                )
+                .await;
+                checks += 1;
+                assert!(r.status == StatusCode::OK || r.status == StatusCode::NOT_FOUND);
+                disagreements +=
+                    u64::from((r.status == StatusCode::OK) != expected.contains(&n.stix_id));
+            }
+        }
+        // Anonymous readers: exactly the CLEAR objects, through the public collection.
+        let public = list_all(COLLECTION_PUBLIC.into(), None, "objects/").await;
+        for (wo, n) in &objects {
+            checks += 1;
+            disagreements +=
+                u64::from(public.contains(&n.stix_id) != (wo.access.tlp == Tlp::Clear));
+        }
+        println!("TLP TAXII property ({backend}): {checks} checks, {disagreements} disagreements");
+        assert_eq!(disagreements, 0);
+        assert!(checks >= 5_000, "only {checks} checks");
+    }
+}

@@ -1,0 +1,490 @@
+//! Storage for the TAXII 2.1 server: collection listings with TAXII's filters, paged by the
+//! primary key (which grows with `date_added`); the directory entries (org identities) a viewer
+//! may read; submission status resources; and deletion of object versions.
+//!
+//! Every listing is filtered in SQL by the viewer's [`ReadScope`] (the same filter the REST
+//! listings use) and every row is re-checked with the policy before it leaves the store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use isac_model::{OrgKind, Tlp};
+use isac_policy::{Access, ReadScope, Viewer, can_read, can_read_connecting};
+use sqlx::{Any, Row};
+
+use crate::audit::{AuditEntry, append};
+use crate::objects::push_scope;
+use crate::sql::Sql;
+use crate::{Org, Result, Store, StoreError, StoredObject, now_micros, parse_enum};
+
+/// How long a status resource is kept: TAXII asks for at least 24 hours.
+pub const STATUS_RETENTION_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
+
+/// Most values one `match[...]` filter may list.
+pub const MATCH_VALUES_MAX: usize = 100;
+
+/// Which versions of each object a listing returns (TAXII `match[version]`). Several are ORed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSel {
+    /// The earliest version of the object.
+    First,
+    /// The current version (the default).
+    Last,
+    /// Every version.
+    All,
+    /// The version with this `modified`, in the stored fixed-width form.
+    At(String),
+}
+
+/// One TAXII listing: the collection's narrowing (`tlp`, `group`), the client's filters and the
+/// page position. Every condition narrows the viewer's read scope; none widens it.
+#[derive(Debug, Clone, Default)]
+pub struct TaxiiQuery {
+    /// Only this object (the object and versions endpoints).
+    pub stix_id: Option<String>,
+    /// `match[id]`: any of these ids.
+    pub ids: Vec<String>,
+    /// `match[type]`: any of these types.
+    pub types: Vec<String>,
+    /// `match[version]`; empty means the current version only.
+    pub versions: Vec<VersionSel>,
+    /// Only objects at this TLP (the public collection: CLEAR).
+    pub tlp: Option<Tlp>,
+    /// Only objects whose audience names this sharing group.
+    pub group: Option<String>,
+    /// `added_after`, unix microseconds: strictly later.
+    pub added_after: Option<i64>,
+    /// Page position: only rows added at or after this instant, unix microseconds.
+    pub from_date: Option<i64>,
+    /// Page position: only rows after this primary key.
+    pub after_pk: Option<i64>,
+    pub limit: u32,
+}
+
+/// A page of a TAXII listing, oldest `date_added` first.
+#[derive(Debug, Clone)]
+pub struct TaxiiPage {
+    pub objects: Vec<StoredObject>,
+    /// Whether rows past this page matched the query (some may still be refused by the re-check).
+    pub more: bool,
+}
+
+/// A stored TAXII status resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxiiStatus {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    /// The status resource, JSON.
+    pub body: String,
+}
+
+/// The access of an org's STIX identity: the operator's is CLEAR; a member's is GREEN, as the
+/// membership of the community is known to its members; a partner's or vendor's is AMBER with no
+/// recipients, so that only the org itself and the operator read it.
+pub fn identity_access(org: &Org) -> Access {
+    let tlp = match org.kind {
+        OrgKind::Operator => Tlp::Clear,
+        OrgKind::Member => Tlp::Green,
+        OrgKind::Partner | OrgKind::Vendor => Tlp::Amber,
+    };
+    Access {
+        tlp,
+        owner_org: org.id.clone(),
+        author: String::new(),
+        recipient_orgs: BTreeSet::new(),
+        recipient_groups: BTreeSet::new(),
+        named_users: BTreeSet::new(),
+    }
+}
+
+const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
+
+fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
+    Ok(StoredObject {
+        pk: r.try_get(0)?,
+        stix_id: r.try_get(1)?,
+        stix_type: r.try_get(2)?,
+        modified: r.try_get(3)?,
+        date_added: r.try_get(4)?,
+        access: Access {
+            owner_org: r.try_get(5)?,
+            author: r.try_get(6)?,
+            tlp: parse_enum("TLP", &r.try_get::<String, _>(7)?)?,
+            recipient_orgs: BTreeSet::new(),
+            recipient_groups: BTreeSet::new(),
+            named_users: BTreeSet::new(),
+        },
+        revoked: r.try_get::<i64, _>(8)? != 0,
+        is_latest: r.try_get::<i64, _>(9)? != 0,
+        title: r.try_get(10)?,
+        body: r.try_get(11)?,
+    })
+}
+
+fn push_in(q: &mut Sql, column: &str, values: &[String]) {
+    q.push(&format!(" AND {column} IN ("));
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.text(v.clone());
+    }
+    q.push(")");
+}
+
+fn push_versions(q: &mut Sql, versions: &[VersionSel]) {
+    if versions.is_empty() {
+        q.push(" AND o.is_latest = 1");
+        return;
+    }
+    if versions.contains(&VersionSel::All) {
+        return;
+    }
+    if versions == [VersionSel::Last] {
+        q.push(" AND o.is_latest = 1");
+        return;
+    }
+    q.push(" AND (");
+    for (i, v) in versions.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        match v {
+            VersionSel::Last => {
+                q.push("o.is_latest = 1");
+            }
+            VersionSel::First => {
+                q.push("NOT EXISTS (SELECT 1 FROM objects f WHERE f.stix_id = o.stix_id AND f.modified < o.modified)");
+            }
+            VersionSel::At(m) => {
+                q.push("o.modified = ").text(m.clone());
+            }
+            VersionSel::All => unreachable!("handled above"),
+        }
+    }
+    q.push(")");
+}
+
+impl Store {
+    /// A page of the objects `viewer` may read that match `q`, oldest `date_added` first.
+    pub async fn taxii_objects(&self, viewer: &Viewer, q: &TaxiiQuery) -> Result<TaxiiPage> {
+        let limit = q.limit.clamp(1, 1000);
+        let too_many = |n: usize| n > MATCH_VALUES_MAX;
+        if too_many(q.ids.len()) || too_many(q.types.len()) || too_many(q.versions.len()) {
+            return Err(StoreError::Invalid(format!(
+                "a filter lists more than {MATCH_VALUES_MAX} values"
+            )));
+        }
+        // `date_added` grows with the primary key, so a date bound is a key bound, found through
+        // the date_added index.
+        let lower_date = match (q.added_after, q.from_date) {
+            (Some(a), Some(f)) => Some((a + 1).max(f)),
+            (Some(a), None) => Some(a + 1),
+            (None, Some(f)) => Some(f),
+            (None, None) => None,
+        };
+        let mut min_pk = q.after_pk.map(|p| p + 1);
+        if let Some(d) = lower_date {
+            let first: Option<(i64,)> = sqlx::query_as(
+                "SELECT pk FROM objects WHERE date_added >= $1 ORDER BY date_added LIMIT 1",
+            )
+            .bind(d)
+            .fetch_optional(&self.read)
+            .await?;
+            let Some((pk,)) = first else {
+                return Ok(TaxiiPage {
+                    objects: Vec::new(),
+                    more: false,
+                });
+            };
+            min_pk = Some(min_pk.map_or(pk, |m| m.max(pk)));
+        }
+        let scope = ReadScope::for_viewer(viewer);
+        let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM objects o WHERE "));
+        push_scope(&mut s, &scope);
+        push_versions(&mut s, &q.versions);
+        if let Some(id) = &q.stix_id {
+            s.push(" AND o.stix_id = ").text(id.clone());
+        }
+        if !q.ids.is_empty() {
+            push_in(&mut s, "o.stix_id", &q.ids);
+        }
+        if !q.types.is_empty() {
+            push_in(&mut s, "o.stix_type", &q.types);
+        }
+        if let Some(t) = q.tlp {
+            s.push(" AND o.tlp = ").text(t.as_str());
+        }
+        if let Some(g) = &q.group {
+            s.push(" AND EXISTS (SELECT 1 FROM object_recipients g WHERE g.object_pk = o.pk AND g.kind = 'group' AND g.ref_id = ")
+                .text(g.clone())
+                .push(")");
+        }
+        if let Some(p) = min_pk {
+            s.push(" AND o.pk >= ").int(p);
+        }
+        s.push(" ORDER BY o.pk LIMIT ").int(i64::from(limit) + 1);
+        let rows = s.query().fetch_all(&self.read).await?;
+        let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let more = objs.len() > limit as usize;
+        objs.truncate(limit as usize);
+        Ok(TaxiiPage {
+            objects: self.taxii_recheck(viewer, objs).await?,
+            more,
+        })
+    }
+
+    /// The second, independent check of every row a TAXII listing returns: the recipients and,
+    /// for relationships and sightings, the latest access of every end they connect are loaded,
+    /// and the row is kept only if the policy lets `viewer` read it.
+    async fn taxii_recheck(
+        &self,
+        viewer: &Viewer,
+        objects: Vec<StoredObject>,
+    ) -> Result<Vec<StoredObject>> {
+        let mut objects = self.taxii_recipients(objects).await?;
+        let connecting: Vec<i64> = objects
+            .iter()
+            .filter(|o| isac_policy::connects(&o.stix_type))
+            .map(|o| o.pk)
+            .collect();
+        let mut ends: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        let mut latest: BTreeMap<String, Access> = BTreeMap::new();
+        if !connecting.is_empty() {
+            let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
+            for (i, pk) in connecting.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.int(*pk);
+            }
+            q.push(")");
+            for r in &q.query().fetch_all(&self.read).await? {
+                ends.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
+            }
+            let ids: Vec<&String> = ends
+                .values()
+                .flatten()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            for chunk in ids.chunks(500) {
+                let mut q = Sql::new(&format!(
+                    "SELECT {COLUMNS} FROM objects o WHERE o.is_latest = 1 AND o.stix_id IN ("
+                ));
+                for (i, id) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.text((*id).clone());
+                }
+                q.push(")");
+                let rows = q.query().fetch_all(&self.read).await?;
+                let found = self
+                    .taxii_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
+                    .await?;
+                latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
+            }
+        }
+        let before = objects.len();
+        objects.retain(|o| {
+            if isac_policy::connects(&o.stix_type) {
+                let e: Vec<Option<&Access>> = ends
+                    .get(&o.pk)
+                    .map(|ids| ids.iter().map(|id| latest.get(id)).collect())
+                    .unwrap_or_default();
+                can_read_connecting(viewer, &o.access, &e)
+            } else {
+                can_read(viewer, &o.access)
+            }
+        });
+        if objects.len() != before {
+            tracing::error!(
+                dropped = before - objects.len(),
+                "read scope admitted objects the policy refuses"
+            );
+        }
+        Ok(objects)
+    }
+
+    async fn taxii_recipients(&self, mut objects: Vec<StoredObject>) -> Result<Vec<StoredObject>> {
+        if objects.is_empty() {
+            return Ok(objects);
+        }
+        let mut q =
+            Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
+        for (i, o) in objects.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.int(o.pk);
+        }
+        q.push(")");
+        let rows = q.query().fetch_all(&self.read).await?;
+        let by_pk: BTreeMap<i64, usize> =
+            objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
+        for r in &rows {
+            let pk: i64 = r.try_get(0)?;
+            if let Some(&i) = by_pk.get(&pk) {
+                let kind: String = r.try_get(1)?;
+                let id: String = r.try_get(2)?;
+                let a = &mut objects[i].access;
+                match kind.as_str() {
+                    "org" => a.recipient_orgs.insert(id),
+                    "group" => a.recipient_groups.insert(id),
+                    _ => a.named_users.insert(id),
+                };
+            }
+        }
+        Ok(objects)
+    }
+
+    /// The orgs whose STIX identity `viewer` may read (see [`identity_access`]), oldest first.
+    pub async fn taxii_identities(&self, viewer: &Viewer) -> Result<Vec<(Org, Access)>> {
+        let mut out: Vec<(Org, Access)> = self
+            .orgs()
+            .await?
+            .into_iter()
+            .map(|o| {
+                let a = identity_access(&o);
+                (o, a)
+            })
+            .filter(|(_, a)| can_read(viewer, a))
+            .collect();
+        out.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
+        Ok(out)
+    }
+
+    /// Whether the version of `stix_id` modified at `modified` (stored form) is stored, whoever
+    /// may read it. Used only to recognise a resubmitted version.
+    pub async fn version_exists(&self, stix_id: &str, modified: &str) -> Result<bool> {
+        let r = sqlx::query("SELECT 1 FROM objects WHERE stix_id = $1 AND modified = $2")
+            .bind(stix_id.to_owned())
+            .bind(modified.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(r.is_some())
+    }
+
+    /// Stores a status resource, and purges those past [`STATUS_RETENTION_MICROS`].
+    pub async fn save_taxii_status(&self, s: &TaxiiStatus, audit: AuditEntry) -> Result<()> {
+        crate::required_text("status id", &s.id, 64)?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM taxii_status WHERE created_at < $1")
+            .bind(now_micros() - STATUS_RETENTION_MICROS)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO taxii_status (id, org_id, user_id, created_at, body) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(s.id.clone())
+        .bind(s.org_id.clone())
+        .bind(s.user_id.clone())
+        .bind(s.created_at)
+        .bind(s.body.clone())
+        .execute(&mut *tx)
+        .await?;
+        append(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A status resource, if still kept.
+    pub async fn taxii_status(&self, id: &str) -> Result<Option<TaxiiStatus>> {
+        let r = sqlx::query(
+            "SELECT id, org_id, user_id, created_at, body FROM taxii_status WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        r.map(|r| {
+            Ok(TaxiiStatus {
+                id: r.try_get(0)?,
+                org_id: r.try_get(1)?,
+                user_id: r.try_get(2)?,
+                created_at: r.try_get(3)?,
+                body: r.try_get(4)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Deletes the versions `pks` of `stix_id`, which must all be owned by `owner_org` (checked
+    /// again under the write lock). When the current version goes, the latest remaining version
+    /// becomes current. Returns how many versions were deleted.
+    pub async fn delete_object_versions(
+        &self,
+        stix_id: &str,
+        owner_org: &str,
+        pks: &[i64],
+        audit: AuditEntry,
+    ) -> Result<usize> {
+        if pks.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT pk, owner_org, is_latest, modified FROM objects WHERE stix_id = $1 ORDER BY pk",
+        )
+        .bind(stix_id.to_owned())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut versions: Vec<(i64, String, bool, String)> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            versions.push((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get::<i64, _>(2)? != 0,
+                r.try_get(3)?,
+            ));
+        }
+        let wanted: BTreeSet<i64> = pks.iter().copied().collect();
+        let doomed: Vec<&(i64, String, bool, String)> =
+            versions.iter().filter(|v| wanted.contains(&v.0)).collect();
+        if doomed.len() != wanted.len() {
+            return Err(StoreError::NotFound("object version"));
+        }
+        if versions.iter().any(|v| v.1 != owner_org) {
+            return Err(StoreError::Invalid(
+                "only the owner org may delete an object".into(),
+            ));
+        }
+        let latest_goes = doomed.iter().any(|v| v.2);
+        for v in &doomed {
+            for table in ["object_values", "object_recipients", "object_ends"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE object_pk = $1"))
+                    .bind(v.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM objects WHERE pk = $1")
+                .bind(v.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if latest_goes
+            && let Some(next) = versions
+                .iter()
+                .filter(|v| !wanted.contains(&v.0))
+                .max_by(|a, b| (&a.3, a.0).cmp(&(&b.3, b.0)))
+        {
+            sqlx::query("UPDATE objects SET is_latest = 1 WHERE pk = $1")
+                .bind(next.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let detail = doomed
+            .iter()
+            .map(|v| v.3.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        append(
+            &mut tx,
+            &audit.detail(format!("{stix_id} {} version(s): {detail}", doomed.len())),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(doomed.len())
+    }
+}
