@@ -25,18 +25,15 @@
 //! for explicitly (the destination must be within the audience, e.g. the member's own SIEM), and
 //! TLP:RED never is.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
 use isac_model::Tlp;
-use isac_server::auth::Principal;
 use isac_server::export::{ExportFormat, write_file, write_misp_feed};
-use isac_server::intel::{self, Directory};
-use isac_store::{AuditEntry, IMPORT_CHUNK, NewObject, OnRefusal, Store, StoreError, User};
+use isac_server::import::{ImportTotals, Importer};
+use isac_store::{AuditEntry, IMPORT_CHUNK, Store};
 use serde_json::{Map, Value};
 
 use crate::provision::find_user;
@@ -44,217 +41,47 @@ use crate::provision::find_user;
 /// Largest single import file read whole (MISP events, small bundles); bundles are streamed.
 const WHOLE_FILE_MAX: u64 = 64 * 1024 * 1024;
 
-/// Totals of one `isac import`.
-#[derive(Debug, Default)]
-pub struct ImportTotals {
-    pub units: usize,
-    pub refused_units: usize,
-    pub created: usize,
-    pub updated: usize,
-    pub historical: usize,
-    pub unchanged: usize,
-    pub invalid: usize,
-}
-
-/// Who an import or pull is made as.
-pub struct Importer {
-    pub principal: Principal,
-    pub default_tlp: Tlp,
-    dir: Directory,
-    users: BTreeSet<String>,
-    groups: Vec<isac_store::Group>,
-}
-
-impl Importer {
-    /// The importing principal: `as_user`, or the first user of `owner` (default: the operator)
-    /// who may write intelligence.
-    pub async fn new(
-        store: &Store,
-        owner: Option<&str>,
-        as_user: Option<&str>,
-        default_tlp: Tlp,
-    ) -> Result<Importer> {
-        isac_policy::default_tlp(default_tlp).map_err(|e| anyhow!("--tlp: {e}"))?;
-        let user = match as_user {
-            Some(u) => find_user(store, u).await?,
-            None => {
-                let org = match owner {
-                    Some(o) => find_org(store, o).await?,
-                    None => store.operator_org().await?,
-                };
-                store
-                    .users(Some(&org.id))
-                    .await?
-                    .into_iter()
-                    .find(|u| u.enabled && u.role.may_write_intel())
-                    .ok_or_else(|| {
-                        anyhow!(
-                            "{} has no enabled user who may write intelligence; add one or give --as",
-                            org.name_en
-                        )
-                    })?
-            }
-        };
-        if let Some(o) = owner {
-            let org = find_org(store, o).await?;
-            if org.id != user.org_id {
-                bail!("{} is not a user of {}", user.email, org.name_en);
-            }
+/// The importing principal: `as_user`, or the first user of `owner` (default: the operator) who
+/// may write intelligence.
+pub async fn importer(
+    store: &Store,
+    owner: Option<&str>,
+    as_user: Option<&str>,
+    default_tlp: Tlp,
+) -> Result<Importer> {
+    isac_policy::default_tlp(default_tlp).map_err(|e| anyhow!("--tlp: {e}"))?;
+    let user = match as_user {
+        Some(u) => find_user(store, u).await?,
+        None => {
+            let org = match owner {
+                Some(o) => find_org(store, o).await?,
+                None => store.operator_org().await?,
+            };
+            store
+                .users(Some(&org.id))
+                .await?
+                .into_iter()
+                .find(|u| u.enabled && u.role.may_write_intel())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{} has no enabled user who may write intelligence; add one or give --as",
+                        org.name_en
+                    )
+                })?
         }
-        if !user.enabled || !user.role.may_write_intel() {
-            bail!("{} may not write intelligence", user.email);
+    };
+    if let Some(o) = owner {
+        let org = find_org(store, o).await?;
+        if org.id != user.org_id {
+            bail!("{} is not a user of {}", user.email, org.name_en);
         }
-        let principal = isac_server::auth::local_principal(store, &user)
-            .await
-            .map_err(|e| anyhow!("{}", e.message))?;
-        Ok(Importer {
-            principal,
-            default_tlp,
-            dir: Directory::load(store)
-                .await
-                .map_err(|e| anyhow!("{}", e.message))?,
-            users: intel::user_ids(store)
-                .await
-                .map_err(|e| anyhow!("{}", e.message))?,
-            groups: store.groups().await?,
-        })
     }
-
-    fn user(&self) -> &User {
-        &self.principal.user
-    }
-
-    /// Prepares and stores one atomic unit. Returns the per-object problems when the unit was
-    /// refused (nothing stored).
-    pub async fn unit(
-        &self,
-        store: &Store,
-        source: &str,
-        objects: Vec<Map<String, Value>>,
-        totals: &mut ImportTotals,
-    ) -> Result<Vec<String>> {
-        totals.units += 1;
-        let now = Utc::now();
-        let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
-        let mut problems = Vec::new();
-        for o in objects {
-            let id = o
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("(no id)")
-                .to_owned();
-            match intel::prepare_ingest(
-                &self.dir,
-                &self.users,
-                self.user(),
-                o,
-                self.default_tlp,
-                None,
-                now,
-            ) {
-                Ok(p) => news.push(p.new),
-                Err(e) => problems.push(format!("{id}: {}", e.message)),
-            }
-        }
-        if !problems.is_empty() {
-            totals.refused_units += 1;
-            totals.invalid += problems.len();
-            return Ok(problems);
-        }
-        if news.is_empty() {
-            return Ok(problems);
-        }
-        let writer_org = self.principal.org.id.clone();
-        let audit = AuditEntry::new("object.import", source.to_owned())
-            .by(Some(&self.user().id), Some(&writer_org));
-        let outcome = store
-            .import(
-                &news,
-                OnRefusal::RefuseUnit,
-                |old, new| {
-                    if old.owner_org != new.access.owner_org {
-                        return Err(StoreError::Conflict(format!(
-                            "{} belongs to another org; importing never changes it",
-                            new.stix_id
-                        )));
-                    }
-                    isac_policy::check_new_version(&writer_org, old, &new.access)
-                        .map_err(|e| StoreError::Conflict(e.to_string()))
-                },
-                audit,
-            )
-            .await?;
-        if !outcome.applied {
-            totals.refused_units += 1;
-            return Ok(outcome
-                .refused
-                .iter()
-                .map(|r| format!("{} {}: {}", r.stix_id, r.modified, r.reason))
-                .collect());
-        }
-        totals.created += outcome.created;
-        totals.updated += outcome.updated;
-        totals.historical += outcome.historical;
-        totals.unchanged += outcome.unchanged;
-        Ok(Vec::new())
-    }
-
-    /// MISP items with their audience written as a TLP marking and isac's audience extension.
-    fn misp_objects(
-        &self,
-        items: Vec<isac_misp::StixItem>,
-        problems: &mut Vec<String>,
-    ) -> Vec<Map<String, Value>> {
-        items
-            .into_iter()
-            .map(|item| {
-                let mut o = item.object;
-                let marks: Vec<Value> = o
-                    .get("object_marking_refs")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter(|v| v.as_str().is_some_and(|s| Tlp::from_marking_id(s).is_none()))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut refs = vec![Value::String(item.tlp.marking_id_v2().to_owned())];
-                refs.extend(marks);
-                o.insert("object_marking_refs".into(), Value::Array(refs));
-                if matches!(item.tlp, Tlp::Amber | Tlp::AmberStrict) && !item.recipients.is_empty() {
-                    let mut groups = Vec::new();
-                    for sg in &item.recipients {
-                        let found = self.groups.iter().find(|g| {
-                            sg.uuid.as_deref() == Some(g.id.as_str())
-                                || sg
-                                    .name
-                                    .as_deref()
-                                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(g.name.trim()))
-                        });
-                        match found {
-                            Some(g) => groups.push(g.id.clone()),
-                            None => problems.push(format!(
-                                "{}: MISP sharing group {} has no isac sharing group of that name; only the owner and the operator will see it",
-                                o.get("id").and_then(Value::as_str).unwrap_or(""),
-                                sg.name.as_deref().or(sg.uuid.as_deref()).unwrap_or("?")
-                            )),
-                        }
-                    }
-                    if !groups.is_empty() {
-                        isac_stix::audience::write(
-                            &mut o,
-                            &isac_stix::audience::Audience {
-                                groups,
-                                ..Default::default()
-                            },
-                        );
-                    }
-                }
-                o
-            })
-            .collect()
-    }
+    let principal = isac_server::auth::local_principal(store, &user)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    Importer::new(store, principal, default_tlp)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))
 }
 
 async fn find_org(store: &Store, key: &str) -> Result<isac_store::Org> {
@@ -292,17 +119,12 @@ fn classify(path: &Path) -> Result<Vec<Input>> {
     let n = std::fs::File::open(path)
         .with_context(|| format!("opening {}", path.display()))?
         .read(&mut head)?;
-    let head = String::from_utf8_lossy(&head[..n]);
-    // A bundle says so in its first key or soon after; a MISP event is `{"Event": ...}`, a MISP
-    // API response, or a bare event with `info`.
-    if head.contains("\"Event\"") || head.contains("\"response\"") {
-        Ok(vec![Input::MispEvent(path.to_owned())])
-    } else if head.contains("\"bundle\"") || head.contains("\"objects\"") {
-        Ok(vec![Input::Bundle(path.to_owned())])
-    } else if head.contains("\"info\"") || head.contains("\"Attribute\"") {
-        Ok(vec![Input::MispEvent(path.to_owned())])
-    } else {
-        bail!("{}: neither a STIX bundle nor a MISP event", path.display())
+    match isac_server::import::document_kind(&head[..n]) {
+        Some(isac_server::import::DocumentKind::MispEvent) => {
+            Ok(vec![Input::MispEvent(path.to_owned())])
+        }
+        Some(isac_server::import::DocumentKind::Bundle) => Ok(vec![Input::Bundle(path.to_owned())]),
+        None => bail!("{}: neither a STIX bundle nor a MISP event", path.display()),
     }
 }
 
@@ -399,7 +221,10 @@ async fn import_misp(
     let n = ev.objects.len() as u64;
     let objects = importer.misp_objects(ev.objects, &mut notes);
     report(source, &notes, bar);
-    let problems = importer.unit(store, source, objects, totals).await?;
+    let problems = importer
+        .unit(store, source, objects, totals)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
     report(source, &problems, bar);
     bar.inc(n);
     Ok(())
@@ -440,7 +265,10 @@ async fn import_bundle(
     });
     while let Some(chunk) = rx.recv().await {
         let n = chunk.len() as u64;
-        let problems = importer.unit(store, &source, chunk, totals).await?;
+        let problems = importer
+            .unit(store, &source, chunk, totals)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
         report(&source, &problems, bar);
         bar.inc(n);
     }
@@ -572,7 +400,10 @@ pub async fn taxii_pull(
             .iter()
             .filter_map(|v| v.as_object().cloned())
             .collect();
-        let problems = importer.unit(store, &source, objects, &mut totals).await?;
+        let problems = importer
+            .unit(store, &source, objects, &mut totals)
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
         report(&source, &problems, &bar);
         bar.inc(chunk.len() as u64);
     }

@@ -218,7 +218,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
             let t = with_store(&storage, async |s: &Store| {
                 let importer =
-                    exchange::Importer::new(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
+                    exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
                 exchange::import(s, &importer, &paths).await
             })
             .await?;
@@ -249,7 +249,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             let state = state.unwrap_or_else(|| storage.data.join("taxii-state.json"));
             let t = with_store(&storage, async |s: &Store| {
                 let importer =
-                    exchange::Importer::new(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
+                    exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
                 exchange::taxii_pull(s, &importer, target(remote), &state).await
             })
             .await?;

@@ -1,0 +1,302 @@
+//! Importing STIX bundles and MISP events as one user, atomically per unit (a bundle, a chunk
+//! of a large bundle, or a MISP event), through the same preparation as every other write
+//! ([`intel::prepare_ingest`]: validation, TLP from markings or the default, audience checks)
+//! and the store's bulk import (`isac_store::Store::import`).
+//!
+//! Decisions (also in docs/IMPORT.md):
+//! - Every object of a unit is prepared first; if any fails, the unit is refused whole, with
+//!   every object's reason, and nothing of it is stored.
+//! - A version (id and `modified`) already stored is unchanged: re-importing stores nothing.
+//! - A version of an object owned by another org is refused: importing never changes another
+//!   org's object.
+//! - MISP events take their audience from their `tlp:*` tags or distribution (docs/MISP.md); a
+//!   MISP sharing group becomes the isac sharing group of the same name or id, and one with no
+//!   match leaves the object with no recipients beyond the owner and the operator (narrower,
+//!   never wider), with a note.
+
+use std::collections::BTreeSet;
+
+use chrono::Utc;
+use isac_model::Tlp;
+use isac_store::{AuditEntry, IMPORT_CHUNK, NewObject, OnRefusal, Store, StoreError, User};
+use serde_json::{Map, Value};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::intel::{self, Directory};
+
+/// Totals of one `isac import`.
+#[derive(Debug, Default)]
+pub struct ImportTotals {
+    pub units: usize,
+    pub refused_units: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub historical: usize,
+    pub unchanged: usize,
+    pub invalid: usize,
+}
+
+/// Who an import or pull is made as.
+pub struct Importer {
+    pub principal: Principal,
+    pub default_tlp: Tlp,
+    dir: Directory,
+    users: BTreeSet<String>,
+    groups: Vec<isac_store::Group>,
+}
+
+impl Importer {
+    /// An importer acting as `principal`, whose org owns what it imports. `default_tlp` is the
+    /// TLP of unmarked input and may not be wider than GREEN.
+    pub async fn new(
+        store: &Store,
+        principal: Principal,
+        default_tlp: Tlp,
+    ) -> Result<Importer, ApiError> {
+        isac_policy::default_tlp(default_tlp)?;
+        if !principal.user.enabled || !principal.user.role.may_write_intel() {
+            return Err(ApiError::forbidden(format!(
+                "{} may not write intelligence",
+                principal.user.email
+            )));
+        }
+        Ok(Importer {
+            principal,
+            default_tlp,
+            dir: Directory::load(store).await?,
+            users: intel::user_ids(store).await?,
+            groups: store.groups().await?,
+        })
+    }
+
+    fn user(&self) -> &User {
+        &self.principal.user
+    }
+
+    /// Prepares and stores one atomic unit. Returns the per-object problems when the unit was
+    /// refused (nothing stored).
+    pub async fn unit(
+        &self,
+        store: &Store,
+        source: &str,
+        objects: Vec<Map<String, Value>>,
+        totals: &mut ImportTotals,
+    ) -> Result<Vec<String>, ApiError> {
+        totals.units += 1;
+        let now = Utc::now();
+        let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
+        let mut problems = Vec::new();
+        for o in objects {
+            let id = o
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("(no id)")
+                .to_owned();
+            match intel::prepare_ingest(
+                &self.dir,
+                &self.users,
+                self.user(),
+                o,
+                self.default_tlp,
+                None,
+                now,
+            ) {
+                Ok(p) => news.push(p.new),
+                Err(e) => problems.push(format!("{id}: {}", e.message)),
+            }
+        }
+        if !problems.is_empty() {
+            totals.refused_units += 1;
+            totals.invalid += problems.len();
+            return Ok(problems);
+        }
+        if news.is_empty() {
+            return Ok(problems);
+        }
+        let writer_org = self.principal.org.id.clone();
+        let audit = AuditEntry::new("object.import", source.to_owned())
+            .by(Some(&self.user().id), Some(&writer_org));
+        let outcome = store
+            .import(
+                &news,
+                OnRefusal::RefuseUnit,
+                |old, new| {
+                    if old.owner_org != new.access.owner_org {
+                        return Err(StoreError::Conflict(format!(
+                            "{} belongs to another org; importing never changes it",
+                            new.stix_id
+                        )));
+                    }
+                    isac_policy::check_new_version(&writer_org, old, &new.access)
+                        .map_err(|e| StoreError::Conflict(e.to_string()))
+                },
+                audit,
+            )
+            .await?;
+        if !outcome.applied {
+            totals.refused_units += 1;
+            return Ok(outcome
+                .refused
+                .iter()
+                .map(|r| format!("{} {}: {}", r.stix_id, r.modified, r.reason))
+                .collect());
+        }
+        totals.created += outcome.created;
+        totals.updated += outcome.updated;
+        totals.historical += outcome.historical;
+        totals.unchanged += outcome.unchanged;
+        Ok(Vec::new())
+    }
+
+    /// MISP items with their audience written as a TLP marking and isac's audience extension.
+    pub fn misp_objects(
+        &self,
+        items: Vec<isac_misp::StixItem>,
+        problems: &mut Vec<String>,
+    ) -> Vec<Map<String, Value>> {
+        items
+            .into_iter()
+            .map(|item| {
+                let mut o = item.object;
+                let marks: Vec<Value> = o
+                    .get("object_marking_refs")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter(|v| v.as_str().is_some_and(|s| Tlp::from_marking_id(s).is_none()))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut refs = vec![Value::String(item.tlp.marking_id_v2().to_owned())];
+                refs.extend(marks);
+                o.insert("object_marking_refs".into(), Value::Array(refs));
+                if matches!(item.tlp, Tlp::Amber | Tlp::AmberStrict) && !item.recipients.is_empty() {
+                    let mut groups = Vec::new();
+                    for sg in &item.recipients {
+                        let found = self.groups.iter().find(|g| {
+                            sg.uuid.as_deref() == Some(g.id.as_str())
+                                || sg
+                                    .name
+                                    .as_deref()
+                                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(g.name.trim()))
+                        });
+                        match found {
+                            Some(g) => groups.push(g.id.clone()),
+                            None => problems.push(format!(
+                                "{}: MISP sharing group {} has no isac sharing group of that name; only the owner and the operator will see it",
+                                o.get("id").and_then(Value::as_str).unwrap_or(""),
+                                sg.name.as_deref().or(sg.uuid.as_deref()).unwrap_or("?")
+                            )),
+                        }
+                    }
+                    if !groups.is_empty() {
+                        isac_stix::audience::write(
+                            &mut o,
+                            &isac_stix::audience::Audience {
+                                groups,
+                                ..Default::default()
+                            },
+                        );
+                    }
+                }
+                o
+            })
+            .collect()
+    }
+}
+
+/// What one document is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Bundle,
+    MispEvent,
+}
+
+/// Tells a STIX bundle from a MISP event by its first bytes: a MISP event is `{"Event": …}`, a
+/// MISP API response, or a bare event with `info` or `Attribute`; a bundle has `type: bundle`.
+pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
+    let head = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    if head.contains("\"Event\"") || head.contains("\"response\"") {
+        Some(DocumentKind::MispEvent)
+    } else if head.contains("\"bundle\"") || head.contains("\"objects\"") {
+        Some(DocumentKind::Bundle)
+    } else if head.contains("\"info\"") || head.contains("\"Attribute\"") {
+        Some(DocumentKind::MispEvent)
+    } else {
+        None
+    }
+}
+
+impl Importer {
+    /// Imports one document held in memory (an upload): a STIX 2.0/2.1 bundle or a MISP event.
+    /// Returns the notes and problems to show, one line each.
+    pub async fn document(
+        &self,
+        store: &Store,
+        source: &str,
+        bytes: &[u8],
+        totals: &mut ImportTotals,
+    ) -> Result<Vec<String>, ApiError> {
+        match document_kind(bytes) {
+            Some(DocumentKind::MispEvent) => {
+                let options = isac_misp::ImportOptions {
+                    unmarked: self.default_tlp,
+                };
+                match isac_misp::import_event_json(bytes, &options) {
+                    Ok(ev) => {
+                        let mut notes: Vec<String> = ev
+                            .diagnostics
+                            .iter()
+                            .map(|d| {
+                                format!(
+                                    "{}: {}",
+                                    d.element.as_deref().unwrap_or(&ev.event_uuid),
+                                    d.reason
+                                )
+                            })
+                            .collect();
+                        let objects = self.misp_objects(ev.objects, &mut notes);
+                        notes.extend(self.unit(store, source, objects, totals).await?);
+                        Ok(notes)
+                    }
+                    Err(e) => {
+                        totals.units += 1;
+                        totals.refused_units += 1;
+                        Ok(vec![e.to_string()])
+                    }
+                }
+            }
+            Some(DocumentKind::Bundle) => {
+                let mut objects = Vec::new();
+                let read = isac_stix::bundle::read_streaming(bytes, |o| {
+                    if o.contains_key("spec_version") {
+                        objects.push(o);
+                    } else {
+                        objects.extend(isac_stix::upgrade::upgrade_object(&o));
+                    }
+                    Ok(())
+                });
+                if let Err(e) = read {
+                    totals.units += 1;
+                    totals.refused_units += 1;
+                    return Ok(vec![format!("not a readable STIX bundle: {e}")]);
+                }
+                let mut notes = Vec::new();
+                let mut rest = objects;
+                while !rest.is_empty() {
+                    let tail = rest.split_off(rest.len().min(IMPORT_CHUNK));
+                    notes.extend(self.unit(store, source, rest, totals).await?);
+                    rest = tail;
+                }
+                Ok(notes)
+            }
+            None => {
+                totals.units += 1;
+                totals.refused_units += 1;
+                Ok(vec!["neither a STIX bundle nor a MISP event".into()])
+            }
+        }
+    }
+}
