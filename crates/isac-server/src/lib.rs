@@ -16,9 +16,9 @@ pub mod auth;
 pub mod error;
 pub mod export;
 pub mod i18n;
+pub mod import;
 pub mod intel;
 pub mod routes;
-pub mod taxii;
 pub mod taxii;
 pub mod web;
 

@@ -241,12 +241,15 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, ApiError> {
             Err(csrf_error())
         };
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or("");
+    if content_type.starts_with("multipart/form-data") {
+        return check_multipart_csrf(req, expected).await;
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(csrf_error());
     }
     let (parts, body) = req.into_parts();
@@ -258,6 +261,40 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, ApiError> {
         )
     })?;
     let token = form_field(&bytes, "csrf");
+    if !token.is_some_and(|t| ct_eq(&t, expected)) {
+        return Err(csrf_error());
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// CSRF for file uploads (`multipart/form-data`): the `csrf` field must be in the form. The body
+/// is read whole (within the body limit) so the handler still gets all of it.
+async fn check_multipart_csrf(req: Request, expected: &str) -> Result<Request, ApiError> {
+    use axum::extract::FromRequest;
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, isac_model::limits::BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the upload is larger than {} bytes",
+                    isac_model::limits::BODY_BYTES
+                ),
+            )
+        })?;
+    let probe = Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+    let mut form = axum::extract::Multipart::from_request(probe, &())
+        .await
+        .map_err(|_| csrf_error())?;
+    let mut token = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("csrf") {
+            token = field.text().await.ok();
+            break;
+        }
+    }
     if !token.is_some_and(|t| ct_eq(&t, expected)) {
         return Err(csrf_error());
     }

@@ -18,7 +18,9 @@ use crate::AppState;
 use crate::api::{self, ApplyIn, ApproveIn, ListParams, NewUserIn};
 use crate::auth::{self, ClientIp, PRE_COOKIE, PendingMfa, Principal, SESSION_COOKIE, Via};
 use crate::error::{ApiError, ApiForm, ApiQuery};
+use crate::export::{ExportFormat, Exporter};
 use crate::i18n::{self, tr};
+use crate::import::{ImportTotals, Importer};
 use crate::intel::{self, Directory, ObjectInput, Recipients};
 use crate::routes::{Routes, Rule, ct_eq};
 
@@ -51,6 +53,9 @@ pub fn routes(r: Routes) -> Routes {
             post(intel_revoke),
         )
         .add(Method::GET, "/search", User, get(search_page))
+        .add(Method::GET, "/exchange", User, get(exchange_page))
+        .add(Method::GET, "/export/{format}", User, get(export_download))
+        .add(Method::POST, "/import", IntelWriter, post(import_upload))
         .add(Method::GET, "/keys", User, get(keys_page))
         .add(Method::POST, "/keys", User, post(keys_create))
         .add(Method::POST, "/keys/{id}/revoke", User, post(keys_revoke))
@@ -170,6 +175,7 @@ fn layout(c: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                                 a href="/admin/applications" { (tr(l, "Applications", "入會申請")) }
                                 a href="/admin/audit" { (tr(l, "Audit log", "稽核紀錄")) }
                             }
+                            a href="/exchange" accesskey="x" { (tr(l, "Import / export", "匯入／匯出")) }
                             a href="/keys" { (tr(l, "API keys", "API 金鑰")) }
                             a href="/settings" { (tr(l, "Settings", "設定")) }
                         }
@@ -1784,4 +1790,217 @@ async fn audit_page(
         @if let Some(last) = rows.last() { @if last.seq > 1 { p.pager { a rel="next" href={"/admin/audit?before=" (last.seq)} { (tr(l, "Older →", "較舊 →")) } } } }
     };
     Ok(page(&p, tr(l, "Audit log", "稽核紀錄"), body))
+}
+
+// ---------------------------------------------------------------- import and export
+
+/// The import and export page: downloads of exactly what the user may see, and (for roles that
+/// may write intelligence) the upload of a STIX bundle or MISP event.
+async fn exchange_page(p: Principal) -> WebResult {
+    Ok(exchange_view(&p, None))
+}
+
+fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &[String])>) -> Response {
+    let l = p.user.locale;
+    let formats = [
+        (
+            ExportFormat::Stix,
+            tr(l, "STIX 2.1 bundle", "STIX 2.1 套組"),
+            tr(
+                l,
+                "For TIPs and SIEMs that read STIX.",
+                "供讀取 STIX 的情資平台與 SIEM 使用。",
+            ),
+        ),
+        (
+            ExportFormat::Csv,
+            tr(l, "CSV", "CSV"),
+            tr(
+                l,
+                "One row per object, for spreadsheets.",
+                "每列一筆物件，供試算表使用。",
+            ),
+        ),
+        (
+            ExportFormat::IpList,
+            tr(l, "IP block list", "IP 封鎖清單"),
+            tr(
+                l,
+                "Current IP addresses from indicators and observables, one per line.",
+                "來自指標與可觀察物件的現行 IP 位址，每行一筆。",
+            ),
+        ),
+        (
+            ExportFormat::DomainList,
+            tr(l, "Domain block list", "網域封鎖清單"),
+            tr(
+                l,
+                "Current domain names, one per line.",
+                "現行網域名稱，每行一筆。",
+            ),
+        ),
+    ];
+    let body = html! {
+        h1 { (tr(l, "Import and export", "匯入與匯出")) }
+        section.card {
+            h2 { (tr(l, "Export", "匯出")) }
+            p.muted { (tr(l, "Every export holds exactly what you may see under TLP, and is recorded in the audit log.", "每次匯出只包含您依 TLP 可檢視的內容，並記錄於稽核紀錄。")) }
+            table.data {
+                thead { tr { th { (tr(l, "Format", "格式")) } th { (tr(l, "Use", "用途")) } th {} } }
+                tbody {
+                    @for (f, name, what) in formats {
+                        tr {
+                            td { (name) }
+                            td { (what) }
+                            td { a.button href={"/export/" (f.as_str())} download=(f.file_name()) { (tr(l, "Download", "下載")) } }
+                        }
+                    }
+                }
+            }
+            p.muted { (tr(l, "A MISP feed directory is written by the command line: isac export --format misp-feed.", "MISP feed 目錄請以命令列產生：isac export --format misp-feed。")) }
+        }
+        @if p.user.role.may_write_intel() {
+            section.card {
+                h2 { (tr(l, "Import", "匯入")) }
+                p.muted { (tr(l, "A STIX 2.0 or 2.1 bundle, or a MISP event (JSON), up to 2 MiB. Your org owns what is imported. Unmarked objects are TLP:GREEN. A bundle or event is stored whole or not at all; what is already stored is skipped.", "STIX 2.0／2.1 套組或 MISP 事件（JSON），上限 2 MiB。匯入的內容歸屬於您的組織；未標記的物件為 TLP:GREEN。每個套組或事件全部存入或全部不存；已存在者略過。")) }
+                form method="post" action="/import" enctype="multipart/form-data" {
+                    (csrf_field(p))
+                    label for="import-file" { (tr(l, "File", "檔案")) }
+                    input #import-file type="file" name="file" accept=".json,application/json" required;
+                    button type="submit" { (tr(l, "Import", "匯入")) }
+                }
+                @if let Some((t, notes)) = result {
+                    div #import-result role="status" {
+                        p { strong {
+                            (tr(l, "Created", "新增")) " " (t.created) " · "
+                            (tr(l, "new versions", "新版本")) " " (t.updated) " · "
+                            (tr(l, "earlier versions", "較早版本")) " " (t.historical) " · "
+                            (tr(l, "unchanged", "未變更")) " " (t.unchanged) " · "
+                            (tr(l, "refused units", "被拒單元")) " " (t.refused_units)
+                        } }
+                        @if !notes.is_empty() {
+                            ul.notes { @for n in notes.iter().take(200) { li { code { (n) } } } }
+                            @if notes.len() > 200 { p.muted { "… " (notes.len() - 200) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(p, tr(l, "Import and export", "匯入與匯出"), body)
+}
+
+/// A download of what the user may see, streamed page by page.
+async fn export_download(
+    State(s): State<AppState>,
+    p: Principal,
+    ClientIp(ip): ClientIp,
+    Path(format): Path<String>,
+) -> WebResult {
+    let format = ExportFormat::parse(&format)
+        .filter(|f| f.single_file())
+        .ok_or_else(|| fail(&p, ApiError::not_found("export format")))?;
+    s.store
+        .audit(&p.audit(
+            &format!("export.{}", format.as_str()),
+            p.user.id.clone(),
+            ip,
+        ))
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let store = s.store.clone();
+    let operator = store.operator_org().await.ok().map(|o| o.id);
+    tokio::spawn(async move {
+        let mut ex = Exporter::new(format);
+        if tx.send(Ok(ex.begin())).await.is_err() {
+            return;
+        }
+        let mut query = isac_store::ListQuery {
+            sort: isac_store::Sort::OldestFirst,
+            limit: 500,
+            ..Default::default()
+        };
+        loop {
+            let page = match store.list_objects(&p.viewer, &query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "streaming an export");
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
+                }
+            };
+            let mut chunk = Vec::new();
+            for o in &page.objects {
+                let view = intel::view(&p, operator.as_deref(), o);
+                chunk.extend(ex.object(o, &view.object));
+            }
+            if tx.send(Ok(chunk)).await.is_err() {
+                return;
+            }
+            match page.next {
+                Some(c) => query.cursor = Some(c),
+                None => break,
+            }
+        }
+        let _ = tx.send(Ok(ex.end())).await;
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", format.file_name()),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The upload of one STIX bundle or MISP event, imported as the user.
+async fn import_upload(
+    State(s): State<AppState>,
+    p: Principal,
+    mut form: axum::extract::Multipart,
+) -> WebResult {
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = form.next_field().await.map_err(|e| {
+        fail(
+            &p,
+            ApiError::bad_request(format!("the upload is malformed: {e}")),
+        )
+    })? {
+        if field.name() == Some("file") {
+            let name = field
+                .file_name()
+                .unwrap_or("upload.json")
+                .chars()
+                .take(100)
+                .collect::<String>();
+            let bytes = field.bytes().await.map_err(|e| {
+                fail(
+                    &p,
+                    ApiError::bad_request(format!("the upload is malformed: {e}")),
+                )
+            })?;
+            file = Some((name, bytes.to_vec()));
+        }
+    }
+    let (name, bytes) =
+        file.ok_or_else(|| fail(&p, ApiError::invalid("choose a file to import")))?;
+    let importer = Importer::new(&s.store, p.clone(), s.config.default_tlp)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let mut totals = ImportTotals::default();
+    let notes = importer
+        .document(&s.store, &format!("upload {name}"), &bytes, &mut totals)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let mut r = exchange_view(&p, Some((&totals, &notes)));
+    if totals.refused_units > 0 {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(r)
 }

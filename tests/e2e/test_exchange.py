@@ -1,0 +1,130 @@
+"""Import and export in the web UI, in headless chromium: the member analyst of m01 downloads
+every export format and finds in each exactly what it may see (every visible marker, no
+forbidden one); uploads a STIX bundle and a MISP event and sees them imported, then uploads the
+same bundle again (nothing new) and a bundle with an invalid object (refused whole, nothing
+stored). Screenshots go to artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+from helpers import login
+from world import VIEWER
+
+
+def download(page, fmt: str) -> str:
+    with page.expect_download() as info:
+        page.locator(f"a[href='/export/{fmt}']").click()
+    path = info.value.path()
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def upload(page, tmp_path, name: str, doc: dict):
+    f = tmp_path / name
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    page.goto("/exchange")
+    page.locator("input[type=file][name=file]").set_input_files(str(f))
+    page.locator("form[action='/import'] button[type=submit]").click()
+    page.wait_for_load_state("domcontentloaded")
+    return page.locator("#import-result").inner_text()
+
+
+def test_exports_hold_exactly_the_audience(page, shot, world):
+    login(page, VIEWER)
+    page.goto("/exchange")
+    assert "匯出" in page.content()
+    shot(page, "exchange-zh")
+    for fmt in ("stix", "csv", "domain-list"):
+        text = download(page, fmt)
+        leaks = world.leaks(text)
+        assert not leaks, f"the {fmt} export holds objects outside the audience: {leaks}"
+        if fmt == "domain-list":
+            missing = [m.label for m in world.visible if m.value not in text.split()]
+        else:
+            missing = world.missing(world.visible, text)
+        assert not missing, f"the {fmt} export lacks objects in the audience: {missing}"
+        if fmt == "stix":
+            bundle = json.loads(text)
+            assert bundle["type"] == "bundle" and len(bundle["objects"]) > 10
+    ips = download(page, "ip-list")
+    assert all(line.strip() for line in ips.splitlines())
+
+
+def test_import_is_atomic_and_idempotent(page, shot, world, tmp_path):
+    login(page, VIEWER)
+    tag = secrets.token_hex(4)
+    ids = [f"indicator--{uuid.uuid4()}" for _ in range(3)]
+    objs = [
+        {
+            "type": "indicator",
+            "spec_version": "2.1",
+            "id": i,
+            "created": "2026-11-02T00:00:00.000Z",
+            "modified": "2026-11-02T00:00:00.000Z",
+            "name": f"ISAC-E2E-IMPORT-{n}-{tag}",
+            "pattern": f"[domain-name:value = 'import-{n}-{tag}.example']",
+            "pattern_type": "stix",
+            "valid_from": "2026-11-02T00:00:00Z",
+            "object_marking_refs": ["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"],
+        }
+        for n, i in enumerate(ids)
+    ]
+    bundle = {"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objs}
+    result = upload(page, tmp_path, "good.json", bundle)
+    shot(page, "import-bundle")
+    assert "3" in result, result
+    for i in ids:
+        status, _ = world.viewer_api.request("GET", f"/api/v1/objects/{i}")
+        assert status == 200, i
+
+    again = upload(page, tmp_path, "good.json", bundle)
+    shot(page, "import-again")
+    found = world.viewer_api.ok("GET", "/api/v1/search", params={"q": f"import-0-{tag}.example"})
+    assert len(found["objects"]) == 1, found
+    assert "3" in again, again
+
+    bad_ids = [f"indicator--{uuid.uuid4()}" for _ in range(2)]
+    bad = {
+        "type": "bundle",
+        "id": f"bundle--{uuid.uuid4()}",
+        "objects": [
+            dict(objs[0], id=bad_ids[0], name=f"ISAC-E2E-BAD-{tag}"),
+            dict(objs[1], id=bad_ids[1], pattern="[domain-name:value = 'unterminated"),
+        ],
+    }
+    result = upload(page, tmp_path, "bad.json", bad)
+    shot(page, "import-refused")
+    assert bad_ids[1] in result, result
+    for i in bad_ids:
+        status, _ = world.viewer_api.request("GET", f"/api/v1/objects/{i}")
+        assert status == 404, i
+
+    event = {
+        "Event": {
+            "uuid": str(uuid.uuid4()),
+            "info": f"ISAC-E2E-MISP-{tag}",
+            "date": "2026-11-02",
+            "timestamp": "1793577600",
+            "distribution": "1",
+            "threat_level_id": "2",
+            "analysis": "1",
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [
+                {
+                    "uuid": str(uuid.uuid4()),
+                    "type": "domain",
+                    "category": "Network activity",
+                    "value": f"misp-{tag}.example",
+                    "to_ids": True,
+                    "timestamp": "1793577600",
+                }
+            ],
+        }
+    }
+    result = upload(page, tmp_path, "event.json", event)
+    shot(page, "import-misp")
+    found = world.viewer_api.ok("GET", "/api/v1/search", params={"q": f"misp-{tag}.example"})
+    assert found["objects"], result
