@@ -3,7 +3,7 @@
 //! ([`intel::prepare_ingest`]: validation, TLP from markings or the default, audience checks)
 //! and the store's bulk import (`isac_store::Store::import`).
 //!
-//! Decisions (also in docs/IMPORT.md):
+//! Decisions (also in docs/EXCHANGE.md):
 //! - Every object of a unit is prepared first; if any fails, the unit is refused whole, with
 //!   every object's reason, and nothing of it is stored.
 //! - A version (id and `modified`) already stored is unchanged: re-importing stores nothing.
