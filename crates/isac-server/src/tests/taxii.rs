@@ -1110,3 +1110,27 @@ async fn taxii_reads_match_reference_model() {
         assert!(checks >= 5_000, "only {checks} checks");
     }
 }
+
+#[test]
+fn stored_modified_is_fixed_width_microseconds() {
+    use crate::intel::column_time;
+    for (given, stored) in [
+        ("2026-03-01T00:00:00Z", "2026-03-01T00:00:00.000000Z"),
+        ("2026-03-01T00:00:00.5Z", "2026-03-01T00:00:00.500000Z"),
+        ("2026-03-01T00:00:00.123Z", "2026-03-01T00:00:00.123000Z"),
+        ("2026-03-01T00:00:00.123456Z", "2026-03-01T00:00:00.123456Z"),
+        (
+            "2026-03-01T00:00:00.123456789Z",
+            "2026-03-01T00:00:00.123456Z",
+        ),
+    ] {
+        assert_eq!(column_time(given).as_deref(), Some(stored), "{given}");
+    }
+    for bad in ["2026-03-01T00:00:00+08:00", "2026-03-01", "yesterday", ""] {
+        assert_eq!(column_time(bad), None, "{bad}");
+    }
+    // Text order is time order.
+    let a = column_time("2026-03-01T00:00:00.9Z").expect("a");
+    let b = column_time("2026-03-01T00:00:00.123456Z").expect("b");
+    assert!(b < a);
+}
