@@ -766,12 +766,12 @@ pub fn prepare_ingest(
 }
 
 /// Stores STIX objects submitted as they are (a TAXII envelope, a bundle) for `p`, each through
-/// [`prepare_ingest`]. Each object succeeds or fails on its own; a failure stores nothing of that
-/// object. New objects are stored together in one transaction; a new version of a stored object
-/// is stored with its audience re-checked under the write lock (`check_new_version`): the caller
-/// must be able to read the current version and may widen its audience only for its own org's
-/// objects. A version already stored is reported as [`Ingested::Unchanged`]. Errors of the
-/// storage itself end the whole call.
+/// [`prepare_ingest`], in one write transaction ([`Store::import`]). Each object succeeds or fails
+/// on its own; a failure stores nothing of that object. A version of an object already held (or
+/// submitted earlier in the same call) is judged under the write lock against the latest version:
+/// the caller must be able to read it and may widen its audience only for its own org's objects
+/// (`check_new_version`). A version already stored is reported as [`Ingested::Unchanged`]. Errors
+/// of the storage itself end the whole call.
 pub async fn ingest(
     store: &Store,
     p: &crate::auth::Principal,
@@ -779,7 +779,8 @@ pub async fn ingest(
     default: Tlp,
     objects: Vec<Value>,
 ) -> Result<Vec<IngestOutcome>, ApiError> {
-    use isac_store::StoreError;
+    use isac_store::{OnRefusal, StoreError};
+    const NOT_YOURS: &str = "an object with this id exists and this account may not change it";
     let dir = Directory::load(store).await?;
     let users = user_ids(store).await?;
     let now = Utc::now();
@@ -801,158 +802,132 @@ pub async fn ingest(
                     .chars()
                     .take(64)
                     .collect(),
-                result: Err(String::new()),
+                result: Err("not a JSON object".into()),
             }
         })
         .collect();
-    let mut pending: Vec<(usize, Map<String, Value>)> = Vec::new();
+    // The current version of every id, as the caller may read it (`None`: not held).
+    let mut current: BTreeMap<String, Option<StoredObject>> = BTreeMap::new();
+    let mut batch: Vec<NewObject> = Vec::new();
+    let mut index: Vec<usize> = Vec::new();
+    let mut planned: BTreeSet<(String, String)> = BTreeSet::new();
     for (i, v) in objects.into_iter().enumerate() {
-        match v {
-            Value::Object(m) => pending.push((i, m)),
-            _ => outcomes[i].result = Err("not a JSON object".into()),
-        }
-    }
-    let fail = |e: ApiError| Err(e.message);
-    // Rounds: an id appears at most once per round, so later versions of an object submitted in
-    // the same envelope are judged against the earlier ones once those are stored.
-    while !pending.is_empty() {
-        let mut round_ids = BTreeSet::new();
-        let mut deferred = Vec::new();
-        let mut firsts: Vec<(usize, NewObject)> = Vec::new();
-        for (i, m) in pending {
-            let id = outcomes[i].id.clone();
-            if !id.is_empty() && !round_ids.insert(id.clone()) {
-                deferred.push((i, m));
-                continue;
-            }
-            let current = if id.is_empty() || id.len() > 300 {
-                None
-            } else {
-                match store.object(&p.viewer, &id).await {
-                    Ok(c) => Some(c),
-                    Err(StoreError::NotFound(_)) => {
-                        if store.object_exists(&id).await? {
-                            store
-                                .audit(
-                                    &p.audit("access.denied", id.as_str(), ip)
-                                        .outcome(isac_store::Outcome::Denied)
-                                        .detail("submitted a version of an object outside the caller's audience"),
-                                )
-                                .await?;
-                            outcomes[i].result = Err(
-                                "an object with this id exists and this account may not change it"
-                                    .into(),
-                            );
-                            continue;
-                        }
-                        None
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            let prepared =
-                match prepare_ingest(&dir, &users, &p.user, m, default, current.as_ref(), now) {
-                    Ok(x) => x.new,
-                    Err(e) => {
-                        outcomes[i].result = fail(e);
+        let Value::Object(m) = v else { continue };
+        let id = outcomes[i].id.clone();
+        if !id.is_empty() && id.len() <= 300 && !current.contains_key(&id) {
+            let c = match store.object(&p.viewer, &id).await {
+                Ok(c) => Some(c),
+                Err(StoreError::NotFound(_)) => {
+                    if store.object_exists(&id).await? {
+                        store
+                            .audit(
+                                &p.audit("access.denied", id.as_str(), ip)
+                                    .outcome(isac_store::Outcome::Denied)
+                                    .detail("submitted a version of an object outside the caller's audience"),
+                            )
+                            .await?;
+                        outcomes[i].result = Err(NOT_YOURS.into());
+                        current.insert(id, None);
                         continue;
                     }
-                };
-            let Some(current) = current else {
-                firsts.push((i, prepared));
-                continue;
+                    None
+                }
+                Err(e) => return Err(e.into()),
             };
-            if store
-                .version_exists(&prepared.stix_id, &prepared.modified)
-                .await?
-            {
-                let readable = store
-                    .object_versions(&p.viewer, &prepared.stix_id)
-                    .await?
-                    .iter()
-                    .any(|v| v.modified == prepared.modified);
-                outcomes[i].result = if readable {
-                    Ok(Ingested::Unchanged)
-                } else {
-                    Err("an object with this id exists and this account may not change it".into())
-                };
+            current.insert(id.clone(), c);
+        } else if current.get(&id).is_some_and(Option::is_none) && store.object_exists(&id).await? {
+            outcomes[i].result = Err(NOT_YOURS.into());
+            continue;
+        }
+        let cur = current.get(&id).and_then(Option::as_ref);
+        let prepared = match prepare_ingest(&dir, &users, &p.user, m, default, cur, now) {
+            Ok(x) => x.new,
+            Err(e) => {
+                outcomes[i].result = Err(e.message);
                 continue;
             }
-            if outcomes[i].version.is_empty() && current.body == prepared.body {
+        };
+        let key = (prepared.stix_id.clone(), prepared.modified.clone());
+        let already = planned.contains(&key)
+            || store
+                .version_exists(&prepared.stix_id, &prepared.modified)
+                .await?;
+        if let Some(c) = cur {
+            if !already && outcomes[i].version.is_empty() && c.body == prepared.body {
                 outcomes[i].result = Ok(Ingested::Unchanged);
                 continue;
             }
-            if current.revoked {
+            if !already && c.revoked {
                 outcomes[i].result =
                     Err("the object is revoked; revoked objects get no new versions".into());
                 continue;
             }
-            if prepared.modified <= current.modified {
-                outcomes[i].result = Err(format!(
-                    "a later version of this object is stored (modified {})",
-                    current.modified
-                ));
-                continue;
+        }
+        outcomes[i].result = Ok(if already {
+            Ingested::Unchanged
+        } else if cur.is_some() || planned.iter().any(|(id, _)| *id == prepared.stix_id) {
+            Ingested::Versioned
+        } else {
+            Ingested::Created
+        });
+        planned.insert(key);
+        batch.push(prepared);
+        index.push(i);
+    }
+    if batch.is_empty() {
+        return Ok(outcomes);
+    }
+    let writer_org = p.org.id.clone();
+    let viewer = p.viewer.clone();
+    let check = |latest: &isac_policy::Access, new: &NewObject| {
+        // Under the write lock: the caller may still read the latest version, and this version
+        // does not widen it unless the caller's org owns it.
+        if !isac_policy::can_read(&viewer, latest) {
+            return Err(StoreError::Invalid(NOT_YOURS.into()));
+        }
+        check_new_version(&writer_org, latest, &new.access)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+    };
+    match store
+        .import(
+            &batch,
+            OnRefusal::SkipRefused,
+            check,
+            p.audit("object.ingest", "-", ip),
+        )
+        .await
+    {
+        Ok(out) => {
+            for r in out.refused {
+                outcomes[index[r.index]].result = Err(r.reason);
             }
-            let writer_org = p.org.id.clone();
-            let viewer = p.viewer.clone();
-            let access = prepared.access.clone();
-            let r = store
-                .insert_version(
-                    &prepared,
-                    |latest| {
-                        if !isac_policy::can_read(&viewer, latest) {
-                            return Err(StoreError::NotFound("object"));
+        }
+        // A version the unit check refuses (a field over its limit, say) keeps the whole unit
+        // out: store the objects one by one, so that each gets its own answer.
+        Err(StoreError::Invalid(_) | StoreError::Conflict(_)) => {
+            for (n, i) in batch.iter().zip(index) {
+                let one = store
+                    .import(
+                        std::slice::from_ref(n),
+                        OnRefusal::SkipRefused,
+                        check,
+                        p.audit("object.ingest", n.stix_id.as_str(), ip),
+                    )
+                    .await;
+                match one {
+                    Ok(out) => {
+                        if let Some(r) = out.refused.into_iter().next() {
+                            outcomes[i].result = Err(r.reason);
                         }
-                        isac_policy::check_new_version(&writer_org, latest, &access)
-                            .map_err(|e| StoreError::Invalid(e.to_string()))
-                    },
-                    p.audit("object.version", prepared.stix_id.as_str(), ip),
-                )
-                .await;
-            outcomes[i].result = match r {
-                Ok(_) => Ok(Ingested::Versioned),
-                Err(StoreError::NotFound(_)) => {
-                    Err("an object with this id exists and this account may not change it".into())
-                }
-                Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_))) => Err(e.to_string()),
-                Err(e) => return Err(e.into()),
-            };
-        }
-        if !firsts.is_empty() {
-            let batch: Vec<NewObject> = firsts.iter().map(|(_, n)| n.clone()).collect();
-            match store
-                .insert_objects(&batch, p.audit("object.create", "-", ip))
-                .await
-            {
-                Ok(_) => {
-                    for (i, _) in &firsts {
-                        outcomes[*i].result = Ok(Ingested::Created);
                     }
-                }
-                // One object of the batch was refused (say, an id stored meanwhile): store the
-                // others one by one, so each gets its own answer.
-                Err(StoreError::Conflict(_) | StoreError::Invalid(_)) => {
-                    for (i, n) in firsts {
-                        let r = store
-                            .insert_objects(
-                                std::slice::from_ref(&n),
-                                p.audit("object.create", n.stix_id.as_str(), ip),
-                            )
-                            .await;
-                        outcomes[i].result = match r {
-                            Ok(_) => Ok(Ingested::Created),
-                            Err(e @ (StoreError::Conflict(_) | StoreError::Invalid(_))) => {
-                                Err(e.to_string())
-                            }
-                            Err(e) => return Err(e.into()),
-                        };
+                    Err(e @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+                        outcomes[i].result = Err(e.to_string());
                     }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
         }
-        pending = deferred;
+        Err(e) => return Err(e.into()),
     }
     Ok(outcomes)
 }

@@ -611,15 +611,15 @@ async fn taxii_endpoints_status_codes_and_submissions() {
                 "m1_analyst",
                 vec![indicator(
                     &green,
-                    "2026-02-01T00:00:00.000Z",
-                    "green v0",
+                    "2026-03-01T12:00:00.000Z",
+                    "green mid",
                     None,
                 )],
             )
             .await;
         assert_eq!(
-            older["failure_count"], 1,
-            "an older version than the current one"
+            older["success_count"], 1,
+            "an earlier version is kept as history: {older}"
         );
         let base = coll(COLLECTION_ALL, &format!("objects/{green}/"));
         let v = fx
@@ -627,7 +627,12 @@ async fn taxii_endpoints_status_codes_and_submissions() {
             .await;
         assert_eq!(
             v["versions"],
-            json!(["2026-03-01T00:00:00.000Z", "2026-03-02T00:00:00.500Z"])
+            json!([
+                "2026-03-01T00:00:00.000Z",
+                "2026-03-02T00:00:00.500Z",
+                "2026-03-01T12:00:00.000Z"
+            ]),
+            "versions in date_added order"
         );
         let names = |j: &Value| -> Vec<String> {
             j["objects"]
@@ -653,7 +658,7 @@ async fn taxii_endpoints_status_codes_and_submissions() {
                 &fx.taxii_ok(&format!("{base}?match[version]=all"), Some("m2_analyst"))
                     .await
             ),
-            ["green", "green v2"]
+            ["green", "green v2", "green mid"]
         );
         assert_eq!(
             names(
@@ -876,8 +881,8 @@ async fn taxii_endpoints_status_codes_and_submissions() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(
             names(&fx.taxii_ok(&base, Some("m2_analyst")).await),
-            ["green"],
-            "the earlier version is current again"
+            ["green mid"],
+            "the latest remaining version is current again"
         );
         let r = fx
             .taxii(
