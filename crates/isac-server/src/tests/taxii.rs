@@ -548,6 +548,58 @@ async fn taxii_endpoints_status_codes_and_submissions() {
             )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // A relationship is shown only where both its ends are.
+        let rel = uid("relationship");
+        let st = fx
+            .post_envelope(
+                "m1_analyst",
+                vec![json!({
+                    "type": "relationship",
+                    "spec_version": "2.1",
+                    "id": rel,
+                    "created": "2026-03-01T00:00:00.000Z",
+                    "modified": "2026-03-01T00:00:00.000Z",
+                    "relationship_type": "related-to",
+                    "source_ref": green,
+                    "target_ref": amber,
+                })],
+            )
+            .await;
+        assert_eq!(st["success_count"], 1, "{st}");
+        let m1_rel = fx
+            .taxii_ok(
+                &format!(
+                    "{}?match[type]=relationship",
+                    coll(COLLECTION_ALL, "objects/")
+                ),
+                Some("m1_analyst"),
+            )
+            .await;
+        assert!(ids_of(&m1_rel).contains(&rel));
+        for who in ["m2_analyst", "partner"] {
+            let j = fx
+                .taxii_ok(
+                    &format!(
+                        "{}?match[type]=relationship",
+                        coll(COLLECTION_ALL, "manifest/")
+                    ),
+                    Some(who),
+                )
+                .await;
+            assert!(
+                !ids_of(&j).contains(&rel),
+                "{who} sees a relationship to AMBER"
+            );
+            let r = fx
+                .taxii(
+                    Method::GET,
+                    &coll(COLLECTION_ALL, &format!("objects/{rel}/")),
+                    Some(who),
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}");
+        }
         // Other orgs see the ISAC as the creator.
         let j = fx
             .taxii_ok(
@@ -908,8 +960,9 @@ async fn taxii_endpoints_status_codes_and_submissions() {
 }
 
 /// Every TAXII read path against the reference model: for random worlds, each user's "all"
-/// collection, each of their sharing groups' collections, the object endpoint and the manifest
-/// hold exactly the objects the model lets them read; anonymous readers get exactly the CLEAR ones.
+/// collection, each of their sharing groups' collections, the object and versions endpoints and the
+/// manifest hold exactly the objects the model lets them read; anonymous readers get exactly the
+/// CLEAR ones.
 #[tokio::test]
 async fn taxii_reads_match_reference_model() {
     use isac_policy::testkit::World;
@@ -1094,6 +1147,15 @@ async fn taxii_reads_match_reference_model() {
             for (_, n) in objects.iter().step_by(7) {
                 let r = get(
                     coll(COLLECTION_ALL, &format!("objects/{}/", n.stix_id)),
+                    key.clone(),
+                )
+                .await;
+                checks += 1;
+                assert!(r.status == StatusCode::OK || r.status == StatusCode::NOT_FOUND);
+                disagreements +=
+                    u64::from((r.status == StatusCode::OK) != expected.contains(&n.stix_id));
+                let r = get(
+                    coll(COLLECTION_ALL, &format!("objects/{}/versions/", n.stix_id)),
                     key.clone(),
                 )
                 .await;
