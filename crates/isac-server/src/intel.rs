@@ -537,9 +537,22 @@ pub fn view(
 ) -> ObjectView {
     let full = sees_attribution(p, o);
     let mut object: Value = serde_json::from_str(&o.body).unwrap_or(Value::Null);
-    if !full {
-        // Anonymous attribution: other viewers see the ISAC as the creator.
-        if let (Some(obj), Some(op)) = (object.as_object_mut(), dir_operator) {
+    if let Some(obj) = object.as_object_mut() {
+        // The audience travels with the object (isac's extension), but only to those who see
+        // attribution: the owner org and the operator.
+        strip_audience(obj);
+        if full {
+            let a = &o.access;
+            let audience = isac_stix::audience::Audience {
+                orgs: a.recipient_orgs.iter().map(|o| identity_id(o)).collect(),
+                groups: a.recipient_groups.iter().cloned().collect(),
+                users: a.named_users.iter().cloned().collect(),
+            };
+            isac_stix::audience::write(obj, &audience);
+        } else if let Some(op) = dir_operator
+            && obj.contains_key("created_by_ref")
+        {
+            // Anonymous attribution: other viewers see the ISAC as the creator.
             obj.insert("created_by_ref".into(), Value::String(identity_id(op)));
         }
     }
