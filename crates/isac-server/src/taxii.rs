@@ -930,12 +930,17 @@ async fn list(
     Ok((items, more))
 }
 
-fn with_date_headers(mut r: Response, items: &[Item]) -> Response {
-    if let (Some(first), Some(last)) = (items.first(), items.last()) {
+/// `X-TAXII-Date-Added-First` and `-Last`: the first and last `date_added` of a page.
+fn date_range(items: &[Item]) -> Option<(i64, i64)> {
+    Some((items.first()?.date_added, items.last()?.date_added))
+}
+
+fn with_date_headers(mut r: Response, range: Option<(i64, i64)>) -> Response {
+    if let Some((first, last)) = range {
         let h = r.headers_mut();
         for (name, micros) in [
-            ("x-taxii-date-added-first", first.date_added),
-            ("x-taxii-date-added-last", last.date_added),
+            ("x-taxii-date-added-first", first),
+            ("x-taxii-date-added-last", last),
         ] {
             if let Ok(v) = HeaderValue::from_str(&date_text(micros)) {
                 h.insert(name, v);
@@ -955,21 +960,11 @@ fn envelope(items: Vec<Item>, more: bool) -> Response {
     if let Some(n) = next {
         body["next"] = Value::String(n);
     }
-    let dates: Vec<Item> = items
-        .iter()
-        .map(|i| Item {
-            cursor: i.cursor.clone(),
-            id: String::new(),
-            stix_type: String::new(),
-            date_added: i.date_added,
-            version: String::new(),
-            object: Value::Null,
-        })
-        .collect();
+    let range = date_range(&items);
     if !items.is_empty() {
         body["objects"] = Value::Array(items.into_iter().map(|i| i.object).collect());
     }
-    with_date_headers(ok(&body), &dates)
+    with_date_headers(ok(&body), range)
 }
 
 // ---------------------------------------------------------------- objects, manifest, versions
@@ -1077,7 +1072,7 @@ async fn get_versions(
     if let Some(n) = next {
         body["next"] = Value::String(n);
     }
-    Ok(with_date_headers(ok(&body), &items))
+    Ok(with_date_headers(ok(&body), date_range(&items)))
 }
 
 async fn versions(
@@ -1131,7 +1126,7 @@ async fn get_manifest(
                 .collect(),
         );
     }
-    Ok(with_date_headers(ok(&body), &items))
+    Ok(with_date_headers(ok(&body), date_range(&items)))
 }
 
 async fn manifest(
