@@ -132,7 +132,27 @@ pub(crate) fn push_scope(q: &mut Sql, s: &ReadScope) {
     push_base_scope(q, s, "o");
     q.push(" AND (o.stix_type NOT IN ('relationship', 'sighting') OR NOT EXISTS (SELECT 1 FROM object_ends e WHERE e.object_pk = o.pk AND NOT EXISTS (SELECT 1 FROM objects t WHERE t.stix_id = e.ref_id AND t.is_latest = 1 AND ");
     push_base_scope(q, s, "t");
+    q.push(") AND NOT EXISTS (SELECT 1 FROM orgs g WHERE e.ref_id = 'identity--' || g.id AND ");
+    push_identity_scope(q, s);
     q.push(")))");
+    q.push(")");
+}
+
+/// The SQL form of [`isac_policy::can_read`] on the access of org `g`'s STIX identity
+/// ([`crate::taxii::identity_access`]): the operator's is CLEAR, a member's GREEN, a partner's
+/// or vendor's AMBER owned by that org with no recipients.
+fn push_identity_scope(q: &mut Sql, s: &ReadScope) {
+    q.push("(g.kind = 'operator'");
+    if s.green {
+        q.push(" OR g.kind = 'member'");
+    }
+    if s.all_amber {
+        q.push(" OR g.kind IN ('partner', 'vendor')");
+    } else if let (true, Some(org)) = (s.own_amber, &s.org) {
+        q.push(" OR (g.kind IN ('partner', 'vendor') AND g.id = ")
+            .text(org.clone())
+            .push(")");
+    }
     q.push(")");
 }
 
@@ -578,6 +598,23 @@ impl Store {
                 .with_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
                 .await?;
             latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
+        }
+        // Ends that are no stored object may be org identities, served from the directory.
+        let missing: Vec<&str> = ends
+            .values()
+            .flatten()
+            .filter(|id| !latest.contains_key(*id))
+            .filter_map(|id| id.strip_prefix("identity--"))
+            .collect();
+        if !missing.is_empty() {
+            for org in self.orgs().await? {
+                if missing.contains(&org.id.as_str()) {
+                    latest.insert(
+                        format!("identity--{}", org.id),
+                        crate::taxii::identity_access(&org),
+                    );
+                }
+            }
         }
         for (pk, ids) in ends {
             out.insert(pk, ids.iter().map(|id| latest.get(id).cloned()).collect());

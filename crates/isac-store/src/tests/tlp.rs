@@ -79,9 +79,19 @@ struct Version {
 struct Object {
     stix_id: String,
     versions: Vec<Version>,
-    /// For a relationship or sighting, the objects it connects: an index into the loaded
-    /// objects, or `None` for an id that is not stored.
-    ends: Option<Vec<Option<usize>>>,
+    /// For a relationship or sighting, what it connects.
+    ends: Option<Vec<End>>,
+}
+
+/// One end of a relationship or sighting.
+#[derive(Clone, Copy)]
+enum End {
+    /// A loaded object, by index.
+    Object(usize),
+    /// An org's STIX identity, served from the directory, by world org index.
+    Org(usize),
+    /// An id that is stored nowhere.
+    Missing,
 }
 
 impl Object {
@@ -115,16 +125,19 @@ impl Reader {
     /// sighting, the audience of every end's latest version (DESIGN §3).
     fn sees_version(&self, loaded: &Loaded, o: &Object, v: &Version) -> bool {
         self.sees(v)
-            && o.ends
-                .iter()
-                .flatten()
-                .all(|end| end.is_some_and(|j| self.sees(loaded.objects[j].latest())))
+            && o.ends.iter().flatten().all(|end| match end {
+                End::Object(j) => self.sees(loaded.objects[*j].latest()),
+                End::Org(k) => self.sees(&loaded.identities[*k]),
+                End::Missing => false,
+            })
     }
 }
 
 struct Loaded {
     objects: Vec<Object>,
     readers: Vec<Reader>,
+    /// The reference model's audience of each world org's identity.
+    identities: Vec<Version>,
 }
 
 #[derive(Default)]
@@ -226,14 +239,23 @@ async fn load(store: &Store, world: &World) -> Loaded {
         "malware",
     ];
     // Relationships and sightings connect two to three other objects, some of them not stored.
-    let ends_of = |i: usize| -> Option<Vec<Option<usize>>> {
+    let n_orgs = world.orgs.len();
+    let ends_of = |i: usize| -> Option<Vec<End>> {
         match types[i % types.len()] {
-            "relationship" => Some(vec![Some((i * 5 + 1) % n), Some((i * 13 + 4) % n)]),
-            "sighting" if i % 3 == 0 => Some(vec![Some((i * 3 + 2) % n), None]),
+            "relationship" => Some(vec![
+                End::Object((i * 5 + 1) % n),
+                End::Object((i * 13 + 4) % n),
+            ]),
+            "sighting" if i % 3 == 0 => Some(vec![End::Object((i * 3 + 2) % n), End::Missing]),
+            "sighting" if i % 3 == 1 => Some(vec![
+                End::Object((i * 3 + 2) % n),
+                End::Org(i % n_orgs),
+                End::Org((i * 7 + 3) % n_orgs),
+            ]),
             "sighting" => Some(vec![
-                Some((i * 3 + 2) % n),
-                Some((i * 17 + 9) % n),
-                Some((i * 19 + 1) % n),
+                End::Object((i * 3 + 2) % n),
+                End::Object((i * 17 + 9) % n),
+                End::Object((i * 19 + 1) % n),
             ]),
             _ => None,
         }
@@ -265,9 +287,10 @@ async fn load(store: &Store, world: &World) -> Loaded {
         let mut nv = new_object(&o.stix_id, &v.modified, v.access.clone());
         nv.values = vec![PLANTED.to_owned(), format!("value-{i}")];
         if let Some(ends) = &o.ends {
-            let id = |e: &Option<usize>| match e {
-                Some(j) => ids_by_index[*j].clone(),
-                None => stix_id("identity", 900_000 + i as u64),
+            let id = |e: &End| match e {
+                End::Object(j) => ids_by_index[*j].clone(),
+                End::Org(k) => format!("identity--{}", ids.orgs[&world.orgs[*k].id]),
+                End::Missing => stix_id("identity", 900_000 + i as u64),
             };
             let mut body: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&nv.body).expect("test body");
@@ -328,7 +351,30 @@ async fn load(store: &Store, world: &World) -> Loaded {
         world_user: None,
         viewer: Viewer::anonymous(),
     });
-    Loaded { objects, readers }
+    let identities = world
+        .orgs
+        .iter()
+        .map(|o| {
+            let a = Access {
+                tlp: match o.kind {
+                    OrgKind::Operator => Tlp::Clear,
+                    OrgKind::Member => Tlp::Green,
+                    OrgKind::Partner | OrgKind::Vendor => Tlp::Amber,
+                },
+                owner_org: o.id.clone(),
+                author: world.users[0].id.clone(),
+                recipient_orgs: BTreeSet::new(),
+                recipient_groups: BTreeSet::new(),
+                named_users: BTreeSet::new(),
+            };
+            version(String::new(), &a)
+        })
+        .collect();
+    Loaded {
+        objects,
+        readers,
+        identities,
+    }
 }
 
 /// Every comparison for one reader.
