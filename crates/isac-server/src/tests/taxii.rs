@@ -1201,3 +1201,103 @@ fn stored_modified_is_fixed_width_microseconds() {
     let b = column_time("2026-03-01T00:00:00.123456Z").expect("b");
     assert!(b < a);
 }
+
+/// Status resources are kept for the retention period and purged after it; deletion re-checks
+/// the owner under the write lock and keeps one current version.
+#[tokio::test]
+async fn taxii_status_retention_and_deletion_in_the_store() {
+    use isac_store::{STATUS_RETENTION_MICROS, TaxiiStatus, now_micros};
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let status = |created_at: i64| TaxiiStatus {
+            id: uuid::Uuid::new_v4().to_string(),
+            org_id: fx.m1.id.clone(),
+            user_id: fx.m1_analyst.id.clone(),
+            created_at,
+            body: "{}".into(),
+        };
+        let old = status(now_micros() - STATUS_RETENTION_MICROS - 1_000_000);
+        let day_old = status(now_micros() - 24 * 3600 * 1_000_000);
+        fx.store.save_taxii_status(&old, cli()).await.expect("save");
+        fx.store
+            .save_taxii_status(&day_old, cli())
+            .await
+            .expect("save");
+        let fresh = status(now_micros());
+        fx.store
+            .save_taxii_status(&fresh, cli())
+            .await
+            .expect("save");
+        assert_eq!(fx.store.taxii_status(&old.id).await.expect("read"), None);
+        assert_eq!(
+            fx.store.taxii_status(&day_old.id).await.expect("read"),
+            Some(day_old.clone()),
+            "kept at least 24 hours ({backend})"
+        );
+        assert_eq!(
+            fx.store.taxii_status(&fresh.id).await.expect("read"),
+            Some(fresh)
+        );
+
+        let id = uid("note");
+        let version = |modified: &str| isac_store::NewObject {
+            stix_id: id.clone(),
+            stix_type: "note".into(),
+            modified: modified.into(),
+            access: isac_policy::Access {
+                tlp: Tlp::Green,
+                owner_org: fx.m1.id.clone(),
+                author: fx.m1_analyst.id.clone(),
+                recipient_orgs: BTreeSet::new(),
+                recipient_groups: BTreeSet::new(),
+                named_users: BTreeSet::new(),
+            },
+            revoked: false,
+            title: "note".into(),
+            body: json!({"type": "note", "id": id, "content": "x"}).to_string(),
+            values: vec![],
+        };
+        let first = fx
+            .store
+            .insert_objects(&[version("2026-01-01T00:00:00.000000Z")], cli())
+            .await
+            .expect("insert")[0];
+        let second = fx
+            .store
+            .insert_version(&version("2026-01-02T00:00:00.000000Z"), |_| Ok(()), cli())
+            .await
+            .expect("version");
+        let err = fx
+            .store
+            .delete_object_versions(&id, &fx.m2.id, &[second], cli())
+            .await
+            .expect_err("another org");
+        assert!(matches!(err, isac_store::StoreError::Invalid(_)), "{err}");
+        let err = fx
+            .store
+            .delete_object_versions(&id, &fx.m1.id, &[second + 1_000_000], cli())
+            .await
+            .expect_err("a version of another object");
+        assert!(matches!(err, isac_store::StoreError::NotFound(_)), "{err}");
+        assert_eq!(
+            fx.store
+                .delete_object_versions(&id, &fx.m1.id, &[second], cli())
+                .await
+                .expect("delete"),
+            1
+        );
+        let op_viewer = auth::viewer_for(&fx.store, &fx.op_admin, &fx.op)
+            .await
+            .expect("viewer");
+        let current = fx.store.object(&op_viewer, &id).await.expect("current");
+        assert_eq!((current.pk, current.is_latest), (first, true));
+        assert_eq!(
+            fx.store
+                .delete_object_versions(&id, &fx.m1.id, &[first], cli())
+                .await
+                .expect("delete"),
+            1
+        );
+        assert!(!fx.store.object_exists(&id).await.expect("exists"));
+    }
+}
