@@ -636,7 +636,7 @@ async fn seed_objects(
         let author = cast.author(&mut rng, tlp);
         debug_assert!(author.role.may_write_intel());
         let recipients = cast.recipients(&mut rng, tlp, author);
-        let object = maker.object(&mut rng, at);
+        let object = maker.object(&mut rng, at, &intel::identity_id(&author.org_id));
         let id = object
             .get("id")
             .and_then(Value::as_str)
@@ -1173,11 +1173,20 @@ struct Generator {
 }
 
 impl Generator {
-    fn object(&mut self, rng: &mut StdRng, at: DateTime<Utc>) -> Map<String, Value> {
+    /// One object made at `at` by an author of org `sighted_by` (a STIX identity id).
+    fn object(
+        &mut self,
+        rng: &mut StdRng,
+        at: DateTime<Utc>,
+        sighted_by: &str,
+    ) -> Map<String, Value> {
         let roll = rng.gen_range(0..100);
         let cites = !self.open.is_empty();
+        let connects = self.open_of("indicator").is_some() && self.open_of("malware").is_some();
         let (t, mut o) = match roll {
-            0..65 => ("indicator", indicator(rng, at)),
+            0..60 => ("indicator", indicator(rng, at)),
+            60..63 if connects => ("relationship", self.relationship(rng, at)),
+            63..65 if connects => ("sighting", self.sighting(rng, at, sighted_by)),
             65..77 => ("vulnerability", self.vulnerability(rng, at)),
             77..83 => ("malware", malware(rng)),
             83..89 if cites => ("report", self.report(rng, at)),
@@ -1275,6 +1284,57 @@ impl Generator {
     }
 
     /// Between `min` and `max` distinct recent open objects.
+    /// A recent TLP:CLEAR or TLP:GREEN object of `stix_type`, so that connecting it reveals
+    /// nothing to the connection's own readers.
+    fn open_of(&self, stix_type: &str) -> Option<&String> {
+        let prefix = format!("{stix_type}--");
+        self.open
+            .iter()
+            .rev()
+            .take(400)
+            .find(|id| id.starts_with(&prefix))
+    }
+
+    /// "This indicator indicates that malware."
+    fn relationship(&mut self, rng: &mut StdRng, at: DateTime<Utc>) -> Map<String, Value> {
+        let source = self.open_of("indicator").cloned().unwrap_or_default();
+        let targets: Vec<&String> = self
+            .open
+            .iter()
+            .rev()
+            .take(400)
+            .filter(|id| id.starts_with("malware--"))
+            .collect();
+        let target = targets
+            .choose(rng)
+            .map(|t| (*t).clone())
+            .unwrap_or_default();
+        obj(json!({
+            "relationship_type": "indicates",
+            "source_ref": source,
+            "target_ref": target,
+            "description": "Observed together in the same campaign / 同一攻擊活動中一併出現",
+            "start_time": intel::stix_time(at),
+        }))
+    }
+
+    /// "Our org saw this indicator."
+    fn sighting(
+        &mut self,
+        rng: &mut StdRng,
+        at: DateTime<Utc>,
+        sighted_by: &str,
+    ) -> Map<String, Value> {
+        let of = self.open_of("indicator").cloned().unwrap_or_default();
+        obj(json!({
+            "sighting_of_ref": of,
+            "where_sighted_refs": [sighted_by],
+            "count": rng.gen_range(1..40),
+            "first_seen": intel::stix_time(at - Duration::hours(rng.gen_range(1..48))),
+            "last_seen": intel::stix_time(at),
+        }))
+    }
+
     fn cite(&self, rng: &mut StdRng, min: usize, max: usize) -> Vec<String> {
         let recent = &self.open[self.open.len().saturating_sub(300)..];
         let n = rng.gen_range(min..=max).min(recent.len());
