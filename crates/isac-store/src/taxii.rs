@@ -286,6 +286,20 @@ impl Store {
                     .await?;
                 latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
             }
+            // Ends that are no stored object may be org identities, served from the directory.
+            let missing: Vec<&str> = ends
+                .values()
+                .flatten()
+                .filter(|id| !latest.contains_key(*id))
+                .filter_map(|id| id.strip_prefix("identity--"))
+                .collect();
+            if !missing.is_empty() {
+                for org in self.orgs().await? {
+                    if missing.contains(&org.id.as_str()) {
+                        latest.insert(format!("identity--{}", org.id), identity_access(&org));
+                    }
+                }
+            }
         }
         let before = objects.len();
         objects.retain(|o| {

@@ -600,6 +600,58 @@ async fn taxii_endpoints_status_codes_and_submissions() {
                 .await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{who}");
         }
+        // Relationships to org identities: judged by the identity's directory access.
+        let rel_member = uid("relationship");
+        let rel_vendor = uid("relationship");
+        let relationship = |id: &str, target: String| {
+            json!({
+                "type": "relationship",
+                "spec_version": "2.1",
+                "id": id,
+                "created": "2026-03-01T00:00:00.000Z",
+                "modified": "2026-03-01T00:00:00.000Z",
+                "relationship_type": "related-to",
+                "source_ref": clear,
+                "target_ref": target,
+                "object_marking_refs": [Tlp::Clear.marking_id_v2()],
+            })
+        };
+        let st = fx
+            .post_envelope(
+                "m1_analyst",
+                vec![
+                    relationship(&rel_member, crate::intel::identity_id(&fx.m2.id)),
+                    relationship(&rel_vendor, crate::intel::identity_id(&fx.vendor.id)),
+                ],
+            )
+            .await;
+        assert_eq!(st["success_count"], 2, "{st}");
+        let seen = |who: &'static str| {
+            let fx = &fx;
+            async move {
+                ids_of(
+                    &fx.taxii_ok(
+                        &format!(
+                            "{}?match[type]=relationship",
+                            coll(COLLECTION_ALL, "objects/")
+                        ),
+                        Some(who),
+                    )
+                    .await,
+                )
+            }
+        };
+        let m2_rels = seen("m2_analyst").await;
+        assert!(m2_rels.contains(&rel_member) && !m2_rels.contains(&rel_vendor));
+        let vendor_rels = seen("vendor").await;
+        assert!(vendor_rels.contains(&rel_vendor) && !vendor_rels.contains(&rel_member));
+        let op_rels = seen("op_analyst").await;
+        assert!(op_rels.contains(&rel_vendor) && op_rels.contains(&rel_member));
+        let public_rels = ids_of(
+            &fx.taxii_ok(&coll(COLLECTION_PUBLIC, "objects/"), None)
+                .await,
+        );
+        assert!(!public_rels.contains(&rel_vendor) && !public_rels.contains(&rel_member));
         // Other orgs see the ISAC as the creator.
         let j = fx
             .taxii_ok(
