@@ -163,7 +163,19 @@ def test_anonymous_public_collection_is_clear_only(base_url, keys, world):
         assert TLP_CLEAR in o.get("object_marking_refs", []), o["id"]
     ids = {o["id"] for o in objs if o["type"] not in DIRECTORY_TYPES}
     clear = rest_ids(base_url, keys["admin@twfisac.example"], tlp="clear")
-    assert ids == clear
+
+    def plain(s: set[str]) -> set[str]:
+        return {i for i in s if i.split("--")[0] not in ("relationship", "sighting")}
+
+    # Every CLEAR object; relationships and sightings only where every end is public too.
+    assert plain(ids) == plain(clear)
+    assert ids <= clear
+    visible = {o["id"] for o in objs}
+    for o in objs:
+        ends = [o.get("source_ref"), o.get("target_ref"), o.get("sighting_of_ref")]
+        ends += o.get("observed_data_refs", []) + o.get("where_sighted_refs", [])
+        for end in filter(None, ends):
+            assert end in visible, f"{o['id']} connects {end}, which anonymous readers cannot see"
     assert not any(m.id in ids for m in world.forbidden)
     with pytest.raises(requests.HTTPError) as e:
         collection(base_url, ALL).get_objects()
