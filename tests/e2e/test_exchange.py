@@ -49,6 +49,16 @@ def test_exports_hold_exactly_the_audience(page, shot, world):
         if fmt == "stix":
             bundle = json.loads(text)
             assert bundle["type"] == "bundle" and len(bundle["objects"]) > 10
+            # The OASIS validator accepts every object of the export.
+            from stix2validator import ValidationOptions, validate_instance
+
+            bad = []
+            for o in bundle["objects"]:
+                r = validate_instance(o, ValidationOptions(version="2.1"))
+                if not r.is_valid:
+                    bad.append((o["id"], [str(e) for e in r.errors][:3]))
+            print(f"stix2-validator: {len(bundle['objects'])} exported objects, {len(bad)} invalid")
+            assert not bad, bad[:5]
     ips = download(page, "ip-list")
     assert all(line.strip() for line in ips.splitlines())
 
