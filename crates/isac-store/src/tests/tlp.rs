@@ -246,7 +246,9 @@ async fn load(store: &Store, world: &World) -> Loaded {
                 End::Object((i * 5 + 1) % n),
                 End::Object((i * 13 + 4) % n),
             ]),
-            "sighting" if i.is_multiple_of(3) => Some(vec![End::Object((i * 3 + 2) % n), End::Missing]),
+            "sighting" if i.is_multiple_of(3) => {
+                Some(vec![End::Object((i * 3 + 2) % n), End::Missing])
+            }
             "sighting" if i % 3 == 1 => Some(vec![
                 End::Object((i * 3 + 2) % n),
                 End::Org(i % n_orgs),
