@@ -12,6 +12,7 @@
 mod corpus;
 mod db;
 mod http;
+mod import;
 mod read;
 mod stats;
 mod write;
@@ -85,6 +86,9 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1x1,1x8,100x1,1000x1")]
         scenarios: Vec<String>,
     },
+    /// Bulk import through `Store::import` in units of `--batch` objects from a streaming
+    /// generator, on a fresh store per run, then the same objects again; objects/s and peak RSS.
+    Import(import::ImportArgs),
     /// Drops a PostgreSQL benchmark schema kept with `--keep`.
     DropSchema {
         #[arg(long, env = "ISAC_BENCH_DATABASE_URL", default_value = DEFAULT_PG)]
@@ -195,6 +199,7 @@ fn main() -> Result<()> {
             }
             write_cmd(&rt, &store, objects, batch, runs, seconds, &chosen)
         }
+        Command::Import(a) => import::run(&rt, &a),
         Command::DropSchema {
             database_url,
             schema,
