@@ -12,9 +12,9 @@
 mod corpus;
 mod db;
 mod http;
-mod import;
 mod read;
 mod stats;
+mod taxii;
 mod write;
 
 use std::path::PathBuf;
@@ -86,9 +86,9 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "1x1,1x8,100x1,1000x1")]
         scenarios: Vec<String>,
     },
-    /// Bulk import through `Store::import` in units of `--batch` objects from a streaming
-    /// generator, on a fresh store per run, then the same objects again; objects/s and peak RSS.
-    Import(import::ImportArgs),
+    /// TAXII 2.1 reads and writes, isac beside medallion (the OASIS reference server) in the
+    /// same run: pages of 100 at growing collection sizes, and envelopes of 100 and 1000.
+    Taxii(TaxiiArgs),
     /// Drops a PostgreSQL benchmark schema kept with `--keep`.
     DropSchema {
         #[arg(long, env = "ISAC_BENCH_DATABASE_URL", default_value = DEFAULT_PG)]
@@ -146,6 +146,82 @@ struct CorpusArgs {
     batch: u64,
 }
 
+#[derive(Args)]
+struct TaxiiArgs {
+    /// Where isac's SQLite corpus (DIR/isac.db, grown size by size), its fresh write stores and
+    /// medallion's data files go.
+    #[arg(long, default_value = "target/isac-bench-taxii")]
+    data: PathBuf,
+    #[arg(long, default_value_t = 20_250_101)]
+    seed: u64,
+    /// Stored corpus objects at each measured size, ascending.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,10000,100000,1000000"
+    )]
+    sizes: Vec<u64>,
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Timed first-page requests per round (1 client).
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+    /// Cap of each timed request kind per round, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    max_seconds: f64,
+    /// Client counts for the first page.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    clients: Vec<usize>,
+    /// Pages walked by `next` per round (beyond the sizes medallion is seeded at).
+    #[arg(long, default_value_t = 1000)]
+    walk_pages: u64,
+    #[arg(long, default_value_t = 30.0)]
+    walk_seconds: f64,
+    /// medallion is not run at larger sizes once its first page takes longer (p50, seconds).
+    #[arg(long, default_value_t = 2.0)]
+    medallion_slow: f64,
+    /// medallion is not run at larger sizes once it takes longer to start (seconds).
+    #[arg(long, default_value_t = 120.0)]
+    medallion_start: f64,
+    /// Once medallion is projected past `--medallion-slow`, one first page is timed at that
+    /// size, waiting at most this long (seconds), and it is not run further.
+    #[arg(long, default_value_t = 60.0)]
+    medallion_probe: f64,
+    /// Objects per envelope in the write benchmark.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    envelopes: Vec<usize>,
+    #[arg(long, default_value_t = 3)]
+    write_runs: usize,
+    #[arg(long, default_value_t = 10.0)]
+    write_seconds: f64,
+    #[arg(long)]
+    skip_reads: bool,
+    #[arg(long)]
+    skip_writes: bool,
+}
+
+impl TaxiiArgs {
+    fn options(&self) -> taxii::Options {
+        taxii::Options {
+            sizes: self.sizes.clone(),
+            runs: self.runs,
+            samples: self.samples,
+            max_seconds: self.max_seconds,
+            clients: self.clients.clone(),
+            walk_pages: self.walk_pages,
+            walk_seconds: self.walk_seconds,
+            medallion_slow: self.medallion_slow,
+            medallion_start: self.medallion_start,
+            medallion_probe: self.medallion_probe,
+            envelopes: self.envelopes.clone(),
+            write_runs: self.write_runs,
+            write_seconds: self.write_seconds,
+            skip_reads: self.skip_reads,
+            skip_writes: self.skip_writes,
+        }
+    }
+}
+
 fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -199,7 +275,7 @@ fn main() -> Result<()> {
             }
             write_cmd(&rt, &store, objects, batch, runs, seconds, &chosen)
         }
-        Command::Import(a) => import::run(&rt, &a),
+        Command::Taxii(a) => taxii::run(&rt, &a.data, a.seed, &a.options()),
         Command::DropSchema {
             database_url,
             schema,
