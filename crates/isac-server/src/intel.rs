@@ -97,6 +97,9 @@ pub fn column_time(s: &str) -> Option<String> {
 }
 
 /// [`stix_time`] of `t` in the stored form of [`column_time`].
+/// The stored version of objects that carry no `modified` or `created` (cyber-observables).
+pub const UNVERSIONED: &str = "1970-01-01T00:00:00.000000Z";
+
 fn column_of(t: DateTime<Utc>) -> String {
     column_time(&stix_time(t)).expect("stix_time writes RFC 3339 UTC")
 }
@@ -632,7 +635,7 @@ pub fn strip_audience(o: &mut Map<String, Value>) {
 /// the default, never wider than GREEN, and that marking is added. Its audience comes from isac's
 /// audience extension, which is checked like any other audience and then removed from the body.
 /// The owner is the poster's org, or that of `current`; `created_by_ref` names the owner's
-/// identity. Objects without `modified` or `created` (cyber-observables) are versioned at `now`.
+/// identity. Objects without `modified` or `created` (cyber-observables) get [`UNVERSIONED`].
 pub fn prepare_ingest(
     dir: &Directory,
     users: &BTreeSet<String>,
@@ -672,7 +675,10 @@ pub fn prepare_ingest(
     }
     let given = version_text(&o);
     let modified = if given.is_empty() {
-        column_of(now)
+        // Objects without `modified` or `created` (cyber-observables) are not versioned: their
+        // id is derived from their content (STIX 2.1 §2.9), so one fixed version stands for
+        // all, and submitting the same observable again changes nothing.
+        UNVERSIONED.to_owned()
     } else {
         column_time(&given).ok_or_else(|| {
             ApiError::invalid("`modified` and `created` must be RFC 3339 timestamps in UTC")

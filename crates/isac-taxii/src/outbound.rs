@@ -103,7 +103,7 @@ impl fmt::Display for RefusedAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "refused to connect to {} ({}): {} address; allow it with allow_private or an allow-list entry",
+            "refused to connect to {} ({}): {} address; allow private addresses (`--allow-private` on the command line) or add an allow-list entry",
             self.host, self.addr, self.class
         )
     }

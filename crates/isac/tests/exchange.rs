@@ -1503,7 +1503,6 @@ fn taxii_pull_resumes_and_push_sends_only_what_may_leave() {
 /// carry no `modified`, and each import stamps them with the time of import, so every import
 /// stores a new version of each observable.
 #[test]
-#[ignore = "each import stores a new version of every SCO (no `modified`), so re-imports are not no-ops"]
 fn reimporting_observables_stores_nothing_new() {
     let dir = TempDir::new();
     let d = dir.str();
