@@ -12,6 +12,7 @@
 mod corpus;
 mod db;
 mod http;
+mod import;
 mod read;
 mod stats;
 mod taxii;
@@ -89,6 +90,9 @@ enum Command {
     /// TAXII 2.1 reads and writes, isac beside medallion (the OASIS reference server) in the
     /// same run: pages of 100 at growing collection sizes, and envelopes of 100 and 1000.
     Taxii(TaxiiArgs),
+    /// Bulk import through `Store::import` in units of `--batch` objects from a streaming
+    /// generator, on a fresh store per run, then the same objects again; objects/s and peak RSS.
+    Import(import::ImportArgs),
     /// Drops a PostgreSQL benchmark schema kept with `--keep`.
     DropSchema {
         #[arg(long, env = "ISAC_BENCH_DATABASE_URL", default_value = DEFAULT_PG)]
@@ -276,6 +280,7 @@ fn main() -> Result<()> {
             write_cmd(&rt, &store, objects, batch, runs, seconds, &chosen)
         }
         Command::Taxii(a) => taxii::run(&rt, &a.data, a.seed, &a.options()),
+        Command::Import(a) => import::run(&rt, &a),
         Command::DropSchema {
             database_url,
             schema,
