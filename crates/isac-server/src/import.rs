@@ -16,7 +16,6 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
 use isac_model::Tlp;
 use isac_store::{AuditEntry, IMPORT_CHUNK, NewObject, OnRefusal, Store, StoreError, User};
 use serde_json::{Map, Value};
@@ -84,7 +83,6 @@ impl Importer {
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
         totals.units += 1;
-        let now = Utc::now();
         let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
         let mut problems = Vec::new();
         for o in objects {
@@ -100,7 +98,6 @@ impl Importer {
                 o,
                 self.default_tlp,
                 None,
-                now,
             ) {
                 Ok(p) => news.push(p.new),
                 Err(e) => problems.push(format!("{id}: {}", e.message)),

@@ -643,7 +643,6 @@ pub fn prepare_ingest(
     mut o: Map<String, Value>,
     default: Tlp,
     current: Option<&StoredObject>,
-    now: DateTime<Utc>,
 ) -> Result<PreparedIngest, ApiError> {
     let diagnostics = isac_stix::validate(&o);
     if !isac_stix::is_valid(&diagnostics) {
@@ -802,7 +801,6 @@ pub async fn ingest(
     const NOT_YOURS: &str = "an object with this id exists and this account may not change it";
     let dir = Directory::load(store).await?;
     let users = user_ids(store).await?;
-    let now = Utc::now();
     let mut outcomes: Vec<IngestOutcome> = objects
         .iter()
         .map(|v| {
@@ -859,7 +857,7 @@ pub async fn ingest(
             continue;
         }
         let cur = current.get(&id).and_then(Option::as_ref);
-        let prepared = match prepare_ingest(&dir, &users, &p.user, m, default, cur, now) {
+        let prepared = match prepare_ingest(&dir, &users, &p.user, m, default, cur) {
             Ok(x) => x.new,
             Err(e) => {
                 outcomes[i].result = Err(e.message);
