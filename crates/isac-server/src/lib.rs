@@ -105,6 +105,9 @@ pub async fn serve(state: AppState) -> anyhow::Result<()> {
     let make = router.into_make_service_with_connect_info::<SocketAddr>();
     match &config.tls {
         Some((cert, key)) => {
+            // Two rustls crypto providers are linked (the server's aws-lc-rs, and ring through
+            // the TAXII client), so the process default is chosen here; an earlier choice stands.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
             let listener = std::net::TcpListener::bind(config.listen)?;
             listener.set_nonblocking(true)?;
