@@ -496,7 +496,7 @@ impl Store {
 
     /// Loads the recipients of `objects` and keeps only those `viewer` may read. Storage filters
     /// in SQL already; this is the second, independent check of every row that leaves the store.
-    async fn finish(
+    pub(crate) async fn finish(
         &self,
         viewer: &Viewer,
         objects: Vec<StoredObject>,

@@ -5,10 +5,10 @@
 //! Every listing is filtered in SQL by the viewer's [`ReadScope`] (the same filter the REST
 //! listings use) and every row is re-checked with the policy before it leaves the store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use isac_model::{OrgKind, Tlp};
-use isac_policy::{Access, ReadScope, Viewer, can_read, can_read_connecting};
+use isac_policy::{Access, ReadScope, Viewer, can_read};
 use sqlx::{Any, Row};
 
 use crate::audit::{AuditEntry, append};
@@ -235,123 +235,15 @@ impl Store {
         })
     }
 
-    /// The second, independent check of every row a TAXII listing returns: the recipients and,
-    /// for relationships and sightings, the latest access of every end they connect are loaded,
-    /// and the row is kept only if the policy lets `viewer` read it.
+    /// The second, independent check of every row a TAXII listing returns: the same re-check
+    /// as every other read path of the store (recipients, and for relationships and sightings
+    /// the latest access of every end they connect, judged by the policy).
     async fn taxii_recheck(
         &self,
         viewer: &Viewer,
         objects: Vec<StoredObject>,
     ) -> Result<Vec<StoredObject>> {
-        let mut objects = self.taxii_recipients(objects).await?;
-        let connecting: Vec<i64> = objects
-            .iter()
-            .filter(|o| isac_policy::connects(&o.stix_type))
-            .map(|o| o.pk)
-            .collect();
-        let mut ends: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-        let mut latest: BTreeMap<String, Access> = BTreeMap::new();
-        if !connecting.is_empty() {
-            let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
-            for (i, pk) in connecting.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.int(*pk);
-            }
-            q.push(")");
-            for r in &q.query().fetch_all(&self.read).await? {
-                ends.entry(r.try_get(0)?).or_default().push(r.try_get(1)?);
-            }
-            let ids: Vec<&String> = ends
-                .values()
-                .flatten()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            for chunk in ids.chunks(500) {
-                let mut q = Sql::new(&format!(
-                    "SELECT {COLUMNS} FROM objects o WHERE o.is_latest = 1 AND o.stix_id IN ("
-                ));
-                for (i, id) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        q.push(", ");
-                    }
-                    q.text((*id).clone());
-                }
-                q.push(")");
-                let rows = q.query().fetch_all(&self.read).await?;
-                let found = self
-                    .taxii_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
-                    .await?;
-                latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
-            }
-            // Ends that are no stored object may be org identities, served from the directory.
-            let missing: Vec<&str> = ends
-                .values()
-                .flatten()
-                .filter(|id| !latest.contains_key(*id))
-                .filter_map(|id| id.strip_prefix("identity--"))
-                .collect();
-            if !missing.is_empty() {
-                for org in self.orgs().await? {
-                    if missing.contains(&org.id.as_str()) {
-                        latest.insert(format!("identity--{}", org.id), identity_access(&org));
-                    }
-                }
-            }
-        }
-        let before = objects.len();
-        objects.retain(|o| {
-            if isac_policy::connects(&o.stix_type) {
-                let e: Vec<Option<&Access>> = ends
-                    .get(&o.pk)
-                    .map(|ids| ids.iter().map(|id| latest.get(id)).collect())
-                    .unwrap_or_default();
-                can_read_connecting(viewer, &o.access, &e)
-            } else {
-                can_read(viewer, &o.access)
-            }
-        });
-        if objects.len() != before {
-            tracing::error!(
-                dropped = before - objects.len(),
-                "read scope admitted objects the policy refuses"
-            );
-        }
-        Ok(objects)
-    }
-
-    async fn taxii_recipients(&self, mut objects: Vec<StoredObject>) -> Result<Vec<StoredObject>> {
-        if objects.is_empty() {
-            return Ok(objects);
-        }
-        let mut q =
-            Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
-        for (i, o) in objects.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.int(o.pk);
-        }
-        q.push(")");
-        let rows = q.query().fetch_all(&self.read).await?;
-        let by_pk: BTreeMap<i64, usize> =
-            objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
-        for r in &rows {
-            let pk: i64 = r.try_get(0)?;
-            if let Some(&i) = by_pk.get(&pk) {
-                let kind: String = r.try_get(1)?;
-                let id: String = r.try_get(2)?;
-                let a = &mut objects[i].access;
-                match kind.as_str() {
-                    "org" => a.recipient_orgs.insert(id),
-                    "group" => a.recipient_groups.insert(id),
-                    _ => a.named_users.insert(id),
-                };
-            }
-        }
-        Ok(objects)
+        self.finish(viewer, objects).await
     }
 
     /// The orgs whose STIX identity `viewer` may read (see [`identity_access`]), oldest first.
