@@ -16,13 +16,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
-use isac_model::limits::{OBJECT_BYTES, RECIPIENTS, SEARCH_CHARS, TEXT_CHARS};
 use isac_policy::Access;
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{AuditEntry, Outcome, append};
-use crate::objects::{NewObject, ends_of, next_date_added};
-use crate::{Backend, Result, Store, StoreError, optional_text, parse_enum, required_text};
+use crate::objects::{NewObject, check_new, ends_of, next_date_added};
+use crate::{Backend, Result, Store, StoreError, parse_enum};
 
 /// The most objects one [`Store::import`] call takes. The whole unit is held in memory and in
 /// one transaction; larger bundles are imported in chunks (see the module documentation).
@@ -41,11 +40,6 @@ const LOOKUP_IDS: usize = 1_000;
 
 /// Refused versions named in the audit record; the rest are counted.
 const AUDIT_REFUSED_NAMED: usize = 20;
-
-/// The longest `modified` stored, as `objects.rs` enforces it.
-const MODIFIED_MAX: usize = 64;
-/// The longest STIX type name (STIX 2.1 §3.1).
-const TYPE_MAX: usize = 250;
 
 /// What happens to a unit when the caller's check refuses one of its versions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,56 +94,6 @@ impl ImportOutcome {
     }
 }
 
-/// Checks a version before it is stored, with the same rules as every other write path: the id
-/// is its type, `--` and a UUID; `modified` is an RFC 3339 UTC timestamp, so that text order is
-/// time order; every field is within its limit.
-fn check_version(o: &NewObject) -> Result<()> {
-    let invalid = |m: String| Err(StoreError::Invalid(m));
-    required_text("type", &o.stix_type, TYPE_MAX)?;
-    let id_ok = o
-        .stix_id
-        .strip_prefix(o.stix_type.as_str())
-        .and_then(|rest| rest.strip_prefix("--"))
-        .is_some_and(|u| u.len() == 36 && uuid::Uuid::parse_str(u).is_ok());
-    if !id_ok {
-        return invalid("an object id must be its type, `--` and a UUID".into());
-    }
-    let m = &o.modified;
-    if m.len() > MODIFIED_MAX
-        || m.as_bytes().get(10) != Some(&b'T')
-        || !m.ends_with('Z')
-        || chrono::DateTime::parse_from_rfc3339(m).is_err()
-    {
-        return invalid(
-            "`modified` must be an RFC 3339 timestamp in UTC, such as 2024-01-01T00:00:00.000Z"
-                .into(),
-        );
-    }
-    optional_text("title", &o.title, TEXT_CHARS)?;
-    if o.body.len() > OBJECT_BYTES {
-        return invalid(format!(
-            "the object is {} bytes; the limit is {OBJECT_BYTES}",
-            o.body.len()
-        ));
-    }
-    if o.values
-        .iter()
-        .any(|v| v.trim().chars().count() > SEARCH_CHARS)
-    {
-        return invalid(format!(
-            "a searchable value is longer than {SEARCH_CHARS} characters"
-        ));
-    }
-    let a = &o.access;
-    let n = a.recipient_orgs.len() + a.recipient_groups.len() + a.named_users.len();
-    if n > RECIPIENTS {
-        return invalid(format!(
-            "too many recipients: {n}; the limit is {RECIPIENTS}"
-        ));
-    }
-    Ok(())
-}
-
 /// Validates a whole unit; the first invalid version fails it, named by position and id.
 fn check_unit(batch: &[NewObject]) -> Result<()> {
     if batch.len() > IMPORT_OBJECTS_MAX {
@@ -160,7 +104,7 @@ fn check_unit(batch: &[NewObject]) -> Result<()> {
         )));
     }
     for (i, o) in batch.iter().enumerate() {
-        check_version(o).map_err(|e| match e {
+        check_new(o).map_err(|e| match e {
             StoreError::Invalid(m) => {
                 // The id is shown only when it is printable and short; it is user input.
                 let id: String = o.stix_id.chars().take(300).collect();

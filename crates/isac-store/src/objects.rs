@@ -100,9 +100,9 @@ pub struct ObjectPage {
     pub next: Option<String>,
 }
 
-const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
+pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
 
-fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
+pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
     Ok(StoredObject {
         pk: r.try_get(0)?,
         stix_id: r.try_get(1)?,
@@ -247,7 +247,7 @@ fn select_latest(what: &str, f: &ObjectFilter) -> Sql {
 
 /// Checks a version before it is stored: the id is its type, `--` and a UUID; `modified` is an
 /// RFC 3339 UTC timestamp, so that text order is time order; every field is within its limit.
-fn check_new(o: &NewObject) -> Result<()> {
+pub(crate) fn check_new(o: &NewObject) -> Result<()> {
     let invalid = |m: &str| Err(StoreError::Invalid(m.to_owned()));
     required_text("type", &o.stix_type, TYPE_MAX)?;
     let id_ok = o

@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 
 use isac_model::{OrgKind, Tlp};
 use isac_policy::{Access, ReadScope, Viewer, can_read};
-use sqlx::{Any, Row};
+use sqlx::Row;
 
 use crate::audit::{AuditEntry, append};
-use crate::objects::push_scope;
+use crate::objects::{COLUMNS, push_scope, row};
 use crate::sql::Sql;
-use crate::{Org, Result, Store, StoreError, StoredObject, now_micros, parse_enum};
+use crate::{Org, Result, Store, StoreError, StoredObject, now_micros};
 
 /// How long a status resource is kept: TAXII asks for at least 24 hours.
 pub const STATUS_RETENTION_MICROS: i64 = 7 * 24 * 3600 * 1_000_000;
@@ -96,30 +96,6 @@ pub fn identity_access(org: &Org) -> Access {
         recipient_groups: BTreeSet::new(),
         named_users: BTreeSet::new(),
     }
-}
-
-const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
-
-fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
-    Ok(StoredObject {
-        pk: r.try_get(0)?,
-        stix_id: r.try_get(1)?,
-        stix_type: r.try_get(2)?,
-        modified: r.try_get(3)?,
-        date_added: r.try_get(4)?,
-        access: Access {
-            owner_org: r.try_get(5)?,
-            author: r.try_get(6)?,
-            tlp: parse_enum("TLP", &r.try_get::<String, _>(7)?)?,
-            recipient_orgs: BTreeSet::new(),
-            recipient_groups: BTreeSet::new(),
-            named_users: BTreeSet::new(),
-        },
-        revoked: r.try_get::<i64, _>(8)? != 0,
-        is_latest: r.try_get::<i64, _>(9)? != 0,
-        title: r.try_get(10)?,
-        body: r.try_get(11)?,
-    })
 }
 
 fn push_in(q: &mut Sql, column: &str, values: &[String]) {
@@ -230,20 +206,9 @@ impl Store {
         let more = objs.len() > limit as usize;
         objs.truncate(limit as usize);
         Ok(TaxiiPage {
-            objects: self.taxii_recheck(viewer, objs).await?,
+            objects: self.finish(viewer, objs).await?,
             more,
         })
-    }
-
-    /// The second, independent check of every row a TAXII listing returns: the same re-check
-    /// as every other read path of the store (recipients, and for relationships and sightings
-    /// the latest access of every end they connect, judged by the policy).
-    async fn taxii_recheck(
-        &self,
-        viewer: &Viewer,
-        objects: Vec<StoredObject>,
-    ) -> Result<Vec<StoredObject>> {
-        self.finish(viewer, objects).await
     }
 
     /// The orgs whose STIX identity `viewer` may read (see [`identity_access`]), oldest first.
