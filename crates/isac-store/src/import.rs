@@ -406,59 +406,80 @@ async fn insert_rows<T>(
     Ok(())
 }
 
-/// Writes a plan: demotes, then inserts the versions with their audiences, values and ends.
-async fn write(
+/// The objects columns an import writes, after `pk`.
+const OBJECT_COLUMNS: &str = "stix_id, stix_type, modified, date_added, owner_org, author, tlp, \
+                              revoked, is_latest, title, body";
+
+/// Binds one planned version's columns (after `pk`), `date_added` given.
+fn bind_object<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    r: &'q Planned<'_>,
+    date_added: i64,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    let o = r.o;
+    q.bind(o.stix_id.as_str())
+        .bind(o.stix_type.as_str())
+        .bind(o.modified.as_str())
+        .bind(date_added)
+        .bind(o.access.owner_org.as_str())
+        .bind(o.access.author.as_str())
+        .bind(o.access.tlp.as_str())
+        .bind(i64::from(o.revoked))
+        .bind(i64::from(r.is_latest))
+        .bind(o.title.as_str())
+        .bind(o.body.as_str())
+}
+
+/// SQLite: the keys are given, not returned. The single writer connection holds the write lock,
+/// so the next keys are the last one's successors, exactly what SQLite would pick for an
+/// `INTEGER PRIMARY KEY`; giving them saves sending every new key back.
+async fn insert_objects_sqlite(
+    conn: &mut AnyConnection,
+    rows: &[Planned<'_>],
+    first_date: i64,
+) -> Result<Vec<i64>> {
+    let last: Option<(i64,)> = sqlx::query_as("SELECT pk FROM objects ORDER BY pk DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let first_pk = last.map_or(1, |(pk,)| pk + 1);
+    const COLS: usize = 12;
+    let prefix = format!("INSERT INTO objects (pk, {OBJECT_COLUMNS}) VALUES");
+    let mut at = 0usize;
+    for chunk in rows.chunks(BINDS_MAX / COLS) {
+        let text = values_sql(Backend::Sqlite, &prefix, COLS, chunk.len(), "");
+        let mut q = sqlx::query(&text);
+        for (k, r) in chunk.iter().enumerate() {
+            let n = (at + k) as i64;
+            q = bind_object(q.bind(first_pk + n), r, first_date + n);
+        }
+        q.execute(&mut *conn).await?;
+        at += chunk.len();
+    }
+    Ok((0..rows.len() as i64).map(|n| first_pk + n).collect())
+}
+
+/// PostgreSQL: the keys come from the identity column and are returned.
+async fn insert_objects_returning(
     conn: &mut AnyConnection,
     backend: Backend,
     rows: &[Planned<'_>],
-    demote: &[i64],
-) -> Result<()> {
-    // The old latest versions stop being the latest before any new one is inserted: at most one
-    // latest version per id is a unique index.
-    for chunk in demote.chunks(LOOKUP_IDS) {
-        let text = format!(
-            "UPDATE objects SET is_latest = 0 WHERE {}",
-            in_list(backend, "pk", chunk.len())
-        );
-        let mut q = sqlx::query(&text);
-        for pk in chunk {
-            q = q.bind(*pk);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // `date_added` grows by one microsecond per version in unit order, and rows are inserted in
-    // that order, so `pk` order stays `date_added` order.
-    let first = next_date_added(conn).await?;
+    first: i64,
+) -> Result<Vec<i64>> {
     const COLS: usize = 11;
+    let prefix = format!("INSERT INTO objects ({OBJECT_COLUMNS}) VALUES");
     let mut pks: Vec<i64> = Vec::with_capacity(rows.len());
     let mut at = 0usize;
     for chunk in rows.chunks(BINDS_MAX / COLS) {
         let text = values_sql(
             backend,
-            "INSERT INTO objects (stix_id, stix_type, modified, date_added, owner_org, author, \
-             tlp, revoked, is_latest, title, body) VALUES",
+            &prefix,
             COLS,
             chunk.len(),
             " RETURNING pk, date_added",
         );
         let mut q = sqlx::query(&text);
         for (k, r) in chunk.iter().enumerate() {
-            let o = r.o;
-            q = q
-                .bind(o.stix_id.as_str())
-                .bind(o.stix_type.as_str())
-                .bind(o.modified.as_str())
-                .bind(first + (at + k) as i64)
-                .bind(o.access.owner_org.as_str())
-                .bind(o.access.author.as_str())
-                .bind(o.access.tlp.as_str())
-                .bind(i64::from(o.revoked))
-                .bind(i64::from(r.is_latest))
-                .bind(o.title.as_str())
-                .bind(o.body.as_str());
+            q = bind_object(q, r, first + (at + k) as i64);
         }
         // Neither backend promises the order of `RETURNING` rows; `date_added` is unique within
         // the unit and says which row each pk belongs to.
@@ -485,7 +506,39 @@ async fn write(
         pks.extend(got.into_iter().map(|(_, pk)| pk));
         at += chunk.len();
     }
+    Ok(pks)
+}
 
+/// Writes a plan: demotes, then inserts the versions with their audiences, values and ends.
+async fn write(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    rows: &[Planned<'_>],
+    demote: &[i64],
+) -> Result<()> {
+    // The old latest versions stop being the latest before any new one is inserted: at most one
+    // latest version per id is a unique index.
+    for chunk in demote.chunks(LOOKUP_IDS) {
+        let text = format!(
+            "UPDATE objects SET is_latest = 0 WHERE {}",
+            in_list(backend, "pk", chunk.len())
+        );
+        let mut q = sqlx::query(&text);
+        for pk in chunk {
+            q = q.bind(*pk);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // `date_added` grows by one microsecond per version in unit order, and rows are inserted in
+    // that order, so `pk` order stays `date_added` order.
+    let first = next_date_added(conn).await?;
+    let pks = match backend {
+        Backend::Sqlite => insert_objects_sqlite(conn, rows, first).await?,
+        Backend::Postgres => insert_objects_returning(conn, backend, rows, first).await?,
+    };
     let mut audience: Vec<(i64, &'static str, &str)> = Vec::new();
     let mut found: Vec<(String, i64)> = Vec::new();
     let mut ends: Vec<(i64, String)> = Vec::new();

@@ -37,6 +37,12 @@ pub use taxii::{
     identity_access,
 };
 
+/// SQLite page cache of the single writer connection, KiB (allocated as pages are used).
+const WRITER_CACHE_KIB: u32 = 128 * 1024;
+
+/// SQLite page cache of each reader connection, KiB.
+const READER_CACHE_KIB: u32 = 64 * 1024;
+
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -114,30 +120,49 @@ impl Store {
 
     async fn open_sqlite(path: &Path) -> Result<Store> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        let pragmas = |pool: AnyPoolOptions| {
-            pool.after_connect(|conn, _| {
+        // synchronous=FULL: an acknowledged write survives power loss, not just a crash.
+        // wal_autocheckpoint: the WAL is copied back into the database after 64 MiB rather than
+        // SQLite's 4 MiB default. A bulk import commits units of thousands of versions, each
+        // rewriting index pages spread over the whole file; with the default, every commit
+        // checkpointed and the same pages were copied back again and again. journal_size_limit
+        // truncates the WAL back to that size once it has been copied back.
+        // cache_size: the page cache per connection, in KiB. The single writer gets the larger
+        // one, as it walks every index of every table on each insert.
+        let pragmas = |pool: AnyPoolOptions, cache_kib: u32| {
+            pool.after_connect(move |conn, _| {
                 Box::pin(async move {
-                    // synchronous=FULL: an acknowledged write survives power loss, not just a crash.
                     conn.execute(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
-                         PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+                        format!(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                             PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
+                             PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY; \
+                             PRAGMA wal_autocheckpoint=16384; \
+                             PRAGMA journal_size_limit=67108864;"
+                        )
+                        .as_str(),
                     )
                     .await?;
                     Ok(())
                 })
             })
         };
-        let write = pragmas(AnyPoolOptions::new().max_connections(1).min_connections(1))
-            .acquire_timeout(Duration::from_secs(60))
-            .connect(&url)
-            .await?;
+        let write = pragmas(
+            AnyPoolOptions::new().max_connections(1).min_connections(1),
+            WRITER_CACHE_KIB,
+        )
+        .acquire_timeout(Duration::from_secs(60))
+        .connect(&url)
+        .await?;
         let readers = std::thread::available_parallelism()
             .map_or(4, |n| n.get() as u32 * 2)
             .max(4);
-        let read = pragmas(AnyPoolOptions::new().max_connections(readers))
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(&url)
-            .await?;
+        let read = pragmas(
+            AnyPoolOptions::new().max_connections(readers),
+            READER_CACHE_KIB,
+        )
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url)
+        .await?;
         Ok(Store::assemble(Backend::Sqlite, write, read))
     }
 
