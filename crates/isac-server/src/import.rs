@@ -36,7 +36,13 @@ pub struct ImportTotals {
     pub invalid: usize,
 }
 
-/// Who an import or pull is made as.
+/// One unit after [`Importer::prepare`]: the versions to store, or why the unit is refused.
+#[derive(Debug)]
+pub struct Prepared(Result<Vec<NewObject>, Vec<String>>);
+
+/// Who an import or pull is made as. Cloning copies the directory facts loaded at creation, so
+/// a clone can prepare units on another thread.
+#[derive(Clone)]
 pub struct Importer {
     pub principal: Principal,
     pub default_tlp: Tlp,
@@ -82,7 +88,14 @@ impl Importer {
         objects: Vec<Map<String, Value>>,
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
-        totals.units += 1;
+        let prepared = self.prepare(objects);
+        self.store_prepared(store, source, prepared, totals).await
+    }
+
+    /// Prepares every object of a unit (validation, TLP, audience: [`intel::prepare_ingest`])
+    /// without touching the store, so that a caller can prepare the next unit on another thread
+    /// while the store writes this one. `Err` holds one line per object that failed.
+    pub fn prepare(&self, objects: Vec<Map<String, Value>>) -> Prepared {
         let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
         let mut problems = Vec::new();
         for o in objects {
@@ -103,13 +116,33 @@ impl Importer {
                 Err(e) => problems.push(format!("{id}: {}", e.message)),
             }
         }
-        if !problems.is_empty() {
-            totals.refused_units += 1;
-            totals.invalid += problems.len();
-            return Ok(problems);
+        if problems.is_empty() {
+            Prepared(Ok(news))
+        } else {
+            Prepared(Err(problems))
         }
+    }
+
+    /// Stores one unit made by [`Importer::prepare`], atomically. Returns the per-object problems
+    /// when the unit was refused (nothing stored).
+    pub async fn store_prepared(
+        &self,
+        store: &Store,
+        source: &str,
+        prepared: Prepared,
+        totals: &mut ImportTotals,
+    ) -> Result<Vec<String>, ApiError> {
+        totals.units += 1;
+        let news = match prepared.0 {
+            Ok(news) => news,
+            Err(problems) => {
+                totals.refused_units += 1;
+                totals.invalid += problems.len();
+                return Ok(problems);
+            }
+        };
         if news.is_empty() {
-            return Ok(problems);
+            return Ok(Vec::new());
         }
         let writer_org = self.principal.org.id.clone();
         let audit = AuditEntry::new("object.import", source.to_owned())

@@ -47,6 +47,7 @@ pub struct ObjectInput {
 }
 
 /// The directory facts the audience check needs, loaded once per request.
+#[derive(Clone)]
 pub struct Directory {
     orgs: BTreeMap<String, Org>,
     groups: BTreeSet<String>,

@@ -2,8 +2,10 @@
 //! objects one at a time to an `io::Write`, and a streaming reader that hands objects to a
 //! callback as they are parsed, so a million-object import never holds them all.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
+use std::rc::Rc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -180,18 +182,45 @@ pub struct BundleHeader {
 /// failure) and so stop the read. Returns the envelope after the whole bundle is read.
 ///
 /// The JSON parser reads byte by byte: hand it a buffered reader (`io::BufReader`) for files
-/// and sockets. Caps on object count or size belong in `each` (count) and in the reader (bytes,
-/// e.g. `io::Read::take`).
+/// and sockets. Caps on object count belong in `each`; for input of unbounded size use
+/// [`read_streaming_limited`], which bounds the bytes of any single object.
 pub fn read_streaming<R: io::Read>(
     reader: R,
+    each: impl FnMut(Map<String, Value>) -> Result<(), String>,
+) -> Result<BundleHeader, BundleError> {
+    read_streaming_limited(reader, u64::MAX, each)
+}
+
+/// As [`read_streaming`], but no object (nor any other value of the envelope) may take more than
+/// `max_value_bytes` bytes of input: the read stops with [`BundleError::Refused`] as soon as one
+/// does, before the oversized value is held in memory. The count is of input bytes between the
+/// end of one object and the end of the next, so formatting whitespace counts too: give room
+/// above the size limit of a stored object.
+pub fn read_streaming_limited<R: io::Read>(
+    reader: R,
+    max_value_bytes: u64,
     mut each: impl FnMut(Map<String, Value>) -> Result<(), String>,
 ) -> Result<BundleHeader, BundleError> {
+    let since = Rc::new(Cell::new(0u64));
+    let over = Rc::new(Cell::new(false));
+    let limited = Limited {
+        inner: reader,
+        since: since.clone(),
+        over: over.clone(),
+        max: max_value_bytes,
+    };
     let mut refused: Option<String> = None;
-    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut de = serde_json::Deserializer::from_reader(limited);
     let header = de.deserialize_map(EnvelopeVisitor {
         each: &mut each,
         refused: &mut refused,
+        since: &since,
     });
+    if over.get() {
+        return Err(BundleError::Refused(format!(
+            "an object of the bundle is larger than {max_value_bytes} bytes; the read stopped there"
+        )));
+    }
     if let Some(r) = refused {
         return Err(BundleError::Refused(r));
     }
@@ -200,9 +229,38 @@ pub fn read_streaming<R: io::Read>(
     Ok(header)
 }
 
+/// A reader that fails once more than `max` bytes are read after the last object boundary, which
+/// the visitor marks by resetting `since`.
+struct Limited<R> {
+    inner: R,
+    since: Rc<Cell<u64>>,
+    over: Rc<Cell<bool>>,
+    max: u64,
+}
+
+impl<R: io::Read> io::Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let used = self.since.get();
+        if used > self.max {
+            self.over.set(true);
+            return Err(io::Error::other("a value of the bundle is too large"));
+        }
+        // One byte beyond the limit may be read, so that a value of exactly `max` bytes can be
+        // followed by its separator.
+        let room = usize::try_from(self.max - used)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .min(buf.len());
+        let n = self.inner.read(&mut buf[..room])?;
+        self.since.set(used + n as u64);
+        Ok(n)
+    }
+}
+
 struct EnvelopeVisitor<'a, F> {
     each: &'a mut F,
     refused: &'a mut Option<String>,
+    since: &'a Cell<u64>,
 }
 
 impl<'de, F> Visitor<'de> for EnvelopeVisitor<'_, F>
@@ -223,6 +281,7 @@ where
                 "objects" => map.next_value_seed(ObjectsSeed {
                     each: &mut *self.each,
                     refused: &mut *self.refused,
+                    since: self.since,
                 })?,
                 "type" => {
                     let t: String = map.next_value()?;
@@ -254,6 +313,7 @@ where
 struct ObjectsSeed<'a, F> {
     each: &'a mut F,
     refused: &'a mut Option<String>,
+    since: &'a Cell<u64>,
 }
 
 impl<'de, F> DeserializeSeed<'de> for ObjectsSeed<'_, F>
@@ -279,6 +339,8 @@ where
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(object) = seq.next_element::<Map<String, Value>>()? {
+            // An object boundary: the size limit counts afresh from here.
+            self.since.set(0);
             if let Err(why) = (self.each)(object) {
                 // Stop the read here; the rest of the input is never parsed.
                 *self.refused = Some(why.clone());

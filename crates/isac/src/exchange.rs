@@ -32,7 +32,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use isac_model::Tlp;
 use isac_server::export::{ExportFormat, write_file, write_misp_feed};
-use isac_server::import::{ImportTotals, Importer};
+use isac_server::import::{ImportTotals, Importer, Prepared};
 use isac_store::{AuditEntry, IMPORT_CHUNK, Store};
 use serde_json::{Map, Value};
 
@@ -40,6 +40,10 @@ use crate::provision::find_user;
 
 /// Largest single import file read whole (MISP events, small bundles); bundles are streamed.
 const WHOLE_FILE_MAX: u64 = 64 * 1024 * 1024;
+
+/// Most input bytes one object of a streamed bundle may take: 16 times the stored-object limit,
+/// room for pretty-printed JSON. The exact limit is checked on the object as it will be stored.
+const BUNDLE_VALUE_MAX: u64 = 16 * isac_model::limits::OBJECT_BYTES as u64;
 
 /// The importing principal: `as_user`, or the first user of `owner` (default: the operator) who
 /// may write intelligence.
@@ -239,13 +243,24 @@ async fn import_bundle(
 ) -> Result<()> {
     let source = path.display().to_string();
     bar.set_message(source.clone());
-    // The bundle is parsed on a blocking thread and handed over in chunks, so at most two chunks
-    // are in memory whatever the bundle's size.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Map<String, Value>>>(1);
+    // The bundle is parsed and each chunk prepared (validated, audience checked) on a thread of
+    // its own, while the store writes the chunk before: the two stages overlap, and at most three
+    // chunks are in memory (one being read, one queued, one being stored) whatever the bundle's
+    // size.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Prepared)>(1);
     let file = std::fs::File::open(path).with_context(|| format!("opening {source}"))?;
+    let preparer = importer.clone();
     let reader = std::thread::spawn(move || {
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-        let r = isac_stix::bundle::read_streaming(std::io::BufReader::new(file), |o| {
+        let send = |chunk: Vec<Map<String, Value>>| {
+            let n = chunk.len() as u64;
+            tx.blocking_send((n, preparer.prepare(chunk)))
+                .map_err(|_| "the import stopped".to_string())
+        };
+        // No single object may hold more than BUNDLE_VALUE_MAX bytes of input: a huge one is
+        // refused as it is read, not after it is in memory.
+        let input = std::io::BufReader::new(file);
+        let r = isac_stix::bundle::read_streaming_limited(input, BUNDLE_VALUE_MAX, |o| {
             // STIX 2.0 objects (no `spec_version`) are upgraded; 2.1 objects pass unchanged.
             if o.contains_key("spec_version") {
                 chunk.push(o);
@@ -253,20 +268,18 @@ async fn import_bundle(
                 chunk.extend(isac_stix::upgrade::upgrade_object(&o));
             }
             if chunk.len() >= IMPORT_CHUNK {
-                tx.blocking_send(std::mem::take(&mut chunk))
-                    .map_err(|_| "the import stopped".to_string())?;
+                send(std::mem::take(&mut chunk))?;
             }
             Ok(())
         });
         if !chunk.is_empty() {
-            let _ = tx.blocking_send(chunk);
+            let _ = send(chunk);
         }
         r
     });
-    while let Some(chunk) = rx.recv().await {
-        let n = chunk.len() as u64;
+    while let Some((n, prepared)) = rx.recv().await {
         let problems = importer
-            .unit(store, &source, chunk, totals)
+            .store_prepared(store, &source, prepared, totals)
             .await
             .map_err(|e| anyhow!("{}", e.message))?;
         report(&source, &problems, bar);

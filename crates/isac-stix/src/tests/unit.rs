@@ -320,6 +320,40 @@ fn bundles_parse_write_and_stream() {
     });
     assert!(matches!(r, Err(bundle::BundleError::Refused(ref s)) if s == "cap reached"));
     assert_eq!(n, 1);
+    // The limited reader bounds each object's bytes: objects at the limit pass, one over it
+    // stops the read before it is handed over.
+    let sizes: Vec<u64> = objects
+        .iter()
+        .map(|o| serde_json::to_string(o).unwrap().len() as u64)
+        .collect();
+    let largest = *sizes.iter().max().unwrap();
+    let mut n = 0;
+    bundle::read_streaming_limited(text.as_bytes(), largest + 64, |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, objects.len());
+    let mut n = 0;
+    let r = bundle::read_streaming_limited(text.as_bytes(), largest / 2, |_| {
+        n += 1;
+        Ok(())
+    });
+    assert!(
+        matches!(r, Err(bundle::BundleError::Refused(ref s)) if s.contains("larger than")),
+        "{r:?}"
+    );
+    assert!(n < objects.len());
+    // A single huge object is refused after the limit, not after reading all of it.
+    let huge = format!(
+        "{{\"type\":\"bundle\",\"id\":\"{}\",\"objects\":[{{\"type\":\"note\",\"content\":\"{}\"}}]}}",
+        b.id,
+        "x".repeat(1 << 20)
+    );
+    let mut reader = huge.as_bytes();
+    let r = bundle::read_streaming_limited(&mut reader, 4096, |_| Ok(()));
+    assert!(matches!(r, Err(bundle::BundleError::Refused(_))), "{r:?}");
+    assert!(reader.len() > (1 << 20) - 8192, "read on past the limit");
     // Not bundles.
     for bad in [
         "[]",
