@@ -38,6 +38,20 @@ pub struct ImportArgs {
     /// Runs, each on a fresh store.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// `store`: objects go straight into `Store::import`. `cli`: the objects are written to a
+    /// STIX 2.1 bundle file first (not timed), which the real `isac import` command then reads,
+    /// validates and stores, run as its own process (SQLite only).
+    #[arg(long, value_enum, default_value_t = Via::Store)]
+    via: Via,
+    /// The `isac` executable for `--via cli` [default: `isac` next to this benchmark's]
+    #[arg(long, value_name = "FILE")]
+    isac: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    Store,
+    Cli,
 }
 
 /// Units generated ahead of the importer.
@@ -241,6 +255,9 @@ fn fresh(a: &StoreArgs) -> Result<Db> {
 }
 
 pub fn run(rt: &tokio::runtime::Runtime, a: &ImportArgs) -> Result<()> {
+    if a.via == Via::Cli {
+        return run_cli(rt, a);
+    }
     if a.batch == 0 || a.batch > isac_store::IMPORT_OBJECTS_MAX as u64 {
         bail!(
             "--batch is 1 to {} objects per unit",
@@ -315,4 +332,232 @@ pub fn run(rt: &tokio::runtime::Runtime, a: &ImportArgs) -> Result<()> {
     );
     println!("{}", table.render());
     Ok(())
+}
+
+/// Corpus object `i` as a bundle carries it: STIX 2.1 common properties, its TLP as a marking and
+/// its audience in isac's extension (org recipients by identity id).
+fn bundle_object(cast: &Cast, seed: u64, i: u64) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let d = corpus::corpus_draft(cast, seed, i);
+    let mut o = d.object;
+    let at = Value::String(stamp(i).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+    o.insert("spec_version".into(), Value::String("2.1".into()));
+    o.insert("created".into(), at.clone());
+    o.insert("modified".into(), at);
+    o.insert(
+        "object_marking_refs".into(),
+        Value::Array(vec![Value::String(d.tlp.marking_id_v2().into())]),
+    );
+    let audience = isac_stix::audience::Audience {
+        orgs: d
+            .recipients
+            .orgs
+            .iter()
+            .map(|id| format!("identity--{id}"))
+            .collect(),
+        groups: d.recipients.groups,
+        users: d.recipients.users,
+    };
+    if !audience.is_empty() {
+        isac_stix::audience::write(&mut o, &audience);
+    }
+    o
+}
+
+/// What one `isac import` process used, sampled from `/proc/PID` while it ran.
+struct Child {
+    wall: Duration,
+    /// User and system CPU time of the process (all its threads).
+    cpu: Duration,
+    peak_kib: u64,
+}
+
+/// Runs `isac import` and samples its CPU time and peak RSS from `/proc` until it exits. `VmHWM`
+/// only grows, so the last sample is the peak up to within the sampling interval's growth.
+fn run_child(cmd: &mut std::process::Command) -> Result<Child> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting isac import")?;
+    let stat = format!("/proc/{}/stat", child.id());
+    let status = format!("/proc/{}/status", child.id());
+    let (mut cpu, mut peak) = (Duration::ZERO, 0u64);
+    loop {
+        if let Some(code) = child.try_wait()? {
+            if !code.success() {
+                bail!("isac import failed: {code}");
+            }
+            break;
+        }
+        if let Ok(s) = std::fs::read_to_string(&stat)
+            && let Some(rest) = s.rsplit_once(')').map(|(_, r)| r.to_owned())
+        {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if let (Some(u), Some(k)) = (
+                f.get(11).and_then(|v| v.parse::<u64>().ok()),
+                f.get(12).and_then(|v| v.parse::<u64>().ok()),
+            ) {
+                cpu = Duration::from_millis((u + k) * 10);
+            }
+        }
+        if let Ok(s) = std::fs::read_to_string(&status)
+            && let Some(kib) = s
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        {
+            peak = kib;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(Child {
+        wall: started.elapsed(),
+        cpu,
+        peak_kib: peak,
+    })
+}
+
+/// `--via cli`: the whole path a user runs, `isac import FILE`, on a bundle of `--objects`
+/// corpus objects into a fresh SQLite store, then the same file again (all unchanged).
+fn run_cli(rt: &tokio::runtime::Runtime, a: &ImportArgs) -> Result<()> {
+    if a.store.backend != Backend::Sqlite {
+        bail!("--via cli runs on SQLite only");
+    }
+    let isac = match &a.isac {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("isac"))
+            .ok_or_else(|| anyhow!("no directory for the isac executable"))?,
+    };
+    if !isac.is_file() {
+        bail!(
+            "{} not found; build it (cargo build --release -p isac) or give --isac",
+            isac.display()
+        );
+    }
+    let mut table = Table::new(&[
+        "run",
+        "import, objects/s",
+        "re-import, objects/s",
+        "CPU s, import / re-import",
+        "peak RSS, MiB, import / re-import",
+        "bundle, MiB",
+    ]);
+    let mut cols: [Vec<f64>; 2] = Default::default();
+    for run in 1..=a.runs {
+        let db = fresh(&a.store)?;
+        let Db::Sqlite { file, .. } = &db else {
+            bail!("--via cli runs on SQLite only");
+        };
+        let dir = file
+            .parent()
+            .ok_or_else(|| anyhow!("no data directory"))?
+            .to_owned();
+        if run == 1 {
+            crate::header(
+                &format!("`isac import` of a bundle of {} objects", a.objects),
+                &db,
+            );
+        }
+        let bundle = dir.join("bundle.json");
+        let email = rt.block_on(async {
+            let store = db.open().await?;
+            let cast = Cast::ensure(&store, password_hash).await?;
+            let out = std::io::BufWriter::new(std::fs::File::create(&bundle)?);
+            let mut w =
+                isac_stix::bundle::BundleWriter::new(out, &isac_stix::bundle::new_bundle_id())?;
+            for i in 0..a.objects {
+                w.write_object(&bundle_object(&cast, a.store.seed, i))?;
+            }
+            w.finish()?;
+            store.close().await;
+            anyhow::Ok(cast.op_analyst.email.clone())
+        })?;
+        let mib = std::fs::metadata(&bundle)?.len() as f64 / (1024.0 * 1024.0);
+        eprintln!(
+            "run {run}/{}: {} ({mib:.0} MiB bundle)",
+            a.runs,
+            db.describe()
+        );
+        let import = || {
+            let mut cmd = std::process::Command::new(&isac);
+            cmd.arg("import")
+                .arg("--data")
+                .arg(&dir)
+                .arg("--as")
+                .arg(&email)
+                .arg(&bundle)
+                .env_remove("ISAC_DATABASE_URL")
+                .env_remove("ISAC_CONFIG");
+            run_child(&mut cmd)
+        };
+        let first = import()?;
+        let again = import()?;
+        // Every object must be there.
+        let stored = rt.block_on(async {
+            let pool = store_pool(file).await?;
+            let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM objects")
+                .fetch_one(&pool)
+                .await?;
+            pool.close().await;
+            anyhow::Ok(n)
+        })?;
+        if a.store.keep {
+            println!("Kept {}.\n", db.describe());
+        } else {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        if stored < a.objects as i64 {
+            bail!("the store holds {stored} objects, not {}", a.objects);
+        }
+        let r1 = a.objects as f64 / first.wall.as_secs_f64();
+        let r2 = a.objects as f64 / again.wall.as_secs_f64();
+        cols[0].push(r1);
+        cols[1].push(r2);
+        table.row(vec![
+            run.to_string(),
+            rate(r1),
+            rate(r2),
+            format!(
+                "{:.1} / {:.1}",
+                first.cpu.as_secs_f64(),
+                again.cpu.as_secs_f64()
+            ),
+            format!(
+                "{:.0} / {:.0}",
+                first.peak_kib as f64 / 1024.0,
+                again.peak_kib as f64 / 1024.0
+            ),
+            format!("{mib:.0}"),
+        ]);
+    }
+    table.row(vec![
+        "median".into(),
+        rate(median(&cols[0])),
+        rate(median(&cols[1])),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    println!(
+        "`isac import --data DIR --as ANALYST bundle.json` run as its own process on a bundle of \
+         {} corpus objects (each with its TLP marking and isac's audience extension), into a \
+         fresh SQLite store, then again on the same file (every version already stored). Rates \
+         are over the process's whole wall-clock time, start-up included; CPU and peak RSS \
+         (`VmHWM`) are the process's, sampled from /proc.\n",
+        a.objects
+    );
+    println!("{}", table.render());
+    Ok(())
+}
+
+/// A plain read-only pool on an SQLite file, for checking what a child process stored.
+async fn store_pool(file: &std::path::Path) -> Result<sqlx::SqlitePool> {
+    Ok(sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}?mode=ro", file.display()))
+        .await?)
 }
