@@ -7,6 +7,8 @@
 //! - Every object of a unit is prepared first; if any fails, the unit is refused whole, with
 //!   every object's reason, and nothing of it is stored.
 //! - A version (id and `modified`) already stored is unchanged: re-importing stores nothing.
+//! - The predefined TLP marking definitions that bundles carry beside what they mark are known
+//!   already; they are counted as unchanged and never stored ([`intel::is_predefined_tlp`]).
 //! - A version of an object owned by another org is refused: importing never changes another
 //!   org's object.
 //! - MISP events take their audience from their `tlp:*` tags or distribution (docs/MISP.md); a
@@ -38,7 +40,12 @@ pub struct ImportTotals {
 
 /// One unit after [`Importer::prepare`]: the versions to store, or why the unit is refused.
 #[derive(Debug)]
-pub struct Prepared(Result<Vec<NewObject>, Vec<String>>);
+pub struct Prepared {
+    objects: Result<Vec<NewObject>, Vec<String>>,
+    /// Predefined TLP marking definitions left out ([`intel::is_predefined_tlp`]); they count
+    /// as unchanged.
+    predefined: usize,
+}
 
 /// Who an import or pull is made as. Cloning copies the directory facts loaded at creation, so
 /// a clone can prepare units on another thread.
@@ -98,7 +105,12 @@ impl Importer {
     pub fn prepare(&self, objects: Vec<Map<String, Value>>) -> Prepared {
         let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
         let mut problems = Vec::new();
+        let mut predefined = 0;
         for o in objects {
+            if intel::is_predefined_tlp(&o) {
+                predefined += 1;
+                continue;
+            }
             let id = o
                 .get("id")
                 .and_then(Value::as_str)
@@ -116,10 +128,13 @@ impl Importer {
                 Err(e) => problems.push(format!("{id}: {}", e.message)),
             }
         }
-        if problems.is_empty() {
-            Prepared(Ok(news))
-        } else {
-            Prepared(Err(problems))
+        Prepared {
+            objects: if problems.is_empty() {
+                Ok(news)
+            } else {
+                Err(problems)
+            },
+            predefined,
         }
     }
 
@@ -133,7 +148,8 @@ impl Importer {
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
         totals.units += 1;
-        let news = match prepared.0 {
+        totals.unchanged += prepared.predefined;
+        let news = match prepared.objects {
             Ok(news) => news,
             Err(problems) => {
                 totals.refused_units += 1;

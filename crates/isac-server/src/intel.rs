@@ -784,6 +784,19 @@ pub fn prepare_ingest(
     })
 }
 
+/// Whether `o` is one of the predefined TLP marking definitions (TLP 1.0 or 2.0) as published.
+/// Every producer includes them beside the objects they mark, and isac knows them already, so
+/// they are accepted and never stored: storing one would give it an owner, a TLP marking and a
+/// creator of its own, and it would no longer be the definition. An object under a TLP id that
+/// differs from the published one fails validation, as any other forgery does.
+pub fn is_predefined_tlp(o: &Map<String, Value>) -> bool {
+    o.get("id")
+        .and_then(Value::as_str)
+        .and_then(isac_stix::tlp::canonical_for_id)
+        .is_some()
+        && isac_stix::is_valid(&isac_stix::validate(o))
+}
+
 /// Stores STIX objects submitted as they are (a TAXII envelope, a bundle) for `p`, each through
 /// [`prepare_ingest`], in one write transaction ([`Store::import`]). Each object succeeds or fails
 /// on its own; a failure stores nothing of that object. A version of an object already held (or
@@ -831,6 +844,10 @@ pub async fn ingest(
     let mut planned: BTreeSet<(String, String)> = BTreeSet::new();
     for (i, v) in objects.into_iter().enumerate() {
         let Value::Object(m) = v else { continue };
+        if is_predefined_tlp(&m) {
+            outcomes[i].result = Ok(Ingested::Unchanged);
+            continue;
+        }
         let id = outcomes[i].id.clone();
         if !id.is_empty() && id.len() <= 300 && !current.contains_key(&id) {
             let c = match store.object(&p.viewer, &id).await {

@@ -420,6 +420,64 @@ fn misp_feed_values(dir: &Path) -> (BTreeSet<String>, usize) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 0. The predefined TLP marking definitions that bundles carry are known, never stored; a forged
+// one is invalid.
+
+#[test]
+fn predefined_tlp_definitions_are_accepted_and_never_stored() {
+    let dir = TempDir::new();
+    let d = dir.str();
+    community(d);
+    let mut objects: Vec<Value> = isac_stix::tlp::all_definitions()
+        .into_iter()
+        .map(Value::Object)
+        .collect();
+    let n = objects.len();
+    objects.push(indicator(
+        1,
+        "C2 address",
+        "[ipv4-addr:value = '198.51.100.12']",
+        Some(GREEN),
+    ));
+    let file = dir.join("bundle.json");
+    write_json(&file, &bundle(&objects));
+    let s = summary(&ok(&["import", "--data", d, &file]));
+    assert_eq!(
+        (s.created, s.unchanged, s.refused),
+        (1, n as u64, 0),
+        "{s:?}"
+    );
+    let stored = export_stix(d, OP_ANALYST);
+    assert!(
+        stored.iter().all(|o| o["type"] != "marking-definition"),
+        "a TLP definition was stored: {stored:?}"
+    );
+
+    // The same id with other content is a forgery: the unit is refused whole.
+    let mut forged = isac_stix::tlp::marking_definition(isac_model::Tlp::Green);
+    forged.insert("name".into(), json!("TLP:CLEAR"));
+    let file = dir.join("forged.json");
+    write_json(
+        &file,
+        &bundle(&[
+            Value::Object(forged),
+            indicator(
+                2,
+                "Other",
+                "[ipv4-addr:value = '198.51.100.13']",
+                Some(GREEN),
+            ),
+        ]),
+    );
+    let out = run(&["import", "--data", d, &file]);
+    failed(&out, &[GREEN]);
+    assert!(
+        !export_ids(d, OP_ANALYST).contains(&sid("indicator", 2)),
+        "the unit of a forged definition was stored"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // 1. STIX 2.1 import: every object stored, idempotent, unmarked objects take `--tlp`.
 
 #[test]

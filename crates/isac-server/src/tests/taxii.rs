@@ -453,6 +453,15 @@ async fn taxii_endpoints_status_codes_and_submissions() {
             .await;
         assert_eq!(st2["success_count"], 1);
         assert_eq!(fx.store.version_count().await.expect("count"), before);
+        // The predefined TLP definitions sent beside what they mark are successes, not stored.
+        let defs: Vec<Value> = isac_stix::tlp::all_definitions()
+            .into_iter()
+            .map(Value::Object)
+            .collect();
+        let n = defs.len();
+        let st3 = fx.post_envelope("m1_analyst", defs).await;
+        assert_eq!(st3["success_count"], n, "{st3}");
+        assert_eq!(fx.store.version_count().await.expect("count"), before);
 
         // The stored objects keep their id, created and modified; the unmarked one got the
         // default TLP marking.
