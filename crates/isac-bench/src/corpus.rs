@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use isac_model::{Locale, OrgKind, Role, Sector, Tlp};
 use isac_server::intel::{self, Directory, ObjectInput, Recipients};
-use isac_store::{AuditEntry, NewObject, NewOrg, NewUser, Org, Store, User};
+use isac_store::{AuditEntry, NewObject, NewOrg, NewUser, OnRefusal, Org, Store, StoreError, User};
 
 use crate::db::Db;
 use rand::rngs::StdRng;
@@ -536,8 +536,9 @@ pub struct Loaded {
 }
 
 /// Brings the store to at least `n` corpus objects, continuing from what is there, in
-/// transactions of `batch` objects through [`Store::insert_objects`]. Statistics are refreshed
-/// ([`Db::analyze`]) whenever the store has grown by 10%, as autovacuum's defaults would.
+/// transactions of `batch` objects through [`Store::import`] (bulk statements, one transaction
+/// per unit). Statistics are refreshed ([`Db::analyze`]) whenever the store has grown by 10%, as
+/// autovacuum's defaults would.
 pub async fn load(
     db: &Db,
     store: &Store,
@@ -578,10 +579,24 @@ pub async fn load(
                 .map_err(|e| anyhow!("corpus object {i}: {}", e.message))?;
             objects.push(o);
         }
-        store
-            .insert_objects(&objects, audit("corpus"))
+        // Corpus objects are first versions only; the check refuses anything else.
+        let o = store
+            .import(
+                &objects,
+                OnRefusal::RefuseUnit,
+                |_, new| {
+                    Err(StoreError::Conflict(format!(
+                        "{} is already stored in another version",
+                        new.stix_id
+                    )))
+                },
+                audit("corpus"),
+            )
             .await
             .with_context(|| format!("storing corpus objects {next}..{end}"))?;
+        if !o.applied || o.created + o.unchanged != objects.len() {
+            anyhow::bail!("storing corpus objects {next}..{end}: {o:?}");
+        }
         next = end;
         if next >= analyzed + 50 + analyzed / 10 {
             db.analyze().await?;

@@ -156,6 +156,12 @@ struct TaxiiArgs {
     /// medallion's data files go.
     #[arg(long, default_value = "target/isac-bench-taxii")]
     data: PathBuf,
+    /// isac's store. PostgreSQL: the corpus and the write stores are schemas of their own,
+    /// dropped at the end.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    #[arg(long, env = "ISAC_BENCH_DATABASE_URL", default_value = DEFAULT_PG)]
+    database_url: String,
     #[arg(long, default_value_t = 20_250_101)]
     seed: u64,
     /// Stored corpus objects at each measured size, ascending.
@@ -205,6 +211,13 @@ struct TaxiiArgs {
 }
 
 impl TaxiiArgs {
+    fn corpus_db(&self) -> Result<Db> {
+        match self.backend {
+            Backend::Sqlite => Ok(Db::corpus_sqlite(&self.data)),
+            Backend::Postgres => Db::corpus_postgres(&self.database_url, None, false),
+        }
+    }
+
     fn options(&self) -> taxii::Options {
         taxii::Options {
             sizes: self.sizes.clone(),
@@ -279,7 +292,7 @@ fn main() -> Result<()> {
             }
             write_cmd(&rt, &store, objects, batch, runs, seconds, &chosen)
         }
-        Command::Taxii(a) => taxii::run(&rt, &a.data, a.seed, &a.options()),
+        Command::Taxii(a) => taxii::run(&rt, &a.corpus_db()?, &a.data, a.seed, &a.options()),
         Command::Import(a) => import::run(&rt, &a),
         Command::DropSchema {
             database_url,
@@ -320,7 +333,7 @@ async fn open_corpus(db: &Db, args: &StoreArgs, corpus: &CorpusArgs) -> Result<(
     if l.stored > l.found {
         db.settle().await?;
         println!(
-            "Loaded {} objects in {:.0} s ({:.0} objects/s) through `Store::insert_objects` in \
+            "Loaded {} objects in {:.0} s ({:.0} objects/s) through `Store::import` in \
              transactions of {}; the store holds {} versions.\n",
             l.stored - l.found,
             l.seconds,

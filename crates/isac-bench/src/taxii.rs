@@ -24,12 +24,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use base64::Engine;
 use chrono::{TimeZone, Utc};
 use isac_model::Tlp;
-use isac_server::intel::{self, Directory, ObjectInput};
-use isac_store::{AuditEntry, NewObject, OnRefusal, Store};
+use isac_store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
@@ -382,70 +381,17 @@ impl Drop for Medallion {
 
 // ------------------------------------------------------------------------------ the corpus
 
-/// Brings the store to `n` corpus objects through [`Store::import`], from what it holds.
-/// Returns the objects stored now and the seconds spent, if any were added.
-async fn top_up(store: &Store, cast: &Cast, seed: u64, n: u64) -> Result<(u64, Option<f64>)> {
-    let found = store.version_count().await? as u64;
-    if found >= n {
-        return Ok((found, None));
-    }
-    let dir = Directory::load(store)
-        .await
-        .map_err(|e| anyhow!(e.message))?;
-    let users = intel::user_ids(store)
-        .await
-        .map_err(|e| anyhow!(e.message))?;
-    let epoch = Utc
-        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
-        .single()
-        .expect("a valid fixed instant");
-    let started = Instant::now();
-    let mut next = found;
-    while next < n {
-        let end = (next + IMPORT_CHUNK).min(n);
-        let mut objects: Vec<NewObject> = Vec::with_capacity((end - next) as usize);
-        for i in next..end {
-            let d = corpus::corpus_draft(cast, seed, i);
-            let author = if d.author == 0 {
-                &cast.op_analyst
-            } else {
-                &cast.analysts[d.author - 1]
-            };
-            let input = ObjectInput {
-                object: d.object,
-                tlp: Some(d.tlp.as_str().to_owned()),
-                recipients: d.recipients,
-            };
-            let at = epoch + chrono::Duration::seconds(2 * i as i64);
-            objects.push(
-                intel::prepare_new(&dir, &users, author, input, Tlp::Green, at)
-                    .map_err(|e| anyhow!("corpus object {i}: {}", e.message))?,
-            );
-        }
-        let out = store
-            .import(
-                &objects,
-                OnRefusal::RefuseUnit,
-                |_, _| Ok(()),
-                AuditEntry::new("bench.setup", "corpus").from_source("bench"),
-            )
-            .await
-            .with_context(|| format!("importing corpus objects {next}..{end}"))?;
-        if out.created != objects.len() {
-            bail!(
-                "importing corpus objects {next}..{end} created {} of {}",
-                out.created,
-                objects.len()
-            );
-        }
-        next = end;
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "  imported {next}/{n} objects ({:.0} objects/s)",
-            (next - found) as f64 / secs
-        );
-    }
-    Ok((next, Some(started.elapsed().as_secs_f64())))
+/// Brings the store to `n` corpus objects ([`corpus::load`]), from what it holds. Returns the
+/// objects stored now and the seconds spent, if any were added.
+async fn top_up(
+    db: &Db,
+    store: &Store,
+    cast: &Cast,
+    seed: u64,
+    n: u64,
+) -> Result<(u64, Option<f64>)> {
+    let l = corpus::load(db, store, cast, seed, n, IMPORT_CHUNK).await?;
+    Ok((l.stored, (l.stored > l.found).then_some(l.seconds)))
 }
 
 /// How many of the first `n` corpus objects the reader may read.
@@ -983,9 +929,14 @@ fn write_ratio_table(results: &[(&'static str, usize, Vec<WriteRun>)]) -> String
 
 // ------------------------------------------------------------------------------ the command
 
-pub fn run(rt: &tokio::runtime::Runtime, data: &Path, seed: u64, o: &Options) -> Result<()> {
-    let db = Db::corpus_sqlite(data);
-    crate::header("TAXII 2.1, isac beside medallion", &db);
+pub fn run(
+    rt: &tokio::runtime::Runtime,
+    db: &Db,
+    data: &Path,
+    seed: u64,
+    o: &Options,
+) -> Result<()> {
+    crate::header("TAXII 2.1, isac beside medallion", db);
     let (store, cast, key, server) = rt.block_on(async {
         let store = db.open().await?;
         let cast = Cast::ensure(&store, crate::password_hash).await?;
@@ -1007,7 +958,14 @@ pub fn run(rt: &tokio::runtime::Runtime, data: &Path, seed: u64, o: &Options) ->
     if !o.skip_reads {
         for &size in &o.sizes {
             eprintln!("collection of {size} stored objects");
-            let (stored, import_secs) = rt.block_on(top_up(&store, &cast, seed, size))?;
+            let (stored, import_secs) = rt.block_on(async {
+                let grown = top_up(db, &store, &cast, seed, size).await?;
+                // PostgreSQL: statistics as autovacuum would leave them (SQLite: nothing).
+                if grown.1.is_some() {
+                    db.settle().await?;
+                }
+                anyhow::Ok(grown)
+            })?;
             if stored != size {
                 bail!("the store holds {stored} objects, not {size}: use a new --data directory");
             }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# What SQLite alone needs to store imported objects with isac's schema, without isac: copies the
+# objects, audiences and searchable values of a store kept by `isac-bench import --keep` into a
+# new file with the same schema and pragmas (WAL, synchronous=FULL, 128 MiB cache, checkpoint
+# every 16384 pages), in transactions of 5,000 objects, with the `sqlite3` shell's
+# INSERT … SELECT. No parsing, validation or driver is involved, so this is the floor under any
+# import into that schema on this machine.
+#
+#   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
+#   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS]
+set -euo pipefail
+src="$1"
+runs="${2:-5}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+sqlite3 "$src" "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL
+    AND name NOT LIKE '\_sqlx%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
+    ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid" > "$work/schema.sql"
+n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
+{
+    echo "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
+    echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=ON;"
+    echo "ATTACH '$src' AS s;"
+    echo "INSERT INTO orgs SELECT * FROM s.orgs; INSERT INTO users SELECT * FROM s.users;"
+    for ((lo = 0; lo < n; lo += 5000)); do
+        hi=$((lo + 5000))
+        echo "BEGIN;"
+        echo "INSERT INTO objects SELECT * FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
+        echo "INSERT INTO object_values SELECT * FROM s.object_values WHERE object_pk > $lo AND object_pk <= $hi;"
+        echo "INSERT INTO object_recipients SELECT * FROM s.object_recipients WHERE object_pk > $lo AND object_pk <= $hi;"
+        echo "COMMIT;"
+    done
+} > "$work/copy.sql"
+echo "objects: $n"
+for ((r = 1; r <= runs; r++)); do
+    rm -f "$work"/floor.db*
+    sqlite3 "$work/floor.db" < "$work/schema.sql"
+    start=$(date +%s.%N)
+    sqlite3 "$work/floor.db" < "$work/copy.sql" > /dev/null
+    end=$(date +%s.%N)
+    echo "run $r: $(echo "$n / ($end - $start)" | bc) objects/s ($(echo "$end - $start" | bc) s)"
+done
