@@ -1,4 +1,4 @@
-"""Runs medallion, the OASIS TAXII 2.1 reference server, on loopback for tests.
+"""Runs medallion, the OASIS TAXII 2.1 reference server, on loopback for tests and benchmarks.
 
 Usage: serve.py CONFIG_JSON
 

@@ -85,25 +85,20 @@ fn stamp(i: u64) -> DateTime<Utc> {
         + chrono::Duration::seconds(2 * i as i64)
 }
 
-/// The CPU time (user and system) the process has used, from `/proc/self/stat` (Linux), whose
-/// counters tick at 100 Hz on every Linux platform isac runs on.
-fn cpu_time() -> Duration {
-    let ticks = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces.
-            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
-            let user: u64 = rest.get(11)?.parse().ok()?;
-            let system: u64 = rest.get(12)?.parse().ok()?;
-            Some(user + system)
-        })
-        .unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+/// The CPU time (user and system) a process has used, from `/proc/PID/stat` (`self` for this
+/// one; Linux), whose counters tick at 100 Hz on every Linux platform isac runs on.
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+    let user: u64 = rest.get(11)?.parse().ok()?;
+    let system: u64 = rest.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
 }
 
-/// The process's peak resident set size in KiB, from `/proc/self/status` (Linux).
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A process's peak resident set size in KiB, from `/proc/PID/status` (Linux).
+fn peak_rss_kib(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
@@ -182,7 +177,7 @@ async fn pass(
     what: &str,
 ) -> Result<Pass> {
     let started = Instant::now();
-    let cpu = cpu_time();
+    let cpu = cpu_time("self").unwrap_or_default();
     let mut rx = generate(store, cast.clone(), a.store.seed, a.objects, a.batch).await?;
     let mut inside = Duration::ZERO;
     let mut done = 0u64;
@@ -230,8 +225,8 @@ async fn pass(
     Ok(Pass {
         wall: started.elapsed(),
         store: inside,
-        cpu: cpu_time().saturating_sub(cpu),
-        peak_kib: peak_rss_kib().unwrap_or(0),
+        cpu: cpu_time("self").unwrap_or_default().saturating_sub(cpu),
+        peak_kib: peak_rss_kib("self").unwrap_or(0),
     })
 }
 
@@ -381,8 +376,7 @@ fn run_child(cmd: &mut std::process::Command) -> Result<Child> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .context("starting isac import")?;
-    let stat = format!("/proc/{}/stat", child.id());
-    let status = format!("/proc/{}/status", child.id());
+    let pid = child.id().to_string();
     let (mut cpu, mut peak) = (Duration::ZERO, 0u64);
     loop {
         if let Some(code) = child.try_wait()? {
@@ -391,25 +385,8 @@ fn run_child(cmd: &mut std::process::Command) -> Result<Child> {
             }
             break;
         }
-        if let Ok(s) = std::fs::read_to_string(&stat)
-            && let Some(rest) = s.rsplit_once(')').map(|(_, r)| r.to_owned())
-        {
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            if let (Some(u), Some(k)) = (
-                f.get(11).and_then(|v| v.parse::<u64>().ok()),
-                f.get(12).and_then(|v| v.parse::<u64>().ok()),
-            ) {
-                cpu = Duration::from_millis((u + k) * 10);
-            }
-        }
-        if let Ok(s) = std::fs::read_to_string(&status)
-            && let Some(kib) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        {
-            peak = kib;
-        }
+        cpu = cpu_time(&pid).unwrap_or(cpu);
+        peak = peak_rss_kib(&pid).unwrap_or(peak);
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(Child {

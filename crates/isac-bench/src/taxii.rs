@@ -301,7 +301,7 @@ impl Medallion {
         let log = std::fs::File::create(dir.join("medallion.log"))?;
         let started = Instant::now();
         let mut child = Command::new(&python)
-            .arg(root.join("crates/isac-bench/medallion/serve.py"))
+            .arg(root.join("tests/medallion/serve.py"))
             .arg(&config_path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -141,18 +141,24 @@ struct Summary {
     invalid: u64,
 }
 
-/// Parses `imported U units: C created, N new versions, E earlier versions, X unchanged; R units
-/// refused (I invalid objects)`.
-fn summary(stdout: &str) -> Summary {
+/// The summary line of `stdout` that starts with `prefix`, and the numbers in it, in order.
+fn counts<'a>(stdout: &'a str, prefix: &str) -> (&'a str, Vec<u64>) {
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("imported "))
-        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
-    let n: Vec<u64> = line
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{stdout}"));
+    let n = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
+    (line, n)
+}
+
+/// Parses `imported U units: C created, N new versions, E earlier versions, X unchanged; R units
+/// refused (I invalid objects)`.
+fn summary(stdout: &str) -> Summary {
+    let (line, n) = counts(stdout, "imported ");
     assert_eq!(n.len(), 7, "unexpected summary line: {line}");
     let expected = format!(
         "imported {} units: {} created, {} new versions, {} earlier versions, {} unchanged; {} units refused ({} invalid objects)",
@@ -172,15 +178,7 @@ fn summary(stdout: &str) -> Summary {
 
 /// Parses `pulled: C created, N new versions, E earlier versions, X unchanged` into (C, X).
 fn pulled(stdout: &str) -> (u64, u64) {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("pulled: "))
-        .unwrap_or_else(|| panic!("no pull summary in:\n{stdout}"));
-    let n: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let (line, n) = counts(stdout, "pulled: ");
     assert_eq!(n.len(), 4, "unexpected pull summary: {line}");
     assert_eq!(
         (n[1], n[2]),
