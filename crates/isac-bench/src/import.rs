@@ -17,7 +17,7 @@ use clap::Args;
 use isac_model::Tlp;
 use isac_policy::Access;
 use isac_server::intel::{self, ObjectInput};
-use isac_store::{AuditEntry, NewObject, OnRefusal, Store, StoreError};
+use isac_store::{AuditEntry, IMPORT_COMMIT_OBJECTS, NewObject, OnRefusal, Store, StoreError};
 use rand::Rng;
 
 use crate::corpus::{self, Cast};
@@ -32,9 +32,13 @@ pub struct ImportArgs {
     /// Objects imported per run.
     #[arg(long, default_value_t = 100_000)]
     objects: u64,
-    /// Objects per import unit (one `Store::import` call, one transaction).
+    /// Objects per import unit (one atomic `ImportSession::import` call).
     #[arg(long, default_value_t = isac_store::IMPORT_CHUNK as u64)]
     batch: u64,
+    /// `--via store`: objects of units per transaction (`isac import` commits every
+    /// `IMPORT_COMMIT_OBJECTS`; give `--batch` to commit every unit).
+    #[arg(long, default_value_t = IMPORT_COMMIT_OBJECTS as u64)]
+    commit_objects: u64,
     /// Runs, each on a fresh store.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -182,13 +186,15 @@ async fn pass(
     let mut inside = Duration::ZERO;
     let mut done = 0u64;
     let mut last_note = Instant::now();
+    // Units share transactions as in `isac import` (unless `--commit-objects` says otherwise).
+    let mut session = store.import_session(a.commit_objects as usize);
     while let Some(unit) = rx.recv().await {
         let unit = unit?;
         let t = Instant::now();
         // The rule `isac import` applies: a version of an id the importer's org does not own
         // must not widen its audience. Corpus objects are first versions or repeats, so the
         // check runs only if the store already held something else under their ids.
-        let o = store
+        let o = session
             .import(
                 &unit,
                 OnRefusal::RefuseUnit,
@@ -222,6 +228,12 @@ async fn pass(
     if done != a.objects {
         bail!("the generator stopped after {done} objects");
     }
+    let t = Instant::now();
+    session
+        .finish()
+        .await
+        .context("committing the last units")?;
+    inside += t.elapsed();
     Ok(Pass {
         wall: started.elapsed(),
         store: inside,

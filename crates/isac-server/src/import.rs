@@ -19,7 +19,9 @@
 use std::collections::BTreeSet;
 
 use isac_model::Tlp;
-use isac_store::{AuditEntry, IMPORT_CHUNK, NewObject, OnRefusal, Store, StoreError, User};
+use isac_store::{
+    AuditEntry, IMPORT_CHUNK, ImportSession, NewObject, OnRefusal, Store, StoreError, User,
+};
 use serde_json::{Map, Value};
 
 use crate::auth::Principal;
@@ -96,7 +98,12 @@ impl Importer {
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
         let prepared = self.prepare(objects);
-        self.store_prepared(store, source, prepared, totals).await
+        let mut session = store.import_session(0);
+        let problems = self
+            .store_prepared(&mut session, source, prepared, totals)
+            .await?;
+        session.finish().await?;
+        Ok(problems)
     }
 
     /// Prepares every object of a unit (validation, TLP, audience: [`intel::prepare_ingest`])
@@ -138,11 +145,12 @@ impl Importer {
         }
     }
 
-    /// Stores one unit made by [`Importer::prepare`], atomically. Returns the per-object problems
-    /// when the unit was refused (nothing stored).
+    /// Stores one unit made by [`Importer::prepare`], atomically, in `session` (which commits it
+    /// with the units around it). Returns the per-object problems when the unit was refused
+    /// (nothing stored).
     pub async fn store_prepared(
         &self,
-        store: &Store,
+        session: &mut ImportSession,
         source: &str,
         prepared: Prepared,
         totals: &mut ImportTotals,
@@ -163,7 +171,7 @@ impl Importer {
         let writer_org = self.principal.org.id.clone();
         let audit = AuditEntry::new("object.import", source.to_owned())
             .by(Some(&self.user().id), Some(&writer_org));
-        let outcome = store
+        let outcome = session
             .import(
                 &news,
                 OnRefusal::RefuseUnit,

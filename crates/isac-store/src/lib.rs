@@ -29,7 +29,10 @@ pub use audit::{AuditEntry, AuditRecord, Outcome, VerifyReport};
 pub use directory::{
     Application, ApplicationDecision, Group, NewApplication, NewOrg, NewUser, Org, User,
 };
-pub use import::{IMPORT_CHUNK, IMPORT_OBJECTS_MAX, ImportOutcome, OnRefusal, Refused};
+pub use import::{
+    IMPORT_CHUNK, IMPORT_COMMIT_OBJECTS, IMPORT_OBJECTS_MAX, ImportOutcome, ImportSession,
+    OnRefusal, Refused,
+};
 pub use objects::{ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject};
 pub use sessions::{ApiKey, Session};
 pub use taxii::{

@@ -15,7 +15,9 @@
 //! - Atomic per bundle or event: every object of a unit is prepared (validated, audience
 //!   checked) first; if any fails, the unit is refused whole with every object's reason. Bundles
 //!   larger than `isac_store::IMPORT_CHUNK` objects are imported in consecutive chunks, each
-//!   atomic; re-running the same import completes an interrupted one.
+//!   atomic. Units share write transactions of about `isac_store::IMPORT_COMMIT_OBJECTS`
+//!   objects (`isac_store::ImportSession`); re-running the same import completes an interrupted
+//!   one.
 //! - Idempotent: a version (id and `modified`) already stored is counted as unchanged.
 //! - A version of an object owned by another org is refused: importing never changes another
 //!   org's object.
@@ -33,7 +35,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use isac_model::Tlp;
 use isac_server::export::{ExportFormat, write_file, write_misp_feed};
 use isac_server::import::{ImportTotals, Importer, Prepared};
-use isac_store::{AuditEntry, IMPORT_CHUNK, Store};
+use isac_store::{AuditEntry, IMPORT_CHUNK, IMPORT_COMMIT_OBJECTS, ImportSession, Store};
 use serde_json::{Map, Value};
 
 use crate::provision::find_user;
@@ -151,9 +153,15 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let mut totals = ImportTotals::default();
+    // Units share transactions of about IMPORT_COMMIT_OBJECTS objects (each unit still atomic):
+    // far fewer rewrites of the id indexes than a commit per unit. A failure part-way loses
+    // only the uncommitted units, which re-running the import stores.
+    let mut session = store.import_session(IMPORT_COMMIT_OBJECTS);
     for input in inputs {
         match input {
-            Input::Bundle(path) => import_bundle(store, importer, &path, &bar, &mut totals).await?,
+            Input::Bundle(path) => {
+                import_bundle(&mut session, importer, &path, &bar, &mut totals).await?
+            }
             Input::MispEvent(path) => {
                 let source = path.display().to_string();
                 bar.set_message(source.clone());
@@ -166,7 +174,9 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                     unmarked: importer.default_tlp,
                 };
                 match isac_misp::import_event_json(&bytes, &options) {
-                    Ok(ev) => import_misp(store, importer, &source, ev, &bar, &mut totals).await?,
+                    Ok(ev) => {
+                        import_misp(&mut session, importer, &source, ev, &bar, &mut totals).await?
+                    }
                     Err(e) => {
                         totals.units += 1;
                         totals.refused_units += 1;
@@ -187,7 +197,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                         Ok(ev) => {
                             let s = format!("{source}/{}.json", ev.event_uuid);
                             bar.set_message(s.clone());
-                            import_misp(store, importer, &s, ev, &bar, &mut totals).await?;
+                            import_misp(&mut session, importer, &s, ev, &bar, &mut totals).await?;
                         }
                         Err(e) => {
                             totals.units += 1;
@@ -199,12 +209,26 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
             }
         }
     }
+    session
+        .finish()
+        .await
+        .context("committing the last imported units")?;
     bar.finish_and_clear();
     Ok(totals)
 }
 
+/// A store error during an import: the open transaction, with every unit since the last
+/// commit, is rolled back (`ImportSession::import`).
+fn uncommitted(e: isac_server::error::ApiError) -> anyhow::Error {
+    anyhow!(
+        "{}; the units imported since the last commit were not stored: run the same import again \
+         to complete it",
+        e.message
+    )
+}
+
 async fn import_misp(
-    store: &Store,
+    session: &mut ImportSession,
     importer: &Importer,
     source: &str,
     ev: isac_misp::Import,
@@ -226,16 +250,16 @@ async fn import_misp(
     let objects = importer.misp_objects(ev.objects, &mut notes);
     report(source, &notes, bar);
     let problems = importer
-        .unit(store, source, objects, totals)
+        .store_prepared(session, source, importer.prepare(objects), totals)
         .await
-        .map_err(|e| anyhow!("{}", e.message))?;
+        .map_err(uncommitted)?;
     report(source, &problems, bar);
     bar.inc(n);
     Ok(())
 }
 
 async fn import_bundle(
-    store: &Store,
+    session: &mut ImportSession,
     importer: &Importer,
     path: &Path,
     bar: &ProgressBar,
@@ -279,9 +303,9 @@ async fn import_bundle(
     });
     while let Some((n, prepared)) = rx.recv().await {
         let problems = importer
-            .store_prepared(store, &source, prepared, totals)
+            .store_prepared(session, &source, prepared, totals)
             .await
-            .map_err(|e| anyhow!("{}", e.message))?;
+            .map_err(uncommitted)?;
         report(&source, &problems, bar);
         bar.inc(n);
     }

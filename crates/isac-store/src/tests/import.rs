@@ -664,3 +664,153 @@ async fn a_unit_larger_than_the_bind_limits() {
     })
     .await;
 }
+
+/// Objects readers see, through the read pool (so only what is committed).
+async fn committed_objects(store: &Store) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM objects")
+        .fetch_one(&store.read)
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_session_commits_units_together() {
+    each_backend(
+        "import_session_commits_units_together",
+        |store| async move {
+            let c = community(&store).await;
+            let base = committed_objects(&store).await;
+            // Units of 11 versions; the session commits once 30 objects have gone in.
+            let mut session = store.import_session(30);
+            let first = unit(&c, 0, 10);
+            let o = session
+                .import(&first, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            assert_eq!((o.applied, o.created), (true, 11));
+            assert_eq!(session.pending(), 11);
+            assert_eq!(committed_objects(&store).await, base, "not committed yet");
+
+            // The next unit sees the first one, uncommitted: a later version of one of its ids
+            // is an update and the same version again is unchanged.
+            let mut later = first[4].clone();
+            later.modified = stix_time(10_000);
+            let mut second = unit(&c, 100, 9);
+            second.push(later);
+            second.push(first[5].clone());
+            let o = session
+                .import(&second, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            assert_eq!((o.created, o.updated, o.unchanged), (10, 1, 1), "{o:?}");
+            assert_eq!(session.pending(), 23);
+
+            // A refused unit stores nothing of itself but its denied audit record, and the
+            // session goes on.
+            let mut third = unit(&c, 200, 3);
+            third.push(first[6].clone());
+            let mut refused_later = first[7].clone();
+            refused_later.modified = stix_time(20_000);
+            third.push(refused_later);
+            let o = session
+                .import(
+                    &third,
+                    OnRefusal::RefuseUnit,
+                    |_, _| Err(StoreError::Conflict("not yours".into())),
+                    audit(),
+                )
+                .await
+                .unwrap();
+            assert!(!o.applied);
+            assert_eq!(o.refused.len(), 1);
+            assert_eq!(
+                session.pending(),
+                29,
+                "a refused unit counts towards the commit"
+            );
+            assert_eq!(committed_objects(&store).await, base);
+
+            // The unit that passes 30 objects commits everything so far.
+            let fourth = unit(&c, 300, 4);
+            session
+                .import(&fourth, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            assert_eq!(session.pending(), 0);
+            assert_eq!(committed_objects(&store).await, base + 11 + 10 + 1 + 5);
+            let tail = audit_tail(&store).await;
+            assert!(tail.detail.starts_with("5 objects: 5 created"), "{tail:?}");
+
+            // (What the tables hold once the session has committed; it holds the write
+            // connection while a transaction is open.)
+            let before = table_counts(&store).await;
+            // An invalid unit is refused before anything is written: the session keeps its
+            // open units.
+            let fifth = unit(&c, 400, 2);
+            session
+                .import(&fifth, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            let mut invalid = unit(&c, 500, 2);
+            invalid[0].stix_id = "not an id".into();
+            assert!(matches!(
+                session
+                    .import(&invalid, OnRefusal::RefuseUnit, allow, audit())
+                    .await,
+                Err(StoreError::Invalid(_))
+            ));
+            assert_eq!(session.pending(), 3);
+
+            // A unit the database rejects (an owner that is no org) rolls back the open
+            // transaction: nothing of it, nor of the fifth unit, is stored.
+            let mut broken = unit(&c, 600, 2);
+            broken[1].access.owner_org = "no-such-org".into();
+            assert!(
+                session
+                    .import(&broken, OnRefusal::RefuseUnit, allow, audit())
+                    .await
+                    .is_err()
+            );
+            assert_eq!(session.pending(), 0);
+            assert_eq!(table_counts(&store).await, before);
+
+            // The session goes on in a new transaction; finishing commits it.
+            let sixth = unit(&c, 700, 2);
+            session
+                .import(&sixth, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            session.finish().await.unwrap();
+            assert_eq!(committed_objects(&store).await, base + 27 + 3);
+            let viewer = viewer_of(&store, &c.analyst.id).await;
+            assert!(
+                store
+                    .object(&viewer, &stix_id("indicator", 700))
+                    .await
+                    .is_ok()
+            );
+            assert!(
+                store
+                    .object(&viewer, &stix_id("indicator", 400))
+                    .await
+                    .is_err()
+            );
+
+            // Dropping a session discards what it has not committed.
+            let mut dropped = store.import_session(1_000);
+            dropped
+                .import(&unit(&c, 800, 2), OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            drop(dropped);
+            assert_eq!(committed_objects(&store).await, base + 30);
+            assert_eq!(
+                store.audit_verify().await.unwrap().first_broken,
+                None,
+                "the audit chain holds"
+            );
+        },
+    )
+    .await;
+}
