@@ -2,15 +2,17 @@
 # What SQLite alone needs to store imported objects with isac's schema, without isac: copies the
 # objects, audiences and searchable values of a store kept by `isac-bench import --keep` into a
 # new file with the same schema and pragmas (WAL, synchronous=FULL, 128 MiB cache, checkpoint
-# every 16384 pages), in transactions of 5,000 objects, with the `sqlite3` shell's
-# INSERT … SELECT. No parsing, validation or driver is involved, so this is the floor under any
-# import into that schema on this machine.
+# every 16384 pages), in transactions of TXN objects (default 5,000, one import unit; `isac
+# import` commits every 50,000), with the `sqlite3` shell's INSERT … SELECT. No parsing,
+# validation or driver is involved, so this is the floor under any import into that schema on
+# this machine.
 #
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
-#   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS]
+#   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN]]
 set -euo pipefail
 src="$1"
 runs="${2:-5}"
+txn="${3:-5000}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 sqlite3 "$src" "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL
@@ -22,8 +24,8 @@ n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
     echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=ON;"
     echo "ATTACH '$src' AS s;"
     echo "INSERT INTO orgs SELECT * FROM s.orgs; INSERT INTO users SELECT * FROM s.users;"
-    for ((lo = 0; lo < n; lo += 5000)); do
-        hi=$((lo + 5000))
+    for ((lo = 0; lo < n; lo += txn)); do
+        hi=$((lo + txn))
         echo "BEGIN;"
         echo "INSERT INTO objects SELECT * FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
         echo "INSERT INTO object_values SELECT * FROM s.object_values WHERE object_pk > $lo AND object_pk <= $hi;"
