@@ -24,6 +24,12 @@ use cli::{ApikeyCommand, AuditCommand, Cli, Command, GroupCommand, OrgCommand, U
 use config::FileConfig;
 use provision::Verified;
 
+/// mimalloc rather than the system allocator: `isac import` parses JSON on one thread and frees it
+/// on another, where glibc's allocator spent a noticeable share of the time merging free chunks
+/// (docs/BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
