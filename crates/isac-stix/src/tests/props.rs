@@ -76,7 +76,14 @@ proptest! {
         let bytes = w.finish().unwrap();
         let mut seen = Vec::new();
         bundle::read_streaming(bytes.as_slice(), |o| { seen.push(o); Ok(()) }).unwrap();
+        prop_assert_eq!(seen, objects.clone());
+        // The streaming reader agrees with the whole-document parser on any formatting.
+        let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&b.to_json()).unwrap()).unwrap();
+        let mut seen = Vec::new();
+        let header = bundle::read_streaming(pretty.as_bytes(), |o| { seen.push(o); Ok(()) }).unwrap();
         prop_assert_eq!(seen, objects);
+        prop_assert_eq!(header.id, b.id);
+        prop_assert_eq!(header.other, b.other);
     }
 }
 

@@ -371,6 +371,64 @@ fn bundles_parse_write_and_stream() {
 }
 
 #[test]
+fn streaming_reader_finds_every_value_whatever_it_holds() {
+    let id = sid("bundle", 7);
+    // Strings holding the scanner's structural bytes, escapes, nesting, scalars of every kind
+    // directly before a delimiter, and an object larger than a read block.
+    let tricky = json!({
+        "type": "note", "id": sid("note", 1),
+        "content": "a } ] , : \" \\\" { [ \\",
+        "x_nested": [[{"a": [1, -2.5e3, true, false, null]}], {}, []],
+        "x_big": "y".repeat(3 * bundle::SCAN_BLOCK),
+        "x_last": 0
+    });
+    let text = format!(
+        "\n {{ \"x_n\":12,\"x_t\":true ,\"objects\" : [ {} ,\n{}],\"type\":\"bundle\",\"id\":\"{id}\",\"x_z\":null}} \n",
+        tricky,
+        json!({"type": "note", "id": sid("note", 2), "content": "}"})
+    );
+    let mut seen = Vec::new();
+    let header = bundle::read_streaming(text.as_bytes(), |o| {
+        seen.push(Value::Object(o));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], tricky);
+    assert_eq!(seen[1]["content"], "}");
+    assert_eq!(
+        Value::Object(header.other),
+        json!({"x_n": 12, "x_t": true, "x_z": null})
+    );
+    // Broken envelopes and lists fail; nothing after the bundle is allowed.
+    let ok = format!("{{\"type\":\"bundle\",\"id\":\"{id}\",\"objects\":[{{\"a\":1}}]}}");
+    assert!(bundle::read_streaming(ok.as_bytes(), |_| Ok(())).is_ok());
+    for bad in [
+        format!("{ok} x"),
+        format!("{ok}}}"),
+        ok.replace("[{", "[{,"),
+        ok.replace("}]", "},]"),
+        ok.replace("}]", "} {\"b\":2}]"),
+        ok.replace(",\"objects\"", ",,\"objects\""),
+        ok.replace("}]}", "}]"),
+        ok.replace("}]}", "}"),
+        ok.replace("\"type\":", "\"type\" "),
+        ok.replace("\"objects\":[", "\"objects\":{"),
+        ok.replace("[{\"a\":1}]", "[{\"a\":1]"),
+        ok.replace("[{\"a\":1}]", "[{\"a\":tru}]"),
+        ok.replace("\"a\":1", "\"a\":\"1"),
+        format!("{{\"type\":\"bundle\",\"id\":\"{id}\",}}"),
+        String::new(),
+        "   ".into(),
+    ] {
+        assert!(
+            bundle::read_streaming(bad.as_bytes(), |_| Ok(())).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
 fn upgrade_turns_stix_2_0_into_valid_stix_2_1() {
     let b20 = json!({
         "type": "bundle", "id": sid("bundle", 20), "spec_version": "2.0",
