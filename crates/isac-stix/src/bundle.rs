@@ -212,30 +212,23 @@ pub fn read_streaming_limited<R: io::Read>(
         since: 0,
         max: max_value_bytes,
     };
-    if s.skip_ws()? != Some(b'{') {
+    if !s.eat(b'{')? {
         return Err(BundleError::Shape("a bundle is a JSON object".into()));
     }
-    s.consume(1);
     let mut header = BundleHeader::default();
     let mut saw_type = false;
     let mut raw = Vec::new();
-    let mut first = true;
-    loop {
-        match s.skip_ws()? {
-            Some(b'}') if first => {
-                s.consume(1);
-                break;
-            }
-            Some(b'"') => {}
-            other => return Err(unexpected(other, "a property name")),
+    let mut more = !s.eat(b'}')?;
+    while more {
+        if s.skip_ws()? != Some(b'"') {
+            return Err(unexpected(s.skip_ws()?, "a property name"));
         }
         s.since = 0;
         s.value(&mut raw)?;
         let key: String = serde_json::from_slice(&raw)?;
-        if s.skip_ws()? != Some(b':') {
+        if !s.eat(b':')? {
             return Err(unexpected(s.skip_ws()?, "`:`"));
         }
-        s.consume(1);
         s.skip_ws()?;
         s.since = 0;
         if key == "objects" {
@@ -262,17 +255,7 @@ pub fn read_streaming_limited<R: io::Read>(
                 }
             }
         }
-        match s.skip_ws()? {
-            Some(b',') => {
-                s.consume(1);
-                first = false;
-            }
-            Some(b'}') => {
-                s.consume(1);
-                break;
-            }
-            other => return Err(unexpected(other, "`,` or `}`")),
-        }
+        more = s.more(b'}')?;
     }
     if let Some(b) = s.skip_ws()? {
         return Err(unexpected(Some(b), "the end of the input"));
@@ -360,6 +343,28 @@ impl<R: io::Read> Scanner<R> {
         }
     }
 
+    /// Consumes `b` if it is the next byte after whitespace.
+    fn eat(&mut self, b: u8) -> Result<bool, BundleError> {
+        let found = self.skip_ws()? == Some(b);
+        if found {
+            self.consume(1);
+        }
+        Ok(found)
+    }
+
+    /// After a member of an object or list: `true` past a `,` (another member follows),
+    /// `false` past `close`.
+    fn more(&mut self, close: u8) -> Result<bool, BundleError> {
+        if self.eat(b',')? {
+            return Ok(true);
+        }
+        if self.eat(close)? {
+            return Ok(false);
+        }
+        let wanted = format!("`,` or `{}`", close as char);
+        Err(unexpected(self.skip_ws()?, &wanted))
+    }
+
     /// Copies the bytes of the JSON value that starts at the next byte into `out` (cleared
     /// first). Only its extent is found here: strings with their escapes, and nesting. A scalar
     /// ends before the first byte that cannot be part of one; serde_json judges the rest.
@@ -442,36 +447,19 @@ impl<R: io::Read> Scanner<R> {
         raw: &mut Vec<u8>,
         each: &mut impl FnMut(Map<String, Value>) -> Result<(), String>,
     ) -> Result<(), BundleError> {
-        if self.skip_ws()? != Some(b'[') {
+        if !self.eat(b'[')? {
             return Err(BundleError::Shape("`objects` is not a list".into()));
         }
-        self.consume(1);
-        let mut first = true;
-        loop {
-            match self.skip_ws()? {
-                Some(b']') if first => {
-                    self.consume(1);
-                    return Ok(());
-                }
-                None => return Err(unexpected(None, "an object")),
-                Some(_) => {}
-            }
+        let mut more = !self.eat(b']')?;
+        while more {
+            self.skip_ws()?;
             self.value(raw)?;
             let object: Map<String, Value> = serde_json::from_slice(raw)?;
             // An object boundary: the size limit counts afresh from here.
             self.since = 0;
             each(object).map_err(BundleError::Refused)?;
-            match self.skip_ws()? {
-                Some(b',') => {
-                    self.consume(1);
-                    first = false;
-                }
-                Some(b']') => {
-                    self.consume(1);
-                    return Ok(());
-                }
-                other => return Err(unexpected(other, "`,` or `]`")),
-            }
+            more = self.more(b']')?;
         }
+        Ok(())
     }
 }

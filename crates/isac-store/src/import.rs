@@ -677,10 +677,10 @@ impl ImportSession {
     ///
     /// An invalid unit fails with [`StoreError::Invalid`] before anything is written and leaves
     /// the session as it was. A unit that fails with any other error (a refusal is an outcome,
-    /// not an error) rolls back the whole open transaction: the error leaves nothing of the unit, and nothing of the
-    /// session's units since the last commit either. Keeping those would need a savepoint per
-    /// unit, whose page copies cost more than an error is worth here: the importer stops at an
-    /// error, and running it again stores what was lost.
+    /// not an error) rolls back the whole open transaction: nothing of the unit is stored, and
+    /// nothing of the session's units since the last commit either. Keeping those would need a
+    /// savepoint per unit, whose page copies cost more than an error is worth here: the
+    /// importer stops at an error, and running it again stores what was lost.
     pub async fn import<F>(
         &mut self,
         batch: &[NewObject],

@@ -665,6 +665,14 @@ async fn a_unit_larger_than_the_bind_limits() {
     .await;
 }
 
+/// Imports a unit in `session`, every version allowed; it must not fail.
+async fn stored(session: &mut crate::ImportSession, batch: &[NewObject]) -> ImportOutcome {
+    session
+        .import(batch, OnRefusal::RefuseUnit, allow, audit())
+        .await
+        .unwrap()
+}
+
 /// Objects readers see, through the read pool (so only what is committed).
 async fn committed_objects(store: &Store) -> i64 {
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM objects")
@@ -684,10 +692,7 @@ async fn import_session_commits_units_together() {
             // Units of 11 versions; the session commits once 30 objects have gone in.
             let mut session = store.import_session(30);
             let first = unit(&c, 0, 10);
-            let o = session
-                .import(&first, OnRefusal::RefuseUnit, allow, audit())
-                .await
-                .unwrap();
+            let o = stored(&mut session, &first).await;
             assert_eq!((o.applied, o.created), (true, 11));
             assert_eq!(session.pending(), 11);
             assert_eq!(committed_objects(&store).await, base, "not committed yet");
@@ -699,10 +704,7 @@ async fn import_session_commits_units_together() {
             let mut second = unit(&c, 100, 9);
             second.push(later);
             second.push(first[5].clone());
-            let o = session
-                .import(&second, OnRefusal::RefuseUnit, allow, audit())
-                .await
-                .unwrap();
+            let o = stored(&mut session, &second).await;
             assert_eq!((o.created, o.updated, o.unchanged), (10, 1, 1), "{o:?}");
             assert_eq!(session.pending(), 23);
 
@@ -733,10 +735,7 @@ async fn import_session_commits_units_together() {
 
             // The unit that passes 30 objects commits everything so far.
             let fourth = unit(&c, 300, 4);
-            session
-                .import(&fourth, OnRefusal::RefuseUnit, allow, audit())
-                .await
-                .unwrap();
+            stored(&mut session, &fourth).await;
             assert_eq!(session.pending(), 0);
             assert_eq!(committed_objects(&store).await, base + 11 + 10 + 1 + 5);
             let tail = audit_tail(&store).await;
@@ -748,10 +747,7 @@ async fn import_session_commits_units_together() {
             // An invalid unit is refused before anything is written: the session keeps its
             // open units.
             let fifth = unit(&c, 400, 2);
-            session
-                .import(&fifth, OnRefusal::RefuseUnit, allow, audit())
-                .await
-                .unwrap();
+            stored(&mut session, &fifth).await;
             let mut invalid = unit(&c, 500, 2);
             invalid[0].stix_id = "not an id".into();
             assert!(matches!(
@@ -777,10 +773,7 @@ async fn import_session_commits_units_together() {
 
             // The session goes on in a new transaction; finishing commits it.
             let sixth = unit(&c, 700, 2);
-            session
-                .import(&sixth, OnRefusal::RefuseUnit, allow, audit())
-                .await
-                .unwrap();
+            stored(&mut session, &sixth).await;
             session.finish().await.unwrap();
             assert_eq!(committed_objects(&store).await, base + 27 + 3);
             let viewer = viewer_of(&store, &c.analyst.id).await;
@@ -799,10 +792,7 @@ async fn import_session_commits_units_together() {
 
             // Dropping a session discards what it has not committed.
             let mut dropped = store.import_session(1_000);
-            dropped
-                .import(&unit(&c, 800, 2), OnRefusal::RefuseUnit, allow, audit())
-                .await
-                .unwrap();
+            stored(&mut dropped, &unit(&c, 800, 2)).await;
             drop(dropped);
             assert_eq!(committed_objects(&store).await, base + 30);
             assert_eq!(
