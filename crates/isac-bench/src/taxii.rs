@@ -9,7 +9,10 @@
 //! Reads: the first page (`limit=100`) requested again and again, with 1 and more clients, and
 //! a walk by `next` from the first page onwards, each page timed. medallion's `next` is a
 //! server-side session consumed as it is followed, so a walk is the only way to time its deep
-//! pages; isac's is a stateless cursor, so its deepest walked page is also timed on its own.
+//! pages; isac's is a stateless cursor, so its deepest full page reached by the walk (the last
+//! page that held `limit` objects: a collection's last page is usually short, and a short page
+//! is cheaper, so comparing it across sizes would compare unlike requests) is also timed on its
+//! own.
 //! medallion is measured size by size until it stops being usable: once its first page takes
 //! longer than `--medallion-slow` seconds, or its start-up longer than `--medallion-start`
 //! seconds, larger sizes are not run and the table says why.
@@ -495,8 +498,8 @@ struct Walk {
     pages: u64,
     objects: u64,
     complete: bool,
-    /// The query of the deepest page reached.
-    last: Option<String>,
+    /// The query and number of the deepest page reached that held a whole page of objects.
+    last_full: Option<(String, u64)>,
     collected: Vec<Value>,
 }
 
@@ -509,7 +512,7 @@ fn walk(t: &Target, max_pages: u64, max_seconds: f64, collect: bool) -> Result<W
         pages: 1,
         objects: first.len() as u64,
         complete: false,
-        last: None,
+        last_full: None,
         collected: if collect { first } else { Vec::new() },
     };
     let started = Instant::now();
@@ -524,10 +527,12 @@ fn walk(t: &Target, max_pages: u64, max_seconds: f64, collect: bool) -> Result<W
         w.lat.push(elapsed);
         w.pages += 1;
         w.objects += objects.len() as u64;
+        if objects.len() == PAGE {
+            w.last_full = Some((q, w.pages));
+        }
         if collect {
             w.collected.extend(objects);
         }
-        w.last = Some(q);
         next = more;
         if w.pages.is_multiple_of(1000) {
             eprintln!(
@@ -618,18 +623,18 @@ fn measure(
         if run == 0 {
             collected = w.collected;
         }
-        if deep_repeatable && let Some(q) = &w.last {
+        if deep_repeatable && let Some((q, page)) = &w.last_full {
             let (r, lat) = repeat(t, q, o)?;
             let row = deep.get_or_insert_with(|| ReadRow {
                 size,
                 server,
-                request: "deepest walked page by cursor, repeated".into(),
+                request: "deepest full page by cursor, repeated".into(),
                 clients: 1,
                 rates: Vec::new(),
                 latencies: Vec::new(),
                 note: String::new(),
             });
-            row.note = format!("page {}", w.pages);
+            row.note = format!("page {page}");
             row.rates.push(r);
             row.latencies.extend(lat);
         }
