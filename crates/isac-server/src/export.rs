@@ -7,7 +7,9 @@
 //! shows it to that user (anonymous attribution, audience extension only for the owner org and
 //! the operator). The single-file formats are produced page by page as byte chunks, so the CLI
 //! can write them to a file and the web UI can stream them as a download without holding the
-//! whole export; only the block lists keep a set of the distinct values they have written.
+//! whole export; only the block lists keep a set of the distinct values they have written. A
+//! STIX bundle ends with the predefined TLP marking definitions its objects refer to, so it
+//! resolves every TLP marking on its own.
 //!
 //! Block lists (`ip-list`, `domain-list`) are meant to be applied as they are, so they hold only
 //! what is current: values of SCOs (`ipv4-addr`, `ipv6-addr`, `domain-name`) and of indicators
@@ -95,6 +97,11 @@ pub struct Exporter {
     format: ExportFormat,
     written: u64,
     seen: BTreeSet<String>,
+    /// Predefined TLP marking definitions (1.0 or 2.0) the written objects refer to. They are
+    /// never stored (the importer leaves them out as known), so a STIX export appends them
+    /// after the objects: the bundle then resolves every marking it uses on its own, for
+    /// consumers that do not know the TLP 2.0 definitions.
+    markings: BTreeSet<String>,
     now: DateTime<Utc>,
 }
 
@@ -105,6 +112,7 @@ impl Exporter {
             format,
             written: 0,
             seen: BTreeSet::new(),
+            markings: BTreeSet::new(),
             now: Utc::now(),
         }
     }
@@ -141,6 +149,7 @@ impl Exporter {
                 }
                 serde_json::to_writer(&mut out, object).expect("writing to memory");
                 self.written += 1;
+                self.note_markings(object);
                 out
             }
             ExportFormat::Csv => {
@@ -195,8 +204,43 @@ impl Exporter {
     /// The bytes after the last object.
     pub fn end(&mut self) -> Vec<u8> {
         match self.format {
-            ExportFormat::Stix => b"]}\n".to_vec(),
+            ExportFormat::Stix => {
+                let mut out = Vec::new();
+                let mut first = self.written == 0;
+                for id in std::mem::take(&mut self.markings) {
+                    if let Some(definition) = isac_stix::tlp::canonical_for_id(&id) {
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        serde_json::to_writer(&mut out, &definition).expect("writing to memory");
+                    }
+                }
+                out.extend_from_slice(b"]}\n");
+                out
+            }
             _ => Vec::new(),
+        }
+    }
+
+    /// Remembers the predefined TLP marking definitions `object` refers to, in
+    /// `object_marking_refs` or a granular marking.
+    fn note_markings(&mut self, object: &Value) {
+        let object_level = object
+            .get("object_marking_refs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
+        let granular = object
+            .get("granular_markings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.get("marking_ref"));
+        for id in object_level.chain(granular).filter_map(Value::as_str) {
+            if !self.markings.contains(id) && isac_model::Tlp::from_marking_id(id).is_some() {
+                self.markings.insert(id.to_owned());
+            }
         }
     }
 }

@@ -288,7 +288,46 @@ fn export_stix(d: &str, user: &str) -> Vec<Value> {
     let b: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("the STIX export is not JSON ({e}):\n{out}"));
     assert_eq!(b["type"], "bundle");
-    b["objects"].as_array().cloned().unwrap_or_default()
+    let all = b["objects"].as_array().cloned().unwrap_or_default();
+    // The predefined TLP marking definitions the objects refer to come after them, once each,
+    // and only those.
+    let (definitions, objects): (Vec<Value>, Vec<Value>) = all
+        .into_iter()
+        .partition(|o| isac_stix::tlp::canonical_for_id(o["id"].as_str().unwrap()).is_some());
+    let referred: BTreeSet<String> = objects
+        .iter()
+        .flat_map(|o| {
+            let refs = o["object_marking_refs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let granular = o["granular_markings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            refs.into_iter()
+                .chain(granular.into_iter().map(|g| g["marking_ref"].clone()))
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .filter(|id| isac_stix::tlp::canonical_for_id(id).is_some())
+        .collect();
+    assert_eq!(
+        ids_of(&definitions),
+        referred,
+        "TLP definitions in the bundle"
+    );
+    assert_eq!(definitions.len(), referred.len(), "each definition once");
+    for d in &definitions {
+        let id = d["id"].as_str().unwrap();
+        let canonical = isac_stix::tlp::canonical_for_id(id).unwrap();
+        assert_eq!(
+            d,
+            &Value::Object(canonical),
+            "{id} is the canonical definition"
+        );
+    }
+    objects
 }
 
 fn export_ids(d: &str, user: &str) -> BTreeSet<String> {
