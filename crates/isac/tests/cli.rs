@@ -699,11 +699,13 @@ fn demo_seeds_once_and_prints_logins_before_serving() {
 }
 
 /// The ids in a STIX bundle file and their TLP marking ids.
-fn bundle(path: &Path) -> Vec<(String, String)> {
+/// The objects of an exported bundle as (id, first marking), and apart from them the ids of the
+/// predefined TLP marking definitions the export appends.
+fn bundle(path: &Path) -> (Vec<(String, String)>, Vec<String>) {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).expect("read export")).expect("bundle JSON");
     assert_eq!(v["type"], "bundle");
-    v["objects"]
+    let (definitions, objects): (Vec<_>, Vec<_>) = v["objects"]
         .as_array()
         .expect("objects")
         .iter()
@@ -716,7 +718,8 @@ fn bundle(path: &Path) -> Vec<(String, String)> {
                     .to_owned(),
             )
         })
-        .collect()
+        .partition(|(id, _)| isac_model::Tlp::from_marking_id(id).is_some());
+    (objects, definitions.into_iter().map(|(id, _)| id).collect())
 }
 
 #[test]
@@ -773,17 +776,34 @@ fn export_writes_exactly_what_the_user_may_see() {
             None,
         );
         assert_eq!(o.code, Some(0), "{}", o.stderr);
-        let exported = bundle(&out);
+        let (exported, definitions) = bundle(&out);
         let ids: std::collections::BTreeSet<String> =
             exported.iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(ids.len(), exported.len(), "no duplicates");
         assert_eq!(ids, api_ids, "{who}: the export equals the REST view");
         assert!(!ids.is_empty(), "{who} sees something");
+        let used: std::collections::BTreeSet<&String> = exported
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| isac_model::Tlp::from_marking_id(m).is_some())
+            .collect();
+        assert_eq!(
+            definitions
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>(),
+            used,
+            "{who}: the TLP definitions of the markings used"
+        );
+        assert_eq!(definitions.len(), used.len(), "{who}: each definition once");
         let green = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
         if kind == "vendor" {
             assert!(
                 exported.iter().all(|(_, m)| m != green),
                 "vendors never see GREEN"
+            );
+            assert!(
+                !definitions.iter().any(|d| d == green),
+                "nor its definition"
             );
         }
     }
