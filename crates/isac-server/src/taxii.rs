@@ -3,11 +3,12 @@
 //!
 //! Collections are views of the one store, cut by the reader's TLP audience: everything the
 //! reader may see; per sharing group, what the reader may see whose audience names that group;
-//! a public TLP:CLEAR collection readable without login; and a write-only collection through
-//! which members submit. Every object, manifest entry and version comes from `isac_store`
-//! functions that take the reader's viewer (filtered in SQL, re-checked with the policy), or is a
-//! directory entry (an org identity, isac's extension definition) whose access the policy judges
-//! in the store as well. What a reader may not see is answered exactly like what does not exist.
+//! a public TLP:CLEAR collection readable without login; and a write collection through which
+//! members submit, whose content is what the reader may see of their own org's objects. Every
+//! object, manifest entry and version comes from `isac_store` functions that take the reader's
+//! viewer (filtered in SQL, re-checked with the policy), or is a directory entry (an org
+//! identity, isac's extension definition) whose access the policy judges in the store as well.
+//! What a reader may not see is answered exactly like what does not exist.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
@@ -38,7 +39,7 @@ pub const API_ROOT: &str = "/taxii2/isac/";
 pub const COLLECTION_ALL: &str = "4290e3b7-e55f-40c4-98ba-2051140b14b4";
 /// TLP:CLEAR objects, readable without login.
 pub const COLLECTION_PUBLIC: &str = "f156e4c7-f0c4-4a34-8a18-5c89a66f6a23";
-/// Write-only: submissions to the ISAC.
+/// Submissions to the ISAC; read, it holds the reader's org's objects.
 pub const COLLECTION_SUBMIT: &str = "2de7d7a9-31af-446e-9a31-89e65969db20";
 /// The UUIDv5 namespace of sharing-group collection ids.
 pub const GROUP_NAMESPACE: uuid::Uuid = uuid::uuid!("cabe4202-0aa9-4500-8046-856cccb91289");
@@ -159,11 +160,14 @@ pub fn routes(r: Routes) -> Routes {
 
 // ---------------------------------------------------------------- media types and errors
 
-/// A TAXII error resource with its status.
-fn error(status: StatusCode, title: &str, description: impl Into<String>) -> Response {
+/// A TAXII error resource (TAXII 2.1 §3.6.1) with its status: `title`, `description`,
+/// `error_code` (the server's code for the kind of error) and `http_status`, which is the status
+/// of the response as a string.
+fn error(status: StatusCode, title: &str, code: &str, description: impl Into<String>) -> Response {
     let body = json!({
         "title": title,
         "description": description.into(),
+        "error_code": code,
         "http_status": status.as_u16().to_string(),
     });
     let mut r = taxii_response(status, &body);
@@ -182,6 +186,7 @@ fn api_error(e: ApiError) -> Response {
         StatusCode::UNAUTHORIZED => "Authentication required",
         StatusCode::FORBIDDEN => "Forbidden",
         StatusCode::NOT_FOUND => "Not found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
         StatusCode::NOT_ACCEPTABLE => "Not acceptable",
         StatusCode::PAYLOAD_TOO_LARGE => "Request too large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
@@ -192,7 +197,7 @@ fn api_error(e: ApiError) -> Response {
     if e.status.is_server_error() {
         tracing::error!(code = e.code, "TAXII request failed");
     }
-    error(e.status, title, e.message)
+    error(e.status, title, e.code, e.message)
 }
 
 fn taxii_response(status: StatusCode, body: &Value) -> Response {
@@ -228,40 +233,69 @@ fn from_store(e: isac_store::StoreError) -> TaxiiError {
     TaxiiError(ApiError::from(e))
 }
 
-/// Whether one media range of an `Accept` header admits TAXII 2.1.
-fn range_accepts(range: &str) -> bool {
+/// How one media range of an `Accept` header bears on TAXII 2.1: `None` when it does not cover
+/// it, else its specificity (RFC 7231 §5.3.2: `*/*` 0, `application/*` 1,
+/// `application/taxii+json` 2, with `version=2.1` 3) and its quality. A TAXII range without a
+/// version asks for the latest version the server supports, which is 2.1 (TAXII 2.1 §1.6.8.2);
+/// one with another version does not cover 2.1.
+fn range_covers(range: &str) -> Option<(u8, f32)> {
     let mut parts = range.split(';').map(str::trim);
     let media = parts.next().unwrap_or_default().to_ascii_lowercase();
     let mut version = None;
-    let mut q_zero = false;
+    let mut q = 1.0_f32;
     for p in parts {
         if let Some((k, v)) = p.split_once('=') {
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"'));
             if k == "version" {
                 version = Some(v.to_owned());
             } else if k == "q" {
-                q_zero = v.parse::<f32>().is_ok_and(|q| q <= 0.0);
+                // An unreadable quality counts as the default, 1.
+                q = v
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| q.is_finite())
+                    .unwrap_or(1.0);
             }
         }
     }
-    if q_zero {
-        return false;
-    }
-    match media.as_str() {
-        "*/*" | "application/*" => true,
-        "application/taxii+json" => version.is_none_or(|v| v == "2.1"),
-        _ => false,
-    }
+    let specificity = match media.as_str() {
+        "*/*" => 0,
+        "application/*" => 1,
+        "application/taxii+json" => match version.as_deref() {
+            None => 2,
+            Some("2.1") => 3,
+            Some(_) => return None,
+        },
+        _ => return None,
+    };
+    Some((specificity, q))
 }
 
-/// Whether an `Accept` header admits TAXII 2.1 (an absent header does).
+/// Whether an `Accept` header admits TAXII 2.1 (an absent header does): the most specific media
+/// range that covers it must have a quality above zero.
 pub fn accepts(headers: &HeaderMap) -> bool {
     let values: Vec<&str> = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    values.is_empty() || values.iter().flat_map(|v| v.split(',')).any(range_accepts)
+    if values.is_empty() {
+        return true;
+    }
+    let mut best: Option<(u8, f32)> = None;
+    for (specificity, q) in values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(range_covers)
+    {
+        best = match best {
+            Some((s, _)) if s > specificity => best,
+            // Equally specific ranges: the most favourable one counts.
+            Some((s, bq)) if s == specificity => Some((s, bq.max(q))),
+            _ => Some((specificity, q)),
+        };
+    }
+    best.is_some_and(|(_, q)| q > 0.0)
 }
 
 /// Whether a `Content-Type` is the TAXII 2.1 media type.
@@ -298,7 +332,8 @@ pub async fn layer(req: Request, next: Next) -> Response {
         return error(
             StatusCode::NOT_ACCEPTABLE,
             "Not acceptable",
-            format!("this server answers {MEDIA_TAXII}"),
+            "not_acceptable",
+            format!("this server answers {MEDIA_TAXII}; send it in Accept"),
         );
     }
     let r = next.run(req).await;
@@ -351,7 +386,10 @@ fn viewer_of(p: Option<&Principal>) -> Viewer {
 enum Kind {
     All,
     Public,
-    Submit,
+    /// The write collection; reading it lists the objects owned by this org.
+    Submit {
+        org: String,
+    },
     /// A sharing group's collection: the group id.
     Group(String),
 }
@@ -364,6 +402,8 @@ struct Collection {
     kind: Kind,
     can_read: bool,
     can_write: bool,
+    /// An id the collection was known by before, still accepted in URLs.
+    former_id: Option<String>,
 }
 
 impl Collection {
@@ -386,13 +426,28 @@ impl Collection {
                 Kind::Group(g) => Some(g.clone()),
                 _ => None,
             },
+            owner_org: match &self.kind {
+                Kind::Submit { org } => Some(org.clone()),
+                _ => None,
+            },
             ..TaxiiQuery::default()
         }
     }
 }
 
-/// The collection id of a sharing group.
+/// The collection id of a sharing group. TAXII 2.1 §2 makes a collection id a version 4 UUID;
+/// the group's id is stable, so the 122 free bits are the UUIDv5 of the group id in
+/// [`GROUP_NAMESPACE`], with the version and variant bits of a version 4 UUID.
 pub fn group_collection_id(group_id: &str) -> String {
+    let named = uuid::Uuid::new_v5(&GROUP_NAMESPACE, group_id.as_bytes());
+    uuid::Builder::from_random_bytes(*named.as_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+/// The id a sharing group's collection had before [`group_collection_id`]: the UUIDv5 itself.
+/// It is still accepted in URLs, so that clients configured with it keep working.
+fn former_group_collection_id(group_id: &str) -> String {
     uuid::Uuid::new_v5(&GROUP_NAMESPACE, group_id.as_bytes()).to_string()
 }
 
@@ -404,6 +459,7 @@ fn public_collection() -> Collection {
         kind: Kind::Public,
         can_read: true,
         can_write: false,
+        former_id: None,
     }
 }
 
@@ -421,6 +477,7 @@ async fn collections_for(
             kind: Kind::All,
             can_read: true,
             can_write: false,
+            former_id: None,
         });
     }
     out.push(public_collection());
@@ -433,7 +490,7 @@ async fn collections_for(
             .into_iter()
             .filter(|g| p.viewer.groups.contains(&g.id))
             .collect();
-        groups.sort_by(|a, b| a.name.cmp(&b.name));
+        groups.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
         for g in groups {
             out.push(Collection {
                 id: group_collection_id(&g.id),
@@ -442,6 +499,7 @@ async fn collections_for(
                     "Objects the caller may read whose audience names the sharing group {}.",
                     g.name
                 ),
+                former_id: Some(former_group_collection_id(&g.id)),
                 kind: Kind::Group(g.id),
                 can_read: true,
                 can_write: false,
@@ -450,10 +508,13 @@ async fn collections_for(
         out.push(Collection {
             id: COLLECTION_SUBMIT.into(),
             title: "Submit to the ISAC".into(),
-            description: "Write-only: STIX 2.1 objects posted here are shared under their TLP markings and audience; unmarked objects get the default TLP.".into(),
-            kind: Kind::Submit,
-            can_read: false,
+            description: "STIX 2.1 objects posted here are shared under their TLP markings and audience; unmarked objects get the default TLP. Reading it lists the objects the caller's org has shared (as the caller may read them); the org's writers delete objects here.".into(),
+            kind: Kind::Submit {
+                org: p.org.id.clone(),
+            },
+            can_read: true,
             can_write: p.user.role.may_write_intel(),
+            former_id: None,
         });
     }
     Ok(out)
@@ -475,7 +536,7 @@ async fn find_collection(
     collections_for(s, p)
         .await?
         .into_iter()
-        .find(|c| c.id == id)
+        .find(|c| c.id == id || c.former_id.as_deref() == Some(id))
         .ok_or_else(|| TaxiiError(ApiError::not_found("collection")))
 }
 
@@ -489,28 +550,13 @@ fn require_read(c: &Collection) -> Result<(), TaxiiError> {
     }
 }
 
-fn base_url(s: &AppState, headers: &HeaderMap) -> String {
-    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        Some(host)
-            if host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
-        {
-            let scheme = if s.config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{host}")
-        }
-        _ => String::new(),
-    }
-}
-
 // ---------------------------------------------------------------- discovery, API root, collections
 
-async fn discovery(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let root = format!("{}{API_ROOT}", base_url(&s, &headers));
+/// The discovery resource. The API root is given as a relative URL, which TAXII 2.1 §4.1.1
+/// allows beside HTTPS absolute URLs: it names the root on whatever scheme and host the client
+/// reached, behind a TLS-terminating proxy too, and takes nothing from the `Host` header.
+async fn discovery() -> Response {
+    let root = API_ROOT;
     ok(&json!({
         "title": "isac TAXII 2.1 server",
         "description": "Threat intelligence shared under the Traffic Light Protocol. Log in with an API key as the HTTP Basic password or as a Bearer token; without one, only TLP:CLEAR is served.",
@@ -607,9 +653,10 @@ struct Filters {
     spec_versions: Vec<String>,
 }
 
+/// A malformed URL parameter: TAXII 2.1 §3.4 asks for 400.
 fn bad_filter(msg: impl Into<String>) -> TaxiiError {
     TaxiiError(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::BAD_REQUEST,
         "invalid_filter",
         msg,
     ))
@@ -622,8 +669,33 @@ fn parse_time_micros(s: &str) -> Option<i64> {
         .map(|t| t.with_timezone(&Utc).timestamp_micros())
 }
 
-/// Parses TAXII's URL parameters. Parameters this endpoint does not take are ignored, as are
-/// unknown ones; a bad value is refused with 422.
+/// The URL parameters TAXII defines. Each may be given once (TAXII 2.1 §3.4).
+const PARAMETERS: [&str; 7] = [
+    "added_after",
+    "limit",
+    "next",
+    "match[id]",
+    "match[type]",
+    "match[version]",
+    "match[spec_version]",
+];
+
+/// The comma-separated values of a `match` parameter; an empty value is malformed.
+fn match_values(name: &str, v: &str) -> Result<Vec<String>, TaxiiError> {
+    let values: Vec<String> = v.split(',').map(|s| s.trim().to_owned()).collect();
+    if values.iter().any(String::is_empty) {
+        return Err(bad_filter(format!(
+            "{name} takes one or more values separated by commas, none of them empty"
+        )));
+    }
+    Ok(values)
+}
+
+/// Parses TAXII's URL parameters. Parameters an endpoint does not take are ignored, as are
+/// unknown ones (TAXII 2.1 §3.4 lets servers ignore match fields they do not understand). A
+/// malformed value, a parameter given twice, `match[version]` naming a version twice or `all`
+/// beside another version is refused with 400. A `limit` above [`PAGE_MAX`] is served as
+/// [`PAGE_MAX`].
 fn parse_filters(q: Option<&str>) -> Result<Filters, TaxiiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q.unwrap_or_default())
         .map_err(|_| bad_filter("the query string is not valid"))?;
@@ -631,61 +703,84 @@ fn parse_filters(q: Option<&str>) -> Result<Filters, TaxiiError> {
         limit: PAGE_DEFAULT,
         ..Filters::default()
     };
-    let list = |v: &str| -> Vec<String> {
-        v.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
-    for (k, v) in pairs {
-        match k.as_str() {
+    let mut seen: Vec<&str> = Vec::new();
+    for (k, v) in &pairs {
+        let Some(name) = PARAMETERS.iter().copied().find(|p| p == k) else {
+            continue;
+        };
+        if seen.contains(&name) {
+            return Err(bad_filter(format!("{name} may be given only once")));
+        }
+        seen.push(name);
+        match name {
             "added_after" => {
-                f.added_after = Some(parse_time_micros(&v).ok_or_else(|| {
+                f.added_after = Some(parse_time_micros(v).ok_or_else(|| {
                     bad_filter("added_after must be an RFC 3339 timestamp in UTC")
                 })?);
             }
             "limit" => {
-                let n: u32 = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad_filter("limit must be a positive integer"))?;
-                f.limit = n.min(PAGE_MAX);
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad_filter("limit must be a positive integer"));
+                }
+                // Any positive integer is a valid limit; the server serves at most PAGE_MAX.
+                let digits = v.trim_start_matches('0');
+                if digits.is_empty() {
+                    return Err(bad_filter("limit must be greater than zero"));
+                }
+                f.limit = digits.parse::<u32>().map_or(PAGE_MAX, |n| n.min(PAGE_MAX));
             }
             "next" => {
                 f.next = Some(
-                    Cursor::decode(&v)
+                    Cursor::decode(v)
                         .ok_or_else(|| bad_filter("next is not a value this server issued"))?,
                 );
             }
-            "match[id]" => f.ids.extend(list(&v)),
-            "match[type]" => f.types.extend(list(&v)),
-            "match[spec_version]" => f.spec_versions.extend(list(&v)),
-            "match[version]" => {
-                for x in list(&v) {
-                    f.versions.push(match x.as_str() {
+            "match[id]" => f.ids = match_values(name, v)?,
+            "match[type]" => f.types = match_values(name, v)?,
+            "match[spec_version]" => f.spec_versions = match_values(name, v)?,
+            _ => {
+                for x in match_values(name, v)? {
+                    let sel = match x.as_str() {
                         "first" => VersionSel::First,
                         "last" => VersionSel::Last,
                         "all" => VersionSel::All,
                         t => VersionSel::At(intel::column_time(t).ok_or_else(|| {
                             bad_filter(
-                                "match[version] takes first, last, all or RFC 3339 timestamps",
+                                "match[version] takes first, last, all or RFC 3339 timestamps in UTC",
                             )
                         })?),
-                    });
+                    };
+                    if f.versions.contains(&sel) {
+                        return Err(bad_filter(format!(
+                            "match[version] names {x} more than once"
+                        )));
+                    }
+                    f.versions.push(sel);
+                }
+                if f.versions.len() > 1 && f.versions.contains(&VersionSel::All) {
+                    return Err(bad_filter(
+                        "match[version]=all may not be combined with other versions",
+                    ));
                 }
             }
-            _ => {}
         }
     }
     let max = isac_store::MATCH_VALUES_MAX;
-    if f.ids.len() > max || f.types.len() > max || f.versions.len() > max {
+    if f.ids.len() > max
+        || f.types.len() > max
+        || f.versions.len() > max
+        || f.spec_versions.len() > max
+    {
         return Err(bad_filter(format!(
             "a match filter may list at most {max} values"
         )));
     }
-    if f.ids.iter().chain(&f.types).any(|s| s.len() > 300) {
+    if f.ids
+        .iter()
+        .chain(&f.types)
+        .chain(&f.spec_versions)
+        .any(|s| s.len() > 300)
+    {
         return Err(bad_filter("a match value is too long"));
     }
     Ok(f)
@@ -805,7 +900,7 @@ async fn directory_items(
     let wanted = match c.kind {
         Kind::All => None,
         Kind::Public => Some(Tlp::Clear),
-        Kind::Group(_) | Kind::Submit => return Ok(Vec::new()),
+        Kind::Group(_) | Kind::Submit { .. } => return Ok(Vec::new()),
     };
     let viewer = viewer_of(p);
     let ids = s
@@ -917,11 +1012,20 @@ async fn list(
         .iter()
         .map(|o| stored_item(p, operator.as_deref(), o))
         .collect();
+    // When stored rows follow this page, a directory entry added after its last row belongs to
+    // a later page: served now, it would become the page's `next` and the rows between would be
+    // skipped.
+    let bound = if page.more {
+        items.last().map(|i| i.cursor.key())
+    } else {
+        None
+    };
     items.extend(
         directory_items(s, p, c)
             .await?
             .into_iter()
-            .filter(|i| entry_matches(i, f, stix_id)),
+            .filter(|i| entry_matches(i, f, stix_id))
+            .filter(|i| bound.as_ref().is_none_or(|b| i.cursor.key() < *b)),
     );
     items.sort_by_key(|i| i.cursor.key());
     let limit = f.limit as usize;
@@ -1008,6 +1112,24 @@ async fn public_objects(
     get_objects(&s, p.as_ref(), COLLECTION_PUBLIC, q.as_deref()).await
 }
 
+/// Whether the collection holds a version of `object_id` that `p` may read, whatever the
+/// other filters: the object endpoints answer 404 only when it does not (the reader's scope
+/// decides, so an object the reader may not read is not found), and an empty envelope when it
+/// does but the filters select none of its versions (TAXII 2.1 §5.6).
+async fn object_in_collection(
+    s: &AppState,
+    p: Option<&Principal>,
+    c: &Collection,
+    object_id: &str,
+) -> Result<bool, TaxiiError> {
+    let f = Filters {
+        limit: 1,
+        versions: vec![VersionSel::All],
+        ..Filters::default()
+    };
+    Ok(!list(s, p, c, &f, Some(object_id)).await?.0.is_empty())
+}
+
 async fn get_object(
     s: &AppState,
     p: Option<&Principal>,
@@ -1020,7 +1142,7 @@ async fn get_object(
     f.ids.clear();
     f.types.clear();
     let (items, more) = list(s, p, &c, &f, Some(object_id)).await?;
-    if items.is_empty() && f.next.is_none() {
+    if items.is_empty() && f.next.is_none() && !object_in_collection(s, p, &c, object_id).await? {
         return Err(TaxiiError(ApiError::not_found("object")));
     }
     Ok(envelope(items, more))
@@ -1057,20 +1179,16 @@ async fn get_versions(
     f.types.clear();
     f.versions = vec![VersionSel::All];
     let (items, more) = list(s, p, &c, &f, Some(object_id)).await?;
-    if items.is_empty() && f.next.is_none() {
+    if items.is_empty() && f.next.is_none() && !object_in_collection(s, p, &c, object_id).await? {
         return Err(TaxiiError(ApiError::not_found("object")));
     }
-    let next = if more {
-        items.last().map(|i| i.cursor.encode())
-    } else {
-        None
-    };
-    let mut body = json!({
-        "more": more,
-        "versions": items.iter().map(|i| i.version.clone()).collect::<Vec<_>>(),
-    });
-    if let Some(n) = next {
-        body["next"] = Value::String(n);
+    let mut body = json!({ "more": more });
+    if more && let Some(last) = items.last() {
+        body["next"] = Value::String(last.cursor.encode());
+    }
+    // An empty list is never sent (TAXII 2.1 §2, list; §5.8.1): no versions, no key.
+    if !items.is_empty() {
+        body["versions"] = items.iter().map(|i| i.version.clone()).collect();
     }
     Ok(with_date_headers(ok(&body), date_range(&items)))
 }
@@ -1148,8 +1266,10 @@ async fn public_manifest(
 
 // ---------------------------------------------------------------- adding objects, status
 
-/// Reads the envelope of a POST: TAXII media type (415), within the body limit (413), JSON (400),
-/// an envelope rather than a bare object or bundle (422), at most [`ENVELOPE_MAX`] objects.
+/// Reads the envelope of a POST: TAXII media type (415), within `max_content_length` (413),
+/// JSON, an envelope rather than a bare object or bundle, and at most [`ENVELOPE_MAX`] objects
+/// (each 422: TAXII 2.1 §5.5 names a malformed body as unprocessable, and a body within
+/// `max_content_length` must not be answered 413, §4.2.1).
 fn read_envelope(
     headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -1177,7 +1297,7 @@ fn read_envelope(
     })?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
         TaxiiError(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "malformed_json",
             format!("the body is not JSON: {e}"),
         ))
@@ -1203,7 +1323,7 @@ fn read_envelope(
     };
     if objects.len() > ENVELOPE_MAX {
         return Err(TaxiiError(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "too_many_objects",
             format!("an envelope carries at most {ENVELOPE_MAX} objects"),
         )));
@@ -1229,7 +1349,13 @@ async fn post_objects(
     let requested = Utc::now();
     let outcomes = intel::ingest(&s.store, p, ip, s.config.default_tlp, objects).await?;
     let detail = |o: &intel::IngestOutcome, message: Option<&str>| {
-        let mut d = json!({ "id": o.id, "version": o.version });
+        // An object without `modified` or `created` has the version the store gives it.
+        let version = if o.version.is_empty() && !o.id.is_empty() {
+            intel::UNVERSIONED
+        } else {
+            o.version.as_str()
+        };
+        let mut d = json!({ "id": o.id, "version": version });
         if let Some(m) = message {
             d["message"] = Value::String(m.chars().take(500).collect());
         }
@@ -1248,7 +1374,7 @@ async fn post_objects(
         }
     }
     let status_id = uuid::Uuid::new_v4().to_string();
-    let body = json!({
+    let body = status_resource(json!({
         "id": status_id,
         "status": "complete",
         "request_timestamp": requested.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -1258,8 +1384,7 @@ async fn post_objects(
         "failure_count": failures.len(),
         "failures": failures,
         "pending_count": 0,
-        "pendings": [],
-    });
+    }));
     s.store
         .save_taxii_status(
             &isac_store::TaxiiStatus {
@@ -1280,6 +1405,23 @@ async fn post_objects(
         .await
         .map_err(from_store)?;
     Ok(taxii_response(StatusCode::ACCEPTED, &body))
+}
+
+/// A status resource as served: its optional lists of status details (`successes`, `failures`,
+/// `pendings`) are left out when empty, as TAXII 2.1 §2 forbids empty lists. Status resources
+/// stored with empty lists are served the same way.
+fn status_resource(mut body: Value) -> Value {
+    if let Some(m) = body.as_object_mut() {
+        for key in ["successes", "failures", "pendings"] {
+            if m.get(key)
+                .and_then(Value::as_array)
+                .is_some_and(Vec::is_empty)
+            {
+                m.remove(key);
+            }
+        }
+    }
+    body
 }
 
 async fn add_objects(
@@ -1311,7 +1453,7 @@ async fn status(State(s): State<AppState>, p: Principal, Path(id): Path<String>)
         Some(st) if st.org_id == p.org.id => {
             let body: Value =
                 serde_json::from_str(&st.body).map_err(|_| TaxiiError(ApiError::internal()))?;
-            Ok(ok(&body))
+            Ok(ok(&status_resource(body)))
         }
         _ => Err(TaxiiError(ApiError::not_found("status"))),
     }
@@ -1319,8 +1461,11 @@ async fn status(State(s): State<AppState>, p: Principal, Path(id): Path<String>)
 
 // ---------------------------------------------------------------- deleting
 
-/// Deletes an object's versions through the write collection: all of them, or those selected by
-/// `match[version]`. Only writers of the owner org may delete; the deletion is audited.
+/// Deletes an object's versions through the write collection, whose content is the caller's
+/// org's objects: all of them, or those selected by `match[version]`. TAXII 2.1 §5.7 allows
+/// DELETE only where the caller may both read and write; elsewhere the answer is 403, or 404
+/// where the caller may do neither. An object the collection does not hold for the caller
+/// (another org's, or one the caller may not read) is not found. The deletion is audited.
 async fn remove(
     s: &AppState,
     p: &Principal,
@@ -1330,37 +1475,48 @@ async fn remove(
     q: Option<&str>,
 ) -> TaxiiResult {
     let c = find_collection(s, Some(p), id).await?;
-    if !c.can_write {
-        return Err(TaxiiError(ApiError::forbidden(format!(
-            "this collection is read-only; delete through collection {COLLECTION_SUBMIT}"
-        ))));
+    match (c.can_read, c.can_write) {
+        (true, true) => {}
+        (false, false) => return Err(TaxiiError(ApiError::not_found("collection"))),
+        _ => {
+            return Err(TaxiiError(ApiError::forbidden(format!(
+                "objects are deleted only where the caller may read and write; delete through collection {COLLECTION_SUBMIT}"
+            ))));
+        }
     }
     let mut f = parse_filters(q)?;
     if f.versions.is_empty() {
         f.versions = vec![VersionSel::All];
     }
-    if !f.spec_versions.is_empty() && !f.spec_versions.iter().any(|v| v == "2.1") {
-        return Err(TaxiiError(ApiError::not_found("object")));
-    }
-    let q = TaxiiQuery {
-        stix_id: Some(object_id.to_owned()),
-        versions: f.versions.clone(),
-        limit: 1000,
-        ..TaxiiQuery::default()
+    let found = if !f.spec_versions.is_empty() && !f.spec_versions.iter().any(|v| v == "2.1") {
+        Vec::new()
+    } else {
+        let q = TaxiiQuery {
+            stix_id: Some(object_id.to_owned()),
+            versions: f.versions.clone(),
+            limit: 1000,
+            ..c.query()
+        };
+        s.store
+            .taxii_objects(&p.viewer, &q)
+            .await
+            .map_err(from_store)?
+            .objects
     };
-    let found = s
-        .store
-        .taxii_objects(&p.viewer, &q)
-        .await
-        .map_err(from_store)?
-        .objects;
     if found.is_empty() {
-        if object_id.len() <= 300 && s.store.object_exists(object_id).await.map_err(from_store)? {
+        // A denial is audited only for an object the collection does not hold for the caller,
+        // not for filters that select none of the versions of one it holds.
+        if object_id.len() <= 300
+            && !object_in_collection(s, Some(p), &c, object_id).await?
+            && s.store.object_exists(object_id).await.map_err(from_store)?
+        {
             s.store
                 .audit(
                     &p.audit("access.denied", object_id, ip)
                         .outcome(isac_store::Outcome::Denied)
-                        .detail("delete of an object outside the caller's audience"),
+                        .detail(
+                            "delete of an object the caller's org does not own or may not read",
+                        ),
                 )
                 .await
                 .map_err(from_store)?;
@@ -1427,11 +1583,106 @@ mod unit {
         assert!(h(MEDIA_TAXII));
         assert!(h("application/taxii+json"));
         assert!(h("application/taxii+json; version=2.1"));
+        assert!(h("Application/TAXII+JSON;Version=\"2.1\""));
         assert!(h("*/*"));
         assert!(h("text/html, application/*;q=0.5"));
+        assert!(h(
+            "application/taxii+json;version=2.1,application/stix+json;version=2.1"
+        ));
+        assert!(h(
+            "application/taxii+json;version=2.0, application/taxii+json;version=2.1"
+        ));
         assert!(!h("application/taxii+json;version=2.0"));
+        assert!(!h("application/taxii+json;version=3.0"));
         assert!(!h("application/json"));
+        assert!(!h("application/stix+json;version=2.1"));
         assert!(!h("application/taxii+json;q=0"));
+        assert!(!h("*/*;q=0.000"));
+        // The most specific range decides (RFC 7231 §5.3.2).
+        assert!(!h("application/taxii+json;q=0, */*"));
+        assert!(!h("application/taxii+json;version=2.1;q=0, application/*"));
+        assert!(h("application/taxii+json;version=2.1;q=0.1, */*;q=0"));
+        assert!(h("application/*;q=0, application/taxii+json"));
+    }
+
+    #[test]
+    fn filters() {
+        let parse = |q: &str| parse_filters(Some(q));
+        let bad = |q: &str| {
+            let e = parse(q).expect_err(q);
+            assert_eq!(e.0.status, StatusCode::BAD_REQUEST, "{q}");
+        };
+        assert_eq!(parse("").expect("empty").limit, PAGE_DEFAULT);
+        assert_eq!(parse("limit=7").expect("7").limit, 7);
+        assert_eq!(parse("limit=007").expect("007").limit, 7);
+        assert_eq!(parse("limit=5000").expect("5000").limit, PAGE_MAX);
+        assert_eq!(
+            parse("limit=99999999999999999999999").expect("huge").limit,
+            PAGE_MAX
+        );
+        let f = parse("match[version]=first,2016-01-01T01:01:01.000Z,last").expect("versions");
+        assert_eq!(f.versions.len(), 3);
+        let f = parse("match[type]=indicator,malware&match[id]=indicator--x").expect("match");
+        assert_eq!(f.types, ["indicator", "malware"]);
+        assert_eq!(f.ids, ["indicator--x"]);
+        assert!(parse("match[foo]=bar&unknown=1&match[foo]=baz").is_ok());
+        for q in [
+            "limit=0",
+            "limit=000",
+            "limit=-1",
+            "limit=+5",
+            "limit=1.5",
+            "limit=x",
+            "limit=",
+            "limit=5&limit=6",
+            "added_after=yesterday",
+            "added_after=2016-01-01T01:01:01+08:00",
+            "added_after=",
+            "added_after=2016-01-01T01:01:01Z&added_after=2017-01-01T01:01:01Z",
+            "next=zzz",
+            "next=",
+            "match[type]=",
+            "match[type]=indicator,,malware",
+            "match[type]=indicator&match[type]=malware",
+            "match[id]=",
+            "match[spec_version]=",
+            "match[version]=newest",
+            "match[version]=",
+            "match[version]=all,last",
+            "match[version]=first,first",
+            "match[version]=2016-01-01T01:01:01Z,2016-01-01T01:01:01.000Z",
+            "match[version]=last&match[version]=first",
+        ] {
+            bad(q);
+        }
+    }
+
+    #[test]
+    fn group_collection_ids_are_version_4_uuids() {
+        let id = group_collection_id("a group");
+        let u = uuid::Uuid::parse_str(&id).expect("uuid");
+        assert_eq!(u.get_version_num(), 4);
+        assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(id, group_collection_id("a group"), "stable");
+        assert_ne!(id, group_collection_id("another group"));
+        assert_ne!(id, former_group_collection_id("a group"));
+    }
+
+    #[test]
+    fn status_resources_leave_out_empty_lists() {
+        let body = status_resource(json!({
+            "id": "x", "status": "complete", "total_count": 1, "success_count": 1,
+            "successes": [{"id": "indicator--x", "version": "2016-01-01T01:01:01.000Z"}],
+            "failure_count": 0, "failures": [], "pending_count": 0, "pendings": [],
+        }));
+        let keys: Vec<&str> = body
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(keys.contains(&"successes"));
+        assert!(!keys.contains(&"failures") && !keys.contains(&"pendings"));
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct TaxiiQuery {
     pub tlp: Option<Tlp>,
     /// Only objects whose audience names this sharing group.
     pub group: Option<String>,
+    /// Only objects owned by this org.
+    pub owner_org: Option<String>,
     /// `added_after`, unix microseconds: strictly later.
     pub added_after: Option<i64>,
     /// Page position: only rows added at or after this instant, unix microseconds.
@@ -196,6 +198,9 @@ impl Store {
             s.push(" AND EXISTS (SELECT 1 FROM object_recipients g WHERE g.object_pk = o.pk AND g.kind = 'group' AND g.ref_id = ")
                 .text(g.clone())
                 .push(")");
+        }
+        if let Some(org) = &q.owner_org {
+            s.push(" AND o.owner_org = ").text(org.clone());
         }
         if let Some(p) = min_pk {
             s.push(" AND o.pk >= ").int(p);
