@@ -1,7 +1,8 @@
 //! Importing STIX bundles and MISP events as one user, atomically per unit (a bundle, a chunk
 //! of a large bundle, or a MISP event), through the same preparation as every other write
 //! ([`intel::prepare_ingest`]: validation, TLP from markings or the default, audience checks)
-//! and the store's bulk import (`isac_store::Store::import`).
+//! and the store's bulk import (`isac_store::Store::import`). A web upload is read from a
+//! temporary file as `isac import` reads a file ([`Importer::upload`]), committing each unit.
 //!
 //! Decisions (also in docs/EXCHANGE.md):
 //! - Every object of a unit is prepared first; if any fails, the unit is refused whole, with
@@ -283,74 +284,241 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
     }
 }
 
+/// Most bytes of input one object of a streamed bundle may take: 16 times the stored-object
+/// limit, room for pretty-printed JSON. The exact limit is checked on the object as it will be
+/// stored.
+pub const BUNDLE_VALUE_BYTES: u64 = 16 * isac_model::limits::OBJECT_BYTES as u64;
+
+/// The largest MISP event an upload may be. A MISP event is one unit, parsed and prepared whole
+/// in memory (unlike a bundle, which is streamed), so it has a cap of its own below the upload
+/// limit; `isac import` reads no larger file whole either.
+pub const MISP_EVENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Notes an upload keeps for its result page. A large upload can refuse many units with a line
+/// for each of their objects; past this many, the lines are only counted.
+pub const NOTES_KEPT: usize = 200;
+
+/// The notes and problems of an upload, one line each: the first [`NOTES_KEPT`], and how many
+/// more there were.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub lines: Vec<String>,
+    pub omitted: usize,
+}
+
+impl Notes {
+    fn extend(&mut self, lines: impl IntoIterator<Item = String>) {
+        for line in lines {
+            if self.lines.len() < NOTES_KEPT {
+                self.lines.push(line);
+            } else {
+                self.omitted += 1;
+            }
+        }
+    }
+
+    /// A document refused whole before anything of it was stored.
+    fn refused(totals: &mut ImportTotals, line: String) -> Notes {
+        totals.units += 1;
+        totals.refused_units += 1;
+        let mut notes = Notes::default();
+        notes.extend([line]);
+        notes
+    }
+}
+
+/// Why an upload stopped: the caller shows it as an error page, not as a result.
+#[derive(Debug)]
+pub enum UploadError {
+    /// A MISP event larger than [`MISP_EVENT_BYTES`]; nothing was stored.
+    MispTooLarge,
+    /// Storing failed, or reading the spooled file did; the units committed before stay.
+    Failed(ApiError),
+}
+
+impl From<ApiError> for UploadError {
+    fn from(e: ApiError) -> UploadError {
+        UploadError::Failed(e)
+    }
+}
+
+impl From<std::io::Error> for UploadError {
+    fn from(e: std::io::Error) -> UploadError {
+        tracing::error!(error = %e, "reading an uploaded file");
+        UploadError::Failed(ApiError::internal())
+    }
+}
+
 impl Importer {
-    /// Imports one document held in memory (an upload): a STIX 2.0/2.1 bundle or a MISP event.
-    /// Returns the notes and problems to show, one line each.
-    pub async fn document(
+    /// Imports one uploaded document, a STIX 2.0/2.1 bundle or a MISP event, from a file (the
+    /// upload spooled to disk, read from its start), in bounded memory:
+    /// - A bundle is read twice. First it is read to its end without storing anything, so a
+    ///   bundle that is not readable JSON (truncated, malformed, an object over
+    ///   [`BUNDLE_VALUE_BYTES`]) is refused whole and nothing of it is stored. Then it is read
+    ///   again as a stream, as `isac import` reads one: chunks of [`IMPORT_CHUNK`] objects are
+    ///   prepared on a blocking thread while the store writes the chunk before, each chunk an
+    ///   atomic unit committed on its own (so the import never holds the write lock for long).
+    /// - A MISP event of at most [`MISP_EVENT_BYTES`] is read whole and imported as one unit.
+    pub async fn upload(
         &self,
         store: &Store,
         source: &str,
-        bytes: &[u8],
+        file: std::fs::File,
         totals: &mut ImportTotals,
-    ) -> Result<Vec<String>, ApiError> {
-        match document_kind(bytes) {
-            Some(DocumentKind::MispEvent) => {
-                let options = isac_misp::ImportOptions {
-                    unmarked: self.default_tlp,
-                };
-                match isac_misp::import_event_json(bytes, &options) {
-                    Ok(ev) => {
-                        let mut notes: Vec<String> = ev
-                            .diagnostics
-                            .iter()
-                            .map(|d| {
-                                format!(
-                                    "{}: {}",
-                                    d.element.as_deref().unwrap_or(&ev.event_uuid),
-                                    d.reason
-                                )
-                            })
-                            .collect();
-                        let objects = self.misp_objects(ev.objects, &mut notes);
-                        notes.extend(self.unit(store, source, objects, totals).await?);
-                        Ok(notes)
-                    }
-                    Err(e) => {
-                        totals.units += 1;
-                        totals.refused_units += 1;
-                        Ok(vec![e.to_string()])
-                    }
-                }
+    ) -> Result<Notes, UploadError> {
+        let (kind, file) = blocking(move || {
+            use std::io::{Read, Seek};
+            let mut file = file;
+            file.rewind()?;
+            let mut head = Vec::with_capacity(4096);
+            (&mut file).take(4096).read_to_end(&mut head)?;
+            file.rewind()?;
+            Ok((document_kind(&head), file))
+        })
+        .await?;
+        match kind {
+            Some(DocumentKind::MispEvent) => self.upload_misp(store, source, file, totals).await,
+            Some(DocumentKind::Bundle) => self.upload_bundle(store, source, file, totals).await,
+            None => Ok(Notes::refused(
+                totals,
+                "neither a STIX bundle nor a MISP event".into(),
+            )),
+        }
+    }
+
+    async fn upload_misp(
+        &self,
+        store: &Store,
+        source: &str,
+        file: std::fs::File,
+        totals: &mut ImportTotals,
+    ) -> Result<Notes, UploadError> {
+        if file.metadata()?.len() > MISP_EVENT_BYTES {
+            return Err(UploadError::MispTooLarge);
+        }
+        let options = isac_misp::ImportOptions {
+            unmarked: self.default_tlp,
+        };
+        let parsed = blocking(move || {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            (&file).take(MISP_EVENT_BYTES).read_to_end(&mut bytes)?;
+            Ok(isac_misp::import_event_json(&bytes, &options))
+        })
+        .await?;
+        let ev = match parsed {
+            Ok(ev) => ev,
+            Err(e) => return Ok(Notes::refused(totals, e.to_string())),
+        };
+        let mut lines: Vec<String> = ev
+            .diagnostics
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: {}",
+                    d.element.as_deref().unwrap_or(&ev.event_uuid),
+                    d.reason
+                )
+            })
+            .collect();
+        let objects = self.misp_objects(ev.objects, &mut lines);
+        lines.extend(self.unit(store, source, objects, totals).await?);
+        let mut notes = Notes::default();
+        notes.extend(lines);
+        Ok(notes)
+    }
+
+    async fn upload_bundle(
+        &self,
+        store: &Store,
+        source: &str,
+        file: std::fs::File,
+        totals: &mut ImportTotals,
+    ) -> Result<Notes, UploadError> {
+        // The first read: the whole bundle must be readable before any of it is stored.
+        let checked = blocking(move || {
+            use std::io::Seek;
+            let mut file = file;
+            let read =
+                isac_stix::bundle::read_streaming_limited(&file, BUNDLE_VALUE_BYTES, |_| Ok(()));
+            file.rewind()?;
+            Ok((read, file))
+        })
+        .await?;
+        let file = match checked {
+            (Ok(_), file) => file,
+            (Err(e), _) => {
+                return Ok(Notes::refused(
+                    totals,
+                    format!("not a readable STIX bundle: {e}"),
+                ));
             }
-            Some(DocumentKind::Bundle) => {
-                let mut objects = Vec::new();
-                let read = isac_stix::bundle::read_streaming(bytes, |o| {
-                    if o.contains_key("spec_version") {
-                        objects.push(o);
-                    } else {
-                        objects.extend(isac_stix::upgrade::upgrade_object(&o));
-                    }
-                    Ok(())
-                });
-                if let Err(e) = read {
-                    totals.units += 1;
-                    totals.refused_units += 1;
-                    return Ok(vec![format!("not a readable STIX bundle: {e}")]);
+        };
+        // The second read: chunks are parsed and prepared on a blocking thread while the store
+        // writes the chunk before; at most three chunks are in memory (one being read, one
+        // queued, one being stored).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Prepared>(1);
+        let preparer = self.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+            let send = |chunk: Vec<Map<String, Value>>| {
+                tx.blocking_send(preparer.prepare(chunk))
+                    .map_err(|_| "the import stopped".to_string())
+            };
+            let read = isac_stix::bundle::read_streaming_limited(&file, BUNDLE_VALUE_BYTES, |o| {
+                // STIX 2.0 objects (no `spec_version`) are upgraded; 2.1 objects pass unchanged.
+                if o.contains_key("spec_version") {
+                    chunk.push(o);
+                } else {
+                    chunk.extend(isac_stix::upgrade::upgrade_object(&o));
                 }
-                let mut notes = Vec::new();
-                let mut rest = objects;
-                while !rest.is_empty() {
-                    let tail = rest.split_off(rest.len().min(IMPORT_CHUNK));
-                    notes.extend(self.unit(store, source, rest, totals).await?);
-                    rest = tail;
+                if chunk.len() >= IMPORT_CHUNK {
+                    send(std::mem::take(&mut chunk))?;
                 }
-                Ok(notes)
+                Ok(())
+            });
+            if read.is_ok() && !chunk.is_empty() {
+                send(chunk)?;
             }
-            None => {
-                totals.units += 1;
+            read.map(|_| ()).map_err(|e| e.to_string())
+        });
+        let mut notes = Notes::default();
+        // Committing after every unit, as `Importer::unit` does: an upload shares the store with
+        // every other writer of a running server, so it never holds the write lock for long.
+        let mut session = store.import_session(0);
+        while let Some(prepared) = rx.recv().await {
+            // On an error, dropping the receiver stops the reader at its next chunk.
+            let problems = self
+                .store_prepared(&mut session, source, prepared, totals)
+                .await?;
+            notes.extend(problems);
+        }
+        session.finish().await.map_err(ApiError::from)?;
+        match reader.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // The first read found the bundle readable, so only the file itself can fail.
                 totals.refused_units += 1;
-                Ok(vec!["neither a STIX bundle nor a MISP event".into()])
+                notes.extend([format!("not a readable STIX bundle: {e}")]);
             }
+            Err(e) => {
+                tracing::error!(error = %e, "the bundle reader of an upload failed");
+                return Err(ApiError::internal().into());
+            }
+        }
+        Ok(notes)
+    }
+}
+
+/// Runs blocking file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, std::io::Error> + Send + 'static,
+) -> Result<T, UploadError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => Ok(r?),
+        Err(e) => {
+            tracing::error!(error = %e, "blocking work of an upload failed");
+            Err(ApiError::internal().into())
         }
     }
 }

@@ -1,9 +1,17 @@
 //! The route table. Every route is added with its access [`Rule`]; a layer on the route enforces
 //! the rule, CSRF and the audit of denials before the handler runs. The table is returned with the
 //! router so that tests can enumerate it.
+//!
+//! Bodies are capped at `limits::BODY_BYTES`, except on upload routes ([`Routes::add_upload`]),
+//! which take up to [`UPLOAD_BYTES`] and are never buffered: their CSRF token is read from the
+//! first field of the form as the body streams in.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
@@ -51,6 +59,29 @@ pub struct RouteInfo {
     pub method: Method,
     pub path: &'static str,
     pub rule: Rule,
+    /// The largest body the route takes: `limits::BODY_BYTES`, or the upload limit.
+    pub body_limit: usize,
+}
+
+/// The largest body of an upload route ([`Routes::add_upload`]), the web import of one STIX
+/// bundle or MISP event. Bundles exchanged between members run to tens of MiB, far past
+/// `limits::BODY_BYTES`. An upload is streamed to a temporary file and imported chunk by chunk,
+/// so memory does not grow with it; the cap bounds the disk and the import time one request may
+/// take.
+pub const UPLOAD_BYTES: usize = 256 * 1024 * 1024;
+
+/// The body limit of an upload route, in the request's extensions, so that its handler can name
+/// the limit when an upload passes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimit(pub usize);
+
+/// What the layer of one route enforces.
+#[derive(Debug, Clone, Copy)]
+struct Guard {
+    rule: Rule,
+    /// `Some(limit)` on upload routes: the body limit, and the CSRF token of a multipart form
+    /// read from its first field without buffering the body.
+    upload: Option<usize>,
 }
 
 /// Builds a router while recording every route's rule.
@@ -58,6 +89,7 @@ pub struct Routes {
     state: AppState,
     router: Router<AppState>,
     table: Vec<RouteInfo>,
+    upload_bytes: usize,
 }
 
 impl Routes {
@@ -66,27 +98,80 @@ impl Routes {
             state,
             router: Router::new(),
             table: Vec::new(),
+            upload_bytes: UPLOAD_BYTES,
         }
     }
 
     /// Adds `handler` for `method` at `path`, guarded by `rule`.
     pub fn add(
-        mut self,
+        self,
         method: Method,
         path: &'static str,
         rule: Rule,
         handler: MethodRouter<AppState>,
     ) -> Routes {
-        let guarded = handler.layer(from_fn_with_state((self.state.clone(), rule), enforce));
+        self.guarded(method, path, Guard { rule, upload: None }, handler)
+    }
+
+    /// Adds a file upload: as [`Routes::add`], but the body may take up to [`UPLOAD_BYTES`]
+    /// (every other route keeps `limits::BODY_BYTES`), and a session's CSRF token must be the
+    /// first field of the multipart form. The token is checked as the body arrives, before the
+    /// handler runs, and the handler then reads the whole body as a stream; nothing buffers it.
+    /// Upload forms put their hidden `csrf` input before the file input, and browsers send
+    /// fields in document order.
+    pub fn add_upload(
+        self,
+        method: Method,
+        path: &'static str,
+        rule: Rule,
+        handler: MethodRouter<AppState>,
+    ) -> Routes {
+        let limit = self.upload_bytes;
+        self.guarded(
+            method,
+            path,
+            Guard {
+                rule,
+                upload: Some(limit),
+            },
+            handler,
+        )
+    }
+
+    fn guarded(
+        mut self,
+        method: Method,
+        path: &'static str,
+        guard: Guard,
+        handler: MethodRouter<AppState>,
+    ) -> Routes {
+        // The enforcing layer goes inside the body limit of an upload route, so that the limit
+        // is already the route's own when the layer reads the first field.
+        let guarded = handler.layer(from_fn_with_state((self.state.clone(), guard), enforce));
+        let guarded = match guard.upload {
+            Some(limit) => guarded.layer(DefaultBodyLimit::max(limit)),
+            None => guarded,
+        };
         self.router = self.router.route(path, guarded);
-        self.table.push(RouteInfo { method, path, rule });
+        self.table.push(RouteInfo {
+            method,
+            path,
+            rule: guard.rule,
+            body_limit: guard.upload.unwrap_or(isac_model::limits::BODY_BYTES),
+        });
         self
     }
 }
 
 /// The whole application: API, web UI and static assets.
 pub fn build(state: AppState) -> (Router, Vec<RouteInfo>) {
-    let routes = Routes::new(state.clone());
+    build_with(state, UPLOAD_BYTES)
+}
+
+/// As [`build`], with upload routes limited to `upload_bytes` (tests use a small limit).
+pub(crate) fn build_with(state: AppState, upload_bytes: usize) -> (Router, Vec<RouteInfo>) {
+    let mut routes = Routes::new(state.clone());
+    routes.upload_bytes = upload_bytes;
     let routes = crate::api::routes(routes);
     let routes = crate::taxii::routes(routes);
     let Routes { router, table, .. } = crate::web::routes(routes);
@@ -140,10 +225,15 @@ async fn security_headers(State(_): State<AppState>, req: Request, next: Next) -
 const FORM_BYTES: usize = 256 * 1024;
 
 async fn enforce(
-    State((state, rule)): State<(AppState, Rule)>,
-    req: Request,
+    State((state, guard)): State<(AppState, Guard)>,
+    mut req: Request,
     next: Next,
 ) -> Response {
+    let rule = guard.rule;
+    let streamed = guard.upload.is_some();
+    if let Some(limit) = guard.upload {
+        req.extensions_mut().insert(UploadLimit(limit));
+    }
     let api = is_api(req.uri().path());
     let ip = req
         .extensions()
@@ -155,7 +245,7 @@ async fn enforce(
     if rule == Rule::PendingMfa {
         if let Some(p) = req.extensions().get::<PendingMfa>().cloned() {
             let csrf = p.csrf.clone();
-            return match check_csrf(req, &csrf).await {
+            return match check_csrf(req, &csrf, streamed).await {
                 Ok(req) => next.run(req).await,
                 Err(e) => e.into_response(),
             };
@@ -186,7 +276,7 @@ async fn enforce(
     }
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let req = match &p.via {
-        Via::Session { csrf, .. } => match check_csrf(req, csrf).await {
+        Via::Session { csrf, .. } => match check_csrf(req, csrf, streamed).await {
             Ok(r) => r,
             Err(e) => {
                 let entry = p
@@ -225,8 +315,9 @@ fn csrf_error() -> ApiError {
 }
 
 /// For state-changing methods: the session's CSRF token must come in the `X-CSRF-Token` header
-/// or, for HTML forms, in the `csrf` field. Compared in constant time.
-async fn check_csrf(req: Request, expected: &str) -> Result<Request, ApiError> {
+/// or, for HTML forms, in the `csrf` field. Compared in constant time. `streamed` (upload
+/// routes): a multipart form's token is its first field, read without buffering the body.
+async fn check_csrf(req: Request, expected: &str, streamed: bool) -> Result<Request, ApiError> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(req);
     }
@@ -247,7 +338,11 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, ApiError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if content_type.starts_with("multipart/form-data") {
-        return check_multipart_csrf(req, expected).await;
+        return if streamed {
+            check_upload_csrf(req, expected).await
+        } else {
+            check_multipart_csrf(req, expected).await
+        };
     }
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(csrf_error());
@@ -299,6 +394,121 @@ async fn check_multipart_csrf(req: Request, expected: &str) -> Result<Request, A
         return Err(csrf_error());
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// CSRF for upload routes: the `csrf` field must be the first field of the form. Only that field
+/// is read, from the body as it arrives; what was read is then put back in front of the rest, so
+/// the handler gets the whole body as a stream. A form whose first field is anything else (the
+/// file above all) is refused before its content is read.
+async fn check_upload_csrf(req: Request, expected: &str) -> Result<Request, ApiError> {
+    use axum::extract::FromRequest;
+    let (parts, body) = req.into_parts();
+    let tap = Tap::new(body.into_data_stream());
+    let probe = Request::from_parts(parts.clone(), Body::from_stream(tap.clone()));
+    let token = {
+        let mut form = axum::extract::Multipart::from_request(probe, &())
+            .await
+            .map_err(|_| csrf_error())?;
+        match form.next_field().await {
+            Ok(Some(field)) if field.name() == Some("csrf") => field.text().await.ok(),
+            _ => None,
+        }
+    };
+    if !token.is_some_and(|t| ct_eq(&t, expected)) {
+        return Err(csrf_error());
+    }
+    Ok(Request::from_parts(parts, tap.into_body()))
+}
+
+/// Bytes a [`Tap`] hands on at a time: what a check reads past the field it wants is at most
+/// this much.
+const TAP_PIECE: usize = 16 * 1024;
+
+/// A body stream that keeps what it has handed on, so that a check can read the start of a body
+/// and the handler still get all of it ([`Tap::into_body`]). It hands the body on in pieces of
+/// at most [`TAP_PIECE`] bytes, one per poll with a yield between them (a multipart parser reads
+/// whatever is ready before it looks at it, and would otherwise take the whole body), and stops
+/// with an error once it has handed on more than [`FORM_BYTES`]: a check never holds more than
+/// that.
+#[derive(Clone)]
+struct Tap(Arc<Mutex<TapState>>);
+
+struct TapState {
+    /// The rest of the body; `None` once it has ended.
+    rest: Option<BodyDataStream>,
+    /// Taken from `rest` but not yet handed on.
+    pending: Bytes,
+    /// Handed on so far.
+    seen: Vec<Bytes>,
+    seen_bytes: usize,
+    /// A piece was just handed on: the next poll yields first.
+    yielded: bool,
+}
+
+impl Tap {
+    fn new(body: BodyDataStream) -> Tap {
+        Tap(Arc::new(Mutex::new(TapState {
+            rest: Some(body),
+            pending: Bytes::new(),
+            seen: Vec::new(),
+            seen_bytes: 0,
+            yielded: false,
+        })))
+    }
+
+    /// The whole body again: what was handed on, then the rest.
+    fn into_body(self) -> Body {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut head = std::mem::take(&mut state.seen);
+        head.push(std::mem::take(&mut state.pending));
+        let head = tokio_stream::iter(head.into_iter().map(Ok::<_, axum::Error>));
+        match state.rest.take() {
+            Some(rest) => Body::from_stream(tokio_stream::StreamExt::chain(head, rest)),
+            None => Body::from_stream(head),
+        }
+    }
+}
+
+impl tokio_stream::Stream for Tap {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let TapState {
+            rest,
+            pending,
+            seen,
+            seen_bytes,
+            yielded,
+        } = &mut *state;
+        if std::mem::take(yielded) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if *seen_bytes > FORM_BYTES {
+            return Poll::Ready(Some(Err(axum::Error::new(
+                "the form's first field is too large",
+            ))));
+        }
+        if pending.is_empty() {
+            let Some(body) = rest.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match Pin::new(body).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => *pending = chunk,
+                Poll::Ready(None) => {
+                    *rest = None;
+                    return Poll::Ready(None);
+                }
+                other => return other,
+            }
+        }
+        let piece = pending.split_to(pending.len().min(TAP_PIECE));
+        *yielded = true;
+        *seen_bytes += piece.len();
+        seen.push(piece.clone());
+        Poll::Ready(Some(Ok(piece)))
+    }
 }
 
 /// The first value of `name` in a urlencoded form.

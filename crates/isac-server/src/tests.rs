@@ -1357,4 +1357,5 @@ async fn tls_listener_serves_https_with_secure_cookies() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+mod import;
 mod taxii;

@@ -13,6 +13,7 @@ use isac_model::{Locale, OrgKind, Role, Sector, Tlp, limits};
 use isac_store::{AuditEntry, ListQuery, NewOrg, Outcome, StoredObject};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 
 use crate::AppState;
 use crate::api::{self, ApplyIn, ApproveIn, ListParams, NewUserIn};
@@ -20,9 +21,9 @@ use crate::auth::{self, ClientIp, PRE_COOKIE, PendingMfa, Principal, SESSION_COO
 use crate::error::{ApiError, ApiForm, ApiQuery};
 use crate::export::{ExportFormat, Exporter};
 use crate::i18n::{self, tr};
-use crate::import::{ImportTotals, Importer};
+use crate::import::{ImportTotals, Importer, MISP_EVENT_BYTES, NOTES_KEPT, Notes, UploadError};
 use crate::intel::{self, Directory, ObjectInput, Recipients};
-use crate::routes::{Routes, Rule, ct_eq};
+use crate::routes::{Routes, Rule, UPLOAD_BYTES, UploadLimit, ct_eq};
 
 pub fn routes(r: Routes) -> Routes {
     use Rule::*;
@@ -55,7 +56,7 @@ pub fn routes(r: Routes) -> Routes {
         .add(Method::GET, "/search", User, get(search_page))
         .add(Method::GET, "/exchange", User, get(exchange_page))
         .add(Method::GET, "/export/{format}", User, get(export_download))
-        .add(Method::POST, "/import", IntelWriter, post(import_upload))
+        .add_upload(Method::POST, "/import", IntelWriter, post(import_upload))
         .add(Method::GET, "/keys", User, get(keys_page))
         .add(Method::POST, "/keys", User, post(keys_create))
         .add(Method::POST, "/keys/{id}/revoke", User, post(keys_revoke))
@@ -1800,7 +1801,7 @@ async fn exchange_page(p: Principal) -> WebResult {
     Ok(exchange_view(&p, None))
 }
 
-fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &[String])>) -> Response {
+fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &Notes)>) -> Response {
     let l = p.user.locale;
     let formats = [
         (
@@ -1862,8 +1863,18 @@ fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &[String])>) -> R
         @if p.user.role.may_write_intel() {
             section.card {
                 h2 { (tr(l, "Import", "匯入")) }
-                p.muted { (tr(l, "A STIX 2.0 or 2.1 bundle, or a MISP event (JSON), up to 2 MiB. Your org owns what is imported. Unmarked objects are TLP:GREEN. A bundle or event is stored whole or not at all; what is already stored is skipped.", "STIX 2.0／2.1 套組或 MISP 事件（JSON），上限 2 MiB。匯入的內容歸屬於您的組織；未標記的物件為 TLP:GREEN。每個套組或事件全部存入或全部不存；已存在者略過。")) }
+                p.muted {
+                    (tr(l, "A STIX 2.0 or 2.1 bundle of up to ", "STIX 2.0／2.1 套組（上限 "))
+                    (size_text(l, UPLOAD_BYTES as u64))
+                    (tr(l, ", or a MISP event (JSON) of up to ", "）或 MISP 事件 JSON（上限 "))
+                    (size_text(l, MISP_EVENT_BYTES))
+                    (tr(l, ". Your org owns what is imported. Unmarked objects are TLP:GREEN. A bundle or event is stored whole or not at all; a bundle of more than ", "）。匯入的內容歸屬於您的組織；未標記的物件為 TLP:GREEN。每個套組或事件全部存入或全部不存；超過 "))
+                    (isac_store::IMPORT_CHUNK)
+                    (tr(l, " objects is stored in chunks of that many, each whole or not at all. What is already stored is skipped.", " 筆物件的套組則依此筆數分批存入，每批全部存入或全部不存。已存在者略過。"))
+                }
                 form method="post" action="/import" enctype="multipart/form-data" {
+                    // The CSRF token must come before the file: the server reads it from the
+                    // first field of the upload, before the file arrives (`Routes::add_upload`).
                     (csrf_field(p))
                     label for="import-file" { (tr(l, "File", "檔案")) }
                     input #import-file type="file" name="file" accept=".json,application/json" required;
@@ -1878,9 +1889,15 @@ fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &[String])>) -> R
                             (tr(l, "unchanged", "未變更")) " " (t.unchanged) " · "
                             (tr(l, "refused units", "被拒單元")) " " (t.refused_units)
                         } }
-                        @if !notes.is_empty() {
-                            ul.notes { @for n in notes.iter().take(200) { li { code { (n) } } } }
-                            @if notes.len() > 200 { p.muted { "… " (notes.len() - 200) } }
+                        @if !notes.lines.is_empty() {
+                            ul.notes { @for n in &notes.lines { li { code { (n) } } } }
+                        }
+                        @if notes.omitted > 0 {
+                            p.muted {
+                                (tr(l, "Only the first ", "僅列出前 ")) (NOTES_KEPT)
+                                (tr(l, " notes are shown; ", " 則說明，另有 ")) (notes.omitted)
+                                (tr(l, " more are not.", " 則未列出。"))
+                            }
                         }
                     }
                 }
@@ -1959,48 +1976,173 @@ async fn export_download(
         .into_response())
 }
 
-/// The upload of one STIX bundle or MISP event, imported as the user.
+/// The upload of one STIX bundle or MISP event, imported as the user. The file is streamed to
+/// an unnamed temporary file, which the system deletes when it is closed, whatever happens; so
+/// an upload of up to the route's limit ([`UPLOAD_BYTES`]) takes bounded memory. Nothing is
+/// imported before the whole upload has arrived: an upload that is cut off, malformed or over
+/// the limit stores nothing. The CSRF token, the form's first field, was checked by the route's
+/// layer before this runs.
 async fn import_upload(
     State(s): State<AppState>,
     p: Principal,
-    mut form: axum::extract::Multipart,
+    axum::Extension(UploadLimit(limit)): axum::Extension<UploadLimit>,
+    form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> WebResult {
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) = form.next_field().await.map_err(|e| {
+    let l = p.user.locale;
+    let mut form = form.map_err(|_| {
         fail(
             &p,
-            ApiError::bad_request(format!("the upload is malformed: {e}")),
+            ApiError::bad_request(tr(
+                l,
+                "The upload is not a file form (multipart/form-data); use the form on this page",
+                "上傳內容不是檔案表單（multipart/form-data）；請使用本頁的表單",
+            )),
         )
-    })? {
-        if field.name() == Some("file") {
-            let name = field
-                .file_name()
-                .unwrap_or("upload.json")
-                .chars()
-                .take(100)
-                .collect::<String>();
-            let bytes = field.bytes().await.map_err(|e| {
-                fail(
-                    &p,
-                    ApiError::bad_request(format!("the upload is malformed: {e}")),
-                )
-            })?;
-            file = Some((name, bytes.to_vec()));
+    })?;
+    let broken = |e: axum::extract::multipart::MultipartError| upload_error(&p, limit, &e);
+    let mut file: Option<(String, tokio::fs::File, u64)> = None;
+    while let Some(mut field) = form.next_field().await.map_err(broken)? {
+        if field.name() != Some("file") {
+            // The `csrf` field, and anything else a client adds, read past and dropped.
+            while field.chunk().await.map_err(broken)?.is_some() {}
+            continue;
         }
+        if file.is_some() {
+            return Err(fail(
+                &p,
+                ApiError::bad_request(tr(l, "Upload one file at a time", "一次請上傳一個檔案")),
+            ));
+        }
+        let name = field
+            .file_name()
+            .unwrap_or("upload.json")
+            .chars()
+            .take(100)
+            .collect::<String>();
+        let spool = tokio::task::spawn_blocking(tempfile::tempfile)
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| spool_failed(&p, &e))?;
+        let mut spool = tokio::fs::File::from_std(spool);
+        let mut size = 0u64;
+        while let Some(chunk) = field.chunk().await.map_err(broken)? {
+            size += chunk.len() as u64;
+            spool
+                .write_all(&chunk)
+                .await
+                .map_err(|e| spool_failed(&p, &e))?;
+        }
+        spool.flush().await.map_err(|e| spool_failed(&p, &e))?;
+        file = Some((name, spool, size));
     }
-    let (name, bytes) =
-        file.ok_or_else(|| fail(&p, ApiError::invalid("choose a file to import")))?;
+    let (name, spool, size) = file.ok_or_else(|| {
+        fail(
+            &p,
+            ApiError::invalid(tr(l, "Choose a file to import", "請選擇要匯入的檔案")),
+        )
+    })?;
+    if size == 0 {
+        return Err(fail(
+            &p,
+            ApiError::invalid(tr(
+                l,
+                "The file is empty; choose a STIX bundle or a MISP event (JSON)",
+                "檔案是空的；請選擇 STIX 套組或 MISP 事件（JSON）",
+            )),
+        ));
+    }
+    let spool = spool.into_std().await;
     let importer = Importer::new(&s.store, p.clone(), s.config.default_tlp)
         .await
         .map_err(|e| fail(&p, e))?;
     let mut totals = ImportTotals::default();
     let notes = importer
-        .document(&s.store, &format!("upload {name}"), &bytes, &mut totals)
+        .upload(&s.store, &format!("upload {name}"), spool, &mut totals)
         .await
-        .map_err(|e| fail(&p, e))?;
+        .map_err(|e| match e {
+            UploadError::MispTooLarge => fail(
+                &p,
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "{}{}{}",
+                        tr(
+                            l,
+                            "A MISP event is read whole, and may be at most ",
+                            "MISP 事件須整筆讀入，上限為 "
+                        ),
+                        size_text(l, MISP_EVENT_BYTES),
+                        tr(l, "; nothing was imported", "；未匯入任何內容"),
+                    ),
+                ),
+            ),
+            UploadError::Failed(e) => fail(&p, e),
+        })?;
     let mut r = exchange_view(&p, Some((&totals, &notes)));
     if totals.refused_units > 0 {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     Ok(r)
+}
+
+/// The error page for an upload whose form could not be read: 413 when it passed the route's
+/// limit, 400 when it is malformed or was cut off.
+fn upload_error(
+    p: &Principal,
+    limit: usize,
+    e: &axum::extract::multipart::MultipartError,
+) -> Response {
+    let l = p.user.locale;
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return fail(
+            p,
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "{}{}{}",
+                    tr(
+                        l,
+                        "The upload is larger than ",
+                        "上傳的檔案超過網頁匯入的上限 "
+                    ),
+                    size_text(l, limit as u64),
+                    tr(
+                        l,
+                        ", the most the web import takes; nothing was imported",
+                        "；未匯入任何內容"
+                    ),
+                ),
+            ),
+        );
+    }
+    fail(
+        p,
+        ApiError::bad_request(tr(
+            l,
+            "The upload is malformed or was cut off; nothing was imported. Try again",
+            "上傳內容格式錯誤或傳輸中斷，未匯入任何內容；請再試一次",
+        )),
+    )
+}
+
+/// Writing the upload to its temporary file failed: a server problem, logged.
+fn spool_failed(p: &Principal, e: &std::io::Error) -> Response {
+    tracing::error!(error = %e, "spooling an upload to a temporary file");
+    fail(p, ApiError::internal())
+}
+
+/// A size for people: whole MiB or KiB where it is one, else bytes.
+fn size_text(l: Locale, bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= KIB && bytes.is_multiple_of(KIB) {
+        format!("{} KiB", bytes / KIB)
+    } else {
+        format!("{bytes}{}", tr(l, " bytes", " 位元組"))
+    }
 }

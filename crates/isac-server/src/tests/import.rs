@@ -1,0 +1,423 @@
+//! The web import (`POST /import`): uploads past `limits::BODY_BYTES` streamed and imported in
+//! chunks, the upload limit, the CSRF token read from the form's first field, and bad input
+//! refused with nothing stored.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::{Fx, PASSWORD, Resp, csrf_of, fixture, send, stores, web_login, with_session};
+use crate::routes::UPLOAD_BYTES;
+use crate::{AppState, Config};
+
+const BOUNDARY: &str = "isac-test-7d1f0c";
+
+/// One form field: name, file name (for a file), content.
+type Field<'a> = (&'a str, Option<&'a str>, &'a [u8]);
+
+fn multipart(fields: &[Field<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file, data) in fields {
+        body.extend(format!("--{BOUNDARY}\r\n").bytes());
+        match file {
+            Some(f) => body.extend(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                     Content-Type: application/json\r\n\r\n"
+                )
+                .bytes(),
+            ),
+            None => body
+                .extend(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").bytes()),
+        }
+        body.extend_from_slice(data);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{BOUNDARY}--\r\n").bytes());
+    body
+}
+
+async fn post_import(app: &Router, session: &str, body: Vec<u8>) -> Resp {
+    send(
+        app,
+        Request::post("/import")
+            .header(
+                header::COOKIE,
+                format!("{}={session}", crate::auth::SESSION_COOKIE),
+            )
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await
+}
+
+/// Uploads `file` the way the import form sends it: the CSRF token first.
+async fn upload(app: &Router, session: &str, csrf: &str, file: &[u8]) -> Resp {
+    let body = multipart(&[
+        ("csrf", None, csrf.as_bytes()),
+        ("file", Some("bundle.json"), file),
+    ]);
+    post_import(app, session, body).await
+}
+
+/// `n` new indicators, each about 500 bytes of JSON.
+fn indicators(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": format!("indicator--{}", uuid::Uuid::new_v4()),
+                "created": "2026-03-01T00:00:00.000Z",
+                "modified": "2026-03-01T00:00:00.000Z",
+                "name": format!("upload {i}"),
+                "description": "x".repeat(150),
+                "pattern": format!("[ipv4-addr:value = '10.{}.{}.{}']", i >> 16 & 255, i >> 8 & 255, i & 255),
+                "pattern_type": "stix",
+                "valid_from": "2026-03-01T00:00:00Z",
+            })
+        })
+        .collect()
+}
+
+fn bundle(objects: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "type": "bundle",
+        "id": format!("bundle--{}", uuid::Uuid::new_v4()),
+        "objects": objects,
+    }))
+    .expect("json")
+}
+
+/// Posts `body` to `/import` over a real loopback connection, written in 64 KiB pieces as a
+/// browser sends it; returns the status and the page.
+async fn post_over_loopback(app: &Router, session: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let serve = axum::serve(
+        listener,
+        app.clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    );
+    let server = tokio::spawn(std::future::IntoFuture::into_future(serve));
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /import HTTP/1.1\r\nHost: {addr}\r\nCookie: {}={session}\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        crate::auth::SESSION_COOKIE,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.expect("write");
+    for piece in body.chunks(64 * 1024) {
+        conn.write_all(piece).await.expect("write");
+    }
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).await.expect("read");
+    server.abort();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+fn id(o: &Value) -> &str {
+    o["id"].as_str().expect("id")
+}
+
+impl Fx {
+    async fn stored(&self, o: &Value) -> bool {
+        let r = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/objects/{}", id(o)),
+                "m1_analyst",
+                None,
+            )
+            .await;
+        r.status == StatusCode::OK
+    }
+
+    async fn versions(&self) -> i64 {
+        self.store.version_count().await.expect("count")
+    }
+}
+
+#[tokio::test]
+async fn web_import_streams_large_uploads() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+        let session = session.expect("session");
+        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+        let html = page.text();
+        assert!(
+            html.contains("up to 256 MiB"),
+            "{backend}: the page names the limit"
+        );
+        assert!(!html.contains("2 MiB"), "{backend}: the old limit is gone");
+        let csrf = csrf_of(&html);
+
+        // Every other route keeps the body limit; the import alone takes the upload limit.
+        for r in &fx.table {
+            let want = if (r.method.as_str(), r.path) == ("POST", "/import") {
+                UPLOAD_BYTES
+            } else {
+                isac_model::limits::BODY_BYTES
+            };
+            assert_eq!(r.body_limit, want, "{} {}", r.method, r.path);
+        }
+        // A multipart form past the body limit to another route is still refused.
+        let big = vec![b'a'; isac_model::limits::BODY_BYTES + 1];
+        let r = send(
+            app,
+            Request::post("/keys")
+                .header(
+                    header::COOKIE,
+                    format!("{}={session}", crate::auth::SESSION_COOKIE),
+                )
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={BOUNDARY}"),
+                )
+                .body(Body::from(multipart(&[
+                    ("csrf", None, csrf.as_bytes()),
+                    ("name", None, &big),
+                ])))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{backend}");
+
+        // About 5 MiB: three chunks, every object stored.
+        let objects = indicators(11_000);
+        let file = bundle(&objects);
+        assert!(
+            file.len() > 2 * isac_model::limits::BODY_BYTES,
+            "{}",
+            file.len()
+        );
+        let before = fx.versions().await;
+        let r = upload(app, &session, &csrf, &file).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        let html = r.text();
+        assert!(html.contains("Created 11000 ·"), "{backend}: {html}");
+        assert!(html.contains("refused units 0"), "{backend}");
+        assert_eq!(fx.versions().await - before, 11_000, "{backend}");
+        for o in [&objects[0], &objects[5_000], &objects[10_999]] {
+            assert!(fx.stored(o).await, "{backend}: {}", id(o));
+        }
+        // Again: nothing new.
+        let r = upload(app, &session, &csrf, &file).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}");
+        assert!(r.text().contains("unchanged 11000"), "{backend}");
+        assert_eq!(fx.versions().await - before, 11_000, "{backend}");
+
+        // One invalid unit: the first chunk is stored, the second (with 300 invalid objects)
+        // refused whole, and the page shows the first notes and counts the rest.
+        let mut objects = indicators(10_000);
+        for o in &mut objects[9_700..] {
+            o["pattern"] = json!("[domain-name:value = 'unterminated");
+        }
+        let before = fx.versions().await;
+        let r = upload(app, &session, &csrf, &bundle(&objects)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        let html = r.text();
+        assert!(html.contains("Created 5000 ·"), "{backend}");
+        assert!(html.contains("refused units 1"), "{backend}");
+        assert!(
+            html.contains(id(&objects[9_700])),
+            "{backend}: the reason is shown"
+        );
+        assert_eq!(
+            html.matches("<li><code>").count(),
+            crate::import::NOTES_KEPT,
+            "{backend}"
+        );
+        assert!(
+            html.contains("Only the first 200 notes are shown; 100 more are not."),
+            "{backend}"
+        );
+        assert_eq!(fx.versions().await - before, 5_000, "{backend}");
+        assert!(fx.stored(&objects[4_999]).await, "{backend}");
+        assert!(!fx.stored(&objects[5_000]).await, "{backend}");
+
+        // The same over a real connection, the body arriving in pieces.
+        let objects = indicators(7_000);
+        let before = fx.versions().await;
+        let body = multipart(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("file", Some("bundle.json"), &bundle(&objects)),
+        ]);
+        let (status, html) = post_over_loopback(app, &session, &body).await;
+        assert_eq!(status, 200, "{backend}: {html}");
+        assert!(html.contains("Created 7000 ·"), "{backend}");
+        assert_eq!(fx.versions().await - before, 7_000, "{backend}");
+
+        // A MISP event.
+        let event = json!({"Event": {
+            "uuid": uuid::Uuid::new_v4().to_string(),
+            "info": "web upload",
+            "date": "2026-03-01",
+            "timestamp": "1772323200",
+            "distribution": "1",
+            "threat_level_id": "2",
+            "analysis": "1",
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [{
+                "uuid": uuid::Uuid::new_v4().to_string(),
+                "type": "domain",
+                "category": "Network activity",
+                "value": "misp-upload.example",
+                "to_ids": true,
+                "timestamp": "1772323200",
+            }],
+        }});
+        let before = fx.versions().await;
+        let r = upload(app, &session, &csrf, event.to_string().as_bytes()).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(fx.versions().await > before, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn web_import_refuses_bad_uploads_storing_nothing() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+        let session = session.expect("session");
+        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+        let csrf = csrf_of(&page.text());
+        let before = fx.versions().await;
+        let small = indicators(3);
+        let file = bundle(&small);
+        let audited_denial = async || {
+            let last = &fx.store.audit_page(None, 1).await.expect("audit")[0];
+            (last.action.clone(), last.outcome.clone())
+        };
+
+        // CSRF: missing, wrong, or after the file.
+        let wrong = "0".repeat(64);
+        for (what, fields) in [
+            ("missing", vec![("file", Some("b.json"), file.as_slice())]),
+            (
+                "wrong",
+                vec![
+                    ("csrf", None, wrong.as_bytes()),
+                    ("file", Some("b.json"), file.as_slice()),
+                ],
+            ),
+            (
+                "after the file",
+                vec![
+                    ("file", Some("b.json"), file.as_slice()),
+                    ("csrf", None, csrf.as_bytes()),
+                ],
+            ),
+        ] {
+            let r = post_import(app, &session, multipart(&fields)).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{backend}: CSRF {what}");
+            assert!(r.text().contains("<code>csrf</code>"), "{backend}: {what}");
+            assert_eq!(
+                audited_denial().await,
+                ("access.denied".to_owned(), "denied".to_owned()),
+                "{backend}: {what}"
+            );
+        }
+        assert_eq!(
+            fx.versions().await,
+            before,
+            "{backend}: CSRF refusals store nothing"
+        );
+
+        // Over the limit, at a small limit: 413 and nothing stored; under it, imported.
+        let limit = 1024 * 1024;
+        let (small_app, _) = crate::routes::build_with(
+            AppState::new(
+                fx.store.clone(),
+                Config {
+                    login_attempts_per_minute: 1000,
+                    ..Config::default()
+                },
+            ),
+            limit,
+        );
+        let over = indicators(3_000);
+        let over_file = bundle(&over);
+        assert!(over_file.len() > limit, "{}", over_file.len());
+        let r = upload(&small_app, &session, &csrf, &over_file).await;
+        assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{backend}");
+        let html = r.text();
+        assert!(
+            html.contains("The upload is larger than 1 MiB"),
+            "{backend}: {html}"
+        );
+        assert!(html.contains("body_too_large"), "{backend}");
+        assert_eq!(fx.versions().await, before, "{backend}: nothing stored");
+        assert!(!fx.stored(&over[0]).await, "{backend}");
+        let r = upload(&small_app, &session, &csrf, &file).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert_eq!(fx.versions().await - before, 3, "{backend}");
+        let before = fx.versions().await;
+
+        // No file, an empty file, not JSON, a bundle cut off part-way (past its first chunk),
+        // a form cut off part-way, not a form at all.
+        let r = post_import(app, &session, multipart(&[("csrf", None, csrf.as_bytes())])).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        assert!(r.text().contains("Choose a file to import"), "{backend}");
+        let r = upload(app, &session, &csrf, b"").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        assert!(r.text().contains("The file is empty"), "{backend}");
+        let r = upload(app, &session, &csrf, b"\x89PNG not json at all").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        assert!(
+            r.text().contains("neither a STIX bundle nor a MISP event"),
+            "{backend}"
+        );
+        let cut = indicators(6_000);
+        let cut_file = bundle(&cut);
+        let r = upload(app, &session, &csrf, &cut_file[..cut_file.len() * 9 / 10]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        let html = r.text();
+        assert!(
+            html.contains("not a readable STIX bundle"),
+            "{backend}: {html}"
+        );
+        assert!(html.contains("Created 0 ·"), "{backend}");
+        assert!(!fx.stored(&cut[0]).await, "{backend}: nothing of it stored");
+        let mut broken = multipart(&[
+            ("csrf", None, csrf.as_bytes()),
+            ("file", Some("b.json"), &cut_file),
+        ]);
+        broken.truncate(broken.len() / 2);
+        let r = post_import(app, &session, broken).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{backend}");
+        assert!(r.text().contains("malformed or was cut off"), "{backend}");
+        let r = send(
+            app,
+            with_session(
+                Method::POST,
+                "/import",
+                &session,
+                Some(&format!("csrf={csrf}&file=x")),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{backend}");
+        assert!(r.text().contains("not a file form"), "{backend}");
+        assert_eq!(fx.versions().await, before, "{backend}: nothing stored");
+    }
+}
