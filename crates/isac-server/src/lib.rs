@@ -3,7 +3,8 @@
 //! errors to responses.
 //!
 //! Architecture invariants:
-//! - Every route is registered through [`routes::Routes::add`] together with its access
+//! - Every route is registered through [`routes::Routes::add`] (or [`routes::Routes::add_upload`]
+//!   for file uploads) together with its access
 //!   [`routes::Rule`]; the rule is enforced by a layer on that route, and the route table is
 //!   enumerable, so a test proves every route refuses anonymous callers unless allow-listed.
 //! - Handlers never read intelligence except through `isac_store` functions that take the

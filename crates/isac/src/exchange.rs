@@ -40,12 +40,12 @@ use serde_json::{Map, Value};
 
 use crate::provision::find_user;
 
-/// Largest single import file read whole (MISP events, small bundles); bundles are streamed.
-const WHOLE_FILE_MAX: u64 = 64 * 1024 * 1024;
+/// Largest single import file read whole (MISP events); bundles are streamed. The same limits
+/// as a web upload's.
+const WHOLE_FILE_MAX: u64 = isac_server::import::MISP_EVENT_BYTES;
 
-/// Most input bytes one object of a streamed bundle may take: 16 times the stored-object limit,
-/// room for pretty-printed JSON. The exact limit is checked on the object as it will be stored.
-const BUNDLE_VALUE_MAX: u64 = 16 * isac_model::limits::OBJECT_BYTES as u64;
+/// Most input bytes one object of a streamed bundle may take (see the constant's reason).
+const BUNDLE_VALUE_MAX: u64 = isac_server::import::BUNDLE_VALUE_BYTES;
 
 /// The importing principal: `as_user`, or the first user of `owner` (default: the operator) who
 /// may write intelligence.
