@@ -23,9 +23,22 @@ PUBLIC = "f156e4c7-f0c4-4a34-8a18-5c89a66f6a23"
 SUBMIT = "2de7d7a9-31af-446e-9a31-89e65969db20"
 MEDIA = "application/taxii+json;version=2.1"
 TLP_CLEAR = "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487"
+# The predefined TLP marking definitions: TLP 2.0 (CLEAR, GREEN, AMBER, AMBER+STRICT, RED), then
+# TLP 1.0 (WHITE, GREEN, AMBER, RED), as the specifications publish them.
+TLP_DEFINITION_IDS = {
+    TLP_CLEAR,
+    "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+    "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+    "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+    "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
+    "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
+}
 TLP_GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
 TLP_AMBER = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
-DIRECTORY_TYPES = {"identity", "extension-definition"}
+DIRECTORY_TYPES = {"identity", "extension-definition", "marking-definition"}
 USERS = (
     "admin@twfisac.example",
     "analyst@m01.example",
@@ -160,7 +173,12 @@ def test_anonymous_public_collection_is_clear_only(base_url, keys, world):
     objs = all_objects(collection(base_url, PUBLIC))
     assert objs
     for o in objs:
+        if o["type"] == "marking-definition":
+            # The predefined TLP definitions, which carry no marking of their own.
+            assert o["id"] in TLP_DEFINITION_IDS, o["id"]
+            continue
         assert TLP_CLEAR in o.get("object_marking_refs", []), o["id"]
+    assert TLP_DEFINITION_IDS <= {o["id"] for o in objs}
     ids = {o["id"] for o in objs if o["type"] not in DIRECTORY_TYPES}
     clear = rest_ids(base_url, keys["admin@twfisac.example"], tlp="clear")
 

@@ -945,6 +945,32 @@ async fn directory_items(
                 &intel::identity_id(&op.id),
             )),
         });
+        // The predefined TLP marking definitions (2.0, and 1.0, which submitted objects may
+        // still carry) that stored objects are marked with. They are never stored, so a
+        // collection serves them here, to every reader, for clients that resolve markings from
+        // the collection itself; like isac's extension definition, they count as added with the
+        // operator. A definition has one version, its `created`.
+        for definition in isac_stix::tlp::all_definitions() {
+            let field = |k: &str| {
+                definition
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (id, version) = (field("id"), field("created"));
+            out.push(Item {
+                cursor: Cursor::Entry {
+                    date_added: op.created_at,
+                    id: id.clone(),
+                },
+                id,
+                stix_type: "marking-definition".into(),
+                date_added: op.created_at,
+                version,
+                object: Value::Object(definition),
+            });
+        }
     }
     Ok(out)
 }

@@ -682,6 +682,46 @@ async fn taxii_endpoints_status_codes_and_submissions() {
         assert!(public_all.contains(&crate::intel::identity_id(&fx.op.id)));
         assert!(public_all.contains(isac_stix::audience::EXTENSION_ID));
         assert!(!public_all.contains(&crate::intel::identity_id(&fx.m1.id)));
+        // The predefined TLP marking definitions, in every readable collection but the group
+        // and write collections, exactly as canonical, each with its one version.
+        let canonical = isac_stix::tlp::all_definitions();
+        for (collection, who) in [
+            (COLLECTION_PUBLIC, None),
+            (COLLECTION_ALL, Some("m2_analyst")),
+        ] {
+            let j = fx
+                .taxii_ok(
+                    &format!(
+                        "{}?match[type]=marking-definition",
+                        coll(collection, "objects/")
+                    ),
+                    who,
+                )
+                .await;
+            let served: Vec<Value> = j["objects"].as_array().cloned().unwrap_or_default();
+            assert_eq!(served.len(), canonical.len(), "{collection}");
+            for d in &canonical {
+                assert!(
+                    served.contains(&Value::Object(d.clone())),
+                    "{collection}: {d:?}"
+                );
+            }
+            let id = isac_model::Tlp::Amber.marking_id_v2();
+            let v = fx
+                .taxii_ok(&coll(collection, &format!("objects/{id}/versions/")), who)
+                .await;
+            assert_eq!(v["versions"], json!(["2022-10-01T00:00:00.000Z"]));
+        }
+        let own = fx
+            .taxii_ok(
+                &format!(
+                    "{}?match[type]=marking-definition",
+                    coll(COLLECTION_SUBMIT, "objects/")
+                ),
+                Some("m2_analyst"),
+            )
+            .await;
+        assert!(own.get("objects").is_none(), "{own}");
         let m2_all = ids_of(
             &fx.taxii_ok(
                 &format!("{}?match[type]=identity", coll(COLLECTION_ALL, "objects/")),
