@@ -8,6 +8,7 @@ use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
 
 use crate::audience::{Distribution, SharingGroupRef, tag_of_tlp, tlp_of_tag};
+use crate::galaxy::{ClusterOut, cluster_out, galaxies_json, is_cluster};
 use crate::ids::{derived_uuid, parse_rfc3339, uuid_of};
 use crate::import::str_of;
 use crate::mapping::{Cmp, Kind, Lit, attribute_for, map_attribute, recorded_fits};
@@ -55,7 +56,12 @@ struct Attr {
     tlp: Tlp,
     recipients: Vec<SharingGroupRef>,
     object: Option<(String, String, Option<String>, Option<String>)>,
+    /// The galaxy clusters the attribute carries.
+    galaxies: Vec<Galaxy>,
 }
+
+/// A galaxy cluster with its `GalaxyCluster` entry (distribution included).
+type Galaxy = (ClusterOut, Value);
 
 /// Converts STIX objects to MISP events.
 ///
@@ -63,6 +69,11 @@ struct Attr {
 /// no report or grouping in the input refers to are gathered into one event per TLP level,
 /// recipient list and creator. An object referred to by several reports is written once, in the
 /// first of them by id (MISP attribute uuids are unique); the others get a diagnostic.
+///
+/// Threat actors, intrusion sets, malware, tools, attack patterns, courses of action, sectors
+/// (`identity` objects of class `class`), locations and vulnerabilities that came from galaxy
+/// clusters become galaxy clusters: of every event whose report refers to them, and of the
+/// attributes whose objects a relationship connects to them.
 pub fn export_events(items: &[StixItem], publisher: &Publisher) -> Exported {
     let mut ex = Exporter::new(items, publisher);
     let mut containers: Vec<&StixItem> = items
@@ -75,6 +86,7 @@ pub fn export_events(items: &[StixItem], publisher: &Publisher) -> Exported {
         ex.container(c);
     }
     ex.orphans();
+    ex.unwritten_links();
     Exported {
         events: ex.events,
         diagnostics: ex.diagnostics,
@@ -88,6 +100,15 @@ struct Exporter<'a> {
     consumed: HashSet<&'a str>,
     /// Object id → the event uuid it was written in.
     assigned: HashMap<String, String>,
+    /// Relationships between an object written as attributes and one written as a galaxy
+    /// cluster, by the id of the former: the cluster goes onto its attributes.
+    links: HashMap<&'a str, Vec<(&'a StixItem, &'a StixItem)>>,
+    link_rels: HashSet<&'a str>,
+    linked_clusters: HashSet<&'a str>,
+    /// Links written, or refused with a diagnostic.
+    handled_links: HashSet<&'a str>,
+    /// Clusters written into an event because its report refers to them.
+    used_clusters: HashSet<&'a str>,
     publisher: &'a Publisher,
     events: Vec<ExportedEvent>,
     diagnostics: Vec<Diagnostic>,
@@ -180,14 +201,127 @@ impl<'a> Exporter<'a> {
                 }
             }
         }
-        Exporter {
+        let mut ex = Exporter {
             items,
             index,
             consumed,
             assigned: HashMap::new(),
+            links: HashMap::new(),
+            link_rels: HashSet::new(),
+            linked_clusters: HashSet::new(),
+            handled_links: HashSet::new(),
+            used_clusters: HashSet::new(),
             publisher,
             events: Vec::new(),
             diagnostics: Vec::new(),
+        };
+        ex.find_links();
+        ex
+    }
+
+    /// Whether an object is written as MISP attributes (so that it can carry galaxy clusters).
+    fn has_attributes(&self, i: &StixItem) -> bool {
+        match i.stix_type() {
+            "indicator" | "observed-data" | "note" | "campaign" => true,
+            "threat-actor" | "vulnerability" => !is_cluster(i),
+            t => is_sco(t) && !self.consumed.contains(i.id()),
+        }
+    }
+
+    fn find_links(&mut self) {
+        let mut seen = HashSet::new();
+        for i in self.items {
+            let r = *self.index.get(i.id()).unwrap_or(&i);
+            if r.stix_type() != "relationship" || !seen.insert(r.id()) {
+                continue;
+            }
+            let end = |k: &str| {
+                r.object
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .and_then(|id| self.index.get(id).copied())
+            };
+            let (Some(source), Some(target)) = (end("source_ref"), end("target_ref")) else {
+                continue;
+            };
+            let (holder, cluster) = if is_cluster(target) && self.has_attributes(source) {
+                (source, target)
+            } else if is_cluster(source) && self.has_attributes(target) {
+                (target, source)
+            } else {
+                continue;
+            };
+            self.links
+                .entry(holder.id())
+                .or_default()
+                .push((r, cluster));
+            self.link_rels.insert(r.id());
+            self.linked_clusters.insert(cluster.id());
+        }
+    }
+
+    /// Adds a cluster an event refers to.
+    fn event_galaxy(&mut self, item: &'a StixItem, event: &str, galaxies: &mut Vec<Galaxy>) {
+        self.used_clusters.insert(item.id());
+        match cluster_out(item) {
+            Ok(c) => {
+                let g = galaxy_entry(c, item);
+                if !galaxies.contains(&g) {
+                    galaxies.push(g);
+                }
+            }
+            Err(reason) => self.diag(Level::Skipped, Some(event), item.id(), reason),
+        }
+    }
+
+    /// The clusters an object's relationships give to its attributes.
+    fn attribute_galaxies(&mut self, item: &'a StixItem, event: &str) -> Vec<Galaxy> {
+        let links = self.links.get(item.id()).cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for (rel, cluster) in links {
+            self.handled_links.insert(rel.id());
+            if narrower_than(rel, item) {
+                let reason = format!(
+                    "the relationship to {} is narrower ({}) than {}; MISP cannot tag an attribute more narrowly than the attribute itself",
+                    cluster.id(),
+                    rel.tlp.label(),
+                    item.id()
+                );
+                self.diag(Level::Skipped, Some(event), rel.id(), reason);
+                continue;
+            }
+            match cluster_out(cluster) {
+                Ok(c) => {
+                    let g = galaxy_entry(c, cluster);
+                    if !out.contains(&g) {
+                        out.push(g);
+                    }
+                }
+                Err(reason) => self.diag(Level::Skipped, Some(event), cluster.id(), reason),
+            }
+        }
+        out
+    }
+
+    /// Names the relationships to clusters whose other end wrote no attribute.
+    fn unwritten_links(&mut self) {
+        let mut left: Vec<(&str, String)> = Vec::new();
+        for (holder, links) in &self.links {
+            for (rel, cluster) in links {
+                if !self.handled_links.contains(rel.id()) {
+                    left.push((
+                        rel.id(),
+                        format!(
+                            "not written: {holder} has no MISP attribute here, so the galaxy cluster of {} has nothing to tag",
+                            cluster.id()
+                        ),
+                    ));
+                }
+            }
+        }
+        left.sort();
+        for (id, reason) in left {
+            self.diag(Level::Skipped, None, id, reason);
         }
     }
 
@@ -206,10 +340,20 @@ impl<'a> Exporter<'a> {
             .map(|u| u.to_string())
             .unwrap_or_else(|| derived_uuid(&[c.id()]).to_string());
         let mut attrs = Vec::new();
+        let mut galaxies = Vec::new();
         for r in refs(&c.object, "object_refs") {
             let Some(member) = self.index.get(r).copied() else {
                 continue;
             };
+            // A relationship to a cluster is written with the attributes it connects; a
+            // cluster is global, so every event that refers to it carries it.
+            if self.link_rels.contains(member.id()) {
+                continue;
+            }
+            if is_cluster(member) {
+                self.event_galaxy(member, &event_uuid, &mut galaxies);
+                continue;
+            }
             if let Some(e) = self.assigned.get(member.id()) {
                 if *e != event_uuid {
                     let reason =
@@ -260,6 +404,7 @@ impl<'a> Exporter<'a> {
             orgc_name: details
                 .and_then(|d| str_of(d, "orgc_name"))
                 .map(str::to_string),
+            galaxies,
         };
         self.emit(meta, attrs);
     }
@@ -271,9 +416,15 @@ impl<'a> Exporter<'a> {
         for i in self.items {
             let i = *self.index.get(i.id()).unwrap_or(&i);
             let t = i.stix_type();
+            let cluster = is_cluster(i);
             if !seen.insert(i.id())
                 || self.assigned.contains_key(i.id())
-                || matches!(t, "report" | "grouping" | "identity")
+                || self.link_rels.contains(i.id())
+                || (cluster
+                    && (self.used_clusters.contains(i.id())
+                        || self.linked_clusters.contains(i.id())))
+                || matches!(t, "report" | "grouping")
+                || (t == "identity" && !cluster)
                 || is_support(t)
                 || (is_sco(t) && self.consumed.contains(i.id()))
             {
@@ -302,15 +453,20 @@ impl<'a> Exporter<'a> {
             ])
             .to_string();
             let mut attrs = Vec::new();
+            let mut galaxies = Vec::new();
             let mut latest = DateTime::UNIX_EPOCH;
             for m in &members {
                 self.assigned.insert(m.id().to_string(), event_uuid.clone());
                 if let Some(t) = ts_of(&m.object) {
                     latest = latest.max(t);
                 }
-                attrs.extend(self.convert(m, &event_uuid));
+                if is_cluster(m) {
+                    self.event_galaxy(m, &event_uuid, &mut galaxies);
+                } else {
+                    attrs.extend(self.convert(m, &event_uuid));
+                }
             }
-            if attrs.is_empty() {
+            if attrs.is_empty() && galaxies.is_empty() {
                 continue;
             }
             let meta = EventMeta {
@@ -326,6 +482,7 @@ impl<'a> Exporter<'a> {
                 labels: Vec::new(),
                 created_by,
                 orgc_name: None,
+                galaxies,
             };
             self.emit(meta, attrs);
         }
@@ -369,6 +526,7 @@ impl<'a> Exporter<'a> {
                     str_of(d, "object_meta_category").map(str::to_string),
                 ))
             }),
+            galaxies: Vec::new(),
         };
         let numbered = |i: usize| {
             if i == 0 {
@@ -540,6 +698,12 @@ impl<'a> Exporter<'a> {
             ),
         }
         out.retain(|a| !a.value.trim().is_empty());
+        if !out.is_empty() && self.links.contains_key(id) {
+            let galaxies = self.attribute_galaxies(item, event);
+            for a in &mut out {
+                a.galaxies = galaxies.clone();
+            }
+        }
         out
     }
 
@@ -696,6 +860,7 @@ impl<'a> Exporter<'a> {
                 .filter(|l| tlp_of_tag(l).is_none())
                 .map(|l| json!({ "name": l })),
         );
+        add_galaxy_tags(&mut tags, &meta.galaxies);
         let mut hashes = Vec::new();
         let mut plain = Vec::new();
         let mut objects: BTreeMap<String, (Map<String, Value>, Vec<Value>)> = BTreeMap::new();
@@ -770,6 +935,9 @@ impl<'a> Exporter<'a> {
             event["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
             event["SharingGroup"] = sharing_group_json(g);
         }
+        if !meta.galaxies.is_empty() {
+            event["Galaxy"] = Value::Array(galaxies_json(&meta.galaxies));
+        }
         let manifest = json!({
             "Orgc": event["Orgc"],
             "Tag": event["Tag"],
@@ -828,6 +996,7 @@ impl<'a> Exporter<'a> {
                 .filter(|l| tlp_of_tag(l).is_none())
                 .map(|l| json!({ "name": l })),
         );
+        add_galaxy_tags(&mut tags, &a.galaxies);
         let mut v = json!({
             "uuid": a.uuid,
             "type": a.misp_type,
@@ -844,6 +1013,9 @@ impl<'a> Exporter<'a> {
         if let Some(g) = &own_group {
             v["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
             v["SharingGroup"] = sharing_group_json(g);
+        }
+        if !a.galaxies.is_empty() {
+            v["Galaxy"] = Value::Array(galaxies_json(&a.galaxies));
         }
         for (k, t) in [("first_seen", &a.first_seen), ("last_seen", &a.last_seen)] {
             if let Some(t) = t.as_deref().and_then(parse_rfc3339) {
@@ -876,6 +1048,48 @@ struct EventMeta {
     labels: Vec<String>,
     created_by: Option<String>,
     orgc_name: Option<String>,
+    /// The galaxy clusters of the event itself.
+    galaxies: Vec<Galaxy>,
+}
+
+/// A cluster's `GalaxyCluster` entry with the distribution of its audience (a cluster has no
+/// "inherit": its distribution is always its own).
+fn galaxy_entry(c: ClusterOut, item: &StixItem) -> Galaxy {
+    let mut entry = c.cluster.clone();
+    let group = single_group(item.tlp, &item.recipients);
+    let distribution = Distribution::for_tlp(item.tlp, group.is_some());
+    entry.insert(
+        "distribution".into(),
+        distribution.as_u8().to_string().into(),
+    );
+    if let Some(g) = &group {
+        entry.insert(
+            "sharing_group_id".into(),
+            misp_group_id(g).unwrap_or_default().to_string().into(),
+        );
+        entry.insert("SharingGroup".into(), sharing_group_json(g));
+    }
+    (c, Value::Object(entry))
+}
+
+/// Adds the tag of each cluster that the tags lack: MISP tags an element with its clusters.
+fn add_galaxy_tags(tags: &mut Vec<Value>, galaxies: &[Galaxy]) {
+    for (c, _) in galaxies {
+        let tag = json!({ "name": c.tag_name });
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+}
+
+/// Whether `r` reaches fewer readers than `a`: a narrower TLP, or the same one without all of
+/// `a`'s recipients.
+fn narrower_than(r: &StixItem, a: &StixItem) -> bool {
+    r.tlp.breadth() < a.tlp.breadth()
+        || (r.tlp == a.tlp
+            && a.recipients
+                .iter()
+                .any(|x| !r.recipients.iter().any(|y| y.same_as(x))))
 }
 
 /// The one sharing group an AMBER or AMBER+STRICT audience names, when it names exactly one that came from MISP

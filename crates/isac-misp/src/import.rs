@@ -1,12 +1,13 @@
 //! MISP event → STIX 2.1 objects with their audience.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use isac_model::Tlp;
 use serde_json::{Map, Value, json};
 
 use crate::audience::{Audience, Distribution, Sharing, SharingGroupRef, tlp_of_tag};
+use crate::galaxy::{self, Built, ClusterIn, clusters_of};
 use crate::ids::{derived_uuid, format_ts, parse_date, parse_rfc3339, parse_unix, stix_id};
 use crate::mapping::{Kind, map_attribute, render};
 use crate::{
@@ -54,6 +55,14 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
     for o in array(ev, "Object") {
         cx.misp_object(o);
     }
+    let parent = cx.event_audience.clone();
+    for c in clusters_of(ev) {
+        if let Some(id) = cx.cluster(&c, &parent)
+            && !cx.event_clusters.contains(&id)
+        {
+            cx.event_clusters.push(id);
+        }
+    }
     // Parts of an event this mapping does not convert are named, never dropped silently.
     for key in NOT_CONVERTED {
         let n = ev.get(*key).and_then(Value::as_array).map_or(0, Vec::len);
@@ -83,10 +92,8 @@ fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
         .ok_or_else(|| MispError::NotAnEvent("the event is not a JSON object".into()))
 }
 
-/// Event parts outside this mapping. Galaxy clusters also appear as `misp-galaxy:` tags, which
-/// are kept as labels; shadow attributes are proposals nobody has accepted yet.
+/// Event parts outside this mapping. Shadow attributes are proposals nobody has accepted yet.
 const NOT_CONVERTED: &[&str] = &[
-    "Galaxy",
     "EventReport",
     "Sighting",
     "CryptographicKey",
@@ -163,11 +170,21 @@ fn undescribed_group(sh: &Sharing) -> Option<String> {
     })
 }
 
-fn labels(tags: &[String]) -> Vec<String> {
-    tags.iter()
+/// The labels of an element: its tags other than TLP levels, then the tag of every galaxy
+/// cluster it carries that its tags lack (MISP tags an element with each of its clusters).
+fn labels(holder: &Map<String, Value>, tags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = tags
+        .iter()
         .filter(|t| tlp_of_tag(t).is_none())
         .cloned()
-        .collect()
+        .collect();
+    for c in clusters_of(holder) {
+        let tag = c.tag_name();
+        if !c.value().is_empty() && !truthy(c.cluster.get("deleted")) && !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    out
 }
 
 struct ObjectInfo<'a> {
@@ -188,6 +205,15 @@ struct Context<'a> {
     scos: Vec<StixItem>,
     sco_index: HashMap<String, usize>,
     refs: Vec<String>,
+    /// Objects made from galaxy clusters by id, kept once with the widest audience an
+    /// occurrence gave them.
+    clusters: Vec<StixItem>,
+    cluster_index: HashMap<String, usize>,
+    /// The ids of the clusters attached to the event itself, in order.
+    event_clusters: Vec<String>,
+    /// Relationships from attributes' objects to their clusters' objects.
+    relationships: Vec<StixItem>,
+    relationship_ids: HashSet<String>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -229,6 +255,11 @@ impl<'a> Context<'a> {
             scos: Vec::new(),
             sco_index: HashMap::new(),
             refs: Vec::new(),
+            clusters: Vec::new(),
+            cluster_index: HashMap::new(),
+            event_clusters: Vec::new(),
+            relationships: Vec::new(),
+            relationship_ids: HashSet::new(),
             diagnostics,
         }
     }
@@ -372,7 +403,7 @@ impl<'a> Context<'a> {
         if let Some(c) = &self.created_by {
             base.insert("created_by_ref".into(), c.clone().into());
         }
-        let labels = labels(&tags);
+        let labels = labels(a, &tags);
         if !labels.is_empty() {
             base.insert("labels".into(), json!(labels));
         }
@@ -491,13 +522,171 @@ impl<'a> Context<'a> {
             "extensions".into(),
             json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
         );
-        self.refs
-            .push(object["id"].as_str().unwrap_or_default().to_string());
+        let object_id = object["id"].as_str().unwrap_or_default().to_string();
+        self.refs.push(object_id.clone());
         self.items.push(StixItem {
             object,
             tlp: aud.tlp,
-            recipients: aud.recipients,
+            recipients: aud.recipients.clone(),
         });
+        // Each cluster the attribute carries: its object, and a relationship from the
+        // attribute's object to it with the attribute's audience.
+        for c in clusters_of(a) {
+            if let Some(target) = self.cluster(&c, &aud) {
+                self.relationship(&object_id, stix_type, &target, ts, &aud);
+            }
+        }
+    }
+
+    /// The object of one galaxy cluster attached to an element with audience `parent`; `None`
+    /// (with a diagnostic) when the cluster is not converted. A cluster has its own
+    /// distribution, which narrows the parent's audience as an attribute's does; of several
+    /// occurrences in one event, the widest audience is kept, since each of them shows the
+    /// cluster to its own audience.
+    fn cluster(&mut self, c: &ClusterIn, parent: &Audience) -> Option<String> {
+        let value = c.value().to_string();
+        let uuid = match str_of(c.cluster, "uuid").filter(|u| !u.trim().is_empty()) {
+            Some(u) => u.trim().to_string(),
+            None => {
+                let u = derived_uuid(&["galaxy-cluster", &c.galaxy_type, &value]).to_string();
+                self.diag(
+                    Level::Warning,
+                    Some(&u),
+                    format!("the {} galaxy cluster \"{value}\" has no uuid; its id is derived from its type and value", c.galaxy_type),
+                );
+                u
+            }
+        };
+        if truthy(c.cluster.get("deleted")) {
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                format!(
+                    "the {} galaxy cluster \"{value}\" is deleted",
+                    c.galaxy_type
+                ),
+            );
+            return None;
+        }
+        if value.is_empty() {
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                format!(
+                    "a {} galaxy cluster without value is not converted",
+                    c.galaxy_type
+                ),
+            );
+            return None;
+        }
+        let object = match galaxy::build(
+            c,
+            &uuid,
+            &galaxy::object_uuid(&self.event_uuid, c.cluster, &uuid),
+        ) {
+            Built::Object(o) => o,
+            Built::Unmapped => {
+                self.diag(
+                    Level::Skipped,
+                    Some(&uuid),
+                    format!(
+                        "galaxy type `{}` has no STIX mapping; the cluster \"{value}\" stays a label",
+                        c.galaxy_type
+                    ),
+                );
+                return None;
+            }
+            Built::Invalid(reason) => {
+                self.diag(
+                    Level::Skipped,
+                    Some(&uuid),
+                    format!(
+                        "the {} galaxy cluster \"{value}\" is not converted ({reason}); it stays a label",
+                        c.galaxy_type
+                    ),
+                );
+                return None;
+            }
+        };
+        let sh = sharing(c.cluster, &[]);
+        if let Some(w) = undescribed_group(&sh) {
+            self.diag(Level::Warning, Some(&uuid), w);
+        }
+        let (aud, warning) = child_audience(&sh, parent);
+        if let Some(w) = warning {
+            self.diag(Level::Warning, Some(&uuid), w);
+        }
+        let id = object["id"].as_str().unwrap_or_default().to_string();
+        match self.cluster_index.get(&id) {
+            Some(&i) => {
+                let have = &mut self.clusters[i];
+                if aud.tlp.breadth() > have.tlp.breadth() {
+                    have.tlp = aud.tlp;
+                    have.recipients = aud.recipients;
+                } else if aud.tlp == have.tlp {
+                    for r in aud.recipients {
+                        if !have.recipients.contains(&r) {
+                            have.recipients.push(r);
+                        }
+                    }
+                }
+                let tlp = have.tlp;
+                have.object
+                    .insert("object_marking_refs".into(), json!([tlp.marking_id_v2()]));
+            }
+            None => {
+                let mut object = object;
+                object.insert(
+                    "object_marking_refs".into(),
+                    json!([aud.tlp.marking_id_v2()]),
+                );
+                self.cluster_index.insert(id.clone(), self.clusters.len());
+                self.clusters.push(StixItem {
+                    object,
+                    tlp: aud.tlp,
+                    recipients: aud.recipients,
+                });
+            }
+        }
+        Some(id)
+    }
+
+    /// The relationship from an attribute's object to the object of one of its clusters.
+    fn relationship(
+        &mut self,
+        source: &str,
+        source_type: &str,
+        target: &str,
+        ts: DateTime<Utc>,
+        aud: &Audience,
+    ) {
+        let target_type = target.split("--").next().unwrap_or_default();
+        let rt = galaxy::relationship_type(source_type, target_type);
+        let id = galaxy::relationship_id(source, rt, target);
+        if !self.relationship_ids.insert(id.clone()) {
+            return;
+        }
+        let mut object = json!({
+            "type": "relationship",
+            "spec_version": "2.1",
+            "id": id,
+            "created": format_ts(ts),
+            "modified": format_ts(ts),
+            "relationship_type": rt,
+            "source_ref": source,
+            "target_ref": target,
+            "object_marking_refs": [aud.tlp.marking_id_v2()],
+        });
+        if let Some(c) = &self.created_by {
+            object["created_by_ref"] = c.clone().into();
+        }
+        if let Value::Object(object) = object {
+            self.relationships.push(StixItem {
+                object,
+                tlp: aud.tlp,
+                recipients: aud.recipients.clone(),
+            });
+        }
     }
 
     fn add_sco(&mut self, mut sco: Map<String, Value>, aud: &Audience) {
@@ -547,6 +736,8 @@ impl<'a> Context<'a> {
             .unwrap_or_else(|| format!("MISP event {}", self.event_uuid));
 
         let mut refs = self.refs.clone();
+        refs.extend(self.relationships.iter().map(|r| r.id().to_string()));
+        refs.extend(self.event_clusters.iter().cloned());
         if refs.is_empty()
             && let Some(c) = &self.created_by
         {
@@ -590,11 +781,13 @@ impl<'a> Context<'a> {
         if let Some(c) = &self.created_by {
             report["created_by_ref"] = c.clone().into();
         }
-        let labels = labels(&tags);
+        let labels = labels(ev, &tags);
         if !labels.is_empty() {
             report["labels"] = json!(labels);
         }
-        let mut objects = Vec::with_capacity(self.items.len() + self.scos.len() + 2);
+        let mut objects = Vec::with_capacity(
+            self.items.len() + self.scos.len() + self.clusters.len() + self.relationships.len() + 2,
+        );
         if refs.is_empty() {
             self.diag(
                 Level::Skipped,
@@ -610,6 +803,8 @@ impl<'a> Context<'a> {
         }
         objects.extend(self.items);
         objects.extend(self.scos);
+        objects.extend(self.clusters);
+        objects.extend(self.relationships);
         objects.push(StixItem {
             object: misp_extension_definition(),
             tlp: Tlp::Clear,

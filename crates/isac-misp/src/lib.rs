@@ -2,10 +2,12 @@
 //!
 //! Import reads a MISP event (`{"Event": {...}}` or the bare event) or a MISP feed directory and
 //! gives STIX 2.1 objects, each with the TLP level and recipients derived from the MISP tags,
-//! distribution levels and sharing groups ([`import_event`], [`FeedReader`]). Export turns STIX
-//! objects with their TLP into a MISP feed: `manifest.json`, `hashes.csv` and one event file per
-//! event ([`export_events`], [`write_feed`]). The mapping tables and the audience rules are in
-//! `docs/MISP.md`.
+//! distribution levels and sharing groups ([`import_event`], [`FeedReader`]): one per attribute,
+//! and one per galaxy cluster (threat actor, ATT&CK technique, malware family, sector, country,
+//! …), related to the attributes that carry it. Export turns STIX objects with their TLP into a
+//! MISP feed: `manifest.json`, `hashes.csv` and one event file per event, with attributes and
+//! galaxy clusters ([`export_events`], [`write_feed`]). The mapping tables and the audience rules
+//! are in `docs/MISP.md`.
 //!
 //! The crate is pure: it does no I/O of its own. Feeds are read and written through the
 //! [`FeedSource`] and [`FeedSink`] traits, which the caller implements over a directory, an
@@ -18,6 +20,7 @@
 mod audience;
 mod export;
 mod feed;
+mod galaxy;
 mod ids;
 mod import;
 mod mapping;

@@ -1,6 +1,7 @@
 //! Tests of the mapping, the audience rules, round trips and the feed format. Interop with the
 //! real PyMISP and the OASIS validator is in `tests/interop.rs`.
 
+mod galaxy;
 mod interop;
 
 use std::cell::RefCell;
@@ -440,7 +441,6 @@ fn event_parts_outside_the_mapping_are_named() {
         reasons,
         [
             "1 object references of the MISP object are not converted",
-            "1 Galaxy entries of the event are not converted",
             "2 EventReport entries of the event are not converted",
         ]
     );
@@ -1152,7 +1152,6 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
     assert_eq!(
         skipped,
         [
-            "malware--2c000000-0000-4000-8000-000000000001",
             "indicator--2b000000-0000-4000-8000-000000000009",
             "indicator--2b000000-0000-4000-8000-000000000005"
         ]
@@ -1183,7 +1182,12 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
     assert_eq!(second.tlp, Tlp::Red);
     let report = get("report--2a000000-0000-4000-8000-000000000001");
     assert_eq!(report.tlp, Tlp::Green);
-    assert_eq!(report.object["labels"], json!(["weekly"]));
+    // The report comes back with the galaxy tag of its cluster as a label, as every report
+    // made from MISP has.
+    assert_eq!(
+        report.object["labels"],
+        json!(["weekly", "misp-galaxy:mitre-malware=\"X\""])
+    );
     assert_eq!(report.object["name"], "Weekly");
     // The MISP tags and distributions written.
     let files = feed.0.borrow();
@@ -1192,8 +1196,13 @@ fn stix_to_misp_to_stix_keeps_values_audience_and_ids() {
     assert_eq!(ev["Event"]["distribution"], "2");
     assert_eq!(
         ev["Event"]["Tag"],
-        json!([{ "name": "tlp:green" }, { "name": "weekly" }])
+        json!([{ "name": "tlp:green" }, { "name": "weekly" }, { "name": "misp-galaxy:mitre-malware=\"X\"" }])
     );
+    // The malware family is a galaxy cluster of the event, and comes back as itself.
+    assert_eq!(ev["Event"]["Galaxy"][0]["type"], "mitre-malware");
+    let malware = get("malware--2c000000-0000-4000-8000-000000000001");
+    assert_eq!(malware.object["name"], "X");
+    assert_eq!(malware.tlp, Tlp::Green);
     let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!(
         manifest.as_object().unwrap().len(),

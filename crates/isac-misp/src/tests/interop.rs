@@ -10,6 +10,7 @@ use std::process::Command;
 use isac_model::Tlp;
 use serde_json::{Value, json};
 
+use super::galaxy::{foreign_clusters, galaxy_event};
 use super::{foreign_items, publisher, rich_event};
 use crate::*;
 
@@ -89,12 +90,15 @@ from pymisp import MISPEvent
 root = pathlib.Path(sys.argv[1])
 manifest = json.loads((root / "manifest.json").read_text())
 out = {}
+def galaxies(gs):
+    return [[g.type, g.name, [[c.uuid, c.value, c.tag_name, int(c.distribution), c.meta] for c in g.clusters]] for g in gs]
 for uuid in manifest:
     e = MISPEvent()
     e.load_file(str(root / f"{uuid}.json"))
     feed = e.to_feed(with_meta=True)
     def attr(a):
-        return [a.uuid, a.type, a.value, bool(a.to_ids), sorted(t.name for t in a.tags), int(a.distribution), a.get("object_relation")]
+        return [a.uuid, a.type, a.value, bool(a.to_ids), sorted(t.name for t in a.tags), int(a.distribution), a.get("object_relation"),
+                galaxies(a.galaxies)]
     out[uuid] = {
         "info": e.info,
         "distribution": int(e.distribution),
@@ -105,9 +109,46 @@ for uuid in manifest:
         "hashes": sorted(feed["Event"]["_hashes"]),
         "manifest_info": feed["Event"]["_manifest"][e.uuid]["info"],
         "sharing_group": getattr(e, "SharingGroup", None) and e.SharingGroup.uuid,
+        "galaxies": galaxies(e.galaxies),
     }
 print(json.dumps(out))
 "#;
+
+/// The galaxy test event under an event uuid of its own.
+fn galaxy_objects() -> Vec<StixItem> {
+    let mut doc = galaxy_event();
+    doc["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a1".into();
+    import_event(&doc, &ImportOptions::default())
+        .unwrap()
+        .objects
+}
+
+/// Galaxies as PyMISP reports them, in the shape `LOAD_FEED` prints.
+fn galaxies_seen(ours: &Value) -> Value {
+    let list: Vec<Value> = ours
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            let clusters: Vec<Value> = g["GalaxyCluster"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    json!([
+                        c["uuid"],
+                        c["value"],
+                        c["tag_name"],
+                        c["distribution"].as_str().unwrap().parse::<u8>().unwrap(),
+                        c.get("meta").cloned().unwrap_or(json!({}))
+                    ])
+                })
+                .collect();
+            json!([g["type"], g["name"], clusters])
+        })
+        .collect();
+    Value::Array(list)
+}
 
 #[test]
 fn pymisp_loads_our_feed() {
@@ -116,6 +157,8 @@ fn pymisp_loads_our_feed() {
         .unwrap()
         .objects;
     items.extend(foreign_items());
+    items.extend(galaxy_objects());
+    items.extend(foreign_clusters());
     let mut sink = DirFeed(&dir.0);
     write_feed(&items, &publisher(), &mut sink).unwrap();
     let expected = export_events(&items, &publisher());
@@ -123,6 +166,7 @@ fn pymisp_loads_our_feed() {
     let seen = seen.as_object().unwrap();
     assert_eq!(seen.len(), expected.events.len());
     let mut attributes = 0;
+    let mut galaxies = 0;
     for ev in &expected.events {
         let s = &seen[&ev.uuid];
         let e = &ev.event["Event"];
@@ -143,6 +187,8 @@ fn pymisp_loads_our_feed() {
             s["tags"].as_array().unwrap().iter().collect::<Vec<_>>(),
             tags
         );
+        assert_eq!(s["galaxies"], galaxies_seen(&e["Galaxy"]), "{}", ev.uuid);
+        galaxies += s["galaxies"].as_array().unwrap().len();
         let check = |ours: &Value, theirs: &Value| {
             assert_eq!(theirs[0], ours["uuid"]);
             assert_eq!(theirs[1], ours["type"]);
@@ -160,6 +206,7 @@ fn pymisp_loads_our_feed() {
                 theirs[5].to_string(),
                 ours["distribution"].as_str().unwrap()
             );
+            assert_eq!(theirs[7], galaxies_seen(&ours["Galaxy"]));
         };
         let ours = e["Attribute"].as_array().unwrap();
         let theirs = s["attributes"].as_array().unwrap();
@@ -188,6 +235,7 @@ fn pymisp_loads_our_feed() {
         assert_eq!(s["hashes"], json!(hashes), "PyMISP's hashes of {}", ev.uuid);
     }
     assert!(attributes > 80, "{attributes} attributes compared");
+    assert!(galaxies >= 15, "{galaxies} event galaxies compared");
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
@@ -227,7 +275,17 @@ def add(t, v, to_ids=True, distribution=5):
     global n
     n += 1
     return e.add_attribute(t, v, to_ids=to_ids, uuid=uuid(n), distribution=distribution)
-add("ip-dst", "198.51.100.7")
+# A library cluster on the event (with its tag, as MISP adds both), and a cluster made with
+# PyMISP's defaults (distribution 0: this organisation only) on an attribute.
+e.add_tag('misp-galaxy:threat-actor="APT 28"')
+e.add_galaxy({"uuid": "698774c7-8022-42c4-917f-8d6e4f06ada3", "name": "Threat Actor", "type": "threat-actor",
+    "GalaxyCluster": [{"uuid": "5b4ee3ea-eee3-4c8e-8323-85ae32658754", "type": "threat-actor", "value": "APT 28",
+        "tag_name": 'misp-galaxy:threat-actor="APT 28"', "description": "A Russia-based group.", "distribution": 3,
+        "version": "287", "meta": {"synonyms": ["APT28", "Sofacy"], "refs": ["https://attack.example/groups/G0007"]}}]})
+add("ip-dst", "198.51.100.7").add_galaxy({"type": "mitre-attack-pattern", "name": "Attack Pattern",
+    "GalaxyCluster": [{"uuid": "2e34237d-8574-43f6-aace-ae2915de8597", "type": "mitre-attack-pattern",
+        "value": "Spearphishing Attachment - T1566.001",
+        "meta": {"kill_chain": ["mitre-attack:enterprise-attack:initial-access"]}}]})
 add("ip-src", "2001:db8::1")
 add("ip-dst|port", "198.51.100.8|8443")
 add("domain", "evil.example", to_ids=False, distribution=0)
@@ -331,7 +389,44 @@ fn we_import_what_pymisp_wrote() {
     );
     let report = get(e1, "report--a0000000-0000-4000-8000-000000000001");
     assert_eq!(report.object["name"], "Phishing wave against banks");
-    assert_eq!(report.object["labels"], json!(["type:OSINT"]));
+    assert_eq!(
+        report.object["labels"],
+        json!(["type:OSINT", "misp-galaxy:threat-actor=\"APT 28\""])
+    );
+    // The event's cluster is a threat actor the report refers to, with the event's audience.
+    let ta = get(e1, "threat-actor--5b4ee3ea-eee3-4c8e-8323-85ae32658754");
+    assert_eq!(ta.object["name"], "APT 28");
+    assert_eq!(ta.object["aliases"], json!(["APT28", "Sofacy"]));
+    assert_eq!(ta.tlp, Tlp::Amber);
+    assert_eq!(ta.recipients, e1.audience.recipients);
+    assert!(
+        report.object["object_refs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ta.id()))
+    );
+    // The attribute's cluster: an attack pattern the indicator indicates. PyMISP gave the
+    // cluster distribution 0, so only the owner may read the technique; the relationship has
+    // the attribute's audience.
+    let ap = get(e1, "attack-pattern--2e34237d-8574-43f6-aace-ae2915de8597");
+    assert_eq!(
+        ap.object["external_references"],
+        json!([{ "source_name": "mitre-attack", "external_id": "T1566.001" }])
+    );
+    assert_eq!(
+        ap.object["kill_chain_phases"],
+        json!([{ "kill_chain_name": "mitre-attack", "phase_name": "initial-access" }])
+    );
+    assert_eq!(ap.tlp, Tlp::AmberStrict);
+    let rel = e1
+        .objects
+        .iter()
+        .find(|o| o.stix_type() == "relationship")
+        .expect("a relationship");
+    assert_eq!(rel.object["relationship_type"], "indicates");
+    assert_eq!(rel.object["source_ref"], format!("indicator--{}", u(1)));
+    assert_eq!(rel.object["target_ref"], ap.id());
+    assert_eq!(rel.tlp, Tlp::Amber);
     assert_eq!(
         report.object["created_by_ref"],
         "identity--55f6ea5e-2c60-40e5-964f-47a8950d210f"
@@ -483,6 +578,15 @@ fn every_emitted_object_is_valid_stix() {
     for (_, r) in FeedReader::open(&DirFeed(&dir.0), ImportOptions::default()).unwrap() {
         all.extend(r.unwrap().objects);
     }
+    // And the objects made from galaxy clusters, and what comes back of foreign ones.
+    all.extend(galaxy_objects());
+    let dir = TempDir::new("valid-galaxies");
+    let mut sink = DirFeed(&dir.0);
+    write_feed(&foreign_clusters(), &publisher(), &mut sink).unwrap();
+    for (_, r) in FeedReader::open(&DirFeed(&dir.0), ImportOptions::default()).unwrap() {
+        all.extend(r.unwrap().objects);
+    }
     assert!(all.len() > 100, "{}", all.len());
+    assert!(all.iter().any(|o| o.stix_type() == "intrusion-set"));
     validate_with_oasis(&all, "valid-bundle");
 }
