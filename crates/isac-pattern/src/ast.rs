@@ -18,8 +18,8 @@ pub struct Pattern {
     pub expression: ObservationExpr,
 }
 
-/// An observation expression (STIX 2.1 §9, "Pattern Expressions"): bracketed comparisons combined
-/// with the observation operators and qualified by `WITHIN`, `REPEATS` and `START … STOP`.
+/// An observation expression (STIX 2.1 §9.5, "Observation Expressions"): bracketed comparisons
+/// combined with the observation operators and qualified by `WITHIN`, `REPEATS` and `START … STOP`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObservationExpr {
     /// `[ comparison ]`: one observation matching the comparison expression.
@@ -35,7 +35,7 @@ pub enum ObservationExpr {
     Qualified(Box<ObservationExpr>, Qualifier),
 }
 
-/// A qualifier on an observation expression (STIX 2.1 §9, "Pattern Qualifiers").
+/// A qualifier on an observation expression (STIX 2.1 §9.5.1, "Observation Expression Qualifiers").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Qualifier {
     /// `WITHIN n SECONDS`, with `n` an integer or a decimal number.
@@ -64,8 +64,8 @@ impl Qualifier {
     }
 }
 
-/// A comparison expression inside brackets (STIX 2.1 §9, "Pattern Expressions"), where `AND` binds
-/// tighter than `OR`.
+/// A comparison expression inside brackets (STIX 2.1 §9.6, "Comparison Expressions"), where `AND`
+/// binds tighter than `OR`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ComparisonExpr {
     Comparison(Comparison),
@@ -84,7 +84,7 @@ pub struct Comparison {
     pub test: Test,
 }
 
-/// A comparison operator with its operand (STIX 2.1 §9, "Comparison Operators").
+/// A comparison operator with its operand (STIX 2.1 §9.6.1, "Comparison Operators").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Test {
     /// `EXISTS path`, or `NOT EXISTS path` when negated.
@@ -129,7 +129,7 @@ impl Test {
     }
 }
 
-/// An object path (STIX 2.1 §9, "Object Path Syntax"): an object type and the steps into its
+/// An object path (STIX 2.1 §9.7, "Object Path Syntax"): an object type and the steps into its
 /// properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectPath {
@@ -173,7 +173,7 @@ impl ObjectPath {
     }
 }
 
-/// A constant operand (STIX 2.1 §9, "Constants").
+/// A constant operand (STIX 2.1 §9.2, "Constants").
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
     Int(i64),

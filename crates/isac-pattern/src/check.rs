@@ -2,8 +2,9 @@
 
 use crate::ast::{Comparison, Literal, PathStep, Test};
 
-/// An object type must be a valid STIX type name (the common property `type` of STIX 2.1, which §9
-/// uses for object types): 3 to 250 characters of lower-case ASCII letters, digits and hyphens.
+/// An object type must be a valid STIX type name (STIX 2.1 §3.1, with the character set of
+/// §7.3.2.2 and §11.2.1; §9.7 takes the object type from the `type` property): 3 to 250
+/// characters of lower-case ASCII letters, digits and hyphens.
 pub(crate) fn object_type(name: &str) -> Result<(), String> {
     if let Some(c) = name
         .chars()

@@ -476,9 +476,9 @@ impl Lexer<'_> {
     }
 }
 
-/// Checks `YYYY-MM-DDTHH:MM:SS[.s+]Z` (RFC 3339 in UTC, as the STIX 2.1 timestamp type and the §9
-/// timestamp constant require) and that the day exists in its month. On error, gives the offset
-/// within `s` and a message.
+/// Checks `YYYY-MM-DDTHH:MM:SS[.s+]Z` (RFC 3339 in UTC, as the STIX 2.1 timestamp type of §2.16
+/// and the timestamp constant of §9.2 require) and that the day exists in its month. On error,
+/// gives the offset within `s` and a message.
 fn parse_timestamp(s: &str) -> Result<Timestamp, (usize, String)> {
     const SHAPE: &str = "timestamp must be YYYY-MM-DDTHH:MM:SS[.fraction]Z in UTC";
     let b = s.as_bytes();

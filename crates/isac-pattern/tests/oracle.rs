@@ -30,31 +30,32 @@ enum Reason {
     /// the validator's inspector reads only IntPosLiteral and raises an exception.
     NegativeIndexCrash,
     /// A list index right after `hashes` makes the validator's hash check call `.upper()` on an
-    /// integer and raise an exception; the path is grammatical (STIX 2.1 §9, "Object Path Syntax").
+    /// integer and raise an exception; the path is grammatical (STIX 2.1 §9.7, "Object Path
+    /// Syntax").
     HashIndexCrash,
     /// The validator's hash check matches the text of the whole `IN (…)` set, parentheses
     /// included, against the hash format, so every set fails; a set of well-formed hashes is
-    /// valid (STIX 2.1 §9, "Comparison Operators", IN).
+    /// valid (STIX 2.1 §9.6.1, "Comparison Operators", IN).
     HashSetText,
     /// The validator checks the operand of `LIKE`/`MATCHES` on a hash path as if it were a
     /// hash value; those operands are a SQL LIKE pattern and a PCRE regular expression
-    /// (STIX 2.1 §9, "Comparison Operators"), not hash values.
+    /// (STIX 2.1 §9.6.1, "Comparison Operators"), not hash values.
     HashPatternOperand,
     /// The validator's duplicate-qualifier check is reset only for bracketed observations,
     /// so two qualifiers of one kind directly on a parenthesised group pass; we apply the
-    /// same rule at every level (STIX 2.1 §9, "Pattern Qualifiers").
+    /// same rule at every level (STIX 2.1 §9.5.1, "Observation Expression Qualifiers").
     DuplicateQualifierOnGroup,
     /// The object type is not a STIX type name: 3 to 250 characters of lower-case ASCII letters,
-    /// digits and hyphens (the STIX 2.1 common property `type`, which §9 uses for object types).
-    /// The validator takes any identifier.
+    /// digits and hyphens (STIX 2.1 §3.1, with the character set of §7.3.2.2 and §11.2.1; §9.7
+    /// takes the object type from the `type` property). The validator takes any identifier.
     ObjectTypeName,
     /// The timestamp has the right shape but names a day that does not exist; timestamps are RFC
-    /// 3339 instants (the STIX 2.1 timestamp data type and the §9 timestamp constant). The
-    /// validator checks only the digits' ranges.
+    /// 3339 instants (the STIX 2.1 timestamp data type of §2.16 and the timestamp constant of
+    /// §9.2). The validator checks only the digits' ranges.
     NoSuchDay,
     /// The integer does not fit in 64 bits; STIX integers are bounded (the STIX 2.1 integer data
-    /// type limits them to 54-bit signed values; we accept the 64-bit range). The validator takes
-    /// any number of digits.
+    /// type of §2.10, which §9.2 applies to constants, limits them to 54-bit signed values; we
+    /// accept the 64-bit range). The validator takes any number of digits.
     IntegerRange,
 }
 

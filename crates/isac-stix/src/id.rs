@@ -8,7 +8,8 @@ use crate::types::{self, Kind};
 /// The UUIDv5 namespace of STIX 2.1 SCO ids.
 pub const SCO_NAMESPACE: uuid::Uuid = uuid::uuid!("00abedb4-aa42-466c-9c01-fed23315a9b7");
 
-/// The preference order for the one hash that contributes to an id (§2.9).
+/// The preference order for the one hash that contributes to an id (the ID Contributing
+/// Properties of artifact, §6.1, and file, §6.7).
 pub const HASH_PREFERENCE: &[&str] = &["MD5", "SHA-1", "SHA-256", "SHA-512"];
 
 /// Why no deterministic id can be computed.

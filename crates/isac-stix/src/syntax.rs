@@ -4,8 +4,9 @@
 
 use std::cmp::Ordering;
 
-/// A type name (§3.1): 3–250 characters of `a-z`, `0-9` and `-`, starting with a letter, no
-/// empty hyphen-separated part.
+/// A type name (§3.1; the character set and the ban on doubled hyphens are from §7.3.2.2 and
+/// §11.2.1): 3–250 characters of `a-z`, `0-9` and `-`, starting with a letter, no empty
+/// hyphen-separated part.
 pub fn is_type_name(s: &str) -> bool {
     if s.len() < 3 || s.len() > 250 || !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         return false;
@@ -19,8 +20,8 @@ pub fn is_type_name(s: &str) -> bool {
     })
 }
 
-/// A property name (§3.1): 3–250 characters of `a-z`, `0-9` and `_`, starting with a letter.
-/// `id` is the one shorter name.
+/// A property name (§3.1; the character set is from §7.3.2.1 and §11.1.1): 3–250 characters of
+/// `a-z`, `0-9` and `_`, starting with a letter. `id` is the one shorter name.
 pub fn is_property_name(s: &str) -> bool {
     s == "id"
         || (s.len() >= 3
@@ -30,7 +31,7 @@ pub fn is_property_name(s: &str) -> bool {
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
 }
 
-/// A dictionary key (§2.8): up to 250 characters of letters, digits, `_` and `-`.
+/// A dictionary key (§2.3): up to 250 characters of letters, digits, `_` and `-`.
 pub fn is_dictionary_key(s: &str) -> bool {
     s.len() <= 250
         && s.chars()
@@ -70,7 +71,7 @@ pub fn parse_identifier(s: &str) -> Option<(&str, uuid::Uuid)> {
     Some((t, parse_uuid(u)?))
 }
 
-/// A parsed STIX timestamp (§3.2): `YYYY-MM-DDTHH:MM:SS[.s+]Z`, UTC.
+/// A parsed STIX timestamp (§2.16): `YYYY-MM-DDTHH:MM:SS[.s+]Z`, UTC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timestamp<'a> {
     /// The `YYYY-MM-DDTHH:MM:SS` part.
@@ -134,7 +135,7 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp<'_>> {
     })
 }
 
-/// Standard Base64 with padding, as the `binary` type requires (§2.3).
+/// Standard Base64 with padding, as the `binary` type requires (§2.1).
 pub fn is_base64(s: &str) -> bool {
     let b = s.as_bytes();
     if !b.len().is_multiple_of(4) {
@@ -149,7 +150,7 @@ pub fn is_base64(s: &str) -> bool {
         .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
-/// An even number of hex digits (§2.6).
+/// An even number of hex digits (§2.8).
 pub fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.len().is_multiple_of(2) && s.bytes().all(|c| c.is_ascii_hexdigit())
 }

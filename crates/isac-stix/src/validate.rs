@@ -116,7 +116,7 @@ pub(crate) fn validate_at(object: &Map<String, Value>, path: &str, f: &mut Findi
                 f.warn(
                     "custom-type",
                     &child(path, "type"),
-                    format!("`{type_name}` is a custom type without an extension-definition of a new object type (STIX 2.1 §11.1)"),
+                    format!("`{type_name}` is a custom type without an extension-definition of a new object type (STIX 2.1 §11.2)"),
                 );
             }
         }
@@ -284,7 +284,7 @@ fn check_properties(
                     f.warn(
                         "custom-property",
                         &p,
-                        format!("`{key}` is not defined for this type; custom properties are deprecated in favour of extensions (§11.2)"),
+                        format!("`{key}` is not defined for this type; custom properties are deprecated in favour of extensions (§11.1)"),
                     );
                 }
             }
@@ -292,7 +292,7 @@ fn check_properties(
     }
 }
 
-/// Rules for any property value: no nulls, no empty lists (§3.3).
+/// Rules for any property value: no nulls; no empty lists (§2.12).
 fn check_generic_value(value: &Value, p: &str, f: &mut Findings) {
     match value {
         Value::Null => f.error(
@@ -591,7 +591,7 @@ fn check_external_reference(v: &Value, p: &str, f: &mut Findings) {
                 f.error(
                     "external-id",
                     &child(p, "external_id"),
-                    "a `cve` reference needs an `external_id` CVE-YYYY-NNNN (§2.5)",
+                    "a `cve` reference needs an `external_id` CVE-YYYY-NNNN (§4.19)",
                 );
             }
         }
@@ -603,7 +603,7 @@ fn check_external_reference(v: &Value, p: &str, f: &mut Findings) {
                 f.error(
                     "external-id",
                     &child(p, "external_id"),
-                    "a `capec` reference needs an `external_id` CAPEC-N (§2.5)",
+                    "a `capec` reference needs an `external_id` CAPEC-N (§4.1)",
                 );
             }
         }

@@ -1,4 +1,5 @@
-//! The open vocabularies and closed enumerations of STIX 2.1 §10 (and the enumerations of §6).
+//! The open vocabularies and closed enumerations of STIX 2.1 §10, those used by the SCOs of §6
+//! included.
 //! A value outside an open vocabulary is a warning; outside an enumeration it is an error.
 
 pub const ACCOUNT_TYPE: &[&str] = &[

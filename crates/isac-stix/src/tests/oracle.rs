@@ -134,7 +134,7 @@ pub fn cases() -> Vec<Case> {
                 "reserved property",
                 "severity",
                 json!("high"),
-                "§3.1: `severity` is a reserved property name",
+                "§3.8: `severity` is a reserved property name",
             ),
             (
                 "null property",
