@@ -1,11 +1,28 @@
 //! STIX 2.1 objects with their TLP → MISP events (the content of a MISP feed).
+//!
+//! An export runs in two passes, so that it never needs every object, or every event, at once:
+//!
+//! 1. [`ExportIndex`] is given every object once and keeps a few small fields of each (its id,
+//!    type, TLP, recipients, creator and time, and whether other objects consume it), never its
+//!    JSON body.
+//! 2. [`FeedExport`] then writes the events in order, a few at a time. Each piece of work is an
+//!    [`ExportJob`]: consecutive reports and groupings, or a chunk of the objects of one
+//!    catch-all event, about [`JOB_OBJECTS`] objects in all. A job names the objects it needs by
+//!    id ([`FeedExport::wanted`]); the caller loads them from wherever they are kept
+//!    ([`ExportJob::supply`]), asks again until nothing more is wanted, and
+//!    [`FeedExport::run`]s the job, which gives the events it completed.
+//!
+//! [`export_events`] runs the same steps over objects held in memory, so both paths give the
+//! same events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 
 use chrono::{DateTime, Utc};
 use isac_model::Tlp;
 use md5::{Digest, Md5};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use crate::audience::{Distribution, SharingGroupRef, tag_of_tlp, tlp_of_tag};
 use crate::galaxy::{ClusterOut, cluster_out, galaxies_json, is_cluster};
@@ -15,11 +32,42 @@ use crate::mapping::{Cmp, Kind, Lit, attribute_for, map_attribute, recorded_fits
 use crate::pattern::{Join, parse_simple};
 use crate::{Diagnostic, Level, StixItem, misp_details};
 
+/// The most attributes and galaxy clusters one catch-all event holds; the objects outside any
+/// report are split into as many events as it takes. MISP loads, correlates and serves an event
+/// whole, so one catch-all event of hundreds of thousands of attributes (a store of a million
+/// objects) is more than it can load. Ten thousand attributes make an event file of about 6 MB,
+/// far below the [`crate::MAX_EVENT_BYTES`] that isac's own feed reader takes per event.
+pub const CATCH_ALL_ATTRIBUTES: usize = 10_000;
+
+/// Objects loaded by one job (besides those they refer to): the objects of a chunk of a
+/// catch-all event, or the references of consecutive reports and groupings (at least one).
+/// Loading many objects at once takes far fewer round trips to the store than one event at a
+/// time.
+const JOB_OBJECTS: usize = 500;
+
 /// The organisation written as `Orgc` for objects that name no creator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publisher {
     pub uuid: String,
     pub name: String,
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportOptions {
+    pub publisher: Publisher,
+    /// The most attributes and galaxy clusters of one catch-all event
+    /// ([`CATCH_ALL_ATTRIBUTES`]). An object whose attributes alone are more is not split.
+    pub catch_all_size: usize,
+}
+
+impl ExportOptions {
+    pub fn new(publisher: Publisher) -> ExportOptions {
+        ExportOptions {
+            publisher,
+            catch_all_size: CATCH_ALL_ATTRIBUTES,
+        }
+    }
 }
 
 /// One MISP event ready to be written.
@@ -63,55 +111,52 @@ struct Attr {
 /// A galaxy cluster with its `GalaxyCluster` entry (distribution included).
 type Galaxy = (ClusterOut, Value);
 
-/// Converts STIX objects to MISP events.
+/// Converts STIX objects held in memory to MISP events.
 ///
 /// Each `report` or `grouping` becomes one event holding the objects it refers to. Objects that
-/// no report or grouping in the input refers to are gathered into one event per TLP level,
-/// recipient list and creator. An object referred to by several reports is written once, in the
-/// first of them by id (MISP attribute uuids are unique); the others get a diagnostic.
+/// no report or grouping in the input refers to are gathered into events per TLP level,
+/// recipient list and creator, of at most [`CATCH_ALL_ATTRIBUTES`] attributes each. An object
+/// referred to by several reports is written once, in the first of them by id (MISP attribute
+/// uuids are unique); the others get a diagnostic. Of several versions of one id, the latest is
+/// written.
 ///
 /// Threat actors, intrusion sets, malware, tools, attack patterns, courses of action, sectors
 /// (`identity` objects of class `class`), locations and vulnerabilities that came from galaxy
 /// clusters become galaxy clusters: of every event whose report refers to them, and of the
 /// attributes whose objects a relationship connects to them.
 pub fn export_events(items: &[StixItem], publisher: &Publisher) -> Exported {
-    let mut ex = Exporter::new(items, publisher);
-    let mut containers: Vec<&StixItem> = items
-        .iter()
-        .filter(|i| matches!(i.stix_type(), "report" | "grouping"))
-        .collect();
-    containers.sort_by(|a, b| a.id().cmp(b.id()));
-    containers.dedup_by(|a, b| a.id() == b.id());
-    for c in containers {
-        ex.container(c);
-    }
-    ex.orphans();
-    ex.unwritten_links();
-    Exported {
-        events: ex.events,
-        diagnostics: ex.diagnostics,
-    }
+    export_events_with(items, &ExportOptions::new(publisher.clone()))
 }
 
-struct Exporter<'a> {
-    items: &'a [StixItem],
-    index: HashMap<&'a str, &'a StixItem>,
-    /// SCOs reached through an `observed-data`: written with it, not on their own.
-    consumed: HashSet<&'a str>,
-    /// Object id → the event uuid it was written in.
-    assigned: HashMap<String, String>,
-    /// Relationships between an object written as attributes and one written as a galaxy
-    /// cluster, by the id of the former: the cluster goes onto its attributes.
-    links: HashMap<&'a str, Vec<(&'a StixItem, &'a StixItem)>>,
-    link_rels: HashSet<&'a str>,
-    linked_clusters: HashSet<&'a str>,
-    /// Links written, or refused with a diagnostic.
-    handled_links: HashSet<&'a str>,
-    /// Clusters written into an event because its report refers to them.
-    used_clusters: HashSet<&'a str>,
-    publisher: &'a Publisher,
-    events: Vec<ExportedEvent>,
-    diagnostics: Vec<Diagnostic>,
+/// [`export_events`] with the given options.
+pub fn export_events_with(items: &[StixItem], options: &ExportOptions) -> Exported {
+    let mut index = ExportIndex::new();
+    let mut latest: HashMap<&str, &StixItem> = HashMap::new();
+    for i in items {
+        if index.add(i) {
+            latest.insert(i.id(), i);
+        }
+    }
+    let mut ex = FeedExport::new(index, options);
+    let mut events = Vec::new();
+    while let Some(mut job) = ex.next_job() {
+        loop {
+            let ids = ex.wanted(&mut job);
+            if ids.is_empty() {
+                break;
+            }
+            for id in ids {
+                if let Some(i) = latest.get(id.as_str()) {
+                    job.supply((*i).clone());
+                }
+            }
+        }
+        events.extend(ex.run(job));
+    }
+    Exported {
+        events,
+        diagnostics: ex.take_diagnostics(),
+    }
 }
 
 fn ts_of(o: &Map<String, Value>) -> Option<DateTime<Utc>> {
@@ -170,99 +215,647 @@ fn md5_hex(s: &str) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl<'a> Exporter<'a> {
-    fn new(items: &'a [StixItem], publisher: &'a Publisher) -> Self {
-        let mut index: HashMap<&str, &StixItem> = HashMap::new();
-        for i in items {
-            // Of several versions, the latest wins.
-            let newer = index
-                .get(i.id())
-                .is_none_or(|old| ts_of(&old.object) <= ts_of(&i.object));
-            if newer {
-                index.insert(i.id(), i);
-            }
+// ---- The index -------------------------------------------------------------------------------
+
+/// A STIX id in a few bytes: `<type>--<uuid>` (the UUID in lower case, as STIX writes it) is the
+/// type's number and the UUID's bytes; an id of any other form is the number of its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Uuid(u16, [u8; 16]),
+    Text(u32),
+}
+
+/// The slot number of an id that is not there.
+const NONE: u32 = u32::MAX;
+
+// Slot flags.
+/// The object itself was given (not only named by another object).
+const PRESENT: u16 = 1;
+/// An `observed-data`, `domain-name` or `network-traffic` object refers to it.
+const REFERRED: u16 = 1 << 1;
+/// Its latest version is written as a galaxy cluster.
+const CLUSTER: u16 = 1 << 2;
+/// A version of it is a `report` or `grouping`.
+const CONTAINER: u16 = 1 << 3;
+/// A relationship between an object written as attributes and a galaxy cluster.
+const LINK: u16 = 1 << 4;
+/// A galaxy cluster that a [`LINK`] puts onto attributes.
+const LINKED: u16 = 1 << 5;
+/// A [`LINK`] written, or refused with a diagnostic.
+const HANDLED: u16 = 1 << 6;
+/// A galaxy cluster written into an event because the event refers to it.
+const USED: u16 = 1 << 7;
+
+/// What the export keeps of one id: a few small fields of the latest version of the object.
+#[derive(Debug, Clone)]
+struct Slot {
+    key: Key,
+    flags: u16,
+    /// The object's `type` (its number in `ExportIndex::types`).
+    ty: u32,
+    tlp: Tlp,
+    /// The recipients (its number in `ExportIndex::audiences`).
+    recipients: u32,
+    /// `created_by_ref` (its number in `ExportIndex::creators`, 0 for none).
+    creator: u32,
+    /// The slot of the report or grouping whose event holds the object, plus one (0: none).
+    assigned: u32,
+    /// `modified`, else `created`.
+    ts: Option<DateTime<Utc>>,
+}
+
+/// The compact index of the objects of an export: every object given to [`ExportIndex::add`]
+/// once, in any order, keeping no JSON body: 90 to 180 bytes per object, as full as its tables
+/// happen to be.
+#[derive(Debug)]
+pub struct ExportIndex {
+    ids: HashMap<Key, u32>,
+    slots: Vec<Slot>,
+    /// The slots of the objects, in the order they were first given.
+    order: Vec<u32>,
+    types: Vec<Box<str>>,
+    type_numbers: HashMap<Box<str>, u32>,
+    texts: Vec<Box<str>>,
+    text_numbers: HashMap<Box<str>, u32>,
+    creators: Vec<Box<str>>,
+    creator_numbers: HashMap<Box<str>, u32>,
+    audiences: Vec<Vec<SharingGroupRef>>,
+    audience_numbers: HashMap<Vec<SharingGroupRef>, u32>,
+    /// The source and target slots of each relationship ([`NONE`] when absent).
+    ends: HashMap<u32, [u32; 2]>,
+    /// The number of `object_refs` of each report and grouping.
+    refs: HashMap<u32, u32>,
+}
+
+impl Default for ExportIndex {
+    fn default() -> Self {
+        ExportIndex::new()
+    }
+}
+
+impl ExportIndex {
+    pub fn new() -> ExportIndex {
+        ExportIndex {
+            ids: HashMap::new(),
+            slots: Vec::new(),
+            order: Vec::new(),
+            types: Vec::new(),
+            type_numbers: HashMap::new(),
+            texts: Vec::new(),
+            text_numbers: HashMap::new(),
+            creators: vec!["".into()],
+            creator_numbers: HashMap::new(),
+            audiences: vec![Vec::new()],
+            audience_numbers: HashMap::from([(Vec::new(), 0)]),
+            ends: HashMap::new(),
+            refs: HashMap::new(),
         }
-        let mut consumed = HashSet::new();
-        for i in items {
-            // Observables an observation refers to, and addresses a domain resolves to or a
-            // connection goes to, are written as part of the referring object.
-            let referred: Vec<&str> = match i.stix_type() {
-                "observed-data" => refs(&i.object, "object_refs").collect(),
-                "domain-name" => refs(&i.object, "resolves_to_refs").collect(),
-                "network-traffic" => ["src_ref", "dst_ref"]
-                    .iter()
-                    .filter_map(|k| i.object.get(*k).and_then(Value::as_str))
-                    .collect(),
-                _ => Vec::new(),
+    }
+
+    /// Indexes one object. Of several versions of one id, the latest (by `modified`, else
+    /// `created`; the later given when equal) is the one exported. Returns whether this version
+    /// is now that one.
+    pub fn add(&mut self, item: &StixItem) -> bool {
+        let o = &item.object;
+        let t = item.stix_type();
+        // Observables an observation refers to, and addresses a domain resolves to or a
+        // connection goes to, are written as part of the referring object.
+        let referred: Vec<&str> = match t {
+            "observed-data" => refs(o, "object_refs").collect(),
+            "domain-name" => refs(o, "resolves_to_refs").collect(),
+            "network-traffic" => ["src_ref", "dst_ref"]
+                .iter()
+                .filter_map(|k| o.get(*k).and_then(Value::as_str))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for r in referred {
+            let s = self.intern(r);
+            self.slots[s as usize].flags |= REFERRED;
+        }
+        let s = self.intern(item.id());
+        let ts = ts_of(o);
+        let container = if matches!(t, "report" | "grouping") {
+            CONTAINER
+        } else {
+            0
+        };
+        let slot = &self.slots[s as usize];
+        let first = slot.flags & PRESENT == 0;
+        if !first && slot.ts > ts {
+            self.slots[s as usize].flags |= container;
+            return false;
+        }
+        if first {
+            self.order.push(s);
+        }
+        let ty = self.type_number(t);
+        let recipients = self.audience_number(&item.recipients);
+        let creator = match str_of(o, "created_by_ref") {
+            Some(c) => self.creator_number(c),
+            None => 0,
+        };
+        if t == "relationship" {
+            let end = |ix: &mut ExportIndex, k: &str| match str_of(o, k) {
+                Some(id) => ix.intern(id),
+                None => NONE,
             };
-            for r in referred {
-                if let Some(t) = index.get(r) {
-                    consumed.insert(t.id());
-                }
-            }
+            let ends = [end(self, "source_ref"), end(self, "target_ref")];
+            self.ends.insert(s, ends);
+        } else {
+            self.ends.remove(&s);
         }
-        let mut ex = Exporter {
-            items,
-            index,
-            consumed,
-            assigned: HashMap::new(),
+        if container != 0 {
+            let n = refs(o, "object_refs").count();
+            self.refs.insert(s, u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        let slot = &mut self.slots[s as usize];
+        slot.flags = (slot.flags & !CLUSTER) | PRESENT | container;
+        if is_cluster(item) {
+            slot.flags |= CLUSTER;
+        }
+        slot.ty = ty;
+        slot.tlp = item.tlp;
+        slot.recipients = recipients;
+        slot.creator = creator;
+        slot.ts = ts;
+        true
+    }
+
+    /// How many objects (ids) are indexed.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// The type and UUID bytes of an id of the form `<type>--<lower-case uuid>`.
+    fn uuid_parts(id: &str) -> Option<(&str, [u8; 16])> {
+        let (t, u) = id.split_once("--")?;
+        if u.len() != 36 {
+            return None;
+        }
+        let uuid = Uuid::parse_str(u).ok()?;
+        let mut text = [0u8; 36];
+        (uuid.hyphenated().encode_lower(&mut text) == u).then_some((t, *uuid.as_bytes()))
+    }
+
+    /// The key of an id of the form `<type>--<lower-case uuid>` whose type has a number that
+    /// fits a [`Key::Uuid`]; any other id is kept as text.
+    fn uuid_key(&self, id: &str) -> Option<Key> {
+        let (t, bytes) = Self::uuid_parts(id)?;
+        let n = u16::try_from(*self.type_numbers.get(t)?).ok()?;
+        Some(Key::Uuid(n, bytes))
+    }
+
+    fn key(&self, id: &str) -> Option<Key> {
+        self.uuid_key(id)
+            .or_else(|| self.text_numbers.get(id).map(|n| Key::Text(*n)))
+    }
+
+    /// The slot of an id, made when it has none.
+    fn intern(&mut self, id: &str) -> u32 {
+        if let Some((t, _)) = Self::uuid_parts(id) {
+            self.type_number(t);
+        }
+        let key = match self.uuid_key(id) {
+            Some(k) => k,
+            None => match self.text_numbers.get(id) {
+                Some(n) => Key::Text(*n),
+                None => {
+                    let n = self.texts.len() as u32;
+                    self.texts.push(id.into());
+                    self.text_numbers.insert(id.into(), n);
+                    Key::Text(n)
+                }
+            },
+        };
+        if let Some(s) = self.ids.get(&key) {
+            return *s;
+        }
+        let s = self.slots.len() as u32;
+        self.slots.push(Slot {
+            key,
+            flags: 0,
+            ty: 0,
+            tlp: Tlp::Red,
+            recipients: 0,
+            creator: 0,
+            assigned: 0,
+            ts: None,
+        });
+        self.ids.insert(key, s);
+        s
+    }
+
+    fn type_number(&mut self, t: &str) -> u32 {
+        if let Some(n) = self.type_numbers.get(t) {
+            return *n;
+        }
+        let n = self.types.len() as u32;
+        self.types.push(t.into());
+        self.type_numbers.insert(t.into(), n);
+        n
+    }
+
+    fn audience_number(&mut self, recipients: &[SharingGroupRef]) -> u32 {
+        if let Some(n) = self.audience_numbers.get(recipients) {
+            return *n;
+        }
+        let n = self.audiences.len() as u32;
+        self.audiences.push(recipients.to_vec());
+        self.audience_numbers.insert(recipients.to_vec(), n);
+        n
+    }
+
+    fn creator_number(&mut self, c: &str) -> u32 {
+        if let Some(n) = self.creator_numbers.get(c) {
+            return *n;
+        }
+        let n = self.creators.len() as u32;
+        self.creators.push(c.into());
+        self.creator_numbers.insert(c.into(), n);
+        n
+    }
+
+    /// The slot of an object that was given (not only named).
+    fn object(&self, id: &str) -> Option<u32> {
+        let s = *self.ids.get(&self.key(id)?)?;
+        (self.slots[s as usize].flags & PRESENT != 0).then_some(s)
+    }
+
+    /// The id of a slot.
+    fn id(&self, s: u32) -> String {
+        match self.slots[s as usize].key {
+            Key::Uuid(t, bytes) => format!(
+                "{}--{}",
+                self.types[usize::from(t)],
+                Uuid::from_bytes(bytes)
+            ),
+            Key::Text(n) => self.texts[n as usize].to_string(),
+        }
+    }
+
+    fn has(&self, s: u32, flag: u16) -> bool {
+        self.slots[s as usize].flags & flag != 0
+    }
+
+    fn set(&mut self, s: u32, flag: u16) {
+        self.slots[s as usize].flags |= flag;
+    }
+
+    fn stix_type(&self, s: u32) -> &str {
+        &self.types[self.slots[s as usize].ty as usize]
+    }
+
+    fn recipients(&self, s: u32) -> &[SharingGroupRef] {
+        &self.audiences[self.slots[s as usize].recipients as usize]
+    }
+
+    fn creator(&self, s: u32) -> Option<&str> {
+        match self.slots[s as usize].creator {
+            0 => None,
+            n => Some(&self.creators[n as usize]),
+        }
+    }
+
+    /// Whether an observable is written as part of the object that refers to it.
+    fn consumed(&self, s: u32) -> bool {
+        self.has(s, REFERRED) && self.has(s, PRESENT)
+    }
+
+    /// Whether an object is written as MISP attributes (so that it can carry galaxy clusters).
+    fn has_attributes(&self, s: u32) -> bool {
+        match self.stix_type(s) {
+            "indicator" | "observed-data" | "note" | "campaign" => true,
+            "threat-actor" | "vulnerability" => !self.has(s, CLUSTER),
+            t => is_sco(t) && !self.consumed(s),
+        }
+    }
+}
+
+// ---- The export ------------------------------------------------------------------------------
+
+/// The objects one catch-all event gathers: those of one TLP level, recipient list and creator
+/// that no report or grouping holds.
+struct Bucket {
+    tlp: Tlp,
+    recipients: Vec<SharingGroupRef>,
+    created_by: Option<String>,
+    members: Vec<u32>,
+}
+
+impl Bucket {
+    /// The uuid of part `n` (from 1): derived from the bucket, and for the parts after the
+    /// first from the part number too, so the same export gives the same events.
+    fn uuid(&self, part: usize) -> String {
+        let names: Vec<String> = self
+            .recipients
+            .iter()
+            .map(|r| r.uuid.clone().or(r.name.clone()).unwrap_or_default())
+            .collect();
+        let names = names.join(",");
+        let creator = self.created_by.as_deref().unwrap_or("");
+        let n = part.to_string();
+        let mut parts = vec!["orphans", self.tlp.as_str(), &names, creator];
+        if part > 1 {
+            parts.push(&n);
+        }
+        derived_uuid(&parts).to_string()
+    }
+}
+
+/// The catch-all event being filled.
+struct Part {
+    number: usize,
+    uuid: String,
+    attrs: Vec<Attr>,
+    galaxies: Vec<Galaxy>,
+    /// Attributes and galaxy clusters so far.
+    size: usize,
+    latest: DateTime<Utc>,
+}
+
+impl Part {
+    fn new(bucket: &Bucket, number: usize) -> Part {
+        Part {
+            number,
+            uuid: bucket.uuid(number),
+            attrs: Vec::new(),
+            galaxies: Vec::new(),
+            size: 0,
+            latest: DateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+enum Stage {
+    Containers(usize),
+    CatchAll { bucket: usize, member: usize },
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Work {
+    /// The events of consecutive reports and groupings (their slots, in order).
+    Containers(Vec<u32>),
+    /// Some objects of one catch-all event; `last` when they end it.
+    CatchAll {
+        bucket: usize,
+        members: Range<usize>,
+        last: bool,
+    },
+}
+
+/// One piece of an export: the events of some reports and groupings, or a chunk of the objects
+/// of a catch-all event, with the objects loaded for it.
+#[derive(Debug)]
+pub struct ExportJob {
+    work: Work,
+    /// Slots to ask for first.
+    roots: Vec<u32>,
+    /// Slots asked for.
+    requested: HashSet<u32>,
+    loaded: HashMap<String, StixItem>,
+    /// Ids supplied whose own needs are not yet asked for.
+    fresh: Vec<String>,
+}
+
+impl ExportJob {
+    fn new(work: Work, roots: Vec<u32>) -> ExportJob {
+        ExportJob {
+            work,
+            roots,
+            requested: HashSet::new(),
+            loaded: HashMap::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    /// Gives the job one of the objects it asked for (its latest version). An object that
+    /// cannot be loaded (no longer there, or no longer readable) is simply not supplied.
+    pub fn supply(&mut self, item: StixItem) {
+        let id = item.id().to_string();
+        self.fresh.push(id.clone());
+        self.loaded.insert(id, item);
+    }
+
+    /// A loaded object of the export.
+    fn get(&self, ix: &ExportIndex, id: &str) -> Option<&StixItem> {
+        let s = ix.object(id)?;
+        debug_assert!(
+            self.requested.contains(&s),
+            "{id} is needed but was not asked for"
+        );
+        self.loaded.get(id)
+    }
+}
+
+/// A MISP export in progress: the events of every report and grouping in id order, then the
+/// catch-all events, written job by job (see the module's documentation).
+pub struct FeedExport {
+    ix: ExportIndex,
+    publisher: Publisher,
+    catch_all_size: usize,
+    /// Relationships between an object written as attributes and one written as a galaxy
+    /// cluster, by the slot of the former: the cluster goes onto its attributes.
+    links: HashMap<u32, Vec<(u32, u32)>>,
+    /// Reports and groupings, in id order.
+    containers: Vec<u32>,
+    buckets: Vec<Bucket>,
+    part: Option<Part>,
+    stage: Stage,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl FeedExport {
+    pub fn new(ix: ExportIndex, options: &ExportOptions) -> FeedExport {
+        let mut containers: Vec<(String, u32)> = ix
+            .order
+            .iter()
+            .filter(|s| ix.has(**s, CONTAINER))
+            .map(|s| (ix.id(*s), *s))
+            .collect();
+        containers.sort();
+        let mut ex = FeedExport {
+            containers: containers.into_iter().map(|(_, s)| s).collect(),
+            ix,
+            publisher: options.publisher.clone(),
+            catch_all_size: options.catch_all_size.max(1),
             links: HashMap::new(),
-            link_rels: HashSet::new(),
-            linked_clusters: HashSet::new(),
-            handled_links: HashSet::new(),
-            used_clusters: HashSet::new(),
-            publisher,
-            events: Vec::new(),
+            buckets: Vec::new(),
+            part: None,
+            stage: Stage::Containers(0),
             diagnostics: Vec::new(),
         };
         ex.find_links();
         ex
     }
 
-    /// Whether an object is written as MISP attributes (so that it can carry galaxy clusters).
-    fn has_attributes(&self, i: &StixItem) -> bool {
-        match i.stix_type() {
-            "indicator" | "observed-data" | "note" | "campaign" => true,
-            "threat-actor" | "vulnerability" => !is_cluster(i),
-            t => is_sco(t) && !self.consumed.contains(i.id()),
+    /// The next piece of work, or `None` when the export is complete.
+    pub fn next_job(&mut self) -> Option<ExportJob> {
+        loop {
+            match self.stage {
+                Stage::Containers(i) => match self.containers.get(i) {
+                    Some(_) => {
+                        let mut end = i;
+                        let mut objects = 0;
+                        while let Some(c) = self.containers.get(end) {
+                            let n = self.ix.refs.get(c).map_or(0, |n| *n as usize) + 1;
+                            if end > i && objects + n > JOB_OBJECTS {
+                                break;
+                            }
+                            objects += n;
+                            end += 1;
+                        }
+                        self.stage = Stage::Containers(end);
+                        let slots = self.containers[i..end].to_vec();
+                        return Some(ExportJob::new(Work::Containers(slots.clone()), slots));
+                    }
+                    None => {
+                        self.plan_catch_all();
+                        self.stage = Stage::CatchAll {
+                            bucket: 0,
+                            member: 0,
+                        };
+                    }
+                },
+                Stage::CatchAll { bucket, member } => {
+                    let Some(b) = self.buckets.get(bucket) else {
+                        self.unwritten_links();
+                        self.stage = Stage::Done;
+                        continue;
+                    };
+                    let end = (member + JOB_OBJECTS).min(b.members.len());
+                    let last = end == b.members.len();
+                    self.stage = if last {
+                        Stage::CatchAll {
+                            bucket: bucket + 1,
+                            member: 0,
+                        }
+                    } else {
+                        Stage::CatchAll {
+                            bucket,
+                            member: end,
+                        }
+                    };
+                    let mut roots = b.members[member..end].to_vec();
+                    roots.extend(b.created_by.as_deref().and_then(|c| self.ix.object(c)));
+                    let work = Work::CatchAll {
+                        bucket,
+                        members: member..end,
+                        last,
+                    };
+                    return Some(ExportJob::new(work, roots));
+                }
+                Stage::Done => return None,
+            }
+        }
+    }
+
+    /// The ids of the objects `job` needs that it has not asked for yet: its own objects first,
+    /// then those that the objects supplied since refer to. Load them (through the same read
+    /// rules as the rest of the export), [`ExportJob::supply`] them, and ask again; once the
+    /// answer is empty, [`FeedExport::run`] the job.
+    pub fn wanted(&self, job: &mut ExportJob) -> Vec<String> {
+        let mut slots = std::mem::take(&mut job.roots);
+        for id in std::mem::take(&mut job.fresh) {
+            let Some(item) = job.loaded.get(&id) else {
+                continue;
+            };
+            let s = self.ix.object(&id);
+            if s.is_none_or(|s| !job.requested.contains(&s)) {
+                continue;
+            }
+            let root = match (&job.work, s) {
+                (Work::Containers(c), Some(s)) => c.contains(&s),
+                _ => false,
+            };
+            self.needs(item, root, &mut slots);
+        }
+        slots
+            .into_iter()
+            .filter(|s| job.requested.insert(*s))
+            .map(|s| self.ix.id(s))
+            .collect()
+    }
+
+    /// Does a job; returns the events it completed, in order.
+    pub fn run(&mut self, job: ExportJob) -> Vec<ExportedEvent> {
+        match job.work.clone() {
+            Work::Containers(c) => c
+                .into_iter()
+                .filter_map(|c| self.container(c, &job))
+                .collect(),
+            Work::CatchAll {
+                bucket,
+                members,
+                last,
+            } => self.catch_all(bucket, members, last, &job),
+        }
+    }
+
+    /// The diagnostics found since the last call.
+    pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.diagnostics)
+    }
+
+    /// The objects converting `item` reads besides itself.
+    fn needs(&self, item: &StixItem, root: bool, out: &mut Vec<u32>) {
+        let o = &item.object;
+        let mut ids: Vec<&str> = Vec::new();
+        match item.stix_type() {
+            "report" | "grouping" if root => {
+                ids.extend(refs(o, "object_refs"));
+                ids.extend(str_of(o, "created_by_ref"));
+            }
+            "observed-data" => ids.extend(refs(o, "object_refs")),
+            "domain-name" => ids.extend(refs(o, "resolves_to_refs").next()),
+            "network-traffic" => {
+                ids.extend(["dst_ref", "src_ref"].iter().filter_map(|k| str_of(o, k)))
+            }
+            _ => {}
+        }
+        out.extend(ids.into_iter().filter_map(|id| self.ix.object(id)));
+        if let Some(links) = self.ix.object(item.id()).and_then(|s| self.links.get(&s)) {
+            out.extend(links.iter().map(|(_, cluster)| *cluster));
         }
     }
 
     fn find_links(&mut self) {
-        let mut seen = HashSet::new();
-        for i in self.items {
-            let r = *self.index.get(i.id()).unwrap_or(&i);
-            if r.stix_type() != "relationship" || !seen.insert(r.id()) {
+        let ix = &mut self.ix;
+        for i in 0..ix.order.len() {
+            let r = ix.order[i];
+            if ix.stix_type(r) != "relationship" {
                 continue;
             }
-            let end = |k: &str| {
-                r.object
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .and_then(|id| self.index.get(id).copied())
-            };
-            let (Some(source), Some(target)) = (end("source_ref"), end("target_ref")) else {
+            let Some([source, target]) = ix.ends.get(&r).copied() else {
                 continue;
             };
-            let (holder, cluster) = if is_cluster(target) && self.has_attributes(source) {
+            let given = |s: u32| s != NONE && ix.has(s, PRESENT);
+            if !given(source) || !given(target) {
+                continue;
+            }
+            let (holder, cluster) = if ix.has(target, CLUSTER) && ix.has_attributes(source) {
                 (source, target)
-            } else if is_cluster(source) && self.has_attributes(target) {
+            } else if ix.has(source, CLUSTER) && ix.has_attributes(target) {
                 (target, source)
             } else {
                 continue;
             };
-            self.links
-                .entry(holder.id())
-                .or_default()
-                .push((r, cluster));
-            self.link_rels.insert(r.id());
-            self.linked_clusters.insert(cluster.id());
+            self.links.entry(holder).or_default().push((r, cluster));
+            ix.set(r, LINK);
+            ix.set(cluster, LINKED);
         }
     }
 
     /// Adds a cluster an event refers to.
-    fn event_galaxy(&mut self, item: &'a StixItem, event: &str, galaxies: &mut Vec<Galaxy>) {
-        self.used_clusters.insert(item.id());
+    fn event_galaxy(&mut self, item: &StixItem, event: &str, galaxies: &mut Vec<Galaxy>) {
+        if let Some(s) = self.ix.object(item.id()) {
+            self.ix.set(s, USED);
+        }
         match cluster_out(item) {
             Ok(c) => {
                 let g = galaxy_entry(c, item);
@@ -275,21 +868,36 @@ impl<'a> Exporter<'a> {
     }
 
     /// The clusters an object's relationships give to its attributes.
-    fn attribute_galaxies(&mut self, item: &'a StixItem, event: &str) -> Vec<Galaxy> {
-        let links = self.links.get(item.id()).cloned().unwrap_or_default();
+    fn attribute_galaxies(
+        &mut self,
+        item: &StixItem,
+        event: &str,
+        objs: &ExportJob,
+    ) -> Vec<Galaxy> {
+        let links = self
+            .ix
+            .object(item.id())
+            .and_then(|s| self.links.get(&s))
+            .cloned()
+            .unwrap_or_default();
         let mut out = Vec::new();
         for (rel, cluster) in links {
-            self.handled_links.insert(rel.id());
-            if narrower_than(rel, item) {
+            self.ix.set(rel, HANDLED);
+            let rel_audience = (self.ix.slots[rel as usize].tlp, self.ix.recipients(rel));
+            if narrower_than(rel_audience, item) {
                 let reason = format!(
                     "the relationship to {} is narrower ({}) than {}; MISP cannot tag an attribute more narrowly than the attribute itself",
-                    cluster.id(),
-                    rel.tlp.label(),
+                    self.ix.id(cluster),
+                    rel_audience.0.label(),
                     item.id()
                 );
-                self.diag(Level::Skipped, Some(event), rel.id(), reason);
+                let rel_id = self.ix.id(rel);
+                self.diag(Level::Skipped, Some(event), &rel_id, reason);
                 continue;
             }
+            let Some(cluster) = objs.get(&self.ix, &self.ix.id(cluster)) else {
+                continue;
+            };
             match cluster_out(cluster) {
                 Ok(c) => {
                     let g = galaxy_entry(c, cluster);
@@ -305,15 +913,16 @@ impl<'a> Exporter<'a> {
 
     /// Names the relationships to clusters whose other end wrote no attribute.
     fn unwritten_links(&mut self) {
-        let mut left: Vec<(&str, String)> = Vec::new();
+        let mut left: Vec<(String, String)> = Vec::new();
         for (holder, links) in &self.links {
             for (rel, cluster) in links {
-                if !self.handled_links.contains(rel.id()) {
+                if !self.ix.has(*rel, HANDLED) {
                     left.push((
-                        rel.id(),
+                        self.ix.id(*rel),
                         format!(
-                            "not written: {holder} has no MISP attribute here, so the galaxy cluster of {} has nothing to tag",
-                            cluster.id()
+                            "not written: {} has no MISP attribute here, so the galaxy cluster of {} has nothing to tag",
+                            self.ix.id(*holder),
+                            self.ix.id(*cluster)
                         ),
                     ));
                 }
@@ -321,7 +930,7 @@ impl<'a> Exporter<'a> {
         }
         left.sort();
         for (id, reason) in left {
-            self.diag(Level::Skipped, None, id, reason);
+            self.diag(Level::Skipped, None, &id, reason);
         }
     }
 
@@ -334,46 +943,50 @@ impl<'a> Exporter<'a> {
         });
     }
 
-    fn container(&mut self, c: &'a StixItem) {
-        let c = *self.index.get(c.id()).unwrap_or(&c);
-        let event_uuid = uuid_of(c.id())
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| derived_uuid(&[c.id()]).to_string());
+    fn container(&mut self, slot: u32, objs: &ExportJob) -> Option<ExportedEvent> {
+        let c = objs.get(&self.ix, &self.ix.id(slot))?;
+        let event_uuid = container_uuid(c.id());
         let mut attrs = Vec::new();
         let mut galaxies = Vec::new();
         for r in refs(&c.object, "object_refs") {
-            let Some(member) = self.index.get(r).copied() else {
+            let Some(m) = self.ix.object(r) else {
+                continue;
+            };
+            let Some(member) = objs.get(&self.ix, r) else {
                 continue;
             };
             // A relationship to a cluster is written with the attributes it connects; a
             // cluster is global, so every event that refers to it carries it.
-            if self.link_rels.contains(member.id()) {
+            if self.ix.has(m, LINK) {
                 continue;
             }
             if is_cluster(member) {
                 self.event_galaxy(member, &event_uuid, &mut galaxies);
                 continue;
             }
-            if let Some(e) = self.assigned.get(member.id()) {
-                if *e != event_uuid {
-                    let reason =
-                        format!("also referred to by {}; written once, in event {e}", c.id());
-                    self.diag(Level::Warning, Some(&event_uuid), member.id(), reason);
+            match self.ix.slots[m as usize].assigned {
+                0 => {}
+                e => {
+                    let e = container_uuid(&self.ix.id(e - 1));
+                    if e != event_uuid {
+                        let reason =
+                            format!("also referred to by {}; written once, in event {e}", c.id());
+                        self.diag(Level::Warning, Some(&event_uuid), member.id(), reason);
+                    }
+                    continue;
                 }
-                continue;
             }
             let t = member.stix_type();
             if matches!(t, "report" | "grouping") || is_support(t) || t == "identity" {
                 continue;
             }
-            if is_sco(t) && self.consumed.contains(member.id()) {
+            if is_sco(t) && self.ix.consumed(m) {
                 continue;
             }
-            self.assigned
-                .insert(member.id().to_string(), event_uuid.clone());
-            attrs.extend(self.convert(member, &event_uuid));
+            self.ix.slots[m as usize].assigned = slot + 1;
+            attrs.extend(self.convert(member, &event_uuid, objs));
         }
-        self.assigned.insert(c.id().to_string(), event_uuid.clone());
+        self.ix.slots[slot as usize].assigned = slot + 1;
         let details = misp_details(&c.object);
         let info = str_of(&c.object, "name").unwrap_or("").to_string();
         let ts = ts_of(&c.object).unwrap_or(DateTime::UNIX_EPOCH);
@@ -406,90 +1019,130 @@ impl<'a> Exporter<'a> {
                 .map(str::to_string),
             galaxies,
         };
-        self.emit(meta, attrs);
+        Some(self.emit(meta, attrs, objs))
     }
 
-    fn orphans(&mut self) {
+    /// Groups the objects that no event holds by TLP level, recipients and creator.
+    fn plan_catch_all(&mut self) {
         type Key = (u8, Vec<SharingGroupRef>, Option<String>);
-        let mut groups: BTreeMap<Key, Vec<&'a StixItem>> = BTreeMap::new();
-        let mut seen = HashSet::new();
-        for i in self.items {
-            let i = *self.index.get(i.id()).unwrap_or(&i);
-            let t = i.stix_type();
-            let cluster = is_cluster(i);
-            if !seen.insert(i.id())
-                || self.assigned.contains_key(i.id())
-                || self.link_rels.contains(i.id())
-                || (cluster
-                    && (self.used_clusters.contains(i.id())
-                        || self.linked_clusters.contains(i.id())))
+        let ix = &self.ix;
+        let mut groups: BTreeMap<Key, Vec<u32>> = BTreeMap::new();
+        for &s in &ix.order {
+            let slot = &ix.slots[s as usize];
+            let t = ix.stix_type(s);
+            let cluster = ix.has(s, CLUSTER);
+            if slot.assigned != 0
+                || ix.has(s, LINK)
+                || (cluster && (ix.has(s, USED) || ix.has(s, LINKED)))
                 || matches!(t, "report" | "grouping")
                 || (t == "identity" && !cluster)
                 || is_support(t)
-                || (is_sco(t) && self.consumed.contains(i.id()))
+                || (is_sco(t) && ix.consumed(s))
             {
                 continue;
             }
-            let mut rec = i.recipients.clone();
+            let mut rec = ix.recipients(s).to_vec();
             rec.sort();
-            let key = (
-                i.tlp.breadth(),
-                rec,
-                str_of(&i.object, "created_by_ref").map(str::to_string),
-            );
-            groups.entry(key).or_default().push(i);
+            let key = (slot.tlp.breadth(), rec, ix.creator(s).map(str::to_string));
+            groups.entry(key).or_default().push(s);
         }
-        for ((_, recipients, created_by), members) in groups {
-            let tlp = members[0].tlp;
-            let names: Vec<String> = recipients
-                .iter()
-                .map(|r| r.uuid.clone().or(r.name.clone()).unwrap_or_default())
-                .collect();
-            let event_uuid = derived_uuid(&[
-                "orphans",
-                tlp.as_str(),
-                &names.join(","),
-                created_by.as_deref().unwrap_or(""),
-            ])
-            .to_string();
+        self.buckets = groups
+            .into_iter()
+            .map(|((_, recipients, created_by), members)| Bucket {
+                tlp: ix.slots[members[0] as usize].tlp,
+                recipients,
+                created_by,
+                members,
+            })
+            .collect();
+    }
+
+    /// Adds some objects of a catch-all event; writes the event whenever the next object's
+    /// attributes would make it larger than the catch-all size, and at its end.
+    fn catch_all(
+        &mut self,
+        bucket: usize,
+        members: Range<usize>,
+        last: bool,
+        objs: &ExportJob,
+    ) -> Vec<ExportedEvent> {
+        let mut out = Vec::new();
+        let mut part = match self.part.take() {
+            Some(p) if members.start > 0 => p,
+            _ => Part::new(&self.buckets[bucket], 1),
+        };
+        let slots = self.buckets[bucket].members[members].to_vec();
+        for s in slots {
+            let Some(m) = objs.get(&self.ix, &self.ix.id(s)) else {
+                continue;
+            };
+            let mark = self.diagnostics.len();
             let mut attrs = Vec::new();
             let mut galaxies = Vec::new();
-            let mut latest = DateTime::UNIX_EPOCH;
-            for m in &members {
-                self.assigned.insert(m.id().to_string(), event_uuid.clone());
-                if let Some(t) = ts_of(&m.object) {
-                    latest = latest.max(t);
-                }
-                if is_cluster(m) {
-                    self.event_galaxy(m, &event_uuid, &mut galaxies);
-                } else {
-                    attrs.extend(self.convert(m, &event_uuid));
-                }
+            if is_cluster(m) {
+                self.event_galaxy(m, &part.uuid, &mut galaxies);
+            } else {
+                attrs = self.convert(m, &part.uuid, objs);
             }
-            if attrs.is_empty() && galaxies.is_empty() {
-                continue;
+            galaxies.retain(|g| !part.galaxies.contains(g));
+            let size = attrs.len() + galaxies.len();
+            if part.size > 0 && part.size + size > self.catch_all_size {
+                // The object opens the next event: what it reported names that event.
+                let mut moved = self.diagnostics.split_off(mark);
+                let next = Part::new(&self.buckets[bucket], part.number + 1);
+                for d in &mut moved {
+                    if d.event_uuid.as_deref() == Some(part.uuid.as_str()) {
+                        d.event_uuid = Some(next.uuid.clone());
+                    }
+                }
+                let full = std::mem::replace(&mut part, next);
+                out.extend(self.emit_part(bucket, full, objs));
+                self.diagnostics.append(&mut moved);
             }
-            let meta = EventMeta {
-                uuid: event_uuid,
-                info: format!("Objects outside any report ({})", tlp.label()),
-                date: latest.format("%Y-%m-%d").to_string(),
-                timestamp: latest.timestamp(),
-                publish_timestamp: None,
-                threat_level_id: "4".into(),
-                analysis: "2".into(),
-                tlp,
-                recipients,
-                labels: Vec::new(),
-                created_by,
-                orgc_name: None,
-                galaxies,
-            };
-            self.emit(meta, attrs);
+            if let Some(t) = ts_of(&m.object) {
+                part.latest = part.latest.max(t);
+            }
+            part.size += size;
+            part.attrs.extend(attrs);
+            part.galaxies.extend(galaxies);
         }
+        if last {
+            out.extend(self.emit_part(bucket, part, objs));
+        } else {
+            self.part = Some(part);
+        }
+        out
+    }
+
+    fn emit_part(&mut self, bucket: usize, part: Part, objs: &ExportJob) -> Option<ExportedEvent> {
+        if part.attrs.is_empty() && part.galaxies.is_empty() {
+            return None;
+        }
+        let b = &self.buckets[bucket];
+        let info = match part.number {
+            1 => format!("Objects outside any report ({})", b.tlp.label()),
+            n => format!("Objects outside any report ({}, part {n})", b.tlp.label()),
+        };
+        let meta = EventMeta {
+            uuid: part.uuid,
+            info,
+            date: part.latest.format("%Y-%m-%d").to_string(),
+            timestamp: part.latest.timestamp(),
+            publish_timestamp: None,
+            threat_level_id: "4".into(),
+            analysis: "2".into(),
+            tlp: b.tlp,
+            recipients: b.recipients.clone(),
+            labels: Vec::new(),
+            created_by: b.created_by.clone(),
+            orgc_name: None,
+            galaxies: part.galaxies,
+        };
+        Some(self.emit(meta, part.attrs, objs))
     }
 
     /// One STIX object → its MISP attributes (none, with a diagnostic, when it has no MISP form).
-    fn convert(&mut self, item: &'a StixItem, event: &str) -> Vec<Attr> {
+    fn convert(&mut self, item: &StixItem, event: &str, objs: &ExportJob) -> Vec<Attr> {
         let o = &item.object;
         let id = item.id();
         let details = misp_details(o);
@@ -601,13 +1254,13 @@ impl<'a> Exporter<'a> {
                     list.push((t, v));
                 } else {
                     for r in &refs {
-                        let Some(sco) = self.index.get(r) else {
+                        let Some(sco) = objs.get(&self.ix, r) else {
                             continue;
                         };
                         if sco.stix_type() == "ipv4-addr" || sco.stix_type() == "ipv6-addr" {
                             // Addresses that a network-traffic object refers to are written with it.
                             let used = refs.iter().any(|other| {
-                                self.index.get(other).is_some_and(|n| {
+                                objs.get(&self.ix, other).is_some_and(|n| {
                                     n.stix_type() == "network-traffic"
                                         && (n.object.get("dst_ref").and_then(Value::as_str)
                                             == Some(r)
@@ -619,7 +1272,7 @@ impl<'a> Exporter<'a> {
                                 continue;
                             }
                         }
-                        list.extend(self.sco_attributes(&sco.object, hint));
+                        list.extend(self.sco_attributes(&sco.object, hint, objs));
                     }
                 }
                 if list.is_empty() {
@@ -640,7 +1293,7 @@ impl<'a> Exporter<'a> {
                 }
             }
             t if is_sco(t) => {
-                let list = self.sco_attributes(o, None);
+                let list = self.sco_attributes(o, None, objs);
                 if list.is_empty() {
                     self.diag(
                         Level::Skipped,
@@ -698,8 +1351,9 @@ impl<'a> Exporter<'a> {
             ),
         }
         out.retain(|a| !a.value.trim().is_empty());
-        if !out.is_empty() && self.links.contains_key(id) {
-            let galaxies = self.attribute_galaxies(item, event);
+        let holder = self.ix.object(id);
+        if !out.is_empty() && holder.is_some_and(|h| self.links.contains_key(&h)) {
+            let galaxies = self.attribute_galaxies(item, event, objs);
             for a in &mut out {
                 a.galaxies = galaxies.clone();
             }
@@ -712,6 +1366,7 @@ impl<'a> Exporter<'a> {
         &self,
         sco: &Map<String, Value>,
         hint: Option<&str>,
+        objs: &ExportJob,
     ) -> Vec<(String, String)> {
         let s = |k: &str| str_of(sco, k).map(str::to_string);
         let mut groups: Vec<Vec<Cmp>> = Vec::new();
@@ -728,7 +1383,7 @@ impl<'a> Exporter<'a> {
                         .and_then(Value::as_array)
                         .and_then(|a| a.first())
                         .and_then(Value::as_str)
-                        .and_then(|r| self.index.get(r))
+                        .and_then(|r| objs.get(&self.ix, r))
                         .and_then(|r| str_of(&r.object, "value"));
                     match resolves {
                         Some(addr) if t == "domain-name" => groups.push(vec![
@@ -815,7 +1470,7 @@ impl<'a> Exporter<'a> {
                     let end = sco
                         .get(refk)
                         .and_then(Value::as_str)
-                        .and_then(|r| self.index.get(r))
+                        .and_then(|r| objs.get(&self.ix, r))
                         .and_then(|r| str_of(&r.object, "value"));
                     let port = sco.get(portk).and_then(Value::as_i64);
                     match (end, port) {
@@ -849,8 +1504,8 @@ impl<'a> Exporter<'a> {
             .collect()
     }
 
-    fn emit(&mut self, meta: EventMeta, attrs: Vec<Attr>) {
-        let orgc = self.orgc(&meta);
+    fn emit(&mut self, meta: EventMeta, attrs: Vec<Attr>, objs: &ExportJob) -> ExportedEvent {
+        let orgc = self.orgc(&meta, objs);
         let sharing_group = single_group(meta.tlp, &meta.recipients);
         let distribution = Distribution::for_tlp(meta.tlp, sharing_group.is_some());
         let mut tags: Vec<Value> = vec![json!({ "name": tag_of_tlp(meta.tlp) })];
@@ -947,20 +1602,19 @@ impl<'a> Exporter<'a> {
             "threat_level_id": event["threat_level_id"],
             "timestamp": event["timestamp"],
         });
-        self.events.push(ExportedEvent {
+        ExportedEvent {
             uuid: meta.uuid,
             event: json!({ "Event": event }),
             manifest,
             hashes,
-        });
+        }
     }
 
-    fn orgc(&self, meta: &EventMeta) -> Value {
+    fn orgc(&self, meta: &EventMeta, objs: &ExportJob) -> Value {
         let from_ref = meta.created_by.as_deref().and_then(|r| {
             let uuid = uuid_of(r)?.to_string();
-            let name = self
-                .index
-                .get(r)
+            let name = objs
+                .get(&self.ix, r)
                 .and_then(|i| str_of(&i.object, "name"))
                 .map(str::to_string)
                 .or(meta.orgc_name.clone())
@@ -968,7 +1622,7 @@ impl<'a> Exporter<'a> {
             Some((uuid, name))
         });
         let (uuid, name) =
-            from_ref.unwrap_or((self.publisher.uuid.clone(), self.publisher.name.clone()));
+            from_ref.unwrap_or_else(|| (self.publisher.uuid.clone(), self.publisher.name.clone()));
         json!({ "uuid": uuid, "name": name })
     }
 
@@ -1084,12 +1738,13 @@ fn add_galaxy_tags(tags: &mut Vec<Value>, galaxies: &[Galaxy]) {
 
 /// Whether `r` reaches fewer readers than `a`: a narrower TLP, or the same one without all of
 /// `a`'s recipients.
-fn narrower_than(r: &StixItem, a: &StixItem) -> bool {
-    r.tlp.breadth() < a.tlp.breadth()
-        || (r.tlp == a.tlp
+fn narrower_than(r: (Tlp, &[SharingGroupRef]), a: &StixItem) -> bool {
+    let (tlp, recipients) = r;
+    tlp.breadth() < a.tlp.breadth()
+        || (tlp == a.tlp
             && a.recipients
                 .iter()
-                .any(|x| !r.recipients.iter().any(|y| y.same_as(x))))
+                .any(|x| !recipients.iter().any(|y| y.same_as(x))))
 }
 
 /// The one sharing group an AMBER or AMBER+STRICT audience names, when it names exactly one that came from MISP
@@ -1124,4 +1779,11 @@ fn refs<'o>(o: &'o Map<String, Value>, k: &str) -> impl Iterator<Item = &'o str>
 
 fn labels_of(o: &Map<String, Value>) -> Vec<String> {
     refs(o, "labels").map(str::to_string).collect()
+}
+
+/// The uuid of the event of a report or grouping: the UUID of its id.
+fn container_uuid(id: &str) -> String {
+    uuid_of(id)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| derived_uuid(&[id]).to_string())
 }

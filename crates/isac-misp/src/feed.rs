@@ -3,12 +3,17 @@
 //!
 //! Reading is streaming: [`FeedReader`] reads the manifest, then one event file at a time as the
 //! caller iterates, so memory holds one event, never the whole feed. Every read is capped.
+//!
+//! Writing is event by event too: [`event_file`] and [`hashes_csv_lines`] give what each event
+//! adds to the feed as soon as it is made, and [`ManifestWriter`] collects `manifest.json`.
+//! [`write_feed`] writes a whole feed of objects held in memory through a [`FeedSink`].
 
+use std::collections::BTreeMap;
 use std::io;
 
 use serde_json::{Map, Value};
 
-use crate::export::{Publisher, export_events};
+use crate::export::{ExportOptions, ExportedEvent, Publisher, export_events_with};
 use crate::import::{ImportOptions, import_event_json};
 use crate::{Diagnostic, Import, MispError, StixItem};
 
@@ -192,22 +197,100 @@ pub fn write_feed<K: FeedSink>(
     publisher: &Publisher,
     sink: &mut K,
 ) -> io::Result<Vec<Diagnostic>> {
-    let exported = export_events(items, publisher);
-    let mut manifest = Map::new();
+    write_feed_with(items, &ExportOptions::new(publisher.clone()), sink)
+}
+
+/// [`write_feed`] with the given options.
+pub fn write_feed_with<K: FeedSink>(
+    items: &[StixItem],
+    options: &ExportOptions,
+    sink: &mut K,
+) -> io::Result<Vec<Diagnostic>> {
+    let exported = export_events_with(items, options);
+    let mut manifest = ManifestWriter::default();
     let mut hashes = String::new();
     for e in &exported.events {
-        let body = serde_json::to_vec_pretty(&e.event).map_err(io::Error::other)?;
-        sink.write(&format!("{}.json", e.uuid), &body)?;
-        manifest.insert(e.uuid.clone(), e.manifest.clone());
-        for h in &e.hashes {
-            hashes.push_str(h);
-            hashes.push(',');
-            hashes.push_str(&e.uuid);
-            hashes.push('\n');
-        }
+        sink.write(&event_file_name(e), &event_file(e)?)?;
+        manifest.add(e)?;
+        hashes.push_str(&hashes_csv_lines(e));
     }
-    let m = serde_json::to_vec_pretty(&Value::Object(manifest)).map_err(io::Error::other)?;
-    sink.write("manifest.json", &m)?;
+    sink.write("manifest.json", &manifest.to_json()?)?;
     sink.write("hashes.csv", hashes.as_bytes())?;
     Ok(exported.diagnostics)
+}
+
+/// The name of an event's file in a feed: `<uuid>.json`.
+pub fn event_file_name(e: &ExportedEvent) -> String {
+    format!("{}.json", e.uuid)
+}
+
+/// The bytes of an event's file.
+pub fn event_file(e: &ExportedEvent) -> io::Result<Vec<u8>> {
+    serde_json::to_vec_pretty(&e.event).map_err(io::Error::other)
+}
+
+/// The lines of `hashes.csv` for an event, `<md5>,<event uuid>` each, in attribute order.
+pub fn hashes_csv_lines(e: &ExportedEvent) -> String {
+    let mut out = String::with_capacity(e.hashes.len() * (34 + e.uuid.len()));
+    for h in &e.hashes {
+        out.push_str(h);
+        out.push(',');
+        out.push_str(&e.uuid);
+        out.push('\n');
+    }
+    out
+}
+
+/// `manifest.json` built event by event. MISP lists the events by uuid, so the entries are
+/// kept until the end, each as compact JSON (a few hundred bytes per event).
+#[derive(Debug, Default)]
+pub struct ManifestWriter {
+    entries: BTreeMap<String, Vec<u8>>,
+}
+
+impl ManifestWriter {
+    /// Adds (or replaces) the entry of an event.
+    pub fn add(&mut self, e: &ExportedEvent) -> io::Result<()> {
+        let entry = serde_json::to_vec(&e.manifest).map_err(io::Error::other)?;
+        self.entries.insert(e.uuid.clone(), entry);
+        Ok(())
+    }
+
+    /// How many events the manifest lists.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The text of `manifest.json`: the same bytes as the whole map written with
+    /// `serde_json::to_vec_pretty`, made one entry at a time.
+    pub fn to_json(&self) -> io::Result<Vec<u8>> {
+        if self.entries.is_empty() {
+            return Ok(b"{}".to_vec());
+        }
+        let mut out = b"{\n".to_vec();
+        for (i, (uuid, entry)) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b",\n");
+            }
+            out.extend_from_slice(b"  ");
+            serde_json::to_writer(&mut out, uuid).map_err(io::Error::other)?;
+            out.extend_from_slice(b": ");
+            let v: Value = serde_json::from_slice(entry).map_err(io::Error::other)?;
+            let pretty = serde_json::to_vec_pretty(&v).map_err(io::Error::other)?;
+            // One level deeper: JSON text holds no raw line break inside a string, so every
+            // line break starts a line to indent.
+            for b in pretty {
+                out.push(b);
+                if b == b'\n' {
+                    out.extend_from_slice(b"  ");
+                }
+            }
+        }
+        out.extend_from_slice(b"\n}");
+        Ok(out)
+    }
 }

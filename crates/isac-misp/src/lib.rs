@@ -36,10 +36,14 @@ pub use audience::{
     Audience, Distribution, SharingGroupRef, child_audience, event_audience, narrower, tag_of_tlp,
     tlp_of_tag, tlp_of_tags,
 };
-pub use export::{Exported, ExportedEvent, Publisher, export_events};
+pub use export::{
+    CATCH_ALL_ATTRIBUTES, ExportIndex, ExportJob, ExportOptions, Exported, ExportedEvent,
+    FeedExport, Publisher, export_events, export_events_with,
+};
 pub use feed::{
     FeedError, FeedReader, FeedSink, FeedSource, MAX_EVENT_BYTES, MAX_INDEX_BYTES, ManifestEntry,
-    hashes_lines, write_feed,
+    ManifestWriter, event_file, event_file_name, hashes_csv_lines, hashes_lines, write_feed,
+    write_feed_with,
 };
 pub use ids::{ISAC_MISP_NAMESPACE, SCO_NAMESPACE, sco_id, stix_id, stix_uuid};
 pub use import::{ImportOptions, import_event, import_event_json};

@@ -3,6 +3,7 @@
 
 mod galaxy;
 mod interop;
+mod split;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

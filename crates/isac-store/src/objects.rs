@@ -17,6 +17,15 @@ use crate::{Result, Store, StoreError, now_micros, optional_text, parse_enum, re
 const MODIFIED_MAX: usize = 64;
 /// The longest STIX type name (STIX 2.1 §3.1).
 const TYPE_MAX: usize = 250;
+/// Ids read by one query of [`Store::objects_by_id`]: one page's worth, well below the bind
+/// parameter limits of both backends.
+const BY_ID_BATCH: usize = 500;
+/// The latest versions among those an `o.stix_id IN (...)` selects. The unary plus changes
+/// nothing, but keeps SQLite, which has no statistics to go by, from walking every latest
+/// version through the `(is_latest, ...)` indexes instead of looking each id up: 0.1 to 0.2 s a
+/// query at 200,000 objects instead of a millisecond. PostgreSQL, with statistics, looks the ids
+/// up either way.
+const LATEST_BY_ID: &str = "+o.is_latest = 1";
 
 /// One stored version of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -584,7 +593,7 @@ impl Store {
         let mut latest: BTreeMap<String, Access> = BTreeMap::new();
         for chunk in ids.into_iter().collect::<Vec<_>>().chunks(500) {
             let mut q = Sql::new(&format!(
-                "SELECT {COLUMNS} FROM objects o WHERE o.is_latest = 1 AND o.stix_id IN ("
+                "SELECT {COLUMNS} FROM objects o WHERE o.stix_id IN ("
             ));
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -592,7 +601,7 @@ impl Store {
                 }
                 q.text((*id).clone());
             }
-            q.push(")");
+            q.push(&format!(") AND {LATEST_BY_ID}"));
             let rows = q.query().fetch_all(&self.read).await?;
             let found = self
                 .with_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
@@ -637,6 +646,39 @@ impl Store {
             .await?
             .pop()
             .ok_or(StoreError::NotFound("object"))
+    }
+
+    /// The latest versions of `stix_ids` that `viewer` may read, in `pk` order, each once. Ids
+    /// the viewer may not read are left out exactly as ids that are not stored. Read in
+    /// batches of 500 ids, each one query under the same scope and re-check as
+    /// [`Store::object`].
+    pub async fn objects_by_id(
+        &self,
+        viewer: &Viewer,
+        stix_ids: &[String],
+    ) -> Result<Vec<StoredObject>> {
+        let scope = ReadScope::for_viewer(viewer);
+        let ids: BTreeSet<&String> = stix_ids.iter().collect();
+        let ids: Vec<&String> = ids.into_iter().collect();
+        let mut out = Vec::new();
+        for batch in ids.chunks(BY_ID_BATCH) {
+            let mut q = Sql::new(&format!(
+                "SELECT {COLUMNS} FROM objects o WHERE o.stix_id IN ("
+            ));
+            for (i, id) in batch.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.text((*id).clone());
+            }
+            q.push(&format!(") AND {LATEST_BY_ID} AND "));
+            push_scope(&mut q, &scope);
+            let rows = q.query().fetch_all(&self.read).await?;
+            let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+            out.extend(self.finish(viewer, objs).await?);
+        }
+        out.sort_by_key(|o| o.pk);
+        Ok(out)
     }
 
     /// Every version of `stix_id` that `viewer` may read, oldest first.

@@ -359,20 +359,29 @@ pub async fn export(store: &Store, as_user: &str, format: ExportFormat, out: &Pa
                 .map(|o| o.name_en.clone())
                 .unwrap_or_else(|| "isac".into()),
         };
-        let (events, diags) = write_misp_feed(store, &p, op_id.as_deref(), &publisher, out)
-            .await
-            .map_err(|e| anyhow!("{}", e.message))?;
         let shown = 10;
-        for d in diags.iter().take(shown) {
-            eprintln!("{}: {}", d.element.as_deref().unwrap_or(""), d.reason);
-        }
-        if diags.len() > shown {
+        let mut notes = 0u64;
+        let written = write_misp_feed(store, &p, op_id.as_deref(), &publisher, out, |d| {
+            notes += 1;
+            if notes <= shown {
+                eprintln!("{}: {}", d.element.as_deref().unwrap_or(""), d.reason);
+            }
+        })
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+        if written.notes > shown {
             eprintln!(
                 "… and {} more notes on what MISP cannot express (docs/MISP.md)",
-                diags.len() - shown
+                written.notes - shown
             );
         }
-        events as u64
+        if written.events > 0 {
+            eprintln!(
+                "the largest event holds {} attributes",
+                written.largest_event
+            );
+        }
+        written.events as u64
     };
     store
         .audit(

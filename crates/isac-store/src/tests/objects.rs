@@ -342,6 +342,66 @@ async fn versions_are_ordered_and_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_by_id_give_what_single_reads_give() {
+    each_backend(
+        "reads_by_id_give_what_single_reads_give",
+        |store| async move {
+            let c = community(&store).await;
+            let (analyst, expected) = catalogue(&store, &c).await;
+            // Every stored id, twice, among more unknown ids than one batch holds.
+            let mut ask: Vec<String> = (0..600).map(|n| stix_id("indicator", 10_000 + n)).collect();
+            for e in &expected {
+                ask.push(e.stix_id.clone());
+                ask.insert(0, e.stix_id.clone());
+            }
+            let got = store.objects_by_id(&analyst, &ask).await.unwrap();
+            assert_eq!(
+                ids(&got),
+                sorted(Sort::OldestFirst, expected.clone()),
+                "each stored id once, in pk order"
+            );
+            let mut by_pk = expected.clone();
+            by_pk.sort_by_key(|e| e.pk);
+            for (g, e) in got.iter().zip(&by_pk) {
+                assert_eq!(
+                    (g.pk, &g.modified),
+                    (e.pk, &e.modified),
+                    "the latest version"
+                );
+                assert!(g.is_latest);
+            }
+            // Other viewers get exactly what they may read one id at a time: the same scope and
+            // re-check, recipients included.
+            for user in [&c.member_analyst, &c.partner_service, &c.vendor_responder] {
+                let viewer = viewer_of(&store, &user.id).await;
+                let mut one_by_one = Vec::new();
+                for e in &expected {
+                    match store.object(&viewer, &e.stix_id).await {
+                        Ok(o) => one_by_one.push(o),
+                        Err(err) => assert!(is_not_found(&err), "{err:?}"),
+                    }
+                }
+                one_by_one.sort_by_key(|o| o.pk);
+                let got = store.objects_by_id(&viewer, &ask).await.unwrap();
+                assert_eq!(got, one_by_one, "{}", user.email);
+                assert!(
+                    got.len() < expected.len(),
+                    "{} reads everything",
+                    user.email
+                );
+            }
+            let got = store
+                .objects_by_id(&Viewer::anonymous(), &ask)
+                .await
+                .unwrap();
+            assert!(!got.is_empty() && got.iter().all(|o| o.access.tlp == Tlp::Clear));
+            assert!(store.objects_by_id(&analyst, &[]).await.unwrap().is_empty());
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_pages_in_every_order() {
     each_backend("listing_pages_in_every_order", |store| async move {
         let c = community(&store).await;
