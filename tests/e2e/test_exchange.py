@@ -61,6 +61,29 @@ def test_exports_hold_exactly_the_audience(page, shot, world):
             assert not bad, bad[:5]
     ips = download(page, "ip-list")
     assert all(line.strip() for line in ips.splitlines())
+    # The MISP feed: a tar archive of the feed directory, every event of which PyMISP loads, and
+    # which holds nothing outside the audience.
+    import tarfile
+
+    from pymisp import MISPEvent
+
+    with page.expect_download() as info:
+        page.locator("a[href='/export/misp-feed']").click()
+    texts = []
+    with tarfile.open(info.value.path()) as tar:
+        names = set(tar.getnames())
+        assert {"isac-misp-feed/manifest.json", "isac-misp-feed/hashes.csv"} <= names, names
+        manifest = json.load(tar.extractfile("isac-misp-feed/manifest.json"))
+        assert manifest, "the feed has events"
+        for event_uuid in manifest:
+            raw = tar.extractfile(f"isac-misp-feed/{event_uuid}.json").read().decode("utf-8")
+            event = MISPEvent()
+            event.load(raw)
+            assert event.uuid == event_uuid
+            texts.append(raw)
+    leaks = world.leaks("\n".join(texts))
+    assert not leaks, f"the MISP feed holds objects outside the audience: {leaks}"
+    print(f"MISP feed download: {len(manifest)} events, loaded by PyMISP")
 
 
 def test_import_is_atomic_and_idempotent(page, shot, world, tmp_path):

@@ -1856,9 +1856,14 @@ fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &Notes)>) -> Resp
                             td { a.button href={"/export/" (f.as_str())} download=(f.file_name()) { (tr(l, "Download", "下載")) } }
                         }
                     }
+                    tr {
+                        td { (tr(l, "MISP feed", "MISP feed")) }
+                        td { (tr(l, "For MISP instances that subscribe to feeds; events by report, TLP tags, distribution and sharing groups.", "供訂閱 feed 的 MISP 使用；依報告分為事件，並帶 TLP 標籤、發布範圍與分享群組。")) }
+                        td { a.button href={"/export/" (ExportFormat::MispFeed.as_str())} download={(FEED_ARCHIVE_DIR) ".tar"} { (tr(l, "Download", "下載")) } }
+                    }
                 }
             }
-            p.muted { (tr(l, "A MISP feed directory is written by the command line: isac export --format misp-feed.", "MISP feed 目錄請以命令列產生：isac export --format misp-feed。")) }
+            p.muted { (tr(l, "The MISP feed is a tar archive of the feed directory (manifest.json, hashes.csv, one file per event): unpack it where your MISP reads feeds. The command line writes the same directory: isac export --format misp-feed.", "MISP feed 為 feed 目錄（manifest.json、hashes.csv 及每個事件一個檔案）的 tar 封存檔：解開後放在 MISP 讀取 feed 的位置。命令列可產生相同的目錄：isac export --format misp-feed。")) }
         }
         @if p.user.role.may_write_intel() {
             section.card {
@@ -1915,7 +1920,6 @@ async fn export_download(
     Path(format): Path<String>,
 ) -> WebResult {
     let format = ExportFormat::parse(&format)
-        .filter(|f| f.single_file())
         .ok_or_else(|| fail(&p, ApiError::not_found("export format")))?;
     s.store
         .audit(&p.audit(
@@ -1925,6 +1929,9 @@ async fn export_download(
         ))
         .await
         .map_err(|e| fail(&p, e))?;
+    if !format.single_file() {
+        return misp_feed_download(&s, &p).await;
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let store = s.store.clone();
     let operator = store.operator_org().await.ok().map(|o| o.id);
@@ -1975,6 +1982,84 @@ async fn export_download(
     )
         .into_response())
 }
+
+/// A download of the MISP feed of what the user may see, as a tar archive of the feed directory
+/// (`isac-misp-feed/manifest.json`, `hashes.csv` and one file per event), to unpack where a
+/// MISP instance reads feeds. The feed is written in bounded memory
+/// ([`crate::export::write_misp_feed`]) to a temporary directory, archived into an unnamed
+/// temporary file, and streamed from it; both are gone when the download ends, however it ends.
+async fn misp_feed_download(s: &AppState, p: &Principal) -> WebResult {
+    let operator = s.store.operator_org().await.ok();
+    let publisher = isac_misp::Publisher {
+        uuid: operator.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
+        name: operator
+            .as_ref()
+            .map(|o| o.name_en.clone())
+            .unwrap_or_else(|| "isac".into()),
+    };
+    let internal = |e: std::io::Error| {
+        tracing::error!(error = %e, "archiving a MISP feed");
+        fail(p, ApiError::internal())
+    };
+    let dir = tempfile::tempdir().map_err(internal)?;
+    let op_id = operator.as_ref().map(|o| o.id.clone());
+    crate::export::write_misp_feed(
+        &s.store,
+        p,
+        op_id.as_deref(),
+        &publisher,
+        dir.path(),
+        |_| {},
+    )
+    .await
+    .map_err(|e| fail(p, e))?;
+    let archive = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+        let mut b = tar::Builder::new(tempfile::tempfile()?);
+        b.mode(tar::HeaderMode::Deterministic);
+        b.append_dir_all(FEED_ARCHIVE_DIR, dir.path())?;
+        let mut file = b.into_inner()?;
+        std::io::Seek::rewind(&mut file)?;
+        Ok(file)
+    })
+    .await
+    .map_err(|e| internal(std::io::Error::other(e)))?
+    .map_err(internal)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut file = archive;
+        loop {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let read = match std::io::Read::read(&mut file, &mut chunk) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "streaming a MISP feed archive");
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            chunk.truncate(read);
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return;
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{FEED_ARCHIVE_DIR}.tar\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The directory a MISP feed archive unpacks to.
+const FEED_ARCHIVE_DIR: &str = "isac-misp-feed";
 
 /// The upload of one STIX bundle or MISP event, imported as the user. The file is streamed to
 /// an unnamed temporary file, which the system deletes when it is closed, whatever happens; so
