@@ -428,6 +428,15 @@ pub struct MispFeedWritten {
     pub notes: u64,
 }
 
+/// The organisation a MISP feed names as the creator of objects that name none: the operator
+/// (its id and English name), or "isac" on a store without one.
+pub fn publisher(operator: Option<&isac_store::Org>) -> isac_misp::Publisher {
+    isac_misp::Publisher {
+        uuid: operator.map(|o| o.id.clone()).unwrap_or_default(),
+        name: operator.map_or_else(|| "isac".into(), |o| o.name_en.clone()),
+    }
+}
+
 /// Writes a MISP feed directory (`manifest.json`, `hashes.csv` and one file per event) of what
 /// `p` may see into `dir`; hands each of the mapping's notes (objects MISP cannot express) to
 /// `note`.
@@ -586,49 +595,13 @@ mod tests {
 
     use std::collections::BTreeMap;
 
-    use isac_model::{Locale, OrgKind, Role, Sector, Tlp};
-    use isac_store::{AuditEntry, Location, NewOrg, NewUser, Org, Store, User};
+    use isac_model::{Locale, OrgKind, Role, Tlp};
+    use isac_store::{NewUser, Org, Store, User};
     use serde_json::{Map, Value, json};
 
     use super::*;
     use crate::import::{ImportTotals, Importer};
-
-    fn setup() -> AuditEntry {
-        AuditEntry::new("test.setup", "-").from_source("test")
-    }
-
-    async fn stores(dir: &Path) -> Vec<(&'static str, Store)> {
-        let mut out = vec![(
-            "sqlite",
-            Store::open(&Location::SqliteFile(dir.join("isac.db")))
-                .await
-                .expect("sqlite"),
-        )];
-        if let Ok(url) = std::env::var("ISAC_TEST_DATABASE_URL") {
-            let schema = format!("exp_{}", uuid::Uuid::new_v4().simple());
-            out.push((
-                "postgres",
-                Store::open(&Location::Postgres {
-                    url,
-                    schema: Some(schema),
-                })
-                .await
-                .expect("postgres"),
-            ));
-        }
-        out
-    }
-
-    async fn org(store: &Store, kind: OrgKind, name: &str) -> Org {
-        let o = NewOrg {
-            kind,
-            sector: (kind == OrgKind::Member).then_some(Sector::Bank),
-            name_en: name.into(),
-            name_zh: name.into(),
-            partner_ceiling: (kind == OrgKind::Partner).then_some(Tlp::Green),
-        };
-        store.create_org(&o, setup()).await.expect("org")
-    }
+    use crate::tests::{cli, org, stores};
 
     async fn user(store: &Store, org: &Org, email: &str, role: Role) -> User {
         let u = NewUser {
@@ -639,7 +612,7 @@ mod tests {
             role,
             password_hash: None,
         };
-        store.create_user(&u, setup()).await.expect("user")
+        store.create_user(&u, cli()).await.expect("user")
     }
 
     async fn principal(store: &Store, u: &User) -> Principal {
@@ -913,8 +886,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn misp_feed_from_the_store_is_the_feed_in_memory() {
-        let dir = tempfile::tempdir().expect("a directory");
-        for (backend, store) in stores(dir.path()).await {
+        for (backend, store) in stores().await {
             let op = org(&store, OrgKind::Operator, "Operator").await;
             let m1 = org(&store, OrgKind::Member, "Member One").await;
             let m2 = org(&store, OrgKind::Member, "Member Two").await;

@@ -410,17 +410,7 @@ impl Importer {
             Ok(ev) => ev,
             Err(e) => return Ok(Notes::refused(totals, e.to_string())),
         };
-        let mut lines: Vec<String> = ev
-            .diagnostics
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}: {}",
-                    d.element.as_deref().unwrap_or(&ev.event_uuid),
-                    d.reason
-                )
-            })
-            .collect();
+        let mut lines = misp_notes(&ev);
         let objects = self.misp_objects(ev.objects, &mut lines);
         lines.extend(self.unit(store, source, objects, totals).await?);
         let mut notes = Notes::default();
@@ -460,27 +450,12 @@ impl Importer {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Prepared>(1);
         let preparer = self.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-            let send = |chunk: Vec<Map<String, Value>>| {
-                tx.blocking_send(preparer.prepare(chunk))
-                    .map_err(|_| "the import stopped".to_string())
-            };
-            let read = isac_stix::bundle::read_streaming_limited(&file, BUNDLE_VALUE_BYTES, |o| {
-                // STIX 2.0 objects (no `spec_version`) are upgraded; 2.1 objects pass unchanged.
-                if o.contains_key("spec_version") {
-                    chunk.push(o);
-                } else {
-                    chunk.extend(isac_stix::upgrade::upgrade_object(&o));
-                }
-                if chunk.len() >= IMPORT_CHUNK {
-                    send(std::mem::take(&mut chunk))?;
-                }
-                Ok(())
-            });
-            if read.is_ok() && !chunk.is_empty() {
-                send(chunk)?;
-            }
-            read.map(|_| ()).map_err(|e| e.to_string())
+            preparer
+                .read_bundle(&file, |_, prepared| {
+                    tx.blocking_send(prepared)
+                        .map_err(|_| "the import stopped".to_string())
+                })
+                .map_err(|e| e.to_string())
         });
         let mut notes = Notes::default();
         // Committing after every unit, as `Importer::unit` does: an upload shares the store with
@@ -508,6 +483,56 @@ impl Importer {
         }
         Ok(notes)
     }
+}
+
+impl Importer {
+    /// Reads a STIX bundle as a stream (STIX 2.0 objects, without `spec_version`, upgraded;
+    /// 2.1 objects as they are), prepares it in chunks of [`IMPORT_CHUNK`] objects and hands
+    /// each, with the number of objects read into it, to `send`. No object may take more than
+    /// [`BUNDLE_VALUE_BYTES`] of input: a larger one stops the read as it passes the limit. What
+    /// was read before a read error is handed on too, and the error is returned. Blocking: the
+    /// CLI and uploads run it on a thread of its own, overlapping the store's writes.
+    pub fn read_bundle(
+        &self,
+        input: impl std::io::Read,
+        mut send: impl FnMut(u64, Prepared) -> Result<(), String>,
+    ) -> Result<(), isac_stix::bundle::BundleError> {
+        let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+        let mut prepare_and_send = |chunk: Vec<Map<String, Value>>| {
+            let n = chunk.len() as u64;
+            send(n, self.prepare(chunk))
+        };
+        let read = isac_stix::bundle::read_streaming_limited(input, BUNDLE_VALUE_BYTES, |o| {
+            if o.contains_key("spec_version") {
+                chunk.push(o);
+            } else {
+                chunk.extend(isac_stix::upgrade::upgrade_object(&o));
+            }
+            if chunk.len() >= IMPORT_CHUNK {
+                prepare_and_send(std::mem::take(&mut chunk))?;
+            }
+            Ok(())
+        });
+        if !chunk.is_empty() {
+            // A stopped import no longer listens; nothing else can fail here.
+            let _ = prepare_and_send(chunk);
+        }
+        read.map(|_| ())
+    }
+}
+
+/// The diagnostics of a converted MISP event as notes: the element (or the event) and why.
+pub fn misp_notes(ev: &isac_misp::Import) -> Vec<String> {
+    ev.diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {}",
+                d.element.as_deref().unwrap_or(&ev.event_uuid),
+                d.reason
+            )
+        })
+        .collect()
 }
 
 /// Runs blocking file work off the async workers.

@@ -18,7 +18,7 @@ use crate::{AppState, Config, RouteInfo, auth};
 
 const PASSWORD: &str = "correct horse battery";
 
-async fn stores() -> Vec<(&'static str, Store)> {
+pub(crate) async fn stores() -> Vec<(&'static str, Store)> {
     let mut out = Vec::new();
     let dir = std::env::temp_dir().join(format!(
         "isac-srv-{}",
@@ -46,7 +46,7 @@ async fn stores() -> Vec<(&'static str, Store)> {
     out
 }
 
-fn cli() -> AuditEntry {
+pub(crate) fn cli() -> AuditEntry {
     AuditEntry::new("test.setup", "-").from_source("test")
 }
 
@@ -66,7 +66,7 @@ struct Fx {
     keys: std::collections::BTreeMap<&'static str, String>,
 }
 
-async fn org(store: &Store, kind: OrgKind, name: &str) -> Org {
+pub(crate) async fn org(store: &Store, kind: OrgKind, name: &str) -> Org {
     store
         .create_org(
             &NewOrg {

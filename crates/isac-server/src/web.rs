@@ -1990,13 +1990,7 @@ async fn export_download(
 /// temporary file, and streamed from it; both are gone when the download ends, however it ends.
 async fn misp_feed_download(s: &AppState, p: &Principal) -> WebResult {
     let operator = s.store.operator_org().await.ok();
-    let publisher = isac_misp::Publisher {
-        uuid: operator.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
-        name: operator
-            .as_ref()
-            .map(|o| o.name_en.clone())
-            .unwrap_or_else(|| "isac".into()),
-    };
+    let publisher = crate::export::publisher(operator.as_ref());
     let internal = |e: std::io::Error| {
         tracing::error!(error = %e, "archiving a MISP feed");
         fail(p, ApiError::internal())

@@ -44,9 +44,6 @@ use crate::provision::find_user;
 /// as a web upload's.
 const WHOLE_FILE_MAX: u64 = isac_server::import::MISP_EVENT_BYTES;
 
-/// Most input bytes one object of a streamed bundle may take (see the constant's reason).
-const BUNDLE_VALUE_MAX: u64 = isac_server::import::BUNDLE_VALUE_BYTES;
-
 /// The importing principal: `as_user`, or the first user of `owner` (default: the operator) who
 /// may write intelligence.
 pub async fn importer(
@@ -235,17 +232,7 @@ async fn import_misp(
     bar: &ProgressBar,
     totals: &mut ImportTotals,
 ) -> Result<()> {
-    let mut notes: Vec<String> = ev
-        .diagnostics
-        .iter()
-        .map(|d| {
-            format!(
-                "{}: {}",
-                d.element.as_deref().unwrap_or(&ev.event_uuid),
-                d.reason
-            )
-        })
-        .collect();
+    let mut notes = isac_server::import::misp_notes(&ev);
     let n = ev.objects.len() as u64;
     let objects = importer.misp_objects(ev.objects, &mut notes);
     report(source, &notes, bar);
@@ -275,31 +262,10 @@ async fn import_bundle(
     let file = std::fs::File::open(path).with_context(|| format!("opening {source}"))?;
     let preparer = importer.clone();
     let reader = std::thread::spawn(move || {
-        let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-        let send = |chunk: Vec<Map<String, Value>>| {
-            let n = chunk.len() as u64;
-            tx.blocking_send((n, preparer.prepare(chunk)))
+        preparer.read_bundle(std::io::BufReader::new(file), |n, prepared| {
+            tx.blocking_send((n, prepared))
                 .map_err(|_| "the import stopped".to_string())
-        };
-        // No single object may hold more than BUNDLE_VALUE_MAX bytes of input: a huge one is
-        // refused as it is read, not after it is in memory.
-        let input = std::io::BufReader::new(file);
-        let r = isac_stix::bundle::read_streaming_limited(input, BUNDLE_VALUE_MAX, |o| {
-            // STIX 2.0 objects (no `spec_version`) are upgraded; 2.1 objects pass unchanged.
-            if o.contains_key("spec_version") {
-                chunk.push(o);
-            } else {
-                chunk.extend(isac_stix::upgrade::upgrade_object(&o));
-            }
-            if chunk.len() >= IMPORT_CHUNK {
-                send(std::mem::take(&mut chunk))?;
-            }
-            Ok(())
-        });
-        if !chunk.is_empty() {
-            let _ = send(chunk);
-        }
-        r
+        })
     });
     while let Some((n, prepared)) = rx.recv().await {
         let problems = importer
@@ -352,13 +318,7 @@ pub async fn export(store: &Store, as_user: &str, format: ExportFormat, out: &Pa
             );
         }
         std::fs::create_dir_all(out)?;
-        let publisher = isac_misp::Publisher {
-            uuid: operator.as_ref().map(|o| o.id.clone()).unwrap_or_default(),
-            name: operator
-                .as_ref()
-                .map(|o| o.name_en.clone())
-                .unwrap_or_else(|| "isac".into()),
-        };
+        let publisher = isac_server::export::publisher(operator.as_ref());
         let shown = 10;
         let mut notes = 0u64;
         let written = write_misp_feed(store, &p, op_id.as_deref(), &publisher, out, |d| {
