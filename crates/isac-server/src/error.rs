@@ -70,6 +70,10 @@ impl ApiError {
             "too many attempts; wait a minute and try again",
         )
     }
+    /// The server is at its limit of some resource for now (503); the request may be repeated.
+    pub fn busy(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+    }
     pub fn internal() -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

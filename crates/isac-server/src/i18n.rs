@@ -129,6 +129,95 @@ pub fn error_headline(l: Locale, code: &str) -> &'static str {
         ),
         "invalid_tlp" => tr(l, "Not a valid TLP level", "TLP 等級不正確"),
         "internal" => tr(l, "Internal error", "系統內部錯誤"),
+        "busy" => tr(l, "The server is busy", "伺服器忙碌中"),
         _ => tr(l, "The input was not accepted", "輸入資料未被接受"),
+    }
+}
+
+/// What a STIX validation finding ([`isac_stix::CODES`]) means, in zh-TW. The finding's own
+/// message is English and names the property, value and section; a zh-TW reader sees this
+/// summary first and the message after it (`stix_finding`). `None` for a code this table does
+/// not know, which a test rules out for every code in the list.
+pub fn stix_code_zh(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "artifact" => "artifact 物件的屬性組合不正確",
+        "audience-extension" => "isac 分享對象擴充內容不正確",
+        "circular-marking" => "標記定義不可標記自己",
+        "custom-extension" => "非預先定義的擴充",
+        "custom-property" => "自訂屬性名稱不符規則",
+        "custom-type" => "自訂物件類型",
+        "deprecated" => "使用了已淘汰的屬性",
+        "email-message" => "email-message 物件的屬性組合不正確",
+        "empty-dictionary" => "字典不可為空",
+        "empty-list" => "清單不可為空",
+        "enumeration" => "值不在允許的列舉中",
+        "extension-definition" => "擴充定義不正確",
+        "extension-owner" => "擴充用在不適用的物件類型",
+        "external-id" => "外部參照缺少正確的 external_id",
+        "granular-marking" => "細部標記不正確",
+        "id-type-mismatch" => "id 的類型與 type 不符",
+        "invalid-binary" => "不是有效的 Base64 二進位值",
+        "invalid-dictionary-key" => "字典鍵名不符規則",
+        "invalid-extension" => "擴充內容不正確",
+        "invalid-hash" => "雜湊值格式不正確",
+        "invalid-hex" => "不是有效的十六進位值",
+        "invalid-id" => "id 格式不正確",
+        "invalid-language-tag" => "語言標籤不符 RFC 5646",
+        "invalid-property-name" => "屬性名稱不符規則",
+        "invalid-reference" => "參照格式不正確",
+        "invalid-timestamp" => "時間戳記格式不正確",
+        "invalid-type-name" => "類型名稱不符規則",
+        "invalid-url" => "不是有效的網址",
+        "invalid-value" => "值不正確",
+        "location" => "location 物件的屬性組合不正確",
+        "marking-selector" => "標記選取器不正確",
+        "marking-versioning" => "標記定義不可有版本",
+        "nested-bundle" => "套組內不可再含套組",
+        "network-traffic" => "network-traffic 物件的屬性組合不正確",
+        "null-value" => "屬性值不可為 null",
+        "observed-data" => "observed-data 物件的屬性組合不正確",
+        "out-of-range" => "數值超出允許範圍",
+        "pattern-syntax" => "STIX 偵測模式語法錯誤",
+        "reference-target" => "參照的物件類型不允許",
+        "relationship-type" => "關聯類型不正確",
+        "required-property" => "缺少必要屬性",
+        "reserved-property" => "使用了保留的屬性名稱",
+        "sco-id-not-deterministic" => "觀測物件 id 不是由內容決定的 id",
+        "sco-id-version" => "觀測物件 id 的 UUID 版本不正確",
+        "spec-version" => "spec_version 不正確",
+        "timestamp-order" => "時間先後順序不正確",
+        "timestamp-precision" => "時間戳記精度不正確",
+        "tlp-definition" => "TLP 標記定義不正確",
+        "vocabulary" => "值不在建議詞彙中",
+        _ => return None,
+    })
+}
+
+/// One STIX validation finding for a reader in `l`: `code path: message` in English; in zh-TW
+/// the code's meaning comes first and the English message, which names the values, after it.
+pub fn stix_finding(l: Locale, d: &isac_stix::Diagnostic) -> String {
+    let path = if d.path.is_empty() { "/" } else { &d.path };
+    match (l, stix_code_zh(d.code)) {
+        (Locale::ZhTw, Some(zh)) => format!("{} {path}：{zh}（{}）", d.code, d.message),
+        _ => format!("{} {path}: {}", d.code, d.message),
+    }
+}
+
+/// A TLP audience rule broken, for a reader in `l`.
+pub fn audience_error(l: Locale, e: &isac_policy::AudienceError) -> String {
+    use isac_policy::AudienceError as E;
+    if l == Locale::En {
+        return e.to_string();
+    }
+    match e {
+        E::RedWithRecipients => "TLP:RED 只分享給指名的使用者；請移除分享對象機構與群組".into(),
+        E::NamedUsersNotRed => "指名使用者只適用於 TLP:RED；請改為指定機構或群組".into(),
+        E::RecipientsOnOpenTlp(t) => format!("{t} 不指定分享對象；請移除分享對象機構與群組"),
+        E::StrictToOutsider(org) => {
+            format!("TLP:AMBER+STRICT 不可分享給合作夥伴或廠商機構 `{org}`")
+        }
+        E::TooManyRecipients(n, max) => format!("分享對象過多：{n}；上限為 {max}"),
+        E::DefaultTooWide => "未標記資料的預設 TLP 不可寬於 TLP:GREEN".into(),
+        E::WidensAudience => "只有擁有機構可以擴大物件的分享對象".into(),
     }
 }

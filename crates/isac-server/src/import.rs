@@ -19,7 +19,7 @@
 
 use std::collections::BTreeSet;
 
-use isac_model::Tlp;
+use isac_model::{Locale, Tlp};
 use isac_store::{
     AuditEntry, IMPORT_CHUNK, ImportSession, NewObject, OnRefusal, Store, StoreError, User,
 };
@@ -56,6 +56,9 @@ pub struct Prepared {
 pub struct Importer {
     pub principal: Principal,
     pub default_tlp: Tlp,
+    /// The language of per-object notes: English (the CLI's, and the default), or the web
+    /// user's ([`Importer::in_locale`]).
+    pub locale: Locale,
     dir: Directory,
     users: BTreeSet<String>,
     groups: Vec<isac_store::Group>,
@@ -79,10 +82,17 @@ impl Importer {
         Ok(Importer {
             principal,
             default_tlp,
+            locale: Locale::En,
             dir: Directory::load(store).await?,
             users: intel::user_ids(store).await?,
             groups: store.groups().await?,
         })
+    }
+
+    /// The same importer writing its per-object notes in `l`.
+    pub fn in_locale(mut self, l: Locale) -> Importer {
+        self.locale = l;
+        self
     }
 
     fn user(&self) -> &User {
@@ -125,6 +135,7 @@ impl Importer {
                 .unwrap_or("(no id)")
                 .to_owned();
             match intel::prepare_ingest(
+                self.locale,
                 &self.dir,
                 &self.users,
                 self.user(),
@@ -172,19 +183,25 @@ impl Importer {
         let writer_org = self.principal.org.id.clone();
         let audit = AuditEntry::new("object.import", source.to_owned())
             .by(Some(&self.user().id), Some(&writer_org));
+        let l = self.locale;
         let outcome = session
             .import(
                 &news,
                 OnRefusal::RefuseUnit,
                 |old, new| {
                     if old.owner_org != new.access.owner_org {
-                        return Err(StoreError::Conflict(format!(
-                            "{} belongs to another org; importing never changes it",
-                            new.stix_id
-                        )));
+                        return Err(StoreError::Conflict(match l {
+                            Locale::En => format!(
+                                "{} belongs to another org; importing never changes it",
+                                new.stix_id
+                            ),
+                            Locale::ZhTw => {
+                                format!("{} 屬於其他機構；匯入不會變更它", new.stix_id)
+                            }
+                        }));
                     }
                     isac_policy::check_new_version(&writer_org, old, &new.access)
-                        .map_err(|e| StoreError::Conflict(e.to_string()))
+                        .map_err(|e| StoreError::Conflict(crate::i18n::audience_error(l, &e)))
                 },
                 audit,
             )

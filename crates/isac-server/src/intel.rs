@@ -9,7 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use isac_model::{OrgKind, Tlp, limits};
+use isac_model::{Locale, OrgKind, Tlp, limits};
+
+use crate::i18n::tr;
 use isac_policy::{Access, check_audience, check_new_version};
 use isac_store::{NewObject, Org, Store, StoredObject, User};
 use serde::{Deserialize, Serialize};
@@ -638,6 +640,7 @@ pub fn strip_audience(o: &mut Map<String, Value>) {
 /// The owner is the poster's org, or that of `current`; `created_by_ref` names the owner's
 /// identity. Objects without `modified` or `created` (cyber-observables) get [`UNVERSIONED`].
 pub fn prepare_ingest(
+    l: Locale,
     dir: &Directory,
     users: &BTreeSet<String>,
     poster: &User,
@@ -651,10 +654,13 @@ pub fn prepare_ingest(
             .iter()
             .filter(|d| d.severity == isac_stix::Severity::Error)
             .take(5)
-            .map(|d| format!("{} {}: {}", d.code, d.path, d.message))
+            .map(|d| crate::i18n::stix_finding(l, d))
             .collect::<Vec<_>>()
-            .join("; ");
-        return Err(ApiError::invalid(format!("not valid STIX 2.1: {msg}")));
+            .join(tr(l, "; ", "；"));
+        return Err(ApiError::invalid(format!(
+            "{}{msg}",
+            tr(l, "not valid STIX 2.1: ", "不符合 STIX 2.1：")
+        )));
     }
     let t = o
         .get("type")
@@ -681,7 +687,11 @@ pub fn prepare_ingest(
         UNVERSIONED.to_owned()
     } else {
         column_time(&given).ok_or_else(|| {
-            ApiError::invalid("`modified` and `created` must be RFC 3339 timestamps in UTC")
+            ApiError::invalid(tr(
+                l,
+                "`modified` and `created` must be RFC 3339 timestamps in UTC",
+                "`modified` 與 `created` 必須是 UTC 的 RFC 3339 時間戳記",
+            ))
         })?
     };
     // TLP: from the marking, else the current version's, else the default.
@@ -699,7 +709,11 @@ pub fn prepare_ingest(
         return Err(ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_tlp",
-            "the object carries conflicting TLP markings",
+            tr(
+                l,
+                "the object carries conflicting TLP markings",
+                "物件帶有互相衝突的 TLP 標記",
+            ),
         ));
     }
     let tlp = match (marks.first(), current) {
@@ -713,7 +727,13 @@ pub fn prepare_ingest(
             .or_insert_with(|| Value::Array(Vec::new()));
         match refs {
             Value::Array(a) => a.insert(0, Value::String(tlp.marking_id_v2().to_owned())),
-            _ => return Err(ApiError::invalid("`object_marking_refs` must be a list")),
+            _ => {
+                return Err(ApiError::invalid(tr(
+                    l,
+                    "`object_marking_refs` must be a list",
+                    "`object_marking_refs` 必須是清單",
+                )));
+            }
         }
     }
     // Audience: isac's extension names recipient orgs by identity, groups and named users.
@@ -732,7 +752,10 @@ pub fn prepare_ingest(
             ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_audience",
-                format!("recipient `{}` is not an identity id", short(ident)),
+                match l {
+                    Locale::En => format!("recipient `{}` is not an identity id", short(ident)),
+                    Locale::ZhTw => format!("分享對象 `{}` 不是 identity id", short(ident)),
+                },
             )
         })?;
         orgs.push(org.to_owned());
@@ -761,11 +784,18 @@ pub fn prepare_ingest(
         return Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "object_too_large",
-            format!(
-                "the object is {} bytes; the limit is {}",
-                body_text.len(),
-                limits::OBJECT_BYTES
-            ),
+            match l {
+                Locale::En => format!(
+                    "the object is {} bytes; the limit is {}",
+                    body_text.len(),
+                    limits::OBJECT_BYTES
+                ),
+                Locale::ZhTw => format!(
+                    "物件大小 {} 位元組，超過上限 {}",
+                    body_text.len(),
+                    limits::OBJECT_BYTES
+                ),
+            },
         ));
     }
     let obj = body.as_object().expect("built as an object");
@@ -875,7 +905,8 @@ pub async fn ingest(
             continue;
         }
         let cur = current.get(&id).and_then(Option::as_ref);
-        let prepared = match prepare_ingest(&dir, &users, &p.user, m, default, cur) {
+        // TAXII status resources are read by programs: their messages stay English.
+        let prepared = match prepare_ingest(Locale::En, &dir, &users, &p.user, m, default, cur) {
             Ok(x) => x.new,
             Err(e) => {
                 outcomes[i].result = Err(e.message);

@@ -75,7 +75,17 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub limiter: Arc<auth::RateLimiter>,
+    /// Permits for requests that spool to temporary disk (web imports, MISP feed archives):
+    /// [`SPOOLS_AT_ONCE`] at a time, so that the disk they may take stays bounded.
+    pub spool: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many requests may spool to temporary disk at once. Each web import may write up to
+/// `routes::UPLOAD_BYTES` and each MISP feed archive the size of the feed, so without a cap a
+/// handful of concurrent uploads could fill the disk the store lives on. A request past the cap
+/// is refused at once with 503 (before its body is read) rather than queued: a queued upload
+/// still streams its body into the server's buffers while it waits.
+pub const SPOOLS_AT_ONCE: usize = 2;
 
 impl AppState {
     pub fn new(store: Store, config: Config) -> AppState {
@@ -84,6 +94,7 @@ impl AppState {
             store,
             config: Arc::new(config),
             limiter: Arc::new(auth::RateLimiter::new(per_minute, Duration::from_secs(60))),
+            spool: Arc::new(tokio::sync::Semaphore::new(SPOOLS_AT_ONCE)),
         }
     }
 

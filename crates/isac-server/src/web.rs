@@ -1921,6 +1921,12 @@ async fn export_download(
 ) -> WebResult {
     let format = ExportFormat::parse(&format)
         .ok_or_else(|| fail(&p, ApiError::not_found("export format")))?;
+    // A feed archive spools to disk: refused when the server is at its cap, before the audit
+    // records an export.
+    let permit = match format.single_file() {
+        true => None,
+        false => Some(spool_permit(&s, p.user.locale).map_err(|e| fail(&p, e))?),
+    };
     s.store
         .audit(&p.audit(
             &format!("export.{}", format.as_str()),
@@ -1929,8 +1935,8 @@ async fn export_download(
         ))
         .await
         .map_err(|e| fail(&p, e))?;
-    if !format.single_file() {
-        return misp_feed_download(&s, &p).await;
+    if let Some(permit) = permit {
+        return misp_feed_download(&s, &p, permit).await;
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let store = s.store.clone();
@@ -1988,7 +1994,11 @@ async fn export_download(
 /// MISP instance reads feeds. The feed is written in bounded memory
 /// ([`crate::export::write_misp_feed`]) to a temporary directory, archived into an unnamed
 /// temporary file, and streamed from it; both are gone when the download ends, however it ends.
-async fn misp_feed_download(s: &AppState, p: &Principal) -> WebResult {
+async fn misp_feed_download(
+    s: &AppState,
+    p: &Principal,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> WebResult {
     let operator = s.store.operator_org().await.ok();
     let publisher = crate::export::publisher(operator.as_ref());
     let internal = |e: std::io::Error| {
@@ -2020,6 +2030,8 @@ async fn misp_feed_download(s: &AppState, p: &Principal) -> WebResult {
     .map_err(internal)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
+        // Held until the archive has been sent or the download is abandoned.
+        let _permit = permit;
         let mut file = archive;
         loop {
             let mut chunk = vec![0u8; 64 * 1024];
@@ -2052,6 +2064,18 @@ async fn misp_feed_download(s: &AppState, p: &Principal) -> WebResult {
         .into_response())
 }
 
+/// One of the server's [`crate::SPOOLS_AT_ONCE`] permits to spool to temporary disk, or a 503
+/// error in `l` saying to try again: a request past the cap is refused before its body is read.
+fn spool_permit(s: &AppState, l: Locale) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    s.spool.clone().try_acquire_owned().map_err(|_| {
+        ApiError::busy(tr(
+            l,
+            "Other imports or feed downloads are running; try again in a minute",
+            "其他匯入或情資饋送下載正在進行中；請稍候一分鐘再試",
+        ))
+    })
+}
+
 /// The directory a MISP feed archive unpacks to.
 const FEED_ARCHIVE_DIR: &str = "isac-misp-feed";
 
@@ -2068,6 +2092,7 @@ async fn import_upload(
     form: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> WebResult {
     let l = p.user.locale;
+    let _permit = spool_permit(&s, l).map_err(|e| fail(&p, e))?;
     let mut form = form.map_err(|_| {
         fail(
             &p,
@@ -2134,7 +2159,8 @@ async fn import_upload(
     let spool = spool.into_std().await;
     let importer = Importer::new(&s.store, p.clone(), s.config.default_tlp)
         .await
-        .map_err(|e| fail(&p, e))?;
+        .map_err(|e| fail(&p, e))?
+        .in_locale(l);
     let mut totals = ImportTotals::default();
     let notes = importer
         .upload(&s.store, &format!("upload {name}"), spool, &mut totals)

@@ -108,6 +108,61 @@ impl std::fmt::Display for Diagnostic {
     }
 }
 
+/// Every [`Diagnostic::code`] that [`validate`] gives, so that a caller can describe each one in
+/// its own words (the web UI does, in zh-TW). A code outside this list is a bug, caught by a
+/// debug assertion where diagnostics are made.
+pub const CODES: &[&str] = &[
+    "artifact",
+    "audience-extension",
+    "circular-marking",
+    "custom-extension",
+    "custom-property",
+    "custom-type",
+    "deprecated",
+    "email-message",
+    "empty-dictionary",
+    "empty-list",
+    "enumeration",
+    "extension-definition",
+    "extension-owner",
+    "external-id",
+    "granular-marking",
+    "id-type-mismatch",
+    "invalid-binary",
+    "invalid-dictionary-key",
+    "invalid-extension",
+    "invalid-hash",
+    "invalid-hex",
+    "invalid-id",
+    "invalid-language-tag",
+    "invalid-property-name",
+    "invalid-reference",
+    "invalid-timestamp",
+    "invalid-type-name",
+    "invalid-url",
+    "invalid-value",
+    "location",
+    "marking-selector",
+    "marking-versioning",
+    "nested-bundle",
+    "network-traffic",
+    "null-value",
+    "observed-data",
+    "out-of-range",
+    "pattern-syntax",
+    "reference-target",
+    "relationship-type",
+    "required-property",
+    "reserved-property",
+    "sco-id-not-deterministic",
+    "sco-id-version",
+    "spec-version",
+    "timestamp-order",
+    "timestamp-precision",
+    "tlp-definition",
+    "vocabulary",
+];
+
 /// Validates one STIX 2.1 object (a bundle is validated with every object in it). Never fails:
 /// returns every finding.
 pub fn validate(object: &Map<String, Value>) -> Vec<Diagnostic> {

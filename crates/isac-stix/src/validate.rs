@@ -14,6 +14,7 @@ pub(crate) struct Findings {
 
 impl Findings {
     fn push(&mut self, severity: Severity, code: &'static str, path: &str, message: String) {
+        debug_assert!(crate::CODES.contains(&code), "`{code}` is not in CODES");
         self.list.push(Diagnostic {
             severity,
             code,

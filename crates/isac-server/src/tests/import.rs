@@ -254,6 +254,29 @@ async fn web_import_streams_large_uploads() {
         assert!(fx.stored(&objects[4_999]).await, "{backend}");
         assert!(!fx.stored(&objects[5_000]).await, "{backend}");
 
+        // In zh-TW, each finding's meaning comes first, with the English detail after it.
+        fx.store
+            .set_user_locale(&fx.m1_analyst.id, isac_model::Locale::ZhTw)
+            .await
+            .expect("locale");
+        let mut objects = indicators(3);
+        objects[1]["pattern"] = json!("[domain-name:value = 'unterminated");
+        let r = upload(app, &session, &csrf, &bundle(&objects)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        let html = r.text();
+        assert!(
+            html.contains(&format!(
+                "{}: 不符合 STIX 2.1：pattern-syntax /pattern：STIX 偵測模式語法錯誤（",
+                id(&objects[1])
+            )),
+            "{backend}: {html}"
+        );
+        assert!(!fx.stored(&objects[0]).await, "{backend}");
+        fx.store
+            .set_user_locale(&fx.m1_analyst.id, isac_model::Locale::En)
+            .await
+            .expect("locale");
+
         // The same over a real connection, the body arriving in pieces.
         let objects = indicators(7_000);
         let before = fx.versions().await;
@@ -373,6 +396,55 @@ async fn web_import_refuses_bad_uploads_storing_nothing() {
         assert_eq!(fx.versions().await - before, 3, "{backend}");
         let before = fx.versions().await;
 
+        // At the cap of requests spooling to disk: an upload and a feed download get 503 and
+        // store or write nothing; with a permit free again, both run.
+        let state = AppState::new(
+            fx.store.clone(),
+            Config {
+                login_attempts_per_minute: 1000,
+                ..Config::default()
+            },
+        );
+        let (busy_app, _) = crate::routes::build(state.clone());
+        let held = state
+            .spool
+            .clone()
+            .try_acquire_many_owned(crate::SPOOLS_AT_ONCE as u32)
+            .expect("permits");
+        let more = indicators(2);
+        let audited = fx.store.audit_page(None, 1).await.expect("audit")[0].seq;
+        let r = upload(&busy_app, &session, &csrf, &bundle(&more)).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{backend}");
+        assert!(r.text().contains("try again in a minute"), "{backend}");
+        let r = send(
+            &busy_app,
+            with_session(Method::GET, "/export/misp-feed", &session, None),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{backend}");
+        assert_eq!(fx.versions().await, before, "{backend}: nothing stored");
+        assert_eq!(
+            fx.store.audit_page(None, 1).await.expect("audit")[0].seq,
+            audited,
+            "{backend}: no export audited"
+        );
+        drop(held);
+        let r = upload(&busy_app, &session, &csrf, &bundle(&more)).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert_eq!(fx.versions().await - before, 2, "{backend}");
+        let r = send(
+            &busy_app,
+            with_session(Method::GET, "/export/misp-feed", &session, None),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}");
+        assert_eq!(
+            state.spool.available_permits(),
+            crate::SPOOLS_AT_ONCE,
+            "{backend}: permits given back"
+        );
+        let before = fx.versions().await;
+
         // No file, an empty file, not JSON, a bundle cut off part-way (past its first chunk),
         // a form cut off part-way, not a form at all.
         let r = post_import(app, &session, multipart(&[("csrf", None, csrf.as_bytes())])).await;
@@ -420,4 +492,15 @@ async fn web_import_refuses_bad_uploads_storing_nothing() {
         assert!(r.text().contains("not a file form"), "{backend}");
         assert_eq!(fx.versions().await, before, "{backend}: nothing stored");
     }
+}
+
+/// Every STIX validation code has its zh-TW meaning.
+#[test]
+fn every_stix_finding_code_is_described_in_zh_tw() {
+    let missing: Vec<&str> = isac_stix::CODES
+        .iter()
+        .copied()
+        .filter(|c| crate::i18n::stix_code_zh(c).is_none())
+        .collect();
+    assert!(missing.is_empty(), "no zh-TW meaning for {missing:?}");
 }
