@@ -131,6 +131,8 @@ def test_import_is_atomic_and_idempotent(page, shot, world, tmp_path):
     result = upload(page, tmp_path, "bad.json", bad)
     shot(page, "import-refused")
     assert bad_ids[1] in result, result
+    # The viewer reads zh-TW: the finding's meaning in zh-TW, then the English detail.
+    assert "pattern-syntax /pattern：STIX 偵測模式語法錯誤（" in result, result
     for i in bad_ids:
         status, _ = world.viewer_api.request("GET", f"/api/v1/objects/{i}")
         assert status == 404, i
