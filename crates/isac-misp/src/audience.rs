@@ -180,9 +180,9 @@ fn is_amber(t: Tlp) -> bool {
 
 /// The audience of an element inside a parent (an attribute in an event or object, an object in an
 /// event). It is never wider than the parent: the TLP is the narrower of both, and recipients are
-/// only kept where the parent's audience already includes them. Returns a warning when the MISP
-/// data asked for something the parent does not allow.
-pub fn child_audience(s: &Sharing, parent: &Audience) -> (Audience, Option<String>) {
+/// only kept where the parent's audience already includes them. Returns a warning, in English
+/// and zh-TW, when the MISP data asked for something the parent does not allow.
+pub fn child_audience(s: &Sharing, parent: &Audience) -> (Audience, Option<(String, String)>) {
     let own_tag = s.tag_tlp.unwrap_or(parent.tlp);
     let mut tlp = narrower(own_tag, parent.tlp);
     if let Some(c) = s.distribution.and_then(Distribution::ceiling) {
@@ -205,12 +205,16 @@ pub fn child_audience(s: &Sharing, parent: &Audience) -> (Audience, Option<Strin
                     parent.recipients.clone()
                 }
                 Some(g) => {
-                    warning = Some(format!(
-                        "sharing group {} is not the parent's; recipients reduced to the parent's owner",
-                        g.name
-                            .as_deref()
-                            .or(g.uuid.as_deref())
-                            .unwrap_or("(unnamed)")
+                    let name = g
+                        .name
+                        .as_deref()
+                        .or(g.uuid.as_deref())
+                        .unwrap_or("(unnamed)");
+                    warning = Some((
+                        format!(
+                            "sharing group {name} is not the parent's; recipients reduced to the parent's owner"
+                        ),
+                        format!("分享群組 {name} 不是上層的分享群組；分享對象縮減為上層的擁有者"),
                     ));
                     Vec::new()
                 }

@@ -940,6 +940,7 @@ impl FeedExport {
             event_uuid: event.map(str::to_string),
             element: Some(element.to_string()),
             reason,
+            reason_zh: None,
         });
     }
 

@@ -71,7 +71,10 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
             cx.diag(
                 Level::Skipped,
                 Some(&uuid),
-                format!("{n} {key} entries of the event are not converted"),
+                (
+                    format!("{n} {key} entries of the event are not converted"),
+                    format!("事件的 {n} 筆 {key} 項目未轉換"),
+                ),
             );
         }
     }
@@ -164,9 +167,12 @@ fn sharing(m: &Map<String, Value>, tags: &[String]) -> Sharing {
     }
 }
 
-fn undescribed_group(sh: &Sharing) -> Option<String> {
+fn undescribed_group(sh: &Sharing) -> Option<(String, String)> {
     (sh.distribution == Some(Distribution::SharingGroup) && sh.sharing_group.is_none()).then(|| {
-        "the distribution is a sharing group the data does not describe (no uuid, no name); kept as AMBER with no recipients".to_string()
+        (
+            "the distribution is a sharing group the data does not describe (no uuid, no name); kept as AMBER with no recipients".to_string(),
+            "發布範圍是資料中未描述的分享群組（無 uuid、無名稱）；以 TLP:AMBER 保存，不指定分享對象".to_string(),
+        )
     })
 }
 
@@ -225,12 +231,13 @@ impl<'a> Context<'a> {
             sh.distribution = None;
         }
         let mut diagnostics = Vec::new();
-        if let Some(reason) = undescribed_group(&sh) {
+        if let Some((reason, zh)) = undescribed_group(&sh) {
             diagnostics.push(Diagnostic {
                 level: Level::Warning,
                 event_uuid: Some(event_uuid.to_string()),
                 element: Some(event_uuid.to_string()),
                 reason,
+                reason_zh: Some(zh),
             });
         }
         let event_audience = event_audience(&sh, options.unmarked);
@@ -264,12 +271,14 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn diag(&mut self, level: Level, element: Option<&str>, reason: String) {
+    /// Records a remark, in English and zh-TW.
+    fn diag(&mut self, level: Level, element: Option<&str>, (en, zh): (String, String)) {
         self.diagnostics.push(Diagnostic {
             level,
             event_uuid: Some(self.event_uuid.clone()),
             element: element.map(str::to_string),
-            reason,
+            reason: en,
+            reason_zh: Some(zh),
         });
     }
 
@@ -279,7 +288,10 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 None,
-                format!("a MISP object without uuid (and its {n} attributes) was not imported"),
+                (
+                    format!("a MISP object without uuid (and its {n} attributes) was not imported"),
+                    format!("沒有 uuid 的 MISP 物件（及其 {n} 個屬性）未匯入"),
+                ),
             );
             return;
         };
@@ -287,7 +299,10 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(uuid),
-                "the MISP object is deleted".into(),
+                (
+                    "the MISP object is deleted".into(),
+                    "此 MISP 物件已刪除".into(),
+                ),
             );
             return;
         }
@@ -316,7 +331,10 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(uuid),
-                format!("{refs} object references of the MISP object are not converted"),
+                (
+                    format!("{refs} object references of the MISP object are not converted"),
+                    format!("此 MISP 物件的 {refs} 個物件參照未轉換"),
+                ),
             );
         }
     }
@@ -335,7 +353,10 @@ impl<'a> Context<'a> {
                 self.diag(
                     Level::Warning,
                     Some(&u),
-                    format!("the {ty} attribute has no uuid; its id is derived from the event uuid, type and value"),
+                    (
+                        format!("the {ty} attribute has no uuid; its id is derived from the event uuid, type and value"),
+                        format!("{ty} 屬性沒有 uuid；其 id 由事件 uuid、類型與值推導"),
+                    ),
                 );
                 u
             }
@@ -344,7 +365,7 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(&uuid),
-                "the attribute is deleted".into(),
+                ("the attribute is deleted".into(), "此屬性已刪除".into()),
             );
             return;
         }
@@ -352,7 +373,10 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(&uuid),
-                "the attribute has no type or no value".into(),
+                (
+                    "the attribute has no type or no value".into(),
+                    "此屬性沒有類型或值".into(),
+                ),
             );
             return;
         }
@@ -414,7 +438,10 @@ impl<'a> Context<'a> {
                 self.diag(
                     Level::Warning,
                     Some(&uuid),
-                    format!("invalid {ty} value ({reason}); kept as a note"),
+                    (
+                        format!("invalid {ty} value ({reason}); kept as a note"),
+                        format!("{ty} 值不正確（{reason}）；保留為註記"),
+                    ),
                 );
                 Kind::Unmapped
             }
@@ -487,7 +514,11 @@ impl<'a> Context<'a> {
                 ("note", p)
             }
             Kind::Observable { .. } | Kind::Unmapped => {
-                let what = if to_ids { "indicator" } else { "observable" };
+                let (what, what_zh) = if to_ids {
+                    ("indicator", "威脅指標")
+                } else {
+                    ("observable", "觀察值")
+                };
                 let abstract_ = format!("MISP {ty} attribute");
                 let content = if comment.is_empty() {
                     value.clone()
@@ -498,7 +529,10 @@ impl<'a> Context<'a> {
                     self.diag(
                         Level::Warning,
                         Some(&uuid),
-                        format!("a {ty} {what} without to_ids has no valid STIX observable; kept as a note"),
+                        (
+                            format!("a {ty} {what} without to_ids has no valid STIX observable; kept as a note"),
+                            format!("未設 to_ids 的 {ty} {what_zh}沒有有效的 STIX 可觀察物件；保留為註記"),
+                        ),
                     );
                 }
                 (
@@ -552,7 +586,10 @@ impl<'a> Context<'a> {
                 self.diag(
                     Level::Warning,
                     Some(&u),
-                    format!("the {} galaxy cluster \"{value}\" has no uuid; its id is derived from its type and value", c.galaxy_type),
+                    (
+                        format!("the {} galaxy cluster \"{value}\" has no uuid; its id is derived from its type and value", c.galaxy_type),
+                        format!("{} galaxy 叢集「{value}」沒有 uuid；其 id 由類型與值推導", c.galaxy_type),
+                    ),
                 );
                 u
             }
@@ -561,9 +598,12 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(&uuid),
-                format!(
-                    "the {} galaxy cluster \"{value}\" is deleted",
-                    c.galaxy_type
+                (
+                    format!(
+                        "the {} galaxy cluster \"{value}\" is deleted",
+                        c.galaxy_type
+                    ),
+                    format!("{} galaxy 叢集「{value}」已刪除", c.galaxy_type),
                 ),
             );
             return None;
@@ -572,9 +612,12 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(&uuid),
-                format!(
-                    "a {} galaxy cluster without value is not converted",
-                    c.galaxy_type
+                (
+                    format!(
+                        "a {} galaxy cluster without value is not converted",
+                        c.galaxy_type
+                    ),
+                    format!("沒有值的 {} galaxy 叢集未轉換", c.galaxy_type),
                 ),
             );
             return None;
@@ -589,9 +632,15 @@ impl<'a> Context<'a> {
                 self.diag(
                     Level::Skipped,
                     Some(&uuid),
-                    format!(
-                        "galaxy type `{}` has no STIX mapping; the cluster \"{value}\" stays a label",
-                        c.galaxy_type
+                    (
+                        format!(
+                            "galaxy type `{}` has no STIX mapping; the cluster \"{value}\" stays a label",
+                            c.galaxy_type
+                        ),
+                        format!(
+                            "galaxy 類型 `{}` 沒有對應的 STIX 類型；叢集「{value}」保留為標籤",
+                            c.galaxy_type
+                        ),
                     ),
                 );
                 return None;
@@ -600,9 +649,15 @@ impl<'a> Context<'a> {
                 self.diag(
                     Level::Skipped,
                     Some(&uuid),
-                    format!(
-                        "the {} galaxy cluster \"{value}\" is not converted ({reason}); it stays a label",
-                        c.galaxy_type
+                    (
+                        format!(
+                            "the {} galaxy cluster \"{value}\" is not converted ({reason}); it stays a label",
+                            c.galaxy_type
+                        ),
+                        format!(
+                            "{} galaxy 叢集「{value}」未轉換（{reason}）；保留為標籤",
+                            c.galaxy_type
+                        ),
                     ),
                 );
                 return None;
@@ -792,7 +847,10 @@ impl<'a> Context<'a> {
             self.diag(
                 Level::Skipped,
                 Some(&self.event_uuid.clone()),
-                "the event has no attributes and no creator organisation, so no report can refer to anything".into(),
+                (
+                    "the event has no attributes and no creator organisation, so no report can refer to anything".into(),
+                    "事件沒有屬性也沒有建立機構，因此報告沒有可參照的內容".into(),
+                ),
             );
         } else if let Value::Object(r) = report {
             objects.push(StixItem {

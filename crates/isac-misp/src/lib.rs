@@ -92,6 +92,10 @@ pub struct Diagnostic {
     /// The MISP attribute or object uuid (import) or the STIX id (export), when known.
     pub element: Option<String>,
     pub reason: String,
+    /// The same remark in zh-TW, written beside the English where the remark is made. Import
+    /// remarks, which the web UI shows, have one; export remarks, which only the command line
+    /// prints, are English (`None`).
+    pub reason_zh: Option<String>,
 }
 
 /// The result of importing one MISP event.

@@ -445,6 +445,19 @@ fn event_parts_outside_the_mapping_are_named() {
             "2 EventReport entries of the event are not converted",
         ]
     );
+    // Each remark is written in zh-TW too, for the web UI.
+    let zh: Vec<&str> = i
+        .diagnostics
+        .iter()
+        .map(|d| d.reason_zh.as_deref().expect("zh-TW"))
+        .collect();
+    assert_eq!(
+        zh,
+        [
+            "此 MISP 物件的 1 個物件參照未轉換",
+            "事件的 2 筆 EventReport 項目未轉換"
+        ]
+    );
 }
 
 #[test]

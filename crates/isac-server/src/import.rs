@@ -256,11 +256,18 @@ impl Importer {
                         });
                         match found {
                             Some(g) => groups.push(g.id.clone()),
-                            None => problems.push(format!(
-                                "{}: MISP sharing group {} has no isac sharing group of that name; only the owner and the operator will see it",
-                                o.get("id").and_then(Value::as_str).unwrap_or(""),
-                                sg.name.as_deref().or(sg.uuid.as_deref()).unwrap_or("?")
-                            )),
+                            None => {
+                                let id = o.get("id").and_then(Value::as_str).unwrap_or("");
+                                let name = sg.name.as_deref().or(sg.uuid.as_deref()).unwrap_or("?");
+                                problems.push(match self.locale {
+                                    Locale::En => format!(
+                                        "{id}: MISP sharing group {name} has no isac sharing group of that name; only the owner and the operator will see it"
+                                    ),
+                                    Locale::ZhTw => format!(
+                                        "{id}: MISP 分享群組 {name} 在 isac 沒有同名的分享群組；只有擁有機構與營運單位看得到"
+                                    ),
+                                });
+                            }
                         }
                     }
                     if !groups.is_empty() {
@@ -427,7 +434,7 @@ impl Importer {
             Ok(ev) => ev,
             Err(e) => return Ok(Notes::refused(totals, e.to_string())),
         };
-        let mut lines = misp_notes(&ev);
+        let mut lines = misp_notes(self.locale, &ev);
         let objects = self.misp_objects(ev.objects, &mut lines);
         lines.extend(self.unit(store, source, objects, totals).await?);
         let mut notes = Notes::default();
@@ -538,15 +545,19 @@ impl Importer {
     }
 }
 
-/// The diagnostics of a converted MISP event as notes: the element (or the event) and why.
-pub fn misp_notes(ev: &isac_misp::Import) -> Vec<String> {
+/// The diagnostics of a converted MISP event as notes in `l`: the element (or the event) and
+/// why.
+pub fn misp_notes(l: Locale, ev: &isac_misp::Import) -> Vec<String> {
     ev.diagnostics
         .iter()
         .map(|d| {
+            let reason = match (l, &d.reason_zh) {
+                (Locale::ZhTw, Some(zh)) => zh,
+                _ => &d.reason,
+            };
             format!(
-                "{}: {}",
+                "{}: {reason}",
                 d.element.as_deref().unwrap_or(&ev.event_uuid),
-                d.reason
             )
         })
         .collect()

@@ -232,7 +232,7 @@ async fn import_misp(
     bar: &ProgressBar,
     totals: &mut ImportTotals,
 ) -> Result<()> {
-    let mut notes = isac_server::import::misp_notes(&ev);
+    let mut notes = isac_server::import::misp_notes(isac_model::Locale::En, &ev);
     let n = ev.objects.len() as u64;
     let objects = importer.misp_objects(ev.objects, &mut notes);
     report(source, &notes, bar);

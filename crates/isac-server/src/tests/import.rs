@@ -272,6 +272,28 @@ async fn web_import_streams_large_uploads() {
             "{backend}: {html}"
         );
         assert!(!fx.stored(&objects[0]).await, "{backend}");
+        let deleted = uuid::Uuid::new_v4().to_string();
+        let event = json!({"Event": {
+            "uuid": uuid::Uuid::new_v4().to_string(),
+            "info": "zh-TW notes",
+            "date": "2026-03-01",
+            "timestamp": "1772323200",
+            "distribution": "1",
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [
+                {"uuid": uuid::Uuid::new_v4().to_string(), "type": "domain",
+                 "value": "zh-notes.example", "to_ids": true, "timestamp": "1772323200"},
+                {"uuid": deleted, "type": "domain", "value": "gone.example",
+                 "deleted": true, "timestamp": "1772323200"},
+            ],
+        }});
+        let r = upload(app, &session, &csrf, event.to_string().as_bytes()).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(
+            r.text().contains(&format!("{deleted}: 此屬性已刪除")),
+            "{backend}: {}",
+            r.text()
+        );
         fx.store
             .set_user_locale(&fx.m1_analyst.id, isac_model::Locale::En)
             .await
