@@ -255,7 +255,7 @@ pub static TYPES: &[TypeDef] = &[
     ]),
     def!("location", Sdo, req [], props [
         "name" => Str, "description" => Str, "latitude" => Num(Some(-90.0), Some(90.0)),
-        "longitude" => Num(Some(-180.0), Some(180.0)), "precision" => Num(Some(0.0), None),
+        "longitude" => Num(Some(-180.0), Some(180.0)), "precision" => Num(None, None),
         "region" => Vocab(vocab::REGION), "country" => Str, "administrative_area" => Str,
         "city" => Str, "street_address" => Str, "postal_code" => Str,
     ]),
@@ -326,7 +326,7 @@ pub static TYPES: &[TypeDef] = &[
         "encryption_algorithm" => Enum(vocab::ENCRYPTION_ALGORITHM), "decryption_key" => Str,
     ], ids ["hashes", "payload_bin"]),
     def!("autonomous-system", Sco, req ["number"], props [
-        "number" => Int(Some(0), None), "name" => Str, "rir" => Str,
+        "number" => Int(None, None), "name" => Str, "rir" => Str,
     ], ids ["number"]),
     def!("directory", Sco, req ["path"], props [
         "path" => Str, "path_enc" => Str, "ctime" => Timestamp, "mtime" => Timestamp,

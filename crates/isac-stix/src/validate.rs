@@ -1168,23 +1168,35 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
             if let Some(parts) = object.get("body_multipart").and_then(Value::as_array) {
                 for (i, part) in parts.iter().enumerate() {
                     let q = format!("{path}/body_multipart/{i}");
-                    if let Some(part) = part.as_object() {
-                        match (has(part, "body"), has(part, "body_raw_ref")) {
-                            (true, true) | (false, false) => f.error(
-                                "email-message",
-                                &q,
-                                "a MIME part has exactly one of `body` and `body_raw_ref` (§6.6.2)",
-                            ),
-                            _ => {}
+                    let Some(part) = part.as_object() else {
+                        f.error(
+                            "invalid-value",
+                            &q,
+                            "a MIME part must be an object (§6.6.2)",
+                        );
+                        continue;
+                    };
+                    // mime-part-type (§6.6.2): its text properties are strings.
+                    for key in ["body", "content_type", "content_disposition"] {
+                        if let Some(v) = part.get(key) {
+                            check_value(Prop::Str, v, &child(&q, key), f);
                         }
-                        if let Some(r) = part.get("body_raw_ref") {
-                            check_ref(
-                                types::Targets::Types(&["artifact", "file"]),
-                                r,
-                                &child(&q, "body_raw_ref"),
-                                f,
-                            );
-                        }
+                    }
+                    match (has(part, "body"), has(part, "body_raw_ref")) {
+                        (true, true) | (false, false) => f.error(
+                            "email-message",
+                            &q,
+                            "a MIME part has exactly one of `body` and `body_raw_ref` (§6.6.2)",
+                        ),
+                        _ => {}
+                    }
+                    if let Some(r) = part.get("body_raw_ref") {
+                        check_ref(
+                            types::Targets::Types(&["artifact", "file"]),
+                            r,
+                            &child(&q, "body_raw_ref"),
+                            f,
+                        );
                     }
                 }
             }
@@ -1220,6 +1232,33 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
         "windows-registry-key" => {
             if let Some(values) = object.get("values").and_then(Value::as_array) {
                 for (i, v) in values.iter().enumerate() {
+                    let q = format!("{path}/values/{i}");
+                    let Some(v) = v.as_object() else {
+                        f.error(
+                            "invalid-value",
+                            &q,
+                            "a registry value must be an object (§6.17.1)",
+                        );
+                        continue;
+                    };
+                    // windows-registry-value-type (§6.17.1): name and data are strings, and
+                    // a value says something (the OASIS schema requires one of the three; the
+                    // text is silent, and an empty value describes nothing).
+                    if !["name", "data", "data_type"]
+                        .iter()
+                        .any(|k| v.contains_key(*k))
+                    {
+                        f.error(
+                            "required-property",
+                            &q,
+                            "a registry value has at least one of `name`, `data` and `data_type`",
+                        );
+                    }
+                    for key in ["name", "data"] {
+                        if let Some(x) = v.get(key) {
+                            check_value(Prop::Str, x, &child(&q, key), f);
+                        }
+                    }
                     if let Some(dt) = v.get("data_type") {
                         check_value(
                             Prop::Enum(vocab::WINDOWS_REGISTRY_DATATYPE),
@@ -1278,7 +1317,9 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
                     match body.as_object() {
                         Some(b) => {
                             for k in b.keys() {
-                                if !syntax::is_property_name(k) {
+                                // `id` is the one two-letter property name (§3.1), and an
+                                // identifier is never translated text.
+                                if k == "id" || !syntax::is_property_name(k) {
                                     f.error(
                                         "invalid-property-name",
                                         &child(&q, k),
