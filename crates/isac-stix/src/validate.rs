@@ -326,7 +326,14 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
                 want(f, "a boolean")
             }
         }
-        Int(min, max) => match value.as_i64() {
+        // A JSON number with no fractional part (`1000.0`, `1e3`) is a whole number (§2.10),
+        // as JSON Schema also counts it.
+        Int(min, max) => match value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+                .map(|x| x as i64)
+        }) {
             Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => f.error(
                 "out-of-range",
                 p,
