@@ -1665,6 +1665,13 @@ fn groupings_observations_and_observables_are_exported() {
             (w.0.as_str(), w.1, w.2.as_str())
         );
     }
+    // The same port written as a whole number with a fraction part (valid STIX) is kept.
+    let mut nt = items[3].clone();
+    nt.object.insert("dst_port".into(), json!(443.0));
+    let mut again = items.clone();
+    again[3] = nt;
+    let e2 = &export_events(&again, &publisher()).events[0].event["Event"];
+    assert_eq!(e2["Attribute"][0]["value"], "198.51.100.7|443");
     let od_attr = &e["Attribute"][0];
     assert_eq!(od_attr["to_ids"], false);
     assert_eq!(od_attr["first_seen"], "2024-06-01T08:00:00.000000+00:00");
