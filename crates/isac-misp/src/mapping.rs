@@ -167,7 +167,22 @@ pub fn map_attribute(misp_type: &str, value: &str) -> Result<Kind, String> {
         return Ok(Kind::Unmapped);
     };
     let cmps = fill(misp_type, paths, value)?;
-    let scos = observables(misp_type, &cmps);
+    // The pattern an indicator would carry must be one STIX validation accepts (a malformed
+    // SSDEEP digest, say, is refused there, and with it the whole event).
+    if let Err(e) = isac_pattern::parse(&render(&cmps, "AND")) {
+        return Err(e.message);
+    }
+    let mut scos = observables(misp_type, &cmps);
+    // A value a pattern can compare against but no observable may hold (a domain with a
+    // space, a control character in an address) makes no observables: STIX validation would
+    // refuse them, and with them the whole event. Without `to_ids` the attribute is then kept
+    // as a note, with a remark.
+    if scos
+        .iter()
+        .any(|o| !isac_stix::is_valid(&isac_stix::validate(o)))
+    {
+        scos.clear();
+    }
     Ok(Kind::Observable { cmps, scos })
 }
 

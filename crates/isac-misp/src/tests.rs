@@ -3,6 +3,7 @@
 
 mod galaxy;
 mod interop;
+mod robust;
 mod split;
 
 use std::cell::RefCell;
