@@ -63,6 +63,7 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
             cx.event_clusters.push(id);
         }
     }
+    cx.relate_clusters();
     // Parts of an event this mapping does not convert are named, never dropped silently.
     for key in NOT_CONVERTED {
         let n = ev.get(*key).and_then(Value::as_array).map_or(0, Vec::len);
@@ -217,9 +218,15 @@ struct Context<'a> {
     cluster_index: HashMap<String, usize>,
     /// The ids of the clusters attached to the event itself, in order.
     event_clusters: Vec<String>,
-    /// Relationships from attributes' objects to their clusters' objects.
+    /// Relationships from attributes' objects to their clusters' objects, and between
+    /// clusters' objects.
     relationships: Vec<StixItem>,
     relationship_ids: HashSet<String>,
+    /// The object each converted cluster became, by the cluster's MISP uuid.
+    cluster_objects: HashMap<String, String>,
+    /// Relations between clusters (`GalaxyClusterRelation`) as (source object, source cluster
+    /// uuid, referenced cluster uuid, relation type), resolved once every cluster is known.
+    cluster_relations: Vec<(String, String, String, String)>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -267,6 +274,8 @@ impl<'a> Context<'a> {
             event_clusters: Vec::new(),
             relationships: Vec::new(),
             relationship_ids: HashSet::new(),
+            cluster_objects: HashMap::new(),
+            cluster_relations: Vec::new(),
             diagnostics,
         }
     }
@@ -703,6 +712,20 @@ impl<'a> Context<'a> {
                 });
             }
         }
+        self.cluster_objects.insert(uuid.clone(), id.clone());
+        for r in array(c.cluster, "GalaxyClusterRelation") {
+            if let (Some(to), Some(rt)) = (
+                str_of(r, "referenced_galaxy_cluster_uuid"),
+                str_of(r, "referenced_galaxy_cluster_type"),
+            ) {
+                self.cluster_relations.push((
+                    id.clone(),
+                    uuid.clone(),
+                    to.trim().to_string(),
+                    rt.trim().to_string(),
+                ));
+            }
+        }
         Some(id)
     }
 
@@ -717,6 +740,82 @@ impl<'a> Context<'a> {
     ) {
         let target_type = target.split("--").next().unwrap_or_default();
         let rt = galaxy::relationship_type(source_type, target_type);
+        self.add_relationship(source, rt, target, ts, aud);
+    }
+
+    /// Relations between clusters become relationships between their objects when both
+    /// clusters were converted in this event; the others are named. The relationship takes the
+    /// narrower audience of its two ends, so it is never shown where one end is not.
+    fn relate_clusters(&mut self) {
+        for (source, from, to, rt) in std::mem::take(&mut self.cluster_relations) {
+            let Some(target) = self.cluster_objects.get(&to).cloned() else {
+                self.diag(
+                    Level::Skipped,
+                    Some(&from),
+                    (
+                        format!("the `{rt}` relation to galaxy cluster {to} is not converted: that cluster is not in the event"),
+                        format!("與 galaxy 叢集 {to} 的 `{rt}` 關係未轉換：該叢集不在此事件中"),
+                    ),
+                );
+                continue;
+            };
+            let kind = rt.to_ascii_lowercase().replace([' ', '_'], "-");
+            let ends = [&source, &target].map(|id| {
+                self.cluster_index
+                    .get(id.as_str())
+                    .map(|&i| (self.clusters[i].tlp, self.clusters[i].recipients.clone()))
+            });
+            let [Some((s_tlp, s_rec)), Some((t_tlp, t_rec))] = ends else {
+                continue;
+            };
+            let aud = if s_tlp.breadth() < t_tlp.breadth() {
+                Audience {
+                    tlp: s_tlp,
+                    recipients: s_rec,
+                }
+            } else if t_tlp.breadth() < s_tlp.breadth() {
+                Audience {
+                    tlp: t_tlp,
+                    recipients: t_rec,
+                }
+            } else {
+                let recipients = s_rec.into_iter().filter(|r| t_rec.contains(r)).collect();
+                Audience {
+                    tlp: s_tlp,
+                    recipients,
+                }
+            };
+            let before = self.relationships.len();
+            let ts = self.event_ts;
+            self.add_relationship(&source, &kind, &target, ts, &aud);
+            let valid = self
+                .relationships
+                .get(before)
+                .is_none_or(|r| isac_stix::is_valid(&isac_stix::validate(&r.object)));
+            if !valid {
+                let r = self.relationships.remove(before);
+                self.relationship_ids.remove(r.id());
+                self.diag(
+                    Level::Skipped,
+                    Some(&from),
+                    (
+                        format!("the `{rt}` relation to galaxy cluster {to} is not converted: `{kind}` is not a STIX relationship type"),
+                        format!("與 galaxy 叢集 {to} 的 `{rt}` 關係未轉換：`{kind}` 不是 STIX 關聯類型"),
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A relationship of `rt` from `source` to `target`, once per event.
+    fn add_relationship(
+        &mut self,
+        source: &str,
+        rt: &str,
+        target: &str,
+        ts: DateTime<Utc>,
+        aud: &Audience,
+    ) {
         let id = galaxy::relationship_id(source, rt, target);
         if !self.relationship_ids.insert(id.clone()) {
             return;

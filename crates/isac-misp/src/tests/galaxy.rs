@@ -570,6 +570,72 @@ fn each_event_has_its_own_object_of_a_library_cluster() {
 }
 
 #[test]
+fn relations_between_clusters_become_relationships() {
+    const ELSEWHERE: &str = "00000000-0000-4000-8000-0000000000aa";
+    let mut doc = galaxy_event();
+    doc["Event"]["Galaxy"][0]["GalaxyCluster"][0]["GalaxyClusterRelation"] = json!([
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": BISCUIT,
+          "referenced_galaxy_cluster_type": "uses", "distribution": "3" },
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": FIN_X,
+          "referenced_galaxy_cluster_type": "similar", "distribution": "3" },
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": ELSEWHERE,
+          "referenced_galaxy_cluster_type": "uses", "distribution": "3" },
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": LOCKBIT,
+          "referenced_galaxy_cluster_type": "uses it!", "distribution": "3" },
+    ]);
+    let i = import(&doc);
+    // Valid STIX; MISP's relation types (`similar`) are not all in the specification's table
+    // of relationships, which is a warning.
+    for o in &i.objects {
+        assert!(
+            isac_stix::is_valid(&isac_stix::validate(&o.object)),
+            "{}",
+            o.id()
+        );
+    }
+    let apt28 = obj("threat-actor", APT28);
+    let uses = get(
+        &i,
+        &relationship_id(&apt28, "uses", &obj("malware", BISCUIT)),
+    );
+    assert_eq!(uses.object["relationship_type"], "uses");
+    assert_eq!(uses.object["source_ref"], apt28);
+    assert_eq!(uses.tlp, Tlp::Amber);
+    // FIN-X is visible to its creator only (distribution 0): the relationship is no wider.
+    let fin_x = obj("threat-actor", FIN_X);
+    let similar = get(&i, &relationship_id(&apt28, "similar", &fin_x));
+    let fin_x_object = get(&i, &fin_x);
+    assert_eq!(
+        (similar.tlp, &similar.recipients),
+        (fin_x_object.tlp, &fin_x_object.recipients)
+    );
+    // A cluster not in the event, and a type STIX cannot hold, are named in both languages.
+    let named: Vec<(&str, &str)> = i
+        .diagnostics
+        .iter()
+        .filter(|d| d.element.as_deref() == Some(APT28))
+        .map(|d| (d.reason.as_str(), d.reason_zh.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert!(named[0].0.contains(ELSEWHERE) && named[0].0.contains("not in the event"));
+    assert!(named[0].1.contains("不在此事件中"));
+    assert!(
+        named[1]
+            .0
+            .contains("`uses-it!` is not a STIX relationship type"),
+        "{named:?}"
+    );
+    // The export does not write relations between clusters back to MISP; it names them.
+    let (_, diags, _) = reimport(&i.objects);
+    for id in [uses.id(), similar.id()] {
+        assert!(
+            diags.iter().any(|d| d.element.as_deref() == Some(id)),
+            "{id}: {diags:#?}"
+        );
+    }
+}
+
+#[test]
 fn unmapped_and_invalid_clusters_are_named() {
     let doc = event(
         json!({ "Galaxy": [
