@@ -107,7 +107,7 @@ fn column_of(t: DateTime<Utc>) -> String {
     column_time(&stix_time(t)).expect("stix_time writes RFC 3339 UTC")
 }
 
-fn check_type(t: &str) -> Result<(), ApiError> {
+fn check_type(l: Locale, t: &str) -> Result<(), ApiError> {
     let ok = (3..=250).contains(&t.len())
         && t.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -117,14 +117,19 @@ fn check_type(t: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(format!(
-            "`{}` is not a STIX type name (3 to 250 of a-z, 0-9 and single hyphens)",
-            t.chars().take(64).collect::<String>()
-        )))
+        let t: String = t.chars().take(64).collect();
+        Err(ApiError::invalid(match l {
+            Locale::En => {
+                format!("`{t}` is not a STIX type name (3 to 250 of a-z, 0-9 and single hyphens)")
+            }
+            Locale::ZhTw => {
+                format!("`{t}` 不是 STIX 類型名稱（3 到 250 個 a-z、0-9 與單一連字號）")
+            }
+        }))
     }
 }
 
-fn check_id(id: &str, t: &str) -> Result<(), ApiError> {
+fn check_id(l: Locale, id: &str, t: &str) -> Result<(), ApiError> {
     let ok = id
         .strip_prefix(t)
         .and_then(|r| r.strip_prefix("--"))
@@ -133,9 +138,10 @@ fn check_id(id: &str, t: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(format!(
-            "`id` must be `{t}--` followed by a lower-case UUID"
-        )))
+        Err(ApiError::invalid(match l {
+            Locale::En => format!("`id` must be `{t}--` followed by a lower-case UUID"),
+            Locale::ZhTw => format!("`id` 必須是 `{t}--` 加上小寫的 UUID"),
+        }))
     }
 }
 
@@ -255,6 +261,7 @@ fn resolve_tlp(input: &ObjectInput, default: Tlp) -> Result<Tlp, ApiError> {
 
 /// Checks the recipients exist and builds the access metadata.
 fn build_access(
+    l: Locale,
     dir: &Directory,
     author: &User,
     tlp: Tlp,
@@ -263,14 +270,18 @@ fn build_access(
 ) -> Result<Access, ApiError> {
     let n = r.orgs.len() + r.groups.len() + r.users.len();
     if n > limits::RECIPIENTS {
-        return Err(isac_policy::AudienceError::TooManyRecipients(n, limits::RECIPIENTS).into());
+        let e = isac_policy::AudienceError::TooManyRecipients(n, limits::RECIPIENTS);
+        return Err(audience_refused(l, &e));
     }
     for o in &r.orgs {
         if dir.org(o).is_none() {
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_audience",
-                format!("recipient org `{}` does not exist", short(o)),
+                match l {
+                    Locale::En => format!("recipient org `{}` does not exist", short(o)),
+                    Locale::ZhTw => format!("分享對象機構 `{}` 不存在", short(o)),
+                },
             ));
         }
     }
@@ -279,7 +290,10 @@ fn build_access(
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_audience",
-                format!("recipient group `{}` does not exist", short(g)),
+                match l {
+                    Locale::En => format!("recipient group `{}` does not exist", short(g)),
+                    Locale::ZhTw => format!("分享對象群組 `{}` 不存在", short(g)),
+                },
             ));
         }
     }
@@ -288,7 +302,10 @@ fn build_access(
             return Err(ApiError::new(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_audience",
-                format!("named user `{}` does not exist", short(u)),
+                match l {
+                    Locale::En => format!("named user `{}` does not exist", short(u)),
+                    Locale::ZhTw => format!("指名使用者 `{}` 不存在", short(u)),
+                },
             ));
         }
     }
@@ -300,8 +317,18 @@ fn build_access(
         recipient_groups: r.groups.iter().cloned().collect(),
         named_users: r.users.iter().cloned().collect(),
     };
-    check_audience(&access, |id| dir.org(id).map(|o| o.kind))?;
+    check_audience(&access, |id| dir.org(id).map(|o| o.kind))
+        .map_err(|e| audience_refused(l, &e))?;
     Ok(access)
+}
+
+/// A write-time audience rule broken, as the 422 `invalid_audience` error, in `l`.
+fn audience_refused(l: Locale, e: &isac_policy::AudienceError) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_audience",
+        crate::i18n::audience_error(l, e),
+    )
 }
 
 fn short(s: &str) -> String {
@@ -323,17 +350,17 @@ pub fn prepare_new(
     now: DateTime<Utc>,
 ) -> Result<NewObject, ApiError> {
     let tlp = resolve_tlp(&input, default)?;
-    let access = build_access(dir, author, tlp, &input.recipients, users)?;
+    let access = build_access(Locale::En, dir, author, tlp, &input.recipients, users)?;
     let o = &mut input.object;
     let t = o
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("the object has no `type`"))?
         .to_owned();
-    check_type(&t)?;
+    check_type(Locale::En, &t)?;
     let id = match o.get("id") {
         Some(Value::String(id)) => {
-            check_id(id, &t)?;
+            check_id(Locale::En, id, &t)?;
             id.clone()
         }
         Some(_) => return Err(ApiError::invalid("`id` must be a string")),
@@ -462,7 +489,7 @@ pub fn prepare_version(
     });
     // The owner and author stay those of the object; the writer's org decides whether widening
     // is allowed.
-    let mut access = build_access(dir, writer, tlp, &recipients, users)?;
+    let mut access = build_access(Locale::En, dir, writer, tlp, &recipients, users)?;
     access.owner_org = current.access.owner_org.clone();
     access.author = current.access.author.clone();
     check_new_version(&writer.org_id, &current.access, &access)?;
@@ -667,13 +694,13 @@ pub fn prepare_ingest(
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("the object has no `type`"))?
         .to_owned();
-    check_type(&t)?;
+    check_type(l, &t)?;
     let id = o
         .get("id")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("the object has no `id`"))?
         .to_owned();
-    check_id(&id, &t)?;
+    check_id(l, &id, &t)?;
     if let Some(c) = current
         && c.stix_id != id
     {
@@ -766,11 +793,12 @@ pub fn prepare_ingest(
         users: audience.users.clone(),
     };
     strip_audience(&mut o);
-    let mut access = build_access(dir, poster, tlp, &recipients, users)?;
+    let mut access = build_access(l, dir, poster, tlp, &recipients, users)?;
     if let Some(c) = current {
         access.owner_org = c.access.owner_org.clone();
         access.author = c.access.author.clone();
-        check_new_version(&poster.org_id, &c.access, &access)?;
+        check_new_version(&poster.org_id, &c.access, &access)
+            .map_err(|e| audience_refused(l, &e))?;
     }
     if o.contains_key("created") {
         o.insert(

@@ -272,6 +272,35 @@ async fn web_import_streams_large_uploads() {
             "{backend}: {html}"
         );
         assert!(!fx.stored(&objects[0]).await, "{backend}");
+        // An audience naming a sharing group that does not exist, and TLP:RED sent to an org.
+        let mut objects = indicators(2);
+        let group = uuid::Uuid::new_v4().to_string();
+        isac_stix::audience::write(
+            objects[0].as_object_mut().expect("object"),
+            &isac_stix::audience::Audience {
+                groups: vec![group.clone()],
+                ..Default::default()
+            },
+        );
+        objects[1]["object_marking_refs"] = json!([isac_model::Tlp::Red.marking_id_v2()]);
+        isac_stix::audience::write(
+            objects[1].as_object_mut().expect("object"),
+            &isac_stix::audience::Audience {
+                orgs: vec![crate::intel::identity_id(&fx.m2.id)],
+                ..Default::default()
+            },
+        );
+        let r = upload(app, &session, &csrf, &bundle(&objects)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        let html = r.text();
+        assert!(
+            html.contains(&format!("分享對象群組 `{group}` 不存在")),
+            "{backend}: {html}"
+        );
+        assert!(
+            html.contains("TLP:RED 只分享給指名的使用者"),
+            "{backend}: {html}"
+        );
         let deleted = uuid::Uuid::new_v4().to_string();
         let event = json!({"Event": {
             "uuid": uuid::Uuid::new_v4().to_string(),
