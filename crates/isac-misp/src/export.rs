@@ -1447,7 +1447,7 @@ impl FeedExport {
                 }
             }
             "autonomous-system" => {
-                if let Some(n) = sco.get("number").and_then(whole) {
+                if let Some(n) = sco.get("number").and_then(isac_stix::syntax::whole_number) {
                     groups.push(vec![Cmp {
                         path: "autonomous-system:number".into(),
                         value: Lit::Int(n),
@@ -1473,7 +1473,7 @@ impl FeedExport {
                         .and_then(Value::as_str)
                         .and_then(|r| objs.get(&self.ix, r))
                         .and_then(|r| str_of(&r.object, "value"));
-                    let port = sco.get(portk).and_then(whole);
+                    let port = sco.get(portk).and_then(isac_stix::syntax::whole_number);
                     match (end, port) {
                         (Some(e), Some(p)) => groups.push(vec![
                             cmp(&format!("network-traffic:{refk}.value"), e.to_string()),
@@ -1787,14 +1787,4 @@ fn container_uuid(id: &str) -> String {
     uuid_of(id)
         .map(|u| u.to_string())
         .unwrap_or_else(|| derived_uuid(&[id]).to_string())
-}
-
-/// A STIX integer as JSON gives it: `443`, or a whole number written with a fraction part
-/// (`443.0`, `4.43e2`), which STIX validation also counts as an integer.
-fn whole(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| {
-        v.as_f64()
-            .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
-            .map(|x| x as i64)
-    })
 }

@@ -760,6 +760,17 @@ impl<'a> Context<'a> {
                 continue;
             };
             let kind = rt.to_ascii_lowercase().replace([' ', '_'], "-");
+            if !isac_stix::syntax::is_relationship_type(&kind) {
+                self.diag(
+                    Level::Skipped,
+                    Some(&from),
+                    (
+                        format!("the `{rt}` relation to galaxy cluster {to} is not converted: `{kind}` is not a STIX relationship type"),
+                        format!("與 galaxy 叢集 {to} 的 `{rt}` 關係未轉換：`{kind}` 不是 STIX 關聯類型"),
+                    ),
+                );
+                continue;
+            }
             let ends = [&source, &target].map(|id| {
                 self.cluster_index
                     .get(id.as_str())
@@ -785,25 +796,8 @@ impl<'a> Context<'a> {
                     recipients,
                 }
             };
-            let before = self.relationships.len();
             let ts = self.event_ts;
             self.add_relationship(&source, &kind, &target, ts, &aud);
-            let valid = self
-                .relationships
-                .get(before)
-                .is_none_or(|r| isac_stix::is_valid(&isac_stix::validate(&r.object)));
-            if !valid {
-                let r = self.relationships.remove(before);
-                self.relationship_ids.remove(r.id());
-                self.diag(
-                    Level::Skipped,
-                    Some(&from),
-                    (
-                        format!("the `{rt}` relation to galaxy cluster {to} is not converted: `{kind}` is not a STIX relationship type"),
-                        format!("與 galaxy 叢集 {to} 的 `{rt}` 關係未轉換：`{kind}` 不是 STIX 關聯類型"),
-                    ),
-                );
-            }
         }
     }
 

@@ -2168,19 +2168,15 @@ async fn import_upload(
         .map_err(|e| match e {
             UploadError::MispTooLarge => fail(
                 &p,
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!(
-                        "{}{}{}",
-                        tr(
-                            l,
-                            "A MISP event is read whole, and may be at most ",
-                            "MISP 事件須整筆讀入，上限為 "
-                        ),
-                        size_text(l, MISP_EVENT_BYTES),
-                        tr(l, "; nothing was imported", "；未匯入任何內容"),
+                too_large(
+                    l,
+                    tr(
+                        l,
+                        "A MISP event is read whole, and may be at most ",
+                        "MISP 事件須整筆讀入，上限為 ",
                     ),
+                    MISP_EVENT_BYTES,
+                    tr(l, "; nothing was imported", "；未匯入任何內容"),
                 ),
             ),
             UploadError::Failed(e) => fail(&p, e),
@@ -2203,22 +2199,18 @@ fn upload_error(
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return fail(
             p,
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "{}{}{}",
-                    tr(
-                        l,
-                        "The upload is larger than ",
-                        "上傳的檔案超過網頁匯入的上限 "
-                    ),
-                    size_text(l, limit as u64),
-                    tr(
-                        l,
-                        ", the most the web import takes; nothing was imported",
-                        "；未匯入任何內容"
-                    ),
+            too_large(
+                l,
+                tr(
+                    l,
+                    "The upload is larger than ",
+                    "上傳的檔案超過網頁匯入的上限 ",
+                ),
+                limit as u64,
+                tr(
+                    l,
+                    ", the most the web import takes; nothing was imported",
+                    "；未匯入任何內容",
                 ),
             ),
         );
@@ -2230,6 +2222,15 @@ fn upload_error(
             "The upload is malformed or was cut off; nothing was imported. Try again",
             "上傳內容格式錯誤或傳輸中斷，未匯入任何內容；請再試一次",
         )),
+    )
+}
+
+/// 413 for an upload over `limit` bytes: `before`, the limit in `l`'s units, `after`.
+fn too_large(l: Locale, before: &str, limit: u64, after: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("{before}{}{after}", size_text(l, limit)),
     )
 }
 

@@ -7,6 +7,23 @@ use std::cmp::Ordering;
 /// A type name (§3.1; the character set and the ban on doubled hyphens are from §7.3.2.2 and
 /// §11.2.1): 3–250 characters of `a-z`, `0-9` and `-`, starting with a letter, no empty
 /// hyphen-separated part.
+/// A relationship type (§5.1): a-z, 0-9 and hyphens.
+pub fn is_relationship_type(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
+/// An integer (§2.10) as JSON gives it: `443`, or a whole number written with a fraction part
+/// (`443.0`, `4.43e2`), which JSON Schema also counts as an integer.
+pub fn whole_number(v: &serde_json::Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+            .map(|x| x as i64)
+    })
+}
+
 pub fn is_type_name(s: &str) -> bool {
     if s.len() < 3 || s.len() > 250 || !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         return false;

@@ -326,14 +326,7 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
                 want(f, "a boolean")
             }
         }
-        // A JSON number with no fractional part (`1000.0`, `1e3`) is a whole number (§2.10),
-        // as JSON Schema also counts it.
-        Int(min, max) => match value.as_i64().or_else(|| {
-            value
-                .as_f64()
-                .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
-                .map(|x| x as i64)
-        }) {
+        Int(min, max) => match syntax::whole_number(value) {
             Some(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => f.error(
                 "out-of-range",
                 p,
@@ -1002,10 +995,7 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
     match def.name {
         "relationship" => {
             if let Some(rt) = str_of("relationship_type") {
-                let ok = !rt.is_empty()
-                    && rt
-                        .bytes()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+                let ok = syntax::is_relationship_type(rt);
                 if !ok {
                     f.error(
                         "invalid-value",
