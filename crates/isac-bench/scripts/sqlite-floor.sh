@@ -7,17 +7,48 @@
 # validation or driver is involved, so this is the floor under any import into that schema on
 # this machine.
 #
+# VARIANT (fourth argument) changes the new file's schema, to see what SQLite's share would be
+# under another design (docs/BENCHMARKS.md, "What SQLite alone can reach"):
+#   isac          isac's schema (the default)
+#   page16k       the same with 16 KiB pages instead of 4 KiB
+#   compact-ids   a 64-bit key (random here) in place of the text STIX id in the two unique
+#                 indexes on objects: UNIQUE (id_key, modified) and the one-latest index on id_key
+#   unique-only   compact-ids without the other six indexes on objects
+#   rows-only     no index on objects at all (audiences and values kept)
+#
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
-#   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN]]
+#   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN [VARIANT]]]
 set -euo pipefail
 src="$1"
 runs="${2:-5}"
 txn="${3:-5000}"
+variant="${4:-isac}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 sqlite3 "$src" "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL
     AND name NOT LIKE '\_sqlx%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
     ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid" > "$work/schema.sql"
+cols="pk, stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body"
+sel="$cols"
+case "$variant" in
+    isac) ;;
+    page16k) sed -i '1i PRAGMA page_size=16384;' "$work/schema.sql" ;;
+    compact-ids | unique-only | rows-only)
+        sed -i -e 's/^    body       TEXT NOT NULL,$/    body       TEXT NOT NULL,\n    id_key     INTEGER NOT NULL,/' \
+            -e 's/^    UNIQUE (stix_id, modified)$/    UNIQUE (id_key, modified)/' \
+            -e 's/ON objects (stix_id) WHERE is_latest = 1/ON objects (id_key) WHERE is_latest = 1/' \
+            "$work/schema.sql"
+        if [ "$variant" != compact-ids ]; then
+            sed -i -E '/^CREATE (UNIQUE )?INDEX objects_[a-z_]+ ON objects/d' "$work/schema.sql"
+        fi
+        if [ "$variant" = rows-only ]; then
+            sed -i 's/^    UNIQUE (id_key, modified)$/    id_key2    INTEGER/' "$work/schema.sql"
+        fi
+        cols="$cols, id_key"
+        sel="$sel, random()"
+        ;;
+    *) echo "unknown variant $variant" >&2; exit 2 ;;
+esac
 n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
 {
     echo "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
@@ -27,13 +58,13 @@ n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
     for ((lo = 0; lo < n; lo += txn)); do
         hi=$((lo + txn))
         echo "BEGIN;"
-        echo "INSERT INTO objects SELECT * FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
+        echo "INSERT INTO objects ($cols) SELECT $sel FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
         echo "INSERT INTO object_values SELECT * FROM s.object_values WHERE object_pk > $lo AND object_pk <= $hi;"
         echo "INSERT INTO object_recipients SELECT * FROM s.object_recipients WHERE object_pk > $lo AND object_pk <= $hi;"
         echo "COMMIT;"
     done
 } > "$work/copy.sql"
-echo "objects: $n"
+echo "objects: $n, variant: $variant, transactions of $txn"
 for ((r = 1; r <= runs; r++)); do
     rm -f "$work"/floor.db*
     sqlite3 "$work/floor.db" < "$work/schema.sql"
