@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::audience::{Distribution, SharingGroupRef, tag_of_tlp, tlp_of_tag};
-use crate::galaxy::{ClusterOut, cluster_out, galaxies_json, is_cluster};
+use crate::galaxy::{ClusterOut, cluster_out, cluster_uuid, galaxies_json, is_cluster};
 use crate::ids::{derived_uuid, parse_rfc3339, uuid_of};
 use crate::import::str_of;
 use crate::mapping::{Cmp, Kind, Lit, attribute_for, map_attribute, recorded_fits};
@@ -123,7 +123,8 @@ type Galaxy = (ClusterOut, Value);
 /// Threat actors, intrusion sets, malware, tools, attack patterns, courses of action, sectors
 /// (`identity` objects of class `class`), locations and vulnerabilities that came from galaxy
 /// clusters become galaxy clusters: of every event whose report refers to them, and of the
-/// attributes whose objects a relationship connects to them.
+/// attributes whose objects a relationship connects to them. A relationship between two such
+/// objects becomes a `GalaxyClusterRelation` of its source's cluster.
 pub fn export_events(items: &[StixItem], publisher: &Publisher) -> Exported {
     export_events_with(items, &ExportOptions::new(publisher.clone()))
 }
@@ -245,6 +246,9 @@ const LINKED: u16 = 1 << 5;
 const HANDLED: u16 = 1 << 6;
 /// A galaxy cluster written into an event because the event refers to it.
 const USED: u16 = 1 << 7;
+/// A relationship between two objects written as galaxy clusters: a `GalaxyClusterRelation`
+/// of its source's cluster.
+const RELATION: u16 = 1 << 8;
 
 /// What the export keeps of one id: a few small fields of the latest version of the object.
 #[derive(Debug, Clone)]
@@ -283,6 +287,12 @@ pub struct ExportIndex {
     audience_numbers: HashMap<Vec<SharingGroupRef>, u32>,
     /// The source and target slots of each relationship ([`NONE`] when absent).
     ends: HashMap<u32, [u32; 2]>,
+    /// The `relationship_type` of each relationship (its number in `relationship_types`).
+    relationship_type: HashMap<u32, u32>,
+    relationship_types: Vec<Box<str>>,
+    relationship_type_numbers: HashMap<Box<str>, u32>,
+    /// The uuid of the galaxy cluster each cluster object is written as.
+    cluster_uuids: HashMap<u32, Box<str>>,
     /// The number of `object_refs` of each report and grouping.
     refs: HashMap<u32, u32>,
 }
@@ -308,6 +318,10 @@ impl ExportIndex {
             audiences: vec![Vec::new()],
             audience_numbers: HashMap::from([(Vec::new(), 0)]),
             ends: HashMap::new(),
+            relationship_type: HashMap::new(),
+            relationship_types: Vec::new(),
+            relationship_type_numbers: HashMap::new(),
+            cluster_uuids: HashMap::new(),
             refs: HashMap::new(),
         }
     }
@@ -362,8 +376,25 @@ impl ExportIndex {
             };
             let ends = [end(self, "source_ref"), end(self, "target_ref")];
             self.ends.insert(s, ends);
+            let rt = str_of(o, "relationship_type").unwrap_or("");
+            let n = match self.relationship_type_numbers.get(rt) {
+                Some(n) => *n,
+                None => {
+                    let n = self.relationship_types.len() as u32;
+                    self.relationship_types.push(rt.into());
+                    self.relationship_type_numbers.insert(rt.into(), n);
+                    n
+                }
+            };
+            self.relationship_type.insert(s, n);
         } else {
             self.ends.remove(&s);
+            self.relationship_type.remove(&s);
+        }
+        if is_cluster(item) {
+            self.cluster_uuids.insert(s, cluster_uuid(item).into());
+        } else {
+            self.cluster_uuids.remove(&s);
         }
         if container != 0 {
             let n = refs(o, "object_refs").count();
@@ -521,6 +552,11 @@ impl ExportIndex {
         }
     }
 
+    fn relationship_type(&self, s: u32) -> Option<&str> {
+        let n = self.relationship_type.get(&s)?;
+        Some(&self.relationship_types[*n as usize])
+    }
+
     /// Whether an observable is written as part of the object that refers to it.
     fn consumed(&self, s: u32) -> bool {
         self.has(s, REFERRED) && self.has(s, PRESENT)
@@ -662,6 +698,10 @@ pub struct FeedExport {
     /// Relationships between an object written as attributes and one written as a galaxy
     /// cluster, by the slot of the former: the cluster goes onto its attributes.
     links: HashMap<u32, Vec<(u32, u32)>>,
+    /// Relationships between two galaxy clusters, by the slot of the source: (relationship,
+    /// target). Each becomes a `GalaxyClusterRelation` of the source's cluster wherever that
+    /// cluster is written.
+    relations: HashMap<u32, Vec<(u32, u32)>>,
     /// Reports and groupings, in id order.
     containers: Vec<u32>,
     buckets: Vec<Bucket>,
@@ -685,6 +725,7 @@ impl FeedExport {
             publisher: options.publisher.clone(),
             catch_all_size: options.catch_all_size.max(1),
             links: HashMap::new(),
+            relations: HashMap::new(),
             buckets: Vec::new(),
             part: None,
             stage: Stage::Containers(0),
@@ -838,6 +879,11 @@ impl FeedExport {
             if !given(source) || !given(target) {
                 continue;
             }
+            if ix.has(source, CLUSTER) && ix.has(target, CLUSTER) {
+                self.relations.entry(source).or_default().push((r, target));
+                ix.set(r, RELATION);
+                continue;
+            }
             let (holder, cluster) = if ix.has(target, CLUSTER) && ix.has_attributes(source) {
                 (source, target)
             } else if ix.has(source, CLUSTER) && ix.has_attributes(target) {
@@ -858,7 +904,7 @@ impl FeedExport {
         }
         match cluster_out(item) {
             Ok(c) => {
-                let g = galaxy_entry(c, item);
+                let g = self.cluster_entry(c, item);
                 if !galaxies.contains(&g) {
                     galaxies.push(g);
                 }
@@ -900,7 +946,7 @@ impl FeedExport {
             };
             match cluster_out(cluster) {
                 Ok(c) => {
-                    let g = galaxy_entry(c, cluster);
+                    let g = self.cluster_entry(c, cluster);
                     if !out.contains(&g) {
                         out.push(g);
                     }
@@ -911,9 +957,69 @@ impl FeedExport {
         out
     }
 
-    /// Names the relationships to clusters whose other end wrote no attribute.
+    /// A cluster's `GalaxyCluster` entry with its relations to the other clusters of the
+    /// export, each with the distribution of its own relationship.
+    fn cluster_entry(&mut self, c: ClusterOut, item: &StixItem) -> Galaxy {
+        let (c, mut entry) = galaxy_entry(c, item);
+        let relations = self
+            .ix
+            .object(item.id())
+            .and_then(|s| self.relations.get(&s));
+        let mut written = Vec::new();
+        for &(rel, target) in relations.into_iter().flatten() {
+            let (Some(rt), Some(to)) = (
+                self.ix.relationship_type(rel),
+                self.ix.cluster_uuids.get(&target),
+            ) else {
+                continue;
+            };
+            let slot = &self.ix.slots[rel as usize];
+            let group = single_group(slot.tlp, self.ix.recipients(rel));
+            let mut r = Map::new();
+            r.insert("galaxy_cluster_uuid".into(), entry["uuid"].clone());
+            r.insert("referenced_galaxy_cluster_uuid".into(), to.as_ref().into());
+            r.insert("referenced_galaxy_cluster_type".into(), rt.into());
+            let distribution = Distribution::for_tlp(slot.tlp, group.is_some());
+            r.insert(
+                "distribution".into(),
+                distribution.as_u8().to_string().into(),
+            );
+            if let Some(g) = &group {
+                r.insert(
+                    "sharing_group_id".into(),
+                    misp_group_id(g).unwrap_or_default().to_string().into(),
+                );
+                r.insert("SharingGroup".into(), sharing_group_json(g));
+            }
+            r.insert("default".into(), false.into());
+            r.insert("Tag".into(), json!([]));
+            written.push(Value::Object(r));
+            self.ix.set(rel, HANDLED);
+        }
+        if let (false, Value::Object(e)) = (written.is_empty(), &mut entry) {
+            e.insert("GalaxyClusterRelation".into(), Value::Array(written));
+        }
+        (c, entry)
+    }
+
+    /// Names the relationships to clusters whose other end wrote no attribute, and those
+    /// between clusters whose source cluster was not written.
     fn unwritten_links(&mut self) {
         let mut left: Vec<(String, String)> = Vec::new();
+        for (source, relations) in &self.relations {
+            for (rel, target) in relations {
+                if !self.ix.has(*rel, HANDLED) {
+                    left.push((
+                        self.ix.id(*rel),
+                        format!(
+                            "not written: the galaxy cluster of {} was not written, so its relation to the cluster of {} has no place",
+                            self.ix.id(*source),
+                            self.ix.id(*target)
+                        ),
+                    ));
+                }
+            }
+        }
         for (holder, links) in &self.links {
             for (rel, cluster) in links {
                 if !self.ix.has(*rel, HANDLED) {
@@ -956,9 +1062,10 @@ impl FeedExport {
             let Some(member) = objs.get(&self.ix, r) else {
                 continue;
             };
-            // A relationship to a cluster is written with the attributes it connects; a
-            // cluster is global, so every event that refers to it carries it.
-            if self.ix.has(m, LINK) {
+            // A relationship to a cluster is written with the attributes it connects, one
+            // between clusters with its source's cluster; a cluster is global, so every event
+            // that refers to it carries it.
+            if self.ix.has(m, LINK) || self.ix.has(m, RELATION) {
                 continue;
             }
             if is_cluster(member) {
@@ -1034,6 +1141,7 @@ impl FeedExport {
             let cluster = ix.has(s, CLUSTER);
             if slot.assigned != 0
                 || ix.has(s, LINK)
+                || ix.has(s, RELATION)
                 || (cluster && (ix.has(s, USED) || ix.has(s, LINKED)))
                 || matches!(t, "report" | "grouping")
                 || (t == "identity" && !cluster)

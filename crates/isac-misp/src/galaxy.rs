@@ -749,6 +749,19 @@ fn ext_str<'a>(d: Option<&'a Map<String, Value>>, k: &str) -> Option<&'a str> {
         .filter(|s| !s.trim().is_empty())
 }
 
+/// The uuid of the galaxy cluster an object is written as: the cluster's own uuid as the import
+/// recorded it (the object's id is the event's own, see [`object_uuid`]); for an object made
+/// elsewhere, the UUID of its id.
+pub fn cluster_uuid(item: &StixItem) -> String {
+    let details = misp_details(&item.object).filter(|d| d.contains_key("galaxy_type"));
+    match ext_str(details, "cluster_uuid").filter(|u| !u.trim().is_empty()) {
+        Some(u) => u.trim().to_string(),
+        None => uuid_of(item.id())
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| derived_uuid(&[item.id()]).to_string()),
+    }
+}
+
 /// The galaxy cluster of a STIX object for which [`is_cluster`] holds. `Err` says why none can
 /// be written.
 pub fn cluster_out(item: &StixItem) -> Result<ClusterOut, String> {
@@ -802,14 +815,7 @@ pub fn cluster_out(item: &StixItem) -> Result<ClusterOut, String> {
     } else {
         meta_from(o, t, &galaxy_type, name, recorded_meta)
     };
-    // The cluster's own uuid as the import recorded it (the object's id is the event's own,
-    // see [`object_uuid`]); for an object made elsewhere, the UUID of its id.
-    let uuid = match ext_str(details, "cluster_uuid").filter(|u| !u.trim().is_empty()) {
-        Some(u) => u.trim().to_string(),
-        None => uuid_of(item.id())
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| derived_uuid(&[item.id()]).to_string()),
-    };
+    let uuid = cluster_uuid(item);
     let tag_name = match ext_str(details, "tag_name") {
         Some(tag) if same_cluster => tag.to_string(),
         _ => tag_for(&galaxy_type, name),

@@ -11,7 +11,7 @@ use crate::*;
 
 const APT28: &str = "5b4ee3ea-eee3-4c8e-8323-85ae32658754";
 const PHISHING: &str = "2e34237d-8574-43f6-aace-ae2915de8597";
-const BISCUIT: &str = "b8eb28e4-48a6-40ae-951a-328714f75eda";
+pub(super) const BISCUIT: &str = "b8eb28e4-48a6-40ae-951a-328714f75eda";
 const LOCKBIT: &str = "c4e9a1c3-0000-4000-8000-0000000000b1";
 const CMD: &str = "bba595da-b73a-4354-aa6c-224d4de7cb4e";
 const APT16: &str = "d6e88e18-81e8-4709-82d8-973095da1e70";
@@ -625,14 +625,53 @@ fn relations_between_clusters_become_relationships() {
             .contains("`uses-it!` is not a STIX relationship type"),
         "{named:?}"
     );
-    // The export does not write relations between clusters back to MISP; it names them.
-    let (_, diags, _) = reimport(&i.objects);
+    // The export writes them back as relations of APT 28's cluster, each with the
+    // distribution of its relationship, and importing that gives the same relationships.
+    let (again, diags, feed) = reimport(&i.objects);
     for id in [uses.id(), similar.id()] {
         assert!(
-            diags.iter().any(|d| d.element.as_deref() == Some(id)),
+            !diags.iter().any(|d| d.element.as_deref() == Some(id)),
             "{id}: {diags:#?}"
         );
+        let back = again.iter().find(|o| o.id() == id).expect(id);
+        let first = get(&i, id);
+        assert_eq!(back.object, first.object);
+        assert_eq!((back.tlp, &back.recipients), (first.tlp, &first.recipients));
     }
+    let files = feed.0.borrow();
+    let ev: Value = serde_json::from_slice(&files[&format!("{EV}.json")]).unwrap();
+    let written: Vec<Value> = ev["Event"]["Galaxy"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|g| g["GalaxyCluster"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["uuid"] == APT28)
+        .flat_map(|c| {
+            c["GalaxyClusterRelation"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let seen: Vec<(&str, &str, &str)> = written
+        .iter()
+        .map(|r| {
+            assert_eq!(r["galaxy_cluster_uuid"], APT28);
+            (
+                r["referenced_galaxy_cluster_uuid"].as_str().unwrap(),
+                r["referenced_galaxy_cluster_type"].as_str().unwrap(),
+                r["distribution"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // `uses` is AMBER for the event's sharing group (4); `similar` is as narrow as FIN-X (0).
+    assert_eq!(seen, [(BISCUIT, "uses", "4"), (FIN_X, "similar", "0")]);
+    let uses_written = written
+        .iter()
+        .find(|r| r["referenced_galaxy_cluster_type"] == "uses")
+        .unwrap();
+    assert_eq!(uses_written["sharing_group_id"], "7");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::process::Command;
 use isac_model::Tlp;
 use serde_json::{Value, json};
 
-use super::galaxy::{foreign_clusters, galaxy_event};
+use super::galaxy::{BISCUIT, foreign_clusters, galaxy_event};
 use super::{foreign_items, publisher, rich_event};
 use crate::*;
 
@@ -91,7 +91,9 @@ root = pathlib.Path(sys.argv[1])
 manifest = json.loads((root / "manifest.json").read_text())
 out = {}
 def galaxies(gs):
-    return [[g.type, g.name, [[c.uuid, c.value, c.tag_name, int(c.distribution), c.meta] for c in g.clusters]] for g in gs]
+    return [[g.type, g.name, [[c.uuid, c.value, c.tag_name, int(c.distribution), c.meta,
+        [[r.galaxy_cluster_uuid, r.referenced_galaxy_cluster_uuid, r.referenced_galaxy_cluster_type, int(r.distribution)]
+         for r in c.cluster_relations]] for c in g.clusters]] for g in gs]
 for uuid in manifest:
     e = MISPEvent()
     e.load_file(str(root / f"{uuid}.json"))
@@ -114,10 +116,16 @@ for uuid in manifest:
 print(json.dumps(out))
 "#;
 
-/// The galaxy test event under an event uuid of its own.
+/// The galaxy test event under an event uuid of its own, with relations between its clusters.
 fn galaxy_objects() -> Vec<StixItem> {
     let mut doc = galaxy_event();
     doc["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a1".into();
+    let apt28 = &mut doc["Event"]["Galaxy"][0]["GalaxyCluster"][0];
+    let (from, to) = (apt28["uuid"].clone(), json!(BISCUIT));
+    apt28["GalaxyClusterRelation"] = json!([
+        { "galaxy_cluster_uuid": from, "referenced_galaxy_cluster_uuid": to,
+          "referenced_galaxy_cluster_type": "uses", "distribution": "3" },
+    ]);
     import_event(&doc, &ImportOptions::default())
         .unwrap()
         .objects
@@ -135,12 +143,26 @@ fn galaxies_seen(ours: &Value) -> Value {
                 .unwrap()
                 .iter()
                 .map(|c| {
+                    let relations: Vec<Value> = c["GalaxyClusterRelation"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|r| {
+                            json!([
+                                r["galaxy_cluster_uuid"],
+                                r["referenced_galaxy_cluster_uuid"],
+                                r["referenced_galaxy_cluster_type"],
+                                r["distribution"].as_str().unwrap().parse::<u8>().unwrap()
+                            ])
+                        })
+                        .collect();
                     json!([
                         c["uuid"],
                         c["value"],
                         c["tag_name"],
                         c["distribution"].as_str().unwrap().parse::<u8>().unwrap(),
-                        c.get("meta").cloned().unwrap_or(json!({}))
+                        c.get("meta").cloned().unwrap_or(json!({})),
+                        relations
                     ])
                 })
                 .collect();
@@ -167,6 +189,7 @@ fn pymisp_loads_our_feed() {
     assert_eq!(seen.len(), expected.events.len());
     let mut attributes = 0;
     let mut galaxies = 0;
+    let mut relations = 0;
     for ev in &expected.events {
         let s = &seen[&ev.uuid];
         let e = &ev.event["Event"];
@@ -189,6 +212,14 @@ fn pymisp_loads_our_feed() {
         );
         assert_eq!(s["galaxies"], galaxies_seen(&e["Galaxy"]), "{}", ev.uuid);
         galaxies += s["galaxies"].as_array().unwrap().len();
+        relations += e["Galaxy"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["GalaxyCluster"].as_array().unwrap())
+            .filter_map(|c| c["GalaxyClusterRelation"].as_array())
+            .map(Vec::len)
+            .sum::<usize>();
         let check = |ours: &Value, theirs: &Value| {
             assert_eq!(theirs[0], ours["uuid"]);
             assert_eq!(theirs[1], ours["type"]);
@@ -236,6 +267,10 @@ fn pymisp_loads_our_feed() {
     }
     assert!(attributes > 80, "{attributes} attributes compared");
     assert!(galaxies >= 15, "{galaxies} event galaxies compared");
+    assert!(
+        relations >= 1,
+        "{relations} relations between clusters compared"
+    );
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
