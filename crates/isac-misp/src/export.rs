@@ -704,6 +704,9 @@ pub struct FeedExport {
     relations: HashMap<u32, Vec<(u32, u32)>>,
     /// Reports and groupings, in id order.
     containers: Vec<u32>,
+    /// Objects whose id has the UUID of another object's id in the export, with the uuid
+    /// each is written with instead (see [`FeedExport::misp_uuid`]).
+    renamed: HashMap<u32, String>,
     buckets: Vec<Bucket>,
     part: Option<Part>,
     stage: Stage,
@@ -726,13 +729,75 @@ impl FeedExport {
             catch_all_size: options.catch_all_size.max(1),
             links: HashMap::new(),
             relations: HashMap::new(),
+            renamed: HashMap::new(),
             buckets: Vec::new(),
             part: None,
             stage: Stage::Containers(0),
             diagnostics: Vec::new(),
         };
         ex.find_links();
+        ex.rename_shared_uuids();
         ex
+    }
+
+    /// A STIX id is unique only with its type (`report--X` and `grouping--X` are two
+    /// objects), while a MISP uuid is unique alone: two events or attributes with one uuid
+    /// would overwrite each other in a feed or be refused by MISP. So of the objects whose ids
+    /// share a UUID, the first by type name keeps it and each other one is written with a uuid
+    /// derived from its whole id, with a warning. The sort holds 24 bytes per object while it
+    /// runs.
+    fn rename_shared_uuids(&mut self) {
+        let ix = &self.ix;
+        // Objects never written under their own uuid: relationships (links and relations),
+        // clusters (their cluster's uuid), organisations, definitions, and observables written
+        // as part of another object.
+        let own = |s: u32| {
+            let t = ix.stix_type(s);
+            !(t == "relationship"
+                || t == "identity"
+                || is_support(t)
+                || ix.has(s, CLUSTER)
+                || ix.consumed(s))
+        };
+        let mut keys: Vec<([u8; 16], &str, u32)> = ix
+            .order
+            .iter()
+            .filter(|&&s| own(s))
+            .filter_map(|&s| match ix.slots[s as usize].key {
+                Key::Uuid(t, bytes) => Some((bytes, &*ix.types[usize::from(t)], s)),
+                Key::Text(_) => None,
+            })
+            .collect();
+        keys.sort_unstable();
+        let mut renamed = Vec::new();
+        for w in keys.windows(2) {
+            if w[0].0 == w[1].0 {
+                renamed.push((w[1].2, w[0].2));
+            }
+        }
+        drop(keys);
+        for (s, first) in renamed {
+            let id = self.ix.id(s);
+            let uuid = derived_uuid(&[&id]).to_string();
+            let reason = format!(
+                "its UUID is also that of {}, and a MISP uuid must be unique on its own: written with uuid {uuid}",
+                self.ix.id(first)
+            );
+            self.diag(Level::Warning, None, &id, reason);
+            self.renamed.insert(s, uuid);
+        }
+    }
+
+    /// The uuid an object's event or first attribute is written with: its id's UUID, unless
+    /// another object has it too ([`FeedExport::rename_shared_uuids`]); for an id that has no
+    /// UUID, one derived from it.
+    fn misp_uuid(&self, id: &str) -> String {
+        if let Some(u) = self.ix.object(id).and_then(|s| self.renamed.get(&s)) {
+            return u.clone();
+        }
+        uuid_of(id)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| derived_uuid(&[id]).to_string())
     }
 
     /// The next piece of work, or `None` when the export is complete.
@@ -1052,7 +1117,7 @@ impl FeedExport {
 
     fn container(&mut self, slot: u32, objs: &ExportJob) -> Option<ExportedEvent> {
         let c = objs.get(&self.ix, &self.ix.id(slot))?;
-        let event_uuid = container_uuid(c.id());
+        let event_uuid = self.misp_uuid(c.id());
         let mut attrs = Vec::new();
         let mut galaxies = Vec::new();
         for r in refs(&c.object, "object_refs") {
@@ -1075,7 +1140,7 @@ impl FeedExport {
             match self.ix.slots[m as usize].assigned {
                 0 => {}
                 e => {
-                    let e = container_uuid(&self.ix.id(e - 1));
+                    let e = self.misp_uuid(&self.ix.id(e - 1));
                     if e != event_uuid {
                         let reason =
                             format!("also referred to by {}; written once, in event {e}", c.id());
@@ -1256,9 +1321,7 @@ impl FeedExport {
         let id = item.id();
         let details = misp_details(o);
         let hint = details.and_then(|d| str_of(d, "attribute_type"));
-        let own_uuid = uuid_of(id)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| derived_uuid(&[id]).to_string());
+        let own_uuid = self.misp_uuid(id);
         let ts = ts_of(o).map(|t| t.timestamp()).unwrap_or(0);
         let make = |uuid: String, misp_type: &str, value: String, to_ids: bool| Attr {
             uuid,
@@ -1888,11 +1951,4 @@ fn refs<'o>(o: &'o Map<String, Value>, k: &str) -> impl Iterator<Item = &'o str>
 
 fn labels_of(o: &Map<String, Value>) -> Vec<String> {
     refs(o, "labels").map(str::to_string).collect()
-}
-
-/// The uuid of the event of a report or grouping: the UUID of its id.
-fn container_uuid(id: &str) -> String {
-    uuid_of(id)
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| derived_uuid(&[id]).to_string())
 }

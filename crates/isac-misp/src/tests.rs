@@ -1678,3 +1678,72 @@ fn groupings_observations_and_observables_are_exported() {
     assert_eq!(od_attr["first_seen"], "2024-06-01T08:00:00.000000+00:00");
     assert_eq!(od_attr["last_seen"], "2024-06-01T09:00:00.000000+00:00");
 }
+
+#[test]
+fn objects_sharing_a_uuid_are_written_under_distinct_uuids() {
+    const X: &str = "4d000000-0000-4000-8000-000000000001";
+    const Y: &str = "4d000000-0000-4000-8000-000000000002";
+    let container = |ty: &str, member: &str| {
+        item(
+            json!({
+                "type": ty, "spec_version": "2.1", "id": format!("{ty}--{X}"),
+                "created": "2024-06-01T08:00:00.000Z", "modified": "2024-06-02T08:00:00.000Z",
+                "name": format!("the {ty}"), "published": "2024-06-02T08:00:00.000Z",
+                "context": "suspicious-activity",
+                "object_refs": [member],
+                "object_marking_refs": [Tlp::Green.marking_id_v2()],
+            }),
+            Tlp::Green,
+        )
+    };
+    let note = item(
+        json!({
+            "type": "note", "spec_version": "2.1", "id": format!("note--{Y}"),
+            "created": "2024-06-01T08:00:00.000Z", "modified": "2024-06-01T08:00:00.000Z",
+            "content": "seen at two members",
+            "object_refs": [format!("indicator--{Y}")],
+            "object_marking_refs": [Tlp::Green.marking_id_v2()],
+        }),
+        Tlp::Green,
+    );
+    let items = vec![
+        container("report", &format!("indicator--{Y}")),
+        container("grouping", &format!("note--{Y}")),
+        indicator(Y, "[ipv4-addr:value='198.51.100.7']", Tlp::Green),
+        note,
+    ];
+    let (_, diags, feed) = reimport(&items);
+    let files = feed.0.borrow();
+    let events: Vec<Value> = files
+        .iter()
+        .filter(|(name, _)| name.as_str() != "manifest.json" && name.ends_with(".json"))
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    // Two events, each holding its own attribute, none under a uuid another one has.
+    assert_eq!(events.len(), 2, "{:?}", files.keys().collect::<Vec<_>>());
+    let mut uuids: Vec<&str> = events
+        .iter()
+        .flat_map(|e| {
+            let attrs = e["Event"]["Attribute"].as_array().unwrap();
+            assert_eq!(attrs.len(), 1, "{e}");
+            [
+                e["Event"]["uuid"].as_str().unwrap(),
+                attrs[0]["uuid"].as_str().unwrap(),
+            ]
+        })
+        .collect();
+    assert!(uuids.contains(&X) && uuids.contains(&Y), "{uuids:?}");
+    uuids.sort_unstable();
+    uuids.dedup();
+    assert_eq!(uuids.len(), 4);
+    // The first by type name keeps the shared uuid; the report and the note give it up, each
+    // with a warning.
+    for renamed in [format!("report--{X}"), format!("note--{Y}")] {
+        assert!(
+            diags.iter().any(|d| d.level == Level::Warning
+                && d.element.as_deref() == Some(renamed.as_str())
+                && d.reason.contains("must be unique")),
+            "{renamed}: {diags:#?}"
+        );
+    }
+}
