@@ -765,7 +765,12 @@ impl FeedExport {
             .filter(|&&s| own(s))
             .filter_map(|&s| match ix.slots[s as usize].key {
                 Key::Uuid(t, bytes) => Some((bytes, &*ix.types[usize::from(t)], s)),
-                Key::Text(_) => None,
+                // An id whose UUID is written with upper-case digits is kept as text, and is
+                // written with the same (lower-cased) uuid.
+                Key::Text(n) => {
+                    let (t, u) = ix.texts[n as usize].split_once("--")?;
+                    Some((*Uuid::parse_str(u).ok()?.as_bytes(), t, s))
+                }
             })
             .collect();
         keys.sort_unstable();

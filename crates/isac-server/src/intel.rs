@@ -129,18 +129,17 @@ fn check_type(l: Locale, t: &str) -> Result<(), ApiError> {
     }
 }
 
+/// An id is `<type>--<RFC 4122 UUID>` (§2.9). RFC 4122 reads hex digits in either case, and so
+/// does the OASIS validator: OASIS's own example `infrastructure.json` has an id with upper-case
+/// digits. Such an id is kept as given; ids are compared as exact text throughout (lookups,
+/// references, TAXII filters), so an object is found by the id it was given.
 fn check_id(l: Locale, id: &str, t: &str) -> Result<(), ApiError> {
-    let ok = id
-        .strip_prefix(t)
-        .and_then(|r| r.strip_prefix("--"))
-        .and_then(|u| uuid::Uuid::parse_str(u).ok())
-        .is_some_and(|u| u.hyphenated().to_string() == id[t.len() + 2..]);
-    if ok {
+    if isac_stix::syntax::parse_identifier(id).is_some_and(|(it, _)| it == t) {
         Ok(())
     } else {
         Err(ApiError::invalid(match l {
-            Locale::En => format!("`id` must be `{t}--` followed by a lower-case UUID"),
-            Locale::ZhTw => format!("`id` 必須是 `{t}--` 加上小寫的 UUID"),
+            Locale::En => format!("`id` must be `{t}--` followed by an RFC 4122 UUID"),
+            Locale::ZhTw => format!("`id` 必須是 `{t}--` 加上 RFC 4122 UUID"),
         }))
     }
 }

@@ -555,3 +555,42 @@ fn every_stix_finding_code_is_described_in_zh_tw() {
         .collect();
     assert!(missing.is_empty(), "no zh-TW meaning for {missing:?}");
 }
+
+/// RFC 4122 reads a UUID's hex digits in either case, and so does the OASIS validator (its own
+/// example `infrastructure.json` has such an id): the id is stored as given, found by it, and a
+/// relationship naming it connects.
+#[tokio::test]
+async fn ids_with_upper_case_uuid_digits_are_kept_as_given() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+        let session = session.expect("session");
+        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+        let csrf = csrf_of(&page.text());
+        let mut objects = indicators(2);
+        objects[0]["id"] = json!("indicator--81F12913-1372-4C96-85EC-E9034AC98ABA");
+        objects.push(json!({
+            "type": "relationship", "spec_version": "2.1",
+            "id": "relationship--81f12913-1372-4c96-85ec-E9034ac98aba",
+            "created": "2026-03-01T00:00:00.000Z", "modified": "2026-03-01T00:00:00.000Z",
+            "relationship_type": "related-to",
+            "source_ref": objects[0]["id"], "target_ref": objects[1]["id"],
+        }));
+        let r = upload(app, &session, &csrf, &bundle(&objects)).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(r.text().contains("Created 3 ·"), "{backend}: {}", r.text());
+        for o in &objects {
+            let got = fx
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/objects/{}", id(o)),
+                    "m1_analyst",
+                    None,
+                )
+                .await;
+            assert_eq!(got.status, StatusCode::OK, "{backend}: {}", id(o));
+            assert!(got.text().contains(id(o)), "{backend}");
+        }
+    }
+}
