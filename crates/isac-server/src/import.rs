@@ -291,10 +291,14 @@ impl Importer {
 pub enum DocumentKind {
     Bundle,
     MispEvent,
+    /// One STIX object on its own, as the OASIS validator also reads (its example
+    /// `interop-objectmarking-test.json` is one): imported as a bundle of that object.
+    Object,
 }
 
 /// Tells a STIX bundle from a MISP event by its first bytes: a MISP event is `{"Event": …}`, a
-/// MISP API response, or a bare event with `info` or `Attribute`; a bundle has `type: bundle`.
+/// MISP API response, or a bare event with `info` or `Attribute`; a bundle has `type: bundle`;
+/// anything else with a `type` is read as one STIX object.
 pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
     let head = String::from_utf8_lossy(&head[..head.len().min(4096)]);
     if head.contains("\"Event\"") || head.contains("\"response\"") {
@@ -303,6 +307,8 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
         Some(DocumentKind::Bundle)
     } else if head.contains("\"info\"") || head.contains("\"Attribute\"") {
         Some(DocumentKind::MispEvent)
+    } else if head.trim_start().starts_with('{') && head.contains("\"type\"") {
+        Some(DocumentKind::Object)
     } else {
         None
     }
@@ -403,9 +409,28 @@ impl Importer {
         match kind {
             Some(DocumentKind::MispEvent) => self.upload_misp(store, source, file, totals).await,
             Some(DocumentKind::Bundle) => self.upload_bundle(store, source, file, totals).await,
+            Some(DocumentKind::Object) => {
+                let reader = self.clone();
+                let prepared = match blocking(move || Ok(reader.read_object(&file))).await? {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Notes::refused(totals, e)),
+                };
+                let mut session = store.import_session(0);
+                let mut notes = Notes::default();
+                notes.extend(
+                    self.store_prepared(&mut session, source, prepared, totals)
+                        .await?,
+                );
+                session.finish().await.map_err(ApiError::from)?;
+                Ok(notes)
+            }
             None => Ok(Notes::refused(
                 totals,
-                "neither a STIX bundle nor a MISP event".into(),
+                match self.locale {
+                    Locale::En => "neither a STIX bundle, a STIX object nor a MISP event",
+                    Locale::ZhTw => "既不是 STIX 套組、STIX 物件，也不是 MISP 事件",
+                }
+                .into(),
             )),
         }
     }
@@ -461,12 +486,7 @@ impl Importer {
         .await?;
         let file = match checked {
             (Ok(_), file) => file,
-            (Err(e), _) => {
-                return Ok(Notes::refused(
-                    totals,
-                    format!("not a readable STIX bundle: {e}"),
-                ));
-            }
+            (Err(e), _) => return Ok(Notes::refused(totals, self.unreadable_bundle(&e))),
         };
         // The second read: chunks are parsed and prepared on a blocking thread while the store
         // writes the chunk before; at most three chunks are in memory (one being read, one
@@ -498,7 +518,7 @@ impl Importer {
             Ok(Err(e)) => {
                 // The first read found the bundle readable, so only the file itself can fail.
                 totals.refused_units += 1;
-                notes.extend([format!("not a readable STIX bundle: {e}")]);
+                notes.extend([self.unreadable_bundle(&e)]);
             }
             Err(e) => {
                 tracing::error!(error = %e, "the bundle reader of an upload failed");
@@ -510,6 +530,51 @@ impl Importer {
 }
 
 impl Importer {
+    /// Reads one STIX object that is a document on its own (a 2.0 object upgraded) of at most
+    /// [`BUNDLE_VALUE_BYTES`], and prepares it as a unit of one object. `Err` says why it is not
+    /// one. Blocking.
+    pub fn read_object(&self, input: impl std::io::Read) -> Result<Prepared, String> {
+        use std::io::Read;
+        let unreadable = |why: &dyn std::fmt::Display| match self.locale {
+            Locale::En => format!("not a readable STIX object: {why}"),
+            Locale::ZhTw => format!("無法讀取的 STIX 物件：{why}"),
+        };
+        let mut bytes = Vec::new();
+        input
+            .take(BUNDLE_VALUE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| unreadable(&e))?;
+        if bytes.len() as u64 > BUNDLE_VALUE_BYTES {
+            return Err(match self.locale {
+                Locale::En => {
+                    format!("a STIX object on its own may take at most {BUNDLE_VALUE_BYTES} bytes")
+                }
+                Locale::ZhTw => format!("單獨的 STIX 物件最多 {BUNDLE_VALUE_BYTES} 位元組"),
+            });
+        }
+        let o: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|e| unreadable(&e))?;
+        if !o.get("type").is_some_and(Value::is_string) {
+            return Err(unreadable(&match self.locale {
+                Locale::En => "it has no `type`",
+                Locale::ZhTw => "沒有 `type`",
+            }));
+        }
+        let objects = if o.contains_key("spec_version") {
+            vec![o]
+        } else {
+            isac_stix::upgrade::upgrade_object(&o)
+        };
+        Ok(self.prepare(objects))
+    }
+
+    /// Why a bundle could not be read, in the importer's language.
+    fn unreadable_bundle(&self, e: &dyn std::fmt::Display) -> String {
+        match self.locale {
+            Locale::En => format!("not a readable STIX bundle: {e}"),
+            Locale::ZhTw => format!("無法讀取的 STIX 套組：{e}"),
+        }
+    }
+
     /// Reads a STIX bundle as a stream (STIX 2.0 objects, without `spec_version`, upgraded;
     /// 2.1 objects as they are), prepares it in chunks of [`IMPORT_CHUNK`] objects and hands
     /// each, with the number of objects read into it, to `send`. No object may take more than

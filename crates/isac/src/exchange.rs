@@ -97,6 +97,7 @@ async fn find_org(store: &Store, key: &str) -> Result<isac_store::Org> {
 /// What one input path is.
 enum Input {
     Bundle(PathBuf),
+    Object(PathBuf),
     MispEvent(PathBuf),
     MispFeed(PathBuf),
 }
@@ -127,7 +128,11 @@ fn classify(path: &Path) -> Result<Vec<Input>> {
             Ok(vec![Input::MispEvent(path.to_owned())])
         }
         Some(isac_server::import::DocumentKind::Bundle) => Ok(vec![Input::Bundle(path.to_owned())]),
-        None => bail!("{}: neither a STIX bundle nor a MISP event", path.display()),
+        Some(isac_server::import::DocumentKind::Object) => Ok(vec![Input::Object(path.to_owned())]),
+        None => bail!(
+            "{}: neither a STIX bundle, a STIX object nor a MISP event",
+            path.display()
+        ),
     }
 }
 
@@ -158,6 +163,27 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
         match input {
             Input::Bundle(path) => {
                 import_bundle(&mut session, importer, &path, &bar, &mut totals).await?
+            }
+            Input::Object(path) => {
+                let source = path.display().to_string();
+                bar.set_message(source.clone());
+                let file =
+                    std::fs::File::open(&path).with_context(|| format!("opening {source}"))?;
+                match importer.read_object(std::io::BufReader::new(file)) {
+                    Ok(prepared) => {
+                        let problems = importer
+                            .store_prepared(&mut session, &source, prepared, &mut totals)
+                            .await
+                            .map_err(uncommitted)?;
+                        report(&source, &problems, &bar);
+                        bar.inc(1);
+                    }
+                    Err(e) => {
+                        totals.units += 1;
+                        totals.refused_units += 1;
+                        report(&source, &[e], &bar);
+                    }
+                }
             }
             Input::MispEvent(path) => {
                 let source = path.display().to_string();

@@ -507,7 +507,8 @@ async fn web_import_refuses_bad_uploads_storing_nothing() {
         let r = upload(app, &session, &csrf, b"\x89PNG not json at all").await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
         assert!(
-            r.text().contains("neither a STIX bundle nor a MISP event"),
+            r.text()
+                .contains("neither a STIX bundle, a STIX object nor a MISP event"),
             "{backend}"
         );
         let cut = indicators(6_000);
@@ -592,5 +593,63 @@ async fn ids_with_upper_case_uuid_digits_are_kept_as_given() {
             assert_eq!(got.status, StatusCode::OK, "{backend}: {}", id(o));
             assert!(got.text().contains(id(o)), "{backend}");
         }
+    }
+}
+
+/// A document that is one STIX object, not a bundle, is imported as a bundle of that object; a
+/// broken one is refused with its reason and nothing is stored.
+#[tokio::test]
+async fn a_lone_object_is_imported_as_a_bundle_of_one() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+        let session = session.expect("session");
+        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+        let csrf = csrf_of(&page.text());
+        let o = &indicators(1)[0];
+        let r = upload(app, &session, &csrf, &serde_json::to_vec_pretty(o).unwrap()).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(r.text().contains("Created 1 ·"), "{backend}: {}", r.text());
+        assert!(fx.stored(o).await, "{backend}");
+        let before = fx.versions().await;
+        for (bad, why) in [
+            (
+                br#"{"type": "indicator", "name": "#.to_vec(),
+                "not a readable STIX object",
+            ),
+            (
+                br#"{"type": "indicator", "name": "x"}"#.to_vec(),
+                "missing required property `id`",
+            ),
+        ] {
+            let r = upload(app, &session, &csrf, &bad).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+            assert!(r.text().contains(why), "{backend}: {}", r.text());
+        }
+        // In zh-TW.
+        fx.store
+            .set_user_locale(&fx.m1_analyst.id, isac_model::Locale::ZhTw)
+            .await
+            .expect("locale");
+        for (bad, why) in [
+            (
+                br#"{"type": "indicator", "name": "#.to_vec(),
+                "無法讀取的 STIX 物件：",
+            ),
+            (
+                b"\x89PNG not json at all".to_vec(),
+                "既不是 STIX 套組、STIX 物件，也不是 MISP 事件",
+            ),
+            (
+                br#"{"type": "bundle", "objects": [}"#.to_vec(),
+                "無法讀取的 STIX 套組：",
+            ),
+        ] {
+            let r = upload(app, &session, &csrf, &bad).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+            assert!(r.text().contains(why), "{backend}: {}", r.text());
+        }
+        assert_eq!(fx.versions().await, before, "{backend}");
     }
 }
