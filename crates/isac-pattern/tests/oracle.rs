@@ -114,6 +114,69 @@ const DOCUMENTED: &[(&str, bool, Reason)] = &[
         false,
         Reason::DuplicateQualifierOnGroup,
     ),
+    // From the test suite shipped with stix2-patterns (test/v21/test_validator.py), which
+    // expects these to pass.
+    (
+        "([win-registry-key:key = 'hkey_local_machine\\\\foo\\\\bar']) WITHIN 5 SECONDS WITHIN 6 SECONDS",
+        false,
+        Reason::DuplicateQualifierOnGroup,
+    ),
+    (
+        "[x_whatever:detected == t'2018-03-22T12:11:14.1Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2024-01-15T12:30:45Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2024-12-31T23:59:59Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2024-01-01T00:00:00Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2024-01-15T12:30:45.123Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2024-01-15T12:30:45.123456Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2024-02-29T12:00:00Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    (
+        "[x:created = t'2000-02-29T12:00:00Z']",
+        false,
+        Reason::ObjectTypeName,
+    ),
+    // Both rules refuse these; the day is named first.
+    (
+        "[x:created = t'2024-02-30T12:00:00Z']",
+        false,
+        Reason::NoSuchDay,
+    ),
+    (
+        "[x:created = t'2024-04-31T12:00:00Z']",
+        false,
+        Reason::NoSuchDay,
+    ),
+    (
+        "[x:created = t'2023-02-29T12:00:00Z']",
+        false,
+        Reason::NoSuchDay,
+    ),
     ("[File:name = 'a']", false, Reason::ObjectTypeName),
     ("[FILE:name = 'a']", false, Reason::ObjectTypeName),
     ("[x:name = 'a']", false, Reason::ObjectTypeName),
