@@ -200,6 +200,61 @@ struct ObjectInfo<'a> {
     meta_category: Option<&'a str>,
 }
 
+/// A `GalaxyClusterRelation` of a converted cluster.
+struct ClusterRelation {
+    /// The source cluster's object.
+    source: String,
+    /// The source cluster's uuid.
+    from: String,
+    /// The referenced cluster's uuid.
+    to: String,
+    /// The relation type as MISP gives it.
+    kind: String,
+    /// The relation's own audience: its distribution (and sharing group) inside its cluster.
+    audience: Audience,
+}
+
+/// The wider of two audiences given to one element: the wider TLP with its recipients, or at the
+/// same TLP the recipients of either.
+fn widest(a: Audience, b: Audience) -> Audience {
+    if a.tlp.breadth() > b.tlp.breadth() {
+        a
+    } else if b.tlp.breadth() > a.tlp.breadth() {
+        b
+    } else {
+        let mut recipients = a.recipients;
+        for r in b.recipients {
+            if !recipients.contains(&r) {
+                recipients.push(r);
+            }
+        }
+        Audience {
+            tlp: a.tlp,
+            recipients,
+        }
+    }
+}
+
+/// The narrower of two audiences, never wider than either: the narrower TLP with its
+/// recipients, or at the same TLP the recipients both name.
+fn narrowest(a: Audience, b: Audience) -> Audience {
+    if a.tlp.breadth() < b.tlp.breadth() {
+        a
+    } else if b.tlp.breadth() < a.tlp.breadth() {
+        b
+    } else {
+        let recipients = a
+            .recipients
+            .into_iter()
+            .filter(|r| b.recipients.contains(r))
+            .collect();
+        Audience {
+            tlp: a.tlp,
+            recipients,
+        }
+    }
+}
+
 struct Context<'a> {
     event: &'a Map<String, Value>,
     event_uuid: String,
@@ -224,9 +279,9 @@ struct Context<'a> {
     relationship_ids: HashSet<String>,
     /// The object each converted cluster became, by the cluster's MISP uuid.
     cluster_objects: HashMap<String, String>,
-    /// Relations between clusters (`GalaxyClusterRelation`) as (source object, source cluster
-    /// uuid, referenced cluster uuid, relation type), resolved once every cluster is known.
-    cluster_relations: Vec<(String, String, String, String)>,
+    /// Relations between clusters (`GalaxyClusterRelation`), resolved once every cluster is
+    /// known.
+    cluster_relations: Vec<ClusterRelation>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -681,6 +736,25 @@ impl<'a> Context<'a> {
             self.diag(Level::Warning, Some(&uuid), w);
         }
         let id = object["id"].as_str().unwrap_or_default().to_string();
+        // A relation is an element of its cluster: its own distribution narrows it further.
+        for r in array(c.cluster, "GalaxyClusterRelation") {
+            if let (Some(to), Some(rt)) = (
+                str_of(r, "referenced_galaxy_cluster_uuid"),
+                str_of(r, "referenced_galaxy_cluster_type"),
+            ) {
+                let (audience, warning) = child_audience(&sharing(r, &[]), &aud);
+                if let Some(w) = warning {
+                    self.diag(Level::Warning, Some(&uuid), w);
+                }
+                self.cluster_relations.push(ClusterRelation {
+                    source: id.clone(),
+                    from: uuid.clone(),
+                    to: to.trim().to_string(),
+                    kind: rt.trim().to_string(),
+                    audience,
+                });
+            }
+        }
         match self.cluster_index.get(&id) {
             Some(&i) => {
                 let have = &mut self.clusters[i];
@@ -713,19 +787,6 @@ impl<'a> Context<'a> {
             }
         }
         self.cluster_objects.insert(uuid.clone(), id.clone());
-        for r in array(c.cluster, "GalaxyClusterRelation") {
-            if let (Some(to), Some(rt)) = (
-                str_of(r, "referenced_galaxy_cluster_uuid"),
-                str_of(r, "referenced_galaxy_cluster_type"),
-            ) {
-                self.cluster_relations.push((
-                    id.clone(),
-                    uuid.clone(),
-                    to.trim().to_string(),
-                    rt.trim().to_string(),
-                ));
-            }
-        }
         Some(id)
     }
 
@@ -747,7 +808,27 @@ impl<'a> Context<'a> {
     /// clusters were converted in this event; the others are named. The relationship takes the
     /// narrower audience of its two ends, so it is never shown where one end is not.
     fn relate_clusters(&mut self) {
-        for (source, from, to, rt) in std::mem::take(&mut self.cluster_relations) {
+        // A cluster carried twice (on the event and on an attribute) carries its relations
+        // twice: each relation is kept once, with the widest audience it was given, as the
+        // cluster is.
+        let mut relations: Vec<ClusterRelation> = Vec::new();
+        for r in std::mem::take(&mut self.cluster_relations) {
+            match relations
+                .iter_mut()
+                .find(|k| (&k.source, &k.to, &k.kind) == (&r.source, &r.to, &r.kind))
+            {
+                Some(k) => k.audience = widest(k.audience.clone(), r.audience),
+                None => relations.push(r),
+            }
+        }
+        for ClusterRelation {
+            source,
+            from,
+            to,
+            kind: rt,
+            audience,
+        } in relations
+        {
             let Some(target) = self.cluster_objects.get(&to).cloned() else {
                 self.diag(
                     Level::Skipped,
@@ -772,30 +853,15 @@ impl<'a> Context<'a> {
                 continue;
             }
             let ends = [&source, &target].map(|id| {
-                self.cluster_index
-                    .get(id.as_str())
-                    .map(|&i| (self.clusters[i].tlp, self.clusters[i].recipients.clone()))
+                self.cluster_index.get(id.as_str()).map(|&i| Audience {
+                    tlp: self.clusters[i].tlp,
+                    recipients: self.clusters[i].recipients.clone(),
+                })
             });
-            let [Some((s_tlp, s_rec)), Some((t_tlp, t_rec))] = ends else {
+            let [Some(s_aud), Some(t_aud)] = ends else {
                 continue;
             };
-            let aud = if s_tlp.breadth() < t_tlp.breadth() {
-                Audience {
-                    tlp: s_tlp,
-                    recipients: s_rec,
-                }
-            } else if t_tlp.breadth() < s_tlp.breadth() {
-                Audience {
-                    tlp: t_tlp,
-                    recipients: t_rec,
-                }
-            } else {
-                let recipients = s_rec.into_iter().filter(|r| t_rec.contains(r)).collect();
-                Audience {
-                    tlp: s_tlp,
-                    recipients,
-                }
-            };
+            let aud = narrowest(narrowest(s_aud, t_aud), audience);
             let ts = self.event_ts;
             self.add_relationship(&source, &kind, &target, ts, &aud);
         }

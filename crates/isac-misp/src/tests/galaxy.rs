@@ -582,6 +582,19 @@ fn relations_between_clusters_become_relationships() {
           "referenced_galaxy_cluster_type": "uses", "distribution": "3" },
         { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": LOCKBIT,
           "referenced_galaxy_cluster_type": "uses it!", "distribution": "3" },
+        // The relation's own distribution narrows it: the creating organisation only.
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": LOCKBIT,
+          "referenced_galaxy_cluster_type": "uses", "distribution": "0" },
+    ]);
+    // The same cluster on an attribute carries the `uses` relation to BISCUIT again, kept to its
+    // creator there: the relation keeps the wider audience the event gave it, as a cluster does.
+    assert_eq!(
+        doc["Event"]["Attribute"][0]["Galaxy"][0]["GalaxyCluster"][0]["uuid"],
+        APT28
+    );
+    doc["Event"]["Attribute"][0]["Galaxy"][0]["GalaxyCluster"][0]["GalaxyClusterRelation"] = json!([
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": BISCUIT,
+          "referenced_galaxy_cluster_type": "uses", "distribution": "0" },
     ]);
     let i = import(&doc);
     // Valid STIX; MISP's relation types (`similar`) are not all in the specification's table
@@ -609,6 +622,12 @@ fn relations_between_clusters_become_relationships() {
         (similar.tlp, &similar.recipients),
         (fin_x_object.tlp, &fin_x_object.recipients)
     );
+    // Both ends reach the event's sharing group; the relation itself only its creator.
+    let own = get(
+        &i,
+        &relationship_id(&apt28, "uses", &obj("malware", LOCKBIT)),
+    );
+    assert_eq!((own.tlp, own.recipients.len()), (Tlp::AmberStrict, 0));
     // A cluster not in the event, and a type STIX cannot hold, are named in both languages.
     let named: Vec<(&str, &str)> = i
         .diagnostics
@@ -628,7 +647,7 @@ fn relations_between_clusters_become_relationships() {
     // The export writes them back as relations of APT 28's cluster, each with the
     // distribution of its relationship, and importing that gives the same relationships.
     let (again, diags, feed) = reimport(&i.objects);
-    for id in [uses.id(), similar.id()] {
+    for id in [uses.id(), similar.id(), own.id()] {
         assert!(
             !diags.iter().any(|d| d.element.as_deref() == Some(id)),
             "{id}: {diags:#?}"
@@ -666,7 +685,14 @@ fn relations_between_clusters_become_relationships() {
         })
         .collect();
     // `uses` is AMBER for the event's sharing group (4); `similar` is as narrow as FIN-X (0).
-    assert_eq!(seen, [(BISCUIT, "uses", "4"), (FIN_X, "similar", "0")]);
+    assert_eq!(
+        seen,
+        [
+            (BISCUIT, "uses", "4"),
+            (FIN_X, "similar", "0"),
+            (LOCKBIT, "uses", "0")
+        ]
+    );
     let uses_written = written
         .iter()
         .find(|r| r["referenced_galaxy_cluster_type"] == "uses")
