@@ -1062,7 +1062,9 @@ impl FeedExport {
                 r.insert("SharingGroup".into(), sharing_group_json(g));
             }
             r.insert("default".into(), false.into());
-            r.insert("Tag".into(), json!([]));
+            // The TLP tag says what the distribution cannot (RED and AMBER+STRICT share
+            // distribution 0).
+            r.insert("Tag".into(), json!([{ "name": tag_of_tlp(slot.tlp) }]));
             written.push(Value::Object(r));
             self.ix.set(rel, HANDLED);
         }

@@ -742,7 +742,7 @@ impl<'a> Context<'a> {
                 str_of(r, "referenced_galaxy_cluster_uuid"),
                 str_of(r, "referenced_galaxy_cluster_type"),
             ) {
-                let (audience, warning) = child_audience(&sharing(r, &[]), &aud);
+                let (audience, warning) = child_audience(&sharing(r, &tag_names(r)), &aud);
                 if let Some(w) = warning {
                     self.diag(Level::Warning, Some(&uuid), w);
                 }

@@ -585,6 +585,10 @@ fn relations_between_clusters_become_relationships() {
         // The relation's own distribution narrows it: the creating organisation only.
         { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": LOCKBIT,
           "referenced_galaxy_cluster_type": "uses", "distribution": "0" },
+        // And so does a TLP tag on it.
+        { "galaxy_cluster_uuid": APT28, "referenced_galaxy_cluster_uuid": PHISHING,
+          "referenced_galaxy_cluster_type": "uses", "distribution": "3",
+          "Tag": [{ "name": "tlp:red" }] },
     ]);
     // The same cluster on an attribute carries the `uses` relation to BISCUIT again, kept to its
     // creator there: the relation keeps the wider audience the event gave it, as a cluster does.
@@ -628,6 +632,11 @@ fn relations_between_clusters_become_relationships() {
         &relationship_id(&apt28, "uses", &obj("malware", LOCKBIT)),
     );
     assert_eq!((own.tlp, own.recipients.len()), (Tlp::AmberStrict, 0));
+    let red = get(
+        &i,
+        &relationship_id(&apt28, "uses", &obj("attack-pattern", PHISHING)),
+    );
+    assert_eq!(red.tlp, Tlp::Red);
     // A cluster not in the event, and a type STIX cannot hold, are named in both languages.
     let named: Vec<(&str, &str)> = i
         .diagnostics
@@ -647,7 +656,7 @@ fn relations_between_clusters_become_relationships() {
     // The export writes them back as relations of APT 28's cluster, each with the
     // distribution of its relationship, and importing that gives the same relationships.
     let (again, diags, feed) = reimport(&i.objects);
-    for id in [uses.id(), similar.id(), own.id()] {
+    for id in [uses.id(), similar.id(), own.id(), red.id()] {
         assert!(
             !diags.iter().any(|d| d.element.as_deref() == Some(id)),
             "{id}: {diags:#?}"
@@ -690,7 +699,8 @@ fn relations_between_clusters_become_relationships() {
         [
             (BISCUIT, "uses", "4"),
             (FIN_X, "similar", "0"),
-            (LOCKBIT, "uses", "0")
+            (LOCKBIT, "uses", "0"),
+            (PHISHING, "uses", "0")
         ]
     );
     let uses_written = written
