@@ -163,3 +163,18 @@ def test_import_is_atomic_and_idempotent(page, shot, world, tmp_path):
     shot(page, "import-misp")
     found = world.viewer_api.ok("GET", "/api/v1/search", params={"q": f"misp-{tag}.example"})
     assert found["objects"], result
+
+    # One STIX object on its own imports as a bundle of it; a broken one is refused in zh-TW.
+    lone_id = f"indicator--{uuid.uuid4()}"
+    upload(page, tmp_path, "lone.json", dict(objs[0], id=lone_id, name=f"ISAC-E2E-LONE-{tag}"))
+    status, _ = world.viewer_api.request("GET", f"/api/v1/objects/{lone_id}")
+    assert status == 200, lone_id
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"type": "indicator", "name": ', encoding="utf-8")
+    page.goto("/exchange")
+    page.locator("input[type=file][name=file]").set_input_files(str(broken))
+    page.locator("form[action='/import'] button[type=submit]").click()
+    page.wait_for_load_state("domcontentloaded")
+    result = page.locator("#import-result").inner_text()
+    shot(page, "import-broken-object-zh")
+    assert "無法讀取的 STIX 物件" in result, result
