@@ -108,7 +108,21 @@ fn change(doc: &mut Value, path: &[String], rng: &mut Rng) {
 fn changed_events_never_panic_and_give_valid_stix() {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     let cases = env("ISAC_CASES").unwrap_or(3_000) as usize;
-    let bases = [rich_event(), galaxy_event()];
+    // The galaxy event with relations between its clusters, one of them with a sharing group
+    // and a TLP tag of its own.
+    let mut related = galaxy_event();
+    let clusters = &mut related["Event"]["Galaxy"];
+    let to = clusters[3]["GalaxyCluster"][0]["uuid"].clone();
+    let other = clusters[1]["GalaxyCluster"][0]["uuid"].clone();
+    clusters[0]["GalaxyCluster"][0]["GalaxyClusterRelation"] = serde_json::json!([
+        { "referenced_galaxy_cluster_uuid": to, "referenced_galaxy_cluster_type": "uses",
+          "distribution": "3" },
+        { "referenced_galaxy_cluster_uuid": other, "referenced_galaxy_cluster_type": "similar",
+          "distribution": "4", "sharing_group_id": "7",
+          "SharingGroup": { "uuid": "11111111-2222-4333-8444-555555555555", "name": "Systemic banks" },
+          "Tag": [{ "name": "tlp:amber+strict" }] },
+    ]);
+    let bases = [rich_event(), galaxy_event(), related];
     let mut rng = Rng(env("ISAC_SEED").unwrap_or(0x4d15_0000_0000_0001));
     let mut imported = 0;
     let mut objects = 0;
@@ -127,6 +141,32 @@ fn changed_events_never_panic_and_give_valid_stix() {
             continue;
         };
         imported += 1;
+        // A relationship is never shown wider than either object it connects.
+        let by_id: std::collections::HashMap<&str, &crate::StixItem> =
+            out.objects.iter().map(|o| (o.id(), o)).collect();
+        for r in out
+            .objects
+            .iter()
+            .filter(|o| o.stix_type() == "relationship")
+        {
+            for end in ["source_ref", "target_ref"] {
+                let Some(e) = r.object[end].as_str().and_then(|id| by_id.get(id)) else {
+                    continue;
+                };
+                let wider = r.tlp.breadth() > e.tlp.breadth()
+                    || (r.tlp == e.tlp && r.recipients.iter().any(|x| !e.recipients.contains(x)));
+                assert!(
+                    !wider,
+                    "case {case}: {} ({:?} {:?}) is wider than its end {} ({:?} {:?})\nevent: {doc}",
+                    r.id(),
+                    r.tlp,
+                    r.recipients,
+                    e.id(),
+                    e.tlp,
+                    e.recipients
+                );
+            }
+        }
         for o in &out.objects {
             objects += 1;
             let errors: Vec<String> = isac_stix::validate(&o.object)
