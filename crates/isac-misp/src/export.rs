@@ -1043,28 +1043,16 @@ impl FeedExport {
             ) else {
                 continue;
             };
-            let slot = &self.ix.slots[rel as usize];
-            let group = single_group(slot.tlp, self.ix.recipients(rel));
+            let tlp = self.ix.slots[rel as usize].tlp;
             let mut r = Map::new();
             r.insert("galaxy_cluster_uuid".into(), entry["uuid"].clone());
             r.insert("referenced_galaxy_cluster_uuid".into(), to.as_ref().into());
             r.insert("referenced_galaxy_cluster_type".into(), rt.into());
-            let distribution = Distribution::for_tlp(slot.tlp, group.is_some());
-            r.insert(
-                "distribution".into(),
-                distribution.as_u8().to_string().into(),
-            );
-            if let Some(g) = &group {
-                r.insert(
-                    "sharing_group_id".into(),
-                    misp_group_id(g).unwrap_or_default().to_string().into(),
-                );
-                r.insert("SharingGroup".into(), sharing_group_json(g));
-            }
+            insert_distribution(&mut r, tlp, self.ix.recipients(rel));
             r.insert("default".into(), false.into());
             // The TLP tag says what the distribution cannot (RED and AMBER+STRICT share
             // distribution 0).
-            r.insert("Tag".into(), json!([{ "name": tag_of_tlp(slot.tlp) }]));
+            r.insert("Tag".into(), json!([{ "name": tag_of_tlp(tlp) }]));
             written.push(Value::Object(r));
             self.ix.set(rel, HANDLED);
         }
@@ -1889,20 +1877,26 @@ struct EventMeta {
 /// "inherit": its distribution is always its own).
 fn galaxy_entry(c: ClusterOut, item: &StixItem) -> Galaxy {
     let mut entry = c.cluster.clone();
-    let group = single_group(item.tlp, &item.recipients);
-    let distribution = Distribution::for_tlp(item.tlp, group.is_some());
-    entry.insert(
+    insert_distribution(&mut entry, item.tlp, &item.recipients);
+    (c, Value::Object(entry))
+}
+
+/// The `distribution` of an element with this audience, and its one sharing group when it has
+/// one MISP knows.
+fn insert_distribution(m: &mut Map<String, Value>, tlp: Tlp, recipients: &[SharingGroupRef]) {
+    let group = single_group(tlp, recipients);
+    let distribution = Distribution::for_tlp(tlp, group.is_some());
+    m.insert(
         "distribution".into(),
         distribution.as_u8().to_string().into(),
     );
     if let Some(g) = &group {
-        entry.insert(
+        m.insert(
             "sharing_group_id".into(),
             misp_group_id(g).unwrap_or_default().to_string().into(),
         );
-        entry.insert("SharingGroup".into(), sharing_group_json(g));
+        m.insert("SharingGroup".into(), sharing_group_json(g));
     }
-    (c, Value::Object(entry))
 }
 
 /// Adds the tag of each cluster that the tags lack: MISP tags an element with its clusters.
