@@ -376,16 +376,11 @@ impl ExportIndex {
             };
             let ends = [end(self, "source_ref"), end(self, "target_ref")];
             self.ends.insert(s, ends);
-            let rt = str_of(o, "relationship_type").unwrap_or("");
-            let n = match self.relationship_type_numbers.get(rt) {
-                Some(n) => *n,
-                None => {
-                    let n = self.relationship_types.len() as u32;
-                    self.relationship_types.push(rt.into());
-                    self.relationship_type_numbers.insert(rt.into(), n);
-                    n
-                }
-            };
+            let n = text_number(
+                &mut self.relationship_types,
+                &mut self.relationship_type_numbers,
+                str_of(o, "relationship_type").unwrap_or(""),
+            );
             self.relationship_type.insert(s, n);
         } else {
             self.ends.remove(&s);
@@ -482,13 +477,7 @@ impl ExportIndex {
     }
 
     fn type_number(&mut self, t: &str) -> u32 {
-        if let Some(n) = self.type_numbers.get(t) {
-            return *n;
-        }
-        let n = self.types.len() as u32;
-        self.types.push(t.into());
-        self.type_numbers.insert(t.into(), n);
-        n
+        text_number(&mut self.types, &mut self.type_numbers, t)
     }
 
     fn audience_number(&mut self, recipients: &[SharingGroupRef]) -> u32 {
@@ -502,13 +491,7 @@ impl ExportIndex {
     }
 
     fn creator_number(&mut self, c: &str) -> u32 {
-        if let Some(n) = self.creator_numbers.get(c) {
-            return *n;
-        }
-        let n = self.creators.len() as u32;
-        self.creators.push(c.into());
-        self.creator_numbers.insert(c.into(), n);
-        n
+        text_number(&mut self.creators, &mut self.creator_numbers, c)
     }
 
     /// The slot of an object that was given (not only named).
@@ -570,6 +553,17 @@ impl ExportIndex {
             t => is_sco(t) && !self.consumed(s),
         }
     }
+}
+
+/// The number of `t` in a table of texts, added when it is not there yet.
+fn text_number(list: &mut Vec<Box<str>>, numbers: &mut HashMap<Box<str>, u32>, t: &str) -> u32 {
+    if let Some(n) = numbers.get(t) {
+        return *n;
+    }
+    let n = list.len() as u32;
+    list.push(t.into());
+    numbers.insert(t.into(), n);
+    n
 }
 
 // ---- The export ------------------------------------------------------------------------------
@@ -768,8 +762,9 @@ impl FeedExport {
                 // An id whose UUID is written with upper-case digits is kept as text, and is
                 // written with the same (lower-cased) uuid.
                 Key::Text(n) => {
-                    let (t, u) = ix.texts[n as usize].split_once("--")?;
-                    Some((*Uuid::parse_str(u).ok()?.as_bytes(), t, s))
+                    let id = &ix.texts[n as usize];
+                    let t = id.split_once("--")?.0;
+                    Some((*uuid_of(id)?.as_bytes(), t, s))
                 }
             })
             .collect();
@@ -797,7 +792,9 @@ impl FeedExport {
     /// another object has it too ([`FeedExport::rename_shared_uuids`]); for an id that has no
     /// UUID, one derived from it.
     fn misp_uuid(&self, id: &str) -> String {
-        if let Some(u) = self.ix.object(id).and_then(|s| self.renamed.get(&s)) {
+        if !self.renamed.is_empty()
+            && let Some(u) = self.ix.object(id).and_then(|s| self.renamed.get(&s))
+        {
             return u.clone();
         }
         uuid_of(id)

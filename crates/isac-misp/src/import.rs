@@ -758,17 +758,13 @@ impl<'a> Context<'a> {
         match self.cluster_index.get(&id) {
             Some(&i) => {
                 let have = &mut self.clusters[i];
-                if aud.tlp.breadth() > have.tlp.breadth() {
-                    have.tlp = aud.tlp;
-                    have.recipients = aud.recipients;
-                } else if aud.tlp == have.tlp {
-                    for r in aud.recipients {
-                        if !have.recipients.contains(&r) {
-                            have.recipients.push(r);
-                        }
-                    }
-                }
-                let tlp = have.tlp;
+                let held = Audience {
+                    tlp: have.tlp,
+                    recipients: std::mem::take(&mut have.recipients),
+                };
+                let Audience { tlp, recipients } = widest(held, aud);
+                have.tlp = tlp;
+                have.recipients = recipients;
                 have.object
                     .insert("object_marking_refs".into(), json!([tlp.marking_id_v2()]));
             }
@@ -806,7 +802,8 @@ impl<'a> Context<'a> {
 
     /// Relations between clusters become relationships between their objects when both
     /// clusters were converted in this event; the others are named. The relationship takes the
-    /// narrower audience of its two ends, so it is never shown where one end is not.
+    /// narrowest audience of its two ends and the relation itself, so it is never shown where
+    /// one end is not, nor wider than MISP shared the relation.
     fn relate_clusters(&mut self) {
         // A cluster carried twice (on the event and on an attribute) carries its relations
         // twice: each relation is kept once, with the widest audience it was given, as the

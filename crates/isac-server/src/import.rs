@@ -411,17 +411,12 @@ impl Importer {
             Some(DocumentKind::Bundle) => self.upload_bundle(store, source, file, totals).await,
             Some(DocumentKind::Object) => {
                 let reader = self.clone();
-                let prepared = match blocking(move || Ok(reader.read_object(&file))).await? {
-                    Ok(p) => p,
+                let objects = match blocking(move || Ok(reader.read_object(&file))).await? {
+                    Ok(o) => o,
                     Err(e) => return Ok(Notes::refused(totals, e)),
                 };
-                let mut session = store.import_session(0);
                 let mut notes = Notes::default();
-                notes.extend(
-                    self.store_prepared(&mut session, source, prepared, totals)
-                        .await?,
-                );
-                session.finish().await.map_err(ApiError::from)?;
+                notes.extend(self.unit(store, source, objects, totals).await?);
                 Ok(notes)
             }
             None => Ok(Notes::refused(
@@ -530,10 +525,13 @@ impl Importer {
 }
 
 impl Importer {
-    /// Reads one STIX object that is a document on its own (a 2.0 object upgraded) of at most
-    /// [`BUNDLE_VALUE_BYTES`], and prepares it as a unit of one object. `Err` says why it is not
-    /// one. Blocking.
-    pub fn read_object(&self, input: impl std::io::Read) -> Result<Prepared, String> {
+    /// Reads one STIX object that is a document on its own, of at most [`BUNDLE_VALUE_BYTES`]:
+    /// the objects of its unit (a 2.0 object upgraded). `Err` says, in the importer's language,
+    /// why it is not one. Blocking.
+    pub fn read_object(
+        &self,
+        input: impl std::io::Read,
+    ) -> Result<Vec<Map<String, Value>>, String> {
         use std::io::Read;
         let unreadable = |why: &dyn std::fmt::Display| match self.locale {
             Locale::En => format!("not a readable STIX object: {why}"),
@@ -559,12 +557,11 @@ impl Importer {
                 Locale::ZhTw => "沒有 `type`",
             }));
         }
-        let objects = if o.contains_key("spec_version") {
+        Ok(if o.contains_key("spec_version") {
             vec![o]
         } else {
             isac_stix::upgrade::upgrade_object(&o)
-        };
-        Ok(self.prepare(objects))
+        })
     }
 
     /// Why a bundle could not be read, in the importer's language.

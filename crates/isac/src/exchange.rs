@@ -170,7 +170,8 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                 let file =
                     std::fs::File::open(&path).with_context(|| format!("opening {source}"))?;
                 match importer.read_object(std::io::BufReader::new(file)) {
-                    Ok(prepared) => {
+                    Ok(objects) => {
+                        let prepared = importer.prepare(objects);
                         let problems = importer
                             .store_prepared(&mut session, &source, prepared, &mut totals)
                             .await
