@@ -55,8 +55,9 @@
 //! 2,900) through both this validator and the OASIS `stix2-validator` 3.3.2 and requires the same
 //! valid/invalid verdict. An exploratory test outside the suite
 //! (`cargo test -p isac-stix mutations -- --ignored --nocapture`) makes random changes to the
-//! corpus's valid objects and prints every disagreement; what it finds becomes corpus cases. Where the two part ways the specification wins and the case is listed
-//! with the section it rests on: the OASIS validator accepts references to the wrong object type
+//! corpus's valid objects and prints every disagreement; what it finds becomes corpus cases.
+//! Where the two part ways the specification wins and the case is listed with the section it
+//! rests on: the OASIS validator accepts references to the wrong object type
 //! (`created_by_ref`, `object_marking_refs`, most SCO references), TLP 2.0 marking ids with any
 //! content, `spec_version: "2.0"`, empty bundles, both `marking_ref` and `lang` on one granular
 //! marking, and custom objects whose id names another type; it skips the general property rules
