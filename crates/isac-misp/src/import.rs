@@ -15,6 +15,10 @@ use crate::{
     event_audience, misp_extension_definition, narrower,
 };
 
+mod links;
+
+use links::{End, Reference, SightingIn};
+
 /// Import settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportOptions {
@@ -64,6 +68,15 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
         }
     }
     cx.relate_clusters();
+    cx.relate_objects();
+    let event_sightings: Vec<SightingIn> = array(ev, "Sighting")
+        .map(|s| SightingIn {
+            entry: s.clone(),
+            attribute: None,
+        })
+        .collect();
+    cx.sightings.extend(event_sightings);
+    cx.convert_sightings();
     // Parts of an event this mapping does not convert are named, never dropped silently.
     for key in NOT_CONVERTED {
         let n = ev.get(*key).and_then(Value::as_array).map_or(0, Vec::len);
@@ -99,7 +112,6 @@ fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
 /// Event parts outside this mapping. Shadow attributes are proposals nobody has accepted yet.
 const NOT_CONVERTED: &[&str] = &[
     "EventReport",
-    "Sighting",
     "CryptographicKey",
     "Note",
     "Opinion",
@@ -282,6 +294,18 @@ struct Context<'a> {
     /// Relations between clusters (`GalaxyClusterRelation`), resolved once every cluster is
     /// known.
     cluster_relations: Vec<ClusterRelation>,
+    /// The object each converted attribute became, by the attribute's uuid (lower-case).
+    attribute_ends: HashMap<String, End>,
+    /// The object that stands for each MISP object in its references, by the object's uuid
+    /// (lower-case): its first indicator, else its first observation, else its first other
+    /// object.
+    object_ends: HashMap<String, End>,
+    /// Object references (`ObjectReference`), resolved once every object is known.
+    references: Vec<Reference>,
+    /// Sightings, from the event and from its attributes.
+    sightings: Vec<SightingIn>,
+    /// Sightings and false positives converted, after the relationships.
+    sighted: Vec<StixItem>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -331,6 +355,11 @@ impl<'a> Context<'a> {
             relationship_ids: HashSet::new(),
             cluster_objects: HashMap::new(),
             cluster_relations: Vec::new(),
+            attribute_ends: HashMap::new(),
+            object_ends: HashMap::new(),
+            references: Vec::new(),
+            sightings: Vec::new(),
+            sighted: Vec::new(),
             diagnostics,
         }
     }
@@ -387,19 +416,11 @@ impl<'a> Context<'a> {
         for a in array(o, "Attribute") {
             self.attribute(a, &aud, Some(&info));
         }
-        let refs = o
-            .get("ObjectReference")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        if refs > 0 {
-            self.diag(
-                Level::Skipped,
-                Some(uuid),
-                (
-                    format!("{refs} object references of the MISP object are not converted"),
-                    format!("此 MISP 物件的 {refs} 個物件參照未轉換"),
-                ),
-            );
+        for r in array(o, "ObjectReference") {
+            self.references.push(Reference {
+                object: uuid.trim().to_ascii_lowercase(),
+                entry: r.clone(),
+            });
         }
     }
 
@@ -621,6 +642,13 @@ impl<'a> Context<'a> {
             json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
         );
         let object_id = object["id"].as_str().unwrap_or_default().to_string();
+        self.record_end(&uuid, obj.map(|o| o.uuid), &object_id, stix_type, &aud);
+        for s in array(a, "Sighting") {
+            self.sightings.push(SightingIn {
+                entry: s.clone(),
+                attribute: Some(uuid.clone()),
+            });
+        }
         self.refs.push(object_id.clone());
         self.items.push(StixItem {
             object,
@@ -874,30 +902,45 @@ impl<'a> Context<'a> {
         aud: &Audience,
     ) {
         let id = galaxy::relationship_id(source, rt, target);
+        self.push_relationship(id, source, rt, target, ts, aud);
+    }
+
+    /// The relationship `id` of `rt` from `source` to `target`, unless the event already gave
+    /// one with that id; the new relationship, for further properties.
+    fn push_relationship(
+        &mut self,
+        id: String,
+        source: &str,
+        rt: &str,
+        target: &str,
+        ts: DateTime<Utc>,
+        aud: &Audience,
+    ) -> Option<&mut Map<String, Value>> {
         if !self.relationship_ids.insert(id.clone()) {
-            return;
+            return None;
         }
-        let mut object = json!({
-            "type": "relationship",
-            "spec_version": "2.1",
-            "id": id,
-            "created": format_ts(ts),
-            "modified": format_ts(ts),
-            "relationship_type": rt,
-            "source_ref": source,
-            "target_ref": target,
-            "object_marking_refs": [aud.tlp.marking_id_v2()],
-        });
+        let mut object = Map::new();
+        object.insert("type".into(), "relationship".into());
+        object.insert("spec_version".into(), "2.1".into());
+        object.insert("id".into(), id.into());
+        object.insert("created".into(), format_ts(ts).into());
+        object.insert("modified".into(), format_ts(ts).into());
+        object.insert("relationship_type".into(), rt.into());
+        object.insert("source_ref".into(), source.into());
+        object.insert("target_ref".into(), target.into());
+        object.insert(
+            "object_marking_refs".into(),
+            json!([aud.tlp.marking_id_v2()]),
+        );
         if let Some(c) = &self.created_by {
-            object["created_by_ref"] = c.clone().into();
+            object.insert("created_by_ref".into(), c.clone().into());
         }
-        if let Value::Object(object) = object {
-            self.relationships.push(StixItem {
-                object,
-                tlp: aud.tlp,
-                recipients: aud.recipients.clone(),
-            });
-        }
+        self.relationships.push(StixItem {
+            object,
+            tlp: aud.tlp,
+            recipients: aud.recipients.clone(),
+        });
+        self.relationships.last_mut().map(|r| &mut r.object)
     }
 
     fn add_sco(&mut self, mut sco: Map<String, Value>, aud: &Audience) {
@@ -1019,6 +1062,7 @@ impl<'a> Context<'a> {
         objects.extend(self.scos);
         objects.extend(self.clusters);
         objects.extend(self.relationships);
+        objects.extend(self.sighted);
         objects.push(StixItem {
             object: misp_extension_definition(),
             tlp: Tlp::Clear,

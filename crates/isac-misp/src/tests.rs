@@ -3,6 +3,7 @@
 
 mod galaxy;
 mod interop;
+mod links;
 mod robust;
 mod split;
 
@@ -435,14 +436,14 @@ fn event_parts_outside_the_mapping_are_named() {
     let i = import(&event(
         json!({ "Galaxy": [{ "name": "Threat Actor" }], "EventReport": [{}, {}], "Object": [{
             "uuid": "208bee57-39fa-49ce-91c7-8849adfcd5b9", "name": "domain-ip",
-            "Attribute": [], "ObjectReference": [{ "referenced_uuid": "x" }] }] }),
+            "Attribute": [], "ObjectReference": [{ "referenced_uuid": "x", "relationship_type": "resolves-to" }] }] }),
         json!([]),
     ));
     let reasons: Vec<&str> = i.diagnostics.iter().map(|d| d.reason.as_str()).collect();
     assert_eq!(
         reasons,
         [
-            "1 object references of the MISP object are not converted",
+            "the `resolves-to` object reference is not converted: its MISP object 208bee57-39fa-49ce-91c7-8849adfcd5b9 has no converted attribute",
             "2 EventReport entries of the event are not converted",
         ]
     );
@@ -455,7 +456,7 @@ fn event_parts_outside_the_mapping_are_named() {
     assert_eq!(
         zh,
         [
-            "此 MISP 物件的 1 個物件參照未轉換",
+            "`resolves-to` 物件參照未轉換：其 MISP 物件 208bee57-39fa-49ce-91c7-8849adfcd5b9 沒有已轉換的屬性",
             "事件的 2 筆 EventReport 項目未轉換"
         ]
     );

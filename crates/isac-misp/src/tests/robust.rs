@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::galaxy::galaxy_event;
+use super::links::{referencing_event, sighted_event};
 use super::rich_event;
 use crate::{ImportOptions, import_event};
 
@@ -122,7 +123,13 @@ fn changed_events_never_panic_and_give_valid_stix() {
           "SharingGroup": { "uuid": "11111111-2222-4333-8444-555555555555", "name": "Systemic banks" },
           "Tag": [{ "name": "tlp:amber+strict" }] },
     ]);
-    let bases = [rich_event(), galaxy_event(), related];
+    let bases = [
+        rich_event(),
+        galaxy_event(),
+        related,
+        referencing_event(),
+        sighted_event(),
+    ];
     let mut rng = Rng(env("ISAC_SEED").unwrap_or(0x4d15_0000_0000_0001));
     let mut imported = 0;
     let mut objects = 0;
@@ -141,16 +148,18 @@ fn changed_events_never_panic_and_give_valid_stix() {
             continue;
         };
         imported += 1;
-        // A relationship is never shown wider than either object it connects.
+        // A relationship, sighting or opinion is never shown wider than an object it connects.
         let by_id: std::collections::HashMap<&str, &crate::StixItem> =
             out.objects.iter().map(|o| (o.id(), o)).collect();
-        for r in out
-            .objects
-            .iter()
-            .filter(|o| o.stix_type() == "relationship")
-        {
-            for end in ["source_ref", "target_ref"] {
-                let Some(e) = r.object[end].as_str().and_then(|id| by_id.get(id)) else {
+        for r in out.objects.iter().filter(|o| {
+            matches!(o.stix_type(), "relationship" | "sighting" | "opinion")
+        }) {
+            for end in ["source_ref", "target_ref", "sighting_of_ref", "object_refs"] {
+                let end = match &r.object.get(end) {
+                    Some(serde_json::Value::Array(a)) => a.first(),
+                    other => *other,
+                };
+                let Some(e) = end.and_then(|v| v.as_str()).and_then(|id| by_id.get(id)) else {
                     continue;
                 };
                 let wider = r.tlp.breadth() > e.tlp.breadth()

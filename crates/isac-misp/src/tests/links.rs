@@ -1,0 +1,227 @@
+//! Object references and sightings: the links between an event's elements.
+
+use isac_model::Tlp;
+use serde_json::{Value, json};
+
+use super::{EV, ORG, SHA256, attr, by_id, event, import};
+use crate::galaxy::relationship_id;
+use crate::*;
+
+const FILE: &str = "a0000000-0000-4000-8000-000000000001";
+const SIZE: &str = "a0000000-0000-4000-8000-000000000002";
+const NAME: &str = "a0000000-0000-4000-8000-000000000003";
+const HASH: &str = "a0000000-0000-4000-8000-000000000004";
+const DOMAIN_IP: &str = "b0000000-0000-4000-8000-000000000001";
+const DOMAIN: &str = "b0000000-0000-4000-8000-000000000002";
+const IP: &str = "b0000000-0000-4000-8000-000000000003";
+const LONE: &str = "c0000000-0000-4000-8000-000000000001";
+const REF_C2: &str = "d0000000-0000-4000-8000-000000000001";
+const SEEN: &str = "e0000000-0000-4000-8000-000000000001";
+const FALSE_POSITIVE: &str = "e0000000-0000-4000-8000-000000000002";
+const EXPIRED: &str = "e0000000-0000-4000-8000-000000000003";
+const SEEN_ON_EVENT: &str = "e0000000-0000-4000-8000-000000000004";
+const BANK: &str = "f0000000-0000-4000-8000-000000000001";
+
+fn object_attr(uuid: &str, relation: &str, ty: &str, value: &str, to_ids: bool) -> Value {
+    let mut a = attr(uuid, ty, value, to_ids);
+    a["object_relation"] = relation.into();
+    a
+}
+
+/// A `file` object that communicates with a `domain-ip` object, which is related to a lone
+/// attribute, with references that cannot be converted.
+pub(super) fn referencing_event() -> Value {
+    event(
+        json!({ "Tag": [{ "name": "tlp:green" }], "Object": [{
+            "uuid": FILE, "name": "file", "meta-category": "file", "distribution": "0",
+            "Attribute": [
+                object_attr(SIZE, "size-in-bytes", "size-in-bytes", "1024", false),
+                object_attr(NAME, "filename", "filename", "dropper.exe", true),
+                object_attr(HASH, "sha256", "sha256", SHA256, true),
+            ],
+            "ObjectReference": [
+                { "uuid": REF_C2, "object_uuid": FILE, "referenced_uuid": DOMAIN_IP.to_uppercase(),
+                  "relationship_type": "communicates-with", "comment": "beacons every 60 s",
+                  "timestamp": "1714570000" },
+                { "uuid": "d0000000-0000-4000-8000-000000000002", "referenced_uuid": "f1f1f1f1-0000-4000-8000-000000000000",
+                  "relationship_type": "drops" },
+                { "uuid": "d0000000-0000-4000-8000-000000000003", "referenced_uuid": LONE,
+                  "relationship_type": "Not a type!" },
+                { "uuid": "d0000000-0000-4000-8000-000000000004", "referenced_uuid": LONE,
+                  "relationship_type": "drops", "deleted": true },
+                { "uuid": "d0000000-0000-4000-8000-000000000005", "referenced_uuid": HASH,
+                  "relationship_type": "related-to" },
+                { "uuid": "d0000000-0000-4000-8000-000000000006", "referenced_uuid": NAME,
+                  "relationship_type": "related-to" },
+            ],
+        }, {
+            "uuid": DOMAIN_IP, "name": "domain-ip", "meta-category": "network",
+            "Attribute": [
+                object_attr(DOMAIN, "domain", "domain", "c2.example", false),
+                object_attr(IP, "ip", "ip-dst", "203.0.113.7", true),
+            ],
+            "ObjectReference": [
+                { "referenced_uuid": LONE, "relationship_type": "related_to" },
+            ],
+        }]}),
+        json!([attr(LONE, "url", "https://c2.example/gate.php", true)]),
+    )
+}
+
+#[test]
+fn object_references_become_relationships_between_the_objects_standing_for_them() {
+    let i = import(&referencing_event());
+    // The file object is represented by its first indicator (the file name), not by the note of
+    // its size; the domain-ip object by the indicator of its address, not by the observation of
+    // its domain.
+    let c2 = by_id(&i, &format!("relationship--{REF_C2}"));
+    let o = &c2.object;
+    assert_eq!(o["relationship_type"], "communicates-with");
+    assert_eq!(o["source_ref"], format!("indicator--{NAME}"));
+    assert_eq!(o["target_ref"], format!("indicator--{IP}"));
+    assert_eq!(o["description"], "beacons every 60 s");
+    assert_eq!(o["created"], "2024-05-01T13:26:40.000Z");
+    assert_eq!(o["created_by_ref"], format!("identity--{ORG}"));
+    // The file object is distribution 0 inside a GREEN event: the narrower end decides.
+    assert_eq!(c2.tlp, Tlp::AmberStrict);
+    assert_eq!(
+        o["object_marking_refs"],
+        json!([Tlp::AmberStrict.marking_id_v2()])
+    );
+    let ext = &o["extensions"][MISP_EXTENSION_ID];
+    assert_eq!(ext["object_uuid"], FILE);
+    assert_eq!(ext["referenced_uuid"], DOMAIN_IP);
+
+    // A reference without uuid gets one derived from its ends and type; `related_to` is written
+    // with a hyphen. Both ends are GREEN.
+    let id = relationship_id(
+        &format!("indicator--{IP}"),
+        "related-to",
+        &format!("indicator--{LONE}"),
+    );
+    let related = by_id(&i, &id);
+    assert_eq!(related.object["relationship_type"], "related-to");
+    assert_eq!(related.tlp, Tlp::Green);
+
+    // A reference to another attribute of the object itself relates two objects; one to the
+    // attribute standing for the object would relate an object to itself.
+    let own = by_id(&i, "relationship--d0000000-0000-4000-8000-000000000005");
+    assert_eq!(own.object["target_ref"], format!("indicator--{HASH}"));
+    let reasons: Vec<&str> = i.diagnostics.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "the `drops` object reference to f1f1f1f1-0000-4000-8000-000000000000 is not converted: no converted object or attribute of the event has that uuid",
+            format!("the `Not a type!` object reference to {LONE} is not converted: `not-a-type!` is not a STIX relationship type").as_str(),
+            "the `drops` object reference is deleted",
+            "the `related-to` object reference to a0000000-0000-4000-8000-000000000003 is not converted: both of its ends stand for the same STIX object",
+        ]
+    );
+    assert!(i.diagnostics.iter().all(|d| d.level == Level::Skipped
+        && d.reason_zh.is_some()
+        && d.event_uuid.as_deref() == Some(EV)));
+    // The report lists the relationships with the other objects.
+    let refs = &i.objects[0].object["object_refs"];
+    assert!(refs.as_array().unwrap().contains(&json!(c2.id())));
+    assert!(refs.as_array().unwrap().contains(&json!(id)));
+    // Importing again gives the same objects.
+    assert_eq!(import(&referencing_event()).objects, i.objects);
+}
+
+fn sighting(uuid: &str, ty: &str, org: &str, name: &str) -> Value {
+    json!({ "uuid": uuid, "type": ty, "date_sighting": "1714600000", "source": "SIEM",
+            "Organisation": { "uuid": org, "name": name } })
+}
+
+pub(super) fn sighted_event() -> Value {
+    let mut seen = attr(LONE, "domain", "c2.example", true);
+    seen["Sighting"] = json!([
+        sighting(SEEN, "0", BANK, "Member Bank"),
+        sighting(FALSE_POSITIVE, "1", BANK, "Member Bank"),
+        sighting(EXPIRED, "2", BANK, "Member Bank"),
+        { "type": "0", "date_sighting": 1714600500 },
+    ]);
+    let mut red = attr(IP, "ip-dst", "203.0.113.7", true);
+    red["Tag"] = json!([{ "name": "tlp:red" }]);
+    event(
+        json!({ "Tag": [{ "name": "tlp:clear" }], "Sighting": [
+            { "uuid": SEEN_ON_EVENT, "attribute_uuid": IP, "type": 0, "date_sighting": "1714600100" },
+            // The same sighting as in the attribute's own list: converted once.
+            sighting(SEEN, "0", BANK, "Member Bank"),
+            { "uuid": "e0000000-0000-4000-8000-00000000000f", "attribute_uuid": "f1f1f1f1-0000-4000-8000-000000000000" },
+        ]}),
+        json!([seen, red]),
+    )
+}
+
+#[test]
+fn sightings_become_sightings_and_false_positives_opinions() {
+    let i = import(&sighted_event());
+    let s = by_id(&i, &format!("sighting--{SEEN}"));
+    let o = &s.object;
+    assert_eq!(o["sighting_of_ref"], format!("indicator--{LONE}"));
+    assert_eq!(o["first_seen"], "2024-05-01T21:46:40.000Z");
+    assert_eq!(o["last_seen"], o["first_seen"]);
+    assert_eq!(o["count"], 1);
+    assert_eq!(o["created_by_ref"], format!("identity--{BANK}"));
+    assert!(o.get("where_sighted_refs").is_none());
+    let ext = &o["extensions"][MISP_EXTENSION_ID];
+    assert_eq!(ext["org_name"], "Member Bank");
+    assert_eq!(ext["source"], "SIEM");
+    assert_eq!(ext["sighting_type"], "0");
+    // Who saw what stays with the importing organisation and the ISAC, even on a CLEAR event.
+    assert_eq!((s.tlp, s.recipients.len()), (Tlp::AmberStrict, 0));
+
+    let fp = by_id(&i, &format!("opinion--{FALSE_POSITIVE}"));
+    assert_eq!(fp.object["opinion"], "strongly-disagree");
+    assert_eq!(fp.object["object_refs"], json!([format!("indicator--{LONE}")]));
+    assert_eq!(fp.object["authors"], json!(["Member Bank"]));
+    assert_eq!(fp.tlp, Tlp::AmberStrict);
+
+    // A sighting without uuid or organisation: a derived id and the event's creator.
+    let anonymous = i
+        .objects
+        .iter()
+        .filter(|o| o.stix_type() == "sighting")
+        .find(|o| o.object["first_seen"] == "2024-05-01T21:55:00.000Z")
+        .expect("the sighting without uuid");
+    assert_eq!(
+        anonymous.object["created_by_ref"],
+        format!("identity--{ORG}")
+    );
+
+    // Never wider than the attribute: a sighting of a RED attribute is RED.
+    let red = by_id(&i, &format!("sighting--{SEEN_ON_EVENT}"));
+    assert_eq!(red.object["sighting_of_ref"], format!("indicator--{IP}"));
+    assert_eq!(red.tlp, Tlp::Red);
+
+    assert_eq!(
+        i.objects
+            .iter()
+            .filter(|o| matches!(o.stix_type(), "sighting" | "opinion"))
+            .count(),
+        4
+    );
+    let reasons: Vec<&str> = i.diagnostics.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            format!("the expiration sighting of attribute {LONE} is not converted").as_str(),
+            "the sighting of attribute f1f1f1f1-0000-4000-8000-000000000000 is not converted: that attribute was not converted",
+        ]
+    );
+    // Sightings are not part of the report: they are other organisations' observations.
+    let refs = i.objects[0].object["object_refs"].as_array().unwrap();
+    assert!(!refs.iter().any(|r| r.as_str().unwrap().starts_with("sighting--")));
+    assert_eq!(import(&sighted_event()).objects, i.objects);
+}
+
+#[test]
+fn links_pass_stix_validation() {
+    for doc in [referencing_event(), sighted_event()] {
+        for o in import(&doc).objects {
+            let d = isac_stix::validate(&o.object);
+            assert!(isac_stix::is_valid(&d), "{}: {d:?}", o.id());
+        }
+    }
+}
