@@ -32,6 +32,10 @@ use crate::mapping::{Cmp, Kind, Lit, attribute_for, map_attribute, recorded_fits
 use crate::pattern::{Join, parse_simple};
 use crate::{Diagnostic, Level, StixItem, misp_details};
 
+mod links;
+
+use links::RefOut;
+
 /// The most attributes and galaxy clusters one catch-all event holds; the objects outside any
 /// report are split into as many events as it takes. MISP loads, correlates and serves an event
 /// whole, so one catch-all event of hundreds of thousands of attributes (a store of a million
@@ -106,6 +110,12 @@ struct Attr {
     object: Option<(String, String, Option<String>, Option<String>)>,
     /// The galaxy clusters the attribute carries.
     galaxies: Vec<Galaxy>,
+    /// The STIX object the attribute was written from.
+    stix_id: String,
+    /// The object references starting from that object (on its first attribute only).
+    references: Vec<RefOut>,
+    /// Its `Sighting` entries (on its first attribute only).
+    sightings: Vec<Value>,
 }
 
 /// A galaxy cluster with its `GalaxyCluster` entry (distribution included).
@@ -249,6 +259,12 @@ const USED: u16 = 1 << 7;
 /// A relationship between two objects written as galaxy clusters: a `GalaxyClusterRelation`
 /// of its source's cluster.
 const RELATION: u16 = 1 << 8;
+/// A relationship between two objects written as attributes: an `ObjectReference` of the
+/// source's MISP object.
+const REFERENCE: u16 = 1 << 9;
+/// A `sighting`, or an `opinion` that strongly disagrees with one object (a false positive),
+/// of an object written as attributes: a `Sighting` of its attribute.
+const SIGHTED: u16 = 1 << 10;
 
 /// What the export keeps of one id: a few small fields of the latest version of the object.
 #[derive(Debug, Clone)]
@@ -285,7 +301,8 @@ pub struct ExportIndex {
     creator_numbers: HashMap<Box<str>, u32>,
     audiences: Vec<Vec<SharingGroupRef>>,
     audience_numbers: HashMap<Vec<SharingGroupRef>, u32>,
-    /// The source and target slots of each relationship ([`NONE`] when absent).
+    /// The source and target slots of each relationship ([`NONE`] when absent); for a
+    /// sighting or false positive, [`NONE`] and the object it is about.
     ends: HashMap<u32, [u32; 2]>,
     /// The `relationship_type` of each relationship (its number in `relationship_types`).
     relationship_type: HashMap<u32, u32>,
@@ -382,6 +399,10 @@ impl ExportIndex {
                 str_of(o, "relationship_type").unwrap_or(""),
             );
             self.relationship_type.insert(s, n);
+        } else if let Some(about) = links::sighted(item) {
+            let about = self.intern(about);
+            self.ends.insert(s, [NONE, about]);
+            self.relationship_type.remove(&s);
         } else {
             self.ends.remove(&s);
             self.relationship_type.remove(&s);
@@ -696,6 +717,12 @@ pub struct FeedExport {
     /// target). Each becomes a `GalaxyClusterRelation` of the source's cluster wherever that
     /// cluster is written.
     relations: HashMap<u32, Vec<(u32, u32)>>,
+    /// Relationships between two objects written as attributes, by the slot of the source:
+    /// (relationship, target). Each becomes an `ObjectReference` of the source's MISP object
+    /// when both are written in one event.
+    references: HashMap<u32, Vec<(u32, u32)>>,
+    /// Sightings and false positives, by the slot of the object they are about.
+    sightings: HashMap<u32, Vec<u32>>,
     /// Reports and groupings, in id order.
     containers: Vec<u32>,
     /// Objects whose id has the UUID of another object's id in the export, with the uuid
@@ -723,6 +750,8 @@ impl FeedExport {
             catch_all_size: options.catch_all_size.max(1),
             links: HashMap::new(),
             relations: HashMap::new(),
+            references: HashMap::new(),
+            sightings: HashMap::new(),
             renamed: HashMap::new(),
             buckets: Vec::new(),
             part: None,
@@ -748,6 +777,7 @@ impl FeedExport {
         let own = |s: u32| {
             let t = ix.stix_type(s);
             !(t == "relationship"
+                || ix.has(s, SIGHTED)
                 || t == "identity"
                 || is_support(t)
                 || ix.has(s, CLUSTER)
@@ -927,8 +957,16 @@ impl FeedExport {
             _ => {}
         }
         out.extend(ids.into_iter().filter_map(|id| self.ix.object(id)));
-        if let Some(links) = self.ix.object(item.id()).and_then(|s| self.links.get(&s)) {
-            out.extend(links.iter().map(|(_, cluster)| *cluster));
+        if let Some(s) = self.ix.object(item.id()) {
+            if let Some(links) = self.links.get(&s) {
+                out.extend(links.iter().map(|(_, cluster)| *cluster));
+            }
+            if let Some(refs) = self.references.get(&s) {
+                out.extend(refs.iter().map(|(rel, _)| *rel));
+            }
+            if let Some(sightings) = self.sightings.get(&s) {
+                out.extend(sightings.iter().copied());
+            }
         }
     }
 
@@ -936,14 +974,26 @@ impl FeedExport {
         let ix = &mut self.ix;
         for i in 0..ix.order.len() {
             let r = ix.order[i];
-            if ix.stix_type(r) != "relationship" {
-                continue;
-            }
             let Some([source, target]) = ix.ends.get(&r).copied() else {
                 continue;
             };
             let given = |s: u32| s != NONE && ix.has(s, PRESENT);
+            if ix.stix_type(r) != "relationship" {
+                if given(target) && ix.has_attributes(target) {
+                    self.sightings.entry(target).or_default().push(r);
+                    ix.set(r, SIGHTED);
+                }
+                continue;
+            }
             if !given(source) || !given(target) {
+                continue;
+            }
+            if ix.has_attributes(source) && ix.has_attributes(target) {
+                self.references
+                    .entry(source)
+                    .or_default()
+                    .push((r, target));
+                ix.set(r, REFERENCE);
                 continue;
             }
             if ix.has(source, CLUSTER) && ix.has(target, CLUSTER) {
@@ -1091,6 +1141,7 @@ impl FeedExport {
                 }
             }
         }
+        self.unwritten_references(&mut left);
         left.sort();
         for (id, reason) in left {
             self.diag(Level::Skipped, None, &id, reason);
@@ -1122,7 +1173,7 @@ impl FeedExport {
             // A relationship to a cluster is written with the attributes it connects, one
             // between clusters with its source's cluster; a cluster is global, so every event
             // that refers to it carries it.
-            if self.ix.has(m, LINK) || self.ix.has(m, RELATION) {
+            if self.ix.has(m, LINK | RELATION | REFERENCE | SIGHTED) {
                 continue;
             }
             if is_cluster(member) {
@@ -1197,8 +1248,7 @@ impl FeedExport {
             let t = ix.stix_type(s);
             let cluster = ix.has(s, CLUSTER);
             if slot.assigned != 0
-                || ix.has(s, LINK)
-                || ix.has(s, RELATION)
+                || ix.has(s, LINK | RELATION | REFERENCE | SIGHTED)
                 || (cluster && (ix.has(s, USED) || ix.has(s, LINKED)))
                 || matches!(t, "report" | "grouping")
                 || (t == "identity" && !cluster)
@@ -1344,6 +1394,9 @@ impl FeedExport {
                 ))
             }),
             galaxies: Vec::new(),
+            stix_id: id.to_string(),
+            references: Vec::new(),
+            sightings: Vec::new(),
         };
         let numbered = |i: usize| {
             if i == 0 {
@@ -1515,6 +1568,7 @@ impl FeedExport {
             ),
         }
         out.retain(|a| !a.value.trim().is_empty());
+        self.attach_links(item, event, &mut out, objs);
         let holder = self.ix.object(id);
         if !out.is_empty() && holder.is_some_and(|h| self.links.contains_key(&h)) {
             let galaxies = self.attribute_galaxies(item, event, objs);
@@ -1683,6 +1737,7 @@ impl FeedExport {
         let mut hashes = Vec::new();
         let mut plain = Vec::new();
         let mut objects: BTreeMap<String, (Map<String, Value>, Vec<Value>)> = BTreeMap::new();
+        let mut references = self.object_references(&attrs, &meta.uuid);
         let mut seen = HashSet::new();
         for a in attrs {
             if !seen.insert(a.uuid.clone()) {
@@ -1745,8 +1800,11 @@ impl FeedExport {
             "Orgc": orgc,
             "Tag": tags,
             "Attribute": plain,
-            "Object": objects.into_values().map(|(mut o, attrs)| {
+            "Object": objects.into_iter().map(|(uuid, (mut o, attrs))| {
                 o.insert("Attribute".into(), Value::Array(attrs));
+                if let Some(r) = references.remove(&uuid) {
+                    o.insert("ObjectReference".into(), Value::Array(r));
+                }
                 Value::Object(o)
             }).collect::<Vec<_>>(),
         });
@@ -1834,6 +1892,9 @@ impl FeedExport {
         }
         if !a.galaxies.is_empty() {
             v["Galaxy"] = Value::Array(galaxies_json(&a.galaxies));
+        }
+        if !a.sightings.is_empty() {
+            v["Sighting"] = Value::Array(a.sightings.clone());
         }
         for (k, t) in [("first_seen", &a.first_seen), ("last_seen", &a.last_seen)] {
             if let Some(t) = t.as_deref().and_then(parse_rfc3339) {

@@ -11,6 +11,7 @@ use isac_model::Tlp;
 use serde_json::{Value, json};
 
 use super::galaxy::{BISCUIT, foreign_clusters, galaxy_event};
+use super::links::{referencing_event, sighted_event, sighted_items};
 use super::{foreign_items, publisher, rich_event};
 use crate::*;
 
@@ -100,14 +101,15 @@ for uuid in manifest:
     feed = e.to_feed(with_meta=True)
     def attr(a):
         return [a.uuid, a.type, a.value, bool(a.to_ids), sorted(t.name for t in a.tags), int(a.distribution), a.get("object_relation"),
-                galaxies(a.galaxies)]
+                galaxies(a.galaxies), [[s.uuid, str(s.type), str(s.date_sighting)] for s in a.sightings]]
     out[uuid] = {
         "info": e.info,
         "distribution": int(e.distribution),
         "tags": [t.name for t in e.tags],
         "orgc": e.Orgc.uuid,
         "attributes": [attr(a) for a in e.attributes],
-        "objects": [[o.name, o.uuid, [attr(a) for a in o.attributes]] for o in e.objects],
+        "objects": [[o.name, o.uuid, [attr(a) for a in o.attributes],
+                     [[r.uuid, r.object_uuid, r.referenced_uuid, r.relationship_type] for r in o.references]] for o in e.objects],
         "hashes": sorted(feed["Event"]["_hashes"]),
         "manifest_info": feed["Event"]["_manifest"][e.uuid]["info"],
         "sharing_group": getattr(e, "SharingGroup", None) and e.SharingGroup.uuid,
@@ -181,6 +183,12 @@ fn pymisp_loads_our_feed() {
     items.extend(foreign_items());
     items.extend(galaxy_objects());
     items.extend(foreign_clusters());
+    items.extend(
+        import_event(&referencing_event(), &ImportOptions::default())
+            .unwrap()
+            .objects,
+    );
+    items.extend(sighted_items());
     let mut sink = DirFeed(&dir.0);
     write_feed(&items, &publisher(), &mut sink).unwrap();
     let expected = export_events(&items, &publisher());
@@ -190,6 +198,8 @@ fn pymisp_loads_our_feed() {
     let mut attributes = 0;
     let mut galaxies = 0;
     let mut relations = 0;
+    let sighted = std::cell::Cell::new(0);
+    let mut references = 0;
     for ev in &expected.events {
         let s = &seen[&ev.uuid];
         let e = &ev.event["Event"];
@@ -238,6 +248,14 @@ fn pymisp_loads_our_feed() {
                 ours["distribution"].as_str().unwrap()
             );
             assert_eq!(theirs[7], galaxies_seen(&ours["Galaxy"]));
+            let sightings: Vec<Value> = ours["Sighting"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| json!([s["uuid"], s["type"], s["date_sighting"]]))
+                .collect();
+            assert_eq!(theirs[8], json!(sightings));
+            sighted.set(sighted.get() + sightings.len());
         };
         let ours = e["Attribute"].as_array().unwrap();
         let theirs = s["attributes"].as_array().unwrap();
@@ -252,6 +270,21 @@ fn pymisp_loads_our_feed() {
         for (o, t) in ours.iter().zip(theirs) {
             assert_eq!(t[0], o["name"]);
             assert_eq!(t[1], o["uuid"]);
+            let refs: Vec<Value> = o["ObjectReference"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    json!([
+                        r["uuid"],
+                        r["object_uuid"],
+                        r["referenced_uuid"],
+                        r["relationship_type"]
+                    ])
+                })
+                .collect();
+            assert_eq!(t[3], json!(refs));
+            references += refs.len();
             let oa = o["Attribute"].as_array().unwrap();
             let ta = t[2].as_array().unwrap();
             assert_eq!(oa.len(), ta.len());
@@ -271,6 +304,8 @@ fn pymisp_loads_our_feed() {
         relations >= 1,
         "{relations} relations between clusters compared"
     );
+    assert!(references >= 3, "{references} object references compared");
+    assert_eq!(sighted.get(), 2, "sightings compared");
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
@@ -350,7 +385,19 @@ f.uuid = "b0000000-0000-4000-8000-000000000001"
 f.add_attribute("filename", "dropper.exe", uuid=uuid(100), distribution=5)
 f.add_attribute("md5", "0cc175b9c0f1b6a831c399e269772661", uuid=uuid(101), distribution=5)
 f.distribution = 0
+d = MISPObject("domain-ip")
+d.uuid = "b0000000-0000-4000-8000-000000000002"
+d.add_attribute("domain", "c2.evil.example", uuid=uuid(110), to_ids=False, distribution=5)
+d.add_attribute("ip", "203.0.113.50", uuid=uuid(111), to_ids=True, distribution=5)
+f.add_reference(d, "communicates-with", "beacons hourly", uuid="c0000000-0000-4000-8000-000000000010")
 e.add_object(f)
+e.add_object(d)
+# A member's sighting and a false positive of the first address.
+e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000020", "type": "0",
+    "date_sighting": 1714600000, "source": "SIEM",
+    "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
+e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000021", "type": "1",
+    "date_sighting": 1714600100, "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
 (root / f"{e.uuid}.json").write_text(e.to_json())
 
 # 2: unmarked, this community only.
@@ -539,9 +586,24 @@ fn we_import_what_pymisp_wrote() {
         "filename"
     );
     get(e1, &format!("indicator--{}", u(101)));
+    // The file object's reference to the domain-ip object: from the indicator standing for
+    // the file (its name) to the one standing for the domain-ip object (its address), as
+    // narrow as the file.
+    let c2 = get(e1, "relationship--c0000000-0000-4000-8000-000000000010");
+    assert_eq!(c2.object["relationship_type"], "communicates-with");
+    assert_eq!(c2.object["source_ref"], format!("indicator--{}", u(100)));
+    assert_eq!(c2.object["target_ref"], format!("indicator--{}", u(111)));
+    assert_eq!(c2.object["description"], "beacons hourly");
+    assert_eq!(c2.tlp, Tlp::AmberStrict);
+    // The member's sighting and false positive, kept with the importing organisation.
+    let seen = get(e1, "sighting--c0000000-0000-4000-8000-000000000020");
+    assert_eq!(seen.object["sighting_of_ref"], format!("indicator--{}", u(1)));
+    assert_eq!(seen.tlp, Tlp::AmberStrict);
+    let fp = get(e1, "opinion--c0000000-0000-4000-8000-000000000021");
+    assert_eq!(fp.object["authors"], json!(["Member Bank"]));
     let kinds = |i: &Import, t: &str| i.objects.iter().filter(|o| o.stix_type() == t).count();
-    assert_eq!(kinds(e1, "indicator"), 16);
-    assert_eq!(kinds(e1, "observed-data"), 5);
+    assert_eq!(kinds(e1, "indicator"), 17);
+    assert_eq!(kinds(e1, "observed-data"), 6);
     assert_eq!(kinds(e1, "note"), 4);
 
     let e2 = &imports["a0000000-0000-4000-8000-000000000002"];
@@ -621,7 +683,17 @@ fn every_emitted_object_is_valid_stix() {
     for (_, r) in FeedReader::open(&DirFeed(&dir.0), ImportOptions::default()).unwrap() {
         all.extend(r.unwrap().objects);
     }
+    // And object references and sightings.
+    for doc in [referencing_event(), sighted_event()] {
+        all.extend(
+            import_event(&doc, &ImportOptions::default())
+                .unwrap()
+                .objects,
+        );
+    }
     assert!(all.len() > 100, "{}", all.len());
     assert!(all.iter().any(|o| o.stix_type() == "intrusion-set"));
+    assert!(all.iter().any(|o| o.stix_type() == "sighting"));
+    assert!(all.iter().any(|o| o.stix_type() == "opinion"));
     validate_with_oasis(&all, "valid-bundle");
 }

@@ -3,7 +3,7 @@
 use isac_model::Tlp;
 use serde_json::{Value, json};
 
-use super::{EV, ORG, SHA256, attr, by_id, event, import};
+use super::{EV, ORG, SHA256, attr, by_id, event, import, indicator, item, reimport};
 use crate::galaxy::relationship_id;
 use crate::*;
 
@@ -224,4 +224,104 @@ fn links_pass_stix_validation() {
             assert!(isac_stix::is_valid(&d), "{}: {d:?}", o.id());
         }
     }
+}
+
+#[test]
+fn object_references_round_trip_through_a_feed() {
+    let first = import(&referencing_event());
+    let (second, diags, feed) = reimport(&first.objects);
+    // The relationships between objects come back as they were.
+    for r in first.objects.iter().filter(|o| o.stix_type() == "relationship") {
+        let back = second.iter().find(|o| o.id() == r.id());
+        assert_eq!(back, Some(r), "{}", r.id());
+    }
+    assert!(
+        diags.iter().all(|d| !d.reason.contains("reference")),
+        "{diags:#?}"
+    );
+    // In the feed, the references are those of the MISP objects, naming what MISP named.
+    let files = feed.0.borrow();
+    let ev: Value = serde_json::from_slice(&files[&format!("{EV}.json")]).unwrap();
+    let objects = ev["Event"]["Object"].as_array().unwrap();
+    let file = objects.iter().find(|o| o["uuid"] == FILE).unwrap();
+    let refs = file["ObjectReference"].as_array().unwrap();
+    let c2 = refs.iter().find(|r| r["uuid"] == REF_C2).unwrap();
+    assert_eq!(c2["object_uuid"], FILE);
+    assert_eq!(c2["referenced_uuid"], DOMAIN_IP);
+    assert_eq!(c2["relationship_type"], "communicates-with");
+    assert_eq!(c2["comment"], "beacons every 60 s");
+    let domain_ip = objects.iter().find(|o| o["uuid"] == DOMAIN_IP).unwrap();
+    assert_eq!(domain_ip["ObjectReference"][0]["referenced_uuid"], LONE);
+}
+
+/// An indicator with a GREEN sighting, a CLEAR false positive and an AMBER+STRICT sighting.
+pub(super) fn sighted_items() -> Vec<StixItem> {
+    let ind = indicator(
+        "2c000000-0000-4000-8000-000000000001",
+        "[domain-name:value = 'seen.example']",
+        Tlp::Green,
+    );
+    let seen = item(
+        json!({ "type": "sighting", "spec_version": "2.1", "id": "sighting--2c000000-0000-4000-8000-000000000002",
+                "created": "2024-06-02T08:00:00.000Z", "modified": "2024-06-02T08:00:00.000Z",
+                "first_seen": "2024-06-02T07:00:00.000Z", "last_seen": "2024-06-02T07:30:00.000Z",
+                "count": 3, "sighting_of_ref": ind.id(),
+                "created_by_ref": "identity--2c000000-0000-4000-8000-0000000000aa" }),
+        Tlp::Green,
+    );
+    let false_positive = item(
+        json!({ "type": "opinion", "spec_version": "2.1", "id": "opinion--2c000000-0000-4000-8000-000000000003",
+                "created": "2024-06-03T08:00:00.000Z", "modified": "2024-06-03T08:00:00.000Z",
+                "opinion": "strongly-disagree", "object_refs": [ind.id()] }),
+        Tlp::Clear,
+    );
+    let private = item(
+        json!({ "type": "sighting", "spec_version": "2.1", "id": "sighting--2c000000-0000-4000-8000-000000000004",
+                "created": "2024-06-02T08:00:00.000Z", "modified": "2024-06-02T08:00:00.000Z",
+                "sighting_of_ref": ind.id() }),
+        Tlp::AmberStrict,
+    );
+    vec![ind, seen, false_positive, private]
+}
+
+#[test]
+fn sightings_are_written_on_their_attribute_unless_narrower() {
+    let items = sighted_items();
+    let ind = items[0].clone();
+    let (back, diags, feed) = reimport(&items);
+    let files = feed.0.borrow();
+    let (_, ev) = files
+        .iter()
+        .find(|(k, _)| k.ends_with(".json") && *k != "manifest.json")
+        .unwrap();
+    let ev: Value = serde_json::from_slice(ev).unwrap();
+    let attr = &ev["Event"]["Attribute"][0];
+    assert_eq!(
+        attr["Sighting"],
+        json!([
+            { "uuid": "2c000000-0000-4000-8000-000000000002", "type": "0", "date_sighting": "1717313400",
+              "source": "", "Organisation": { "uuid": "2c000000-0000-4000-8000-0000000000aa" } },
+            { "uuid": "2c000000-0000-4000-8000-000000000003", "type": "1", "date_sighting": "1717401600",
+              "source": "" },
+        ])
+    );
+    // The AMBER+STRICT sighting is not handed on with a GREEN attribute.
+    let skipped: Vec<_> = diags.iter().filter(|d| d.level == Level::Skipped).collect();
+    assert_eq!(skipped.len(), 1, "{diags:#?}");
+    assert_eq!(
+        skipped[0].element.as_deref(),
+        Some("sighting--2c000000-0000-4000-8000-000000000004")
+    );
+    // Imported again, they are a sighting and a false positive of the same indicator, kept
+    // with the importing organisation.
+    let s = back
+        .iter()
+        .find(|o| o.id() == "sighting--2c000000-0000-4000-8000-000000000002")
+        .unwrap();
+    assert_eq!(s.object["sighting_of_ref"], ind.id());
+    assert_eq!(s.tlp, Tlp::AmberStrict);
+    assert!(
+        back.iter()
+            .any(|o| o.id() == "opinion--2c000000-0000-4000-8000-000000000003")
+    );
 }
