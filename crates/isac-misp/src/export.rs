@@ -989,10 +989,7 @@ impl FeedExport {
                 continue;
             }
             if ix.has_attributes(source) && ix.has_attributes(target) {
-                self.references
-                    .entry(source)
-                    .or_default()
-                    .push((r, target));
+                self.references.entry(source).or_default().push((r, target));
                 ix.set(r, REFERENCE);
                 continue;
             }

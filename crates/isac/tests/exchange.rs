@@ -1061,6 +1061,111 @@ fn misp_event_and_misp_feed_import_idempotently() {
     );
 }
 
+/// A TLP:CLEAR event whose `file` object communicates with a `domain-ip` object, and whose
+/// address was sighted by a member and reported by it as a false positive.
+fn misp_linked_event() -> Value {
+    let attr = |uuid: &str, relation: &str, ty: &str, value: &str| {
+        json!({ "uuid": uuid, "object_relation": relation, "type": ty, "value": value,
+                "to_ids": true, "distribution": "5", "timestamp": "1768464000" })
+    };
+    let member = json!({ "uuid": "2e2e2e2e-0000-4000-8000-000000000001", "name": "Member Bank" });
+    json!({ "Event": {
+        "uuid": "5f0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a99", "info": "Dropper and its C2",
+        "date": "2026-01-16", "timestamp": "1768550400", "distribution": "3",
+        "Orgc": { "uuid": "0e1d2c3b-4a59-4687-9a0b-c1d2e3f4a5b6", "name": "Partner CERT" },
+        "Tag": [{ "name": "tlp:clear" }],
+        "Object": [{
+            "uuid": "3a3a3a3a-0000-4000-8000-000000000001", "name": "file", "distribution": "5",
+            "Attribute": [attr("3b3b3b3b-0000-4000-8000-000000000001", "filename", "filename", "dropper.exe")],
+            "ObjectReference": [{ "uuid": "3c3c3c3c-0000-4000-8000-000000000001",
+                "referenced_uuid": "3a3a3a3a-0000-4000-8000-000000000002",
+                "relationship_type": "communicates-with", "timestamp": "1768464000" }],
+        }, {
+            "uuid": "3a3a3a3a-0000-4000-8000-000000000002", "name": "domain-ip", "distribution": "5",
+            "Attribute": [{
+                "uuid": "3b3b3b3b-0000-4000-8000-000000000002", "object_relation": "ip",
+                "type": "ip-dst", "value": "203.0.113.77", "to_ids": true, "distribution": "5",
+                "timestamp": "1768464000",
+                "Sighting": [
+                    { "uuid": "3d3d3d3d-0000-4000-8000-000000000001", "type": "0",
+                      "date_sighting": "1768500000", "source": "SIEM", "Organisation": member },
+                    { "uuid": "3d3d3d3d-0000-4000-8000-000000000002", "type": "1",
+                      "date_sighting": "1768500100", "Organisation": member },
+                ],
+            }],
+        }],
+    } })
+}
+
+#[test]
+fn misp_references_and_sightings_are_stored_with_their_audience() {
+    let dir = TempDir::new();
+    let d = dir.str();
+    community(d);
+    let file = dir.join("linked.json");
+    write_json(&file, &misp_linked_event());
+    let first = summary(&ok(&["import", "--data", d, "--owner", BANK_ONE, &file]));
+    assert_eq!((first.units, first.refused, first.invalid), (1, 0, 0));
+    let reference = "relationship--3c3c3c3c-0000-4000-8000-000000000001";
+    let sighting = "sighting--3d3d3d3d-0000-4000-8000-000000000001";
+    let false_positive = "opinion--3d3d3d3d-0000-4000-8000-000000000002";
+    // The owner and the ISAC see who sighted the address; another member sees the event, the
+    // indicators and the reference between them, never the sightings.
+    for user in [ONE_ANALYST, OP_ANALYST] {
+        let seen = export_ids(d, user);
+        for id in [reference, sighting, false_positive] {
+            assert!(seen.contains(id), "{user} does not see {id}");
+        }
+    }
+    let other = export_ids(d, TWO_ANALYST);
+    assert!(other.contains(reference), "{other:?}");
+    assert!(other.contains("indicator--3b3b3b3b-0000-4000-8000-000000000002"));
+    for id in [sighting, false_positive] {
+        assert!(!other.contains(id), "another member sees {id}");
+    }
+    let tlp = tlp_by_id(d, ONE_ANALYST);
+    assert_eq!(tlp[sighting], "amber+strict");
+    assert_eq!(tlp[reference], "clear");
+    // Importing again changes nothing.
+    let again = summary(&ok(&["import", "--data", d, "--owner", BANK_ONE, &file]));
+    reimported(&first, &again, 0);
+
+    // The owner's MISP feed holds the reference on the file object; the AMBER+STRICT sightings
+    // are not handed on with the CLEAR address.
+    let feed = dir.path().join("feed");
+    let out = run(&[
+        "export",
+        "--data",
+        d,
+        "--as",
+        ONE_ANALYST,
+        "--format",
+        "misp-feed",
+        feed.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let ev: Value = serde_json::from_slice(
+        &std::fs::read(feed.join("5f0c1a2b-3c4d-4e5f-8a6b-7c8d9e0f1a99.json")).unwrap(),
+    )
+    .unwrap();
+    let objects = ev["Event"]["Object"].as_array().unwrap();
+    let file_object = objects
+        .iter()
+        .find(|o| o["uuid"] == "3a3a3a3a-0000-4000-8000-000000000001")
+        .unwrap();
+    assert_eq!(
+        file_object["ObjectReference"][0]["referenced_uuid"],
+        "3a3a3a3a-0000-4000-8000-000000000002"
+    );
+    assert!(!ev.to_string().contains("\"Sighting\""), "{ev}");
+    assert!(
+        out.stdout.contains(sighting) || out.stderr.contains(sighting),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Exports hold exactly what their user may see.
 

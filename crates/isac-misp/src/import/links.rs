@@ -275,7 +275,9 @@ impl Context<'_> {
                         Level::Skipped,
                         Some(&uuid),
                         (
-                            format!("the expiration sighting of attribute {attribute} is not converted"),
+                            format!(
+                                "the expiration sighting of attribute {attribute} is not converted"
+                            ),
                             format!("屬性 {attribute} 的失效目擊紀錄未轉換"),
                         ),
                     );

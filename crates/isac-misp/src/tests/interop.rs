@@ -597,7 +597,10 @@ fn we_import_what_pymisp_wrote() {
     assert_eq!(c2.tlp, Tlp::AmberStrict);
     // The member's sighting and false positive, kept with the importing organisation.
     let seen = get(e1, "sighting--c0000000-0000-4000-8000-000000000020");
-    assert_eq!(seen.object["sighting_of_ref"], format!("indicator--{}", u(1)));
+    assert_eq!(
+        seen.object["sighting_of_ref"],
+        format!("indicator--{}", u(1))
+    );
     assert_eq!(seen.tlp, Tlp::AmberStrict);
     let fp = get(e1, "opinion--c0000000-0000-4000-8000-000000000021");
     assert_eq!(fp.object["authors"], json!(["Member Bank"]));

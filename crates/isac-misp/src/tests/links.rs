@@ -174,7 +174,10 @@ fn sightings_become_sightings_and_false_positives_opinions() {
 
     let fp = by_id(&i, &format!("opinion--{FALSE_POSITIVE}"));
     assert_eq!(fp.object["opinion"], "strongly-disagree");
-    assert_eq!(fp.object["object_refs"], json!([format!("indicator--{LONE}")]));
+    assert_eq!(
+        fp.object["object_refs"],
+        json!([format!("indicator--{LONE}")])
+    );
     assert_eq!(fp.object["authors"], json!(["Member Bank"]));
     assert_eq!(fp.tlp, Tlp::AmberStrict);
 
@@ -212,7 +215,11 @@ fn sightings_become_sightings_and_false_positives_opinions() {
     );
     // Sightings are not part of the report: they are other organisations' observations.
     let refs = i.objects[0].object["object_refs"].as_array().unwrap();
-    assert!(!refs.iter().any(|r| r.as_str().unwrap().starts_with("sighting--")));
+    assert!(
+        !refs
+            .iter()
+            .any(|r| r.as_str().unwrap().starts_with("sighting--"))
+    );
     assert_eq!(import(&sighted_event()).objects, i.objects);
 }
 
@@ -231,7 +238,11 @@ fn object_references_round_trip_through_a_feed() {
     let first = import(&referencing_event());
     let (second, diags, feed) = reimport(&first.objects);
     // The relationships between objects come back as they were.
-    for r in first.objects.iter().filter(|o| o.stix_type() == "relationship") {
+    for r in first
+        .objects
+        .iter()
+        .filter(|o| o.stix_type() == "relationship")
+    {
         let back = second.iter().find(|o| o.id() == r.id());
         assert_eq!(back, Some(r), "{}", r.id());
     }

@@ -151,9 +151,11 @@ fn changed_events_never_panic_and_give_valid_stix() {
         // A relationship, sighting or opinion is never shown wider than an object it connects.
         let by_id: std::collections::HashMap<&str, &crate::StixItem> =
             out.objects.iter().map(|o| (o.id(), o)).collect();
-        for r in out.objects.iter().filter(|o| {
-            matches!(o.stix_type(), "relationship" | "sighting" | "opinion")
-        }) {
+        for r in out
+            .objects
+            .iter()
+            .filter(|o| matches!(o.stix_type(), "relationship" | "sighting" | "opinion"))
+        {
             for end in ["source_ref", "target_ref", "sighting_of_ref", "object_refs"] {
                 let end = match &r.object.get(end) {
                     Some(serde_json::Value::Array(a)) => a.first(),
