@@ -226,6 +226,12 @@ struct ClusterRelation {
     audience: Audience,
 }
 
+/// The STIX relationship type of a MISP relation or reference type: lower-cased, spaces and
+/// underscores as hyphens (`related_to` → `related-to`).
+fn relationship_type_of(misp: &str) -> String {
+    misp.to_ascii_lowercase().replace([' ', '_'], "-")
+}
+
 /// The wider of two audiences given to one element: the wider TLP with its recipients, or at the
 /// same TLP the recipients of either.
 fn widest(a: Audience, b: Audience) -> Audience {
@@ -865,7 +871,7 @@ impl<'a> Context<'a> {
                 );
                 continue;
             };
-            let kind = rt.to_ascii_lowercase().replace([' ', '_'], "-");
+            let kind = relationship_type_of(&rt);
             if !isac_stix::syntax::is_relationship_type(&kind) {
                 self.diag(
                     Level::Skipped,

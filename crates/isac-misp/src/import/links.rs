@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use isac_model::Tlp;
 use serde_json::{Map, Value, json};
 
-use super::{Context, narrowest, str_of, truthy};
+use super::{Context, narrowest, relationship_type_of, str_of, truthy};
 use crate::audience::Audience;
 use crate::galaxy;
 use crate::ids::{derived_uuid, format_ts, parse_unix, stix_id};
@@ -142,7 +142,7 @@ impl Context<'_> {
                 );
                 continue;
             };
-            let kind = rt.to_ascii_lowercase().replace([' ', '_'], "-");
+            let kind = relationship_type_of(&rt);
             if !isac_stix::syntax::is_relationship_type(&kind) {
                 self.diag(
                     Level::Skipped,
