@@ -114,6 +114,12 @@ pub fn routes(r: Routes) -> Routes {
             get(object_versions),
         )
         .add(
+            Method::GET,
+            "/api/v1/objects/{id}/connections",
+            User,
+            get(object_connections),
+        )
+        .add(
             Method::POST,
             "/api/v1/objects/{id}/versions",
             IntelWriter,
@@ -143,7 +149,7 @@ pub fn routes(r: Routes) -> Routes {
         me, list_orgs, create_org, get_org, update_org, list_users, create_user, get_user, update_user,
         list_groups, create_group, add_member, remove_member, apply, list_applications, approve, reject,
         list_keys, create_key, revoke_key, list_objects, create_object, create_batch, get_object,
-        object_versions, new_version, revoke_object, search, stats, audit, audit_verify
+        object_versions, object_connections, new_version, revoke_object, search, stats, audit, audit_verify
     ),
     components(schemas(ErrorBody, OrgOut, UserOut, GroupOut, ApplicationOut, KeyOut, NewKeyOut, ObjectView,
         Recipients, ObjectInput, VersionInput, BatchInput, ObjectPageOut, StatsOut, AuditOut, VerifyOut, MeOut,
@@ -1196,6 +1202,45 @@ async fn object_versions(
     let op = operator_id(&s).await;
     Ok(Json(
         v.iter()
+            .map(|o| intel::view(&p, op.as_deref(), o))
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionParams {
+    /// At most this many, 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// The relationships and sightings that connect an object to others, newest first: the latest
+/// version of each that the caller may read, which needs every object it connects to be
+/// readable too. An object the caller may not read is not found.
+#[utoipa::path(get, path = "/api/v1/objects/{id}/connections", tag = "intelligence", params(("id" = String, Path), ConnectionParams), responses((status = 200, body = [ObjectView]), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn object_connections(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ConnectionParams>,
+) -> ApiResult<Json<Vec<ObjectView>>> {
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..) if n as usize <= isac_store::CONNECTIONS_MAX => n as usize,
+        Some(_) => {
+            return Err(ApiError::bad_request(format!(
+                "`limit` is 1 to {}",
+                isac_store::CONNECTIONS_MAX
+            )));
+        }
+    };
+    // The object itself first: connections of an object the caller may not read are as
+    // unknown as the object.
+    s.store.object(&p.viewer, &id).await?;
+    let c = s.store.connections(&p.viewer, &id, limit).await?;
+    let op = operator_id(&s).await;
+    Ok(Json(
+        c.iter()
             .map(|o| intel::view(&p, op.as_deref(), o))
             .collect(),
     ))

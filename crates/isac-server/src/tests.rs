@@ -673,6 +673,129 @@ async fn objects_api_and_bad_input() {
     }
 }
 
+/// The relationships and sightings of an object, over REST and on its web page: listed only where
+/// the reader may read the connection and every object it connects.
+#[tokio::test]
+async fn connections_are_listed_where_every_end_is_readable() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let create = |who: &'static str, object: Value, tlp: &'static str| {
+            let fx = &fx;
+            async move {
+                let r = fx
+                    .call(
+                        Method::POST,
+                        "/api/v1/objects",
+                        who,
+                        Some(json!({"object": object, "tlp": tlp})),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+                r.json()["id"].as_str().expect("id").to_owned()
+            }
+        };
+        let a = create(
+            "m1_analyst",
+            indicator("Shared C2", "198.51.100.1"),
+            "green",
+        )
+        .await;
+        let b = create(
+            "m1_analyst",
+            json!({"type": "malware", "name": "Kept to m1", "is_family": true}),
+            "amber",
+        )
+        .await;
+        let c = create(
+            "m2_analyst",
+            json!({"type": "malware", "name": "Seen by m2", "is_family": true}),
+            "green",
+        )
+        .await;
+        let rel = |s: &str, t: &str| json!({"type": "relationship", "relationship_type": "indicates", "source_ref": s, "target_ref": t});
+        let to_b = create("m1_analyst", rel(&a, &b), "green").await;
+        let to_c = create("m2_analyst", rel(&a, &c), "green").await;
+        let seen = create(
+            "m1_analyst",
+            json!({"type": "sighting", "sighting_of_ref": a, "count": 3}),
+            "green",
+        )
+        .await;
+        let ids = |r: &Resp| -> Vec<String> {
+            r.json()
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|o| o["id"].as_str().expect("id").to_owned())
+                .collect()
+        };
+        let path = format!("/api/v1/objects/{a}/connections");
+        let r = fx.call(Method::GET, &path, "m1_analyst", None).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert_eq!(
+            ids(&r),
+            [seen.as_str(), &to_c, &to_b],
+            "{backend}: newest first"
+        );
+        // m2 does not read b (AMBER, m1's), so not the relationship to it either.
+        let r = fx.call(Method::GET, &path, "m2_analyst", None).await;
+        assert_eq!(ids(&r), [seen.as_str(), &to_c], "{backend}");
+        assert!(!r.text().contains(&b), "{backend}: {}", r.text());
+        let r = fx
+            .call(Method::GET, &format!("{path}?limit=1"), "m1_analyst", None)
+            .await;
+        assert_eq!(ids(&r), [seen.as_str()], "{backend}");
+        for bad in ["limit=0", "limit=1001", "limit=x", "other=1"] {
+            let r = fx
+                .call(Method::GET, &format!("{path}?{bad}"), "m1_analyst", None)
+                .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{backend}: {bad}");
+        }
+        // An object the reader may not read has no connections it may learn of.
+        for (who, id) in [("m2_analyst", &b), ("vendor", &a)] {
+            let r = fx
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/objects/{id}/connections"),
+                    who,
+                    None,
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{backend}: {who}");
+        }
+        // The web page of a shows the same, with the other ends by name.
+        for (email, shows, hides) in [
+            (
+                "analyst@m1.example",
+                vec!["Kept to m1", "Seen by m2", "Sighted ×3"],
+                vec![],
+            ),
+            (
+                "analyst@m2.example",
+                vec!["Seen by m2", "Sighted ×3"],
+                vec!["Kept to m1", b.as_str()],
+            ),
+        ] {
+            let (_, session, _) = web_login(&fx.app, email, PASSWORD).await;
+            let session = session.expect("a session");
+            let r = send(
+                &fx.app,
+                with_session(Method::GET, &format!("/intel/{a}"), &session, None),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{backend}");
+            let html = r.text();
+            for s in shows {
+                assert!(html.contains(s), "{backend}: {email} should see {s}");
+            }
+            for s in hides {
+                assert!(!html.contains(s), "{backend}: {email} should not see {s}");
+            }
+            assert!(html.contains("indicates →"), "{backend}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn applications_create_org_and_admin_atomically() {
     for (_, store) in stores().await {

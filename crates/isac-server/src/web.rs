@@ -932,6 +932,26 @@ async fn intel_detail(
         .object_versions(&p.viewer, &id)
         .await
         .map_err(|e| fail(&p, e))?;
+    let connections = s
+        .store
+        .connections(&p.viewer, &id, CONNECTIONS_SHOWN)
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let links: Vec<Connection> = connections.iter().map(|c| Connection::of(c, &id)).collect();
+    // The other ends, read through the viewer: a connection is listed only where every end is
+    // readable, so these are found unless an end is an org's identity (not a stored object).
+    let others: Vec<String> = links
+        .iter()
+        .flat_map(|c| c.others.iter().cloned())
+        .collect();
+    let titles: BTreeMap<String, String> = s
+        .store
+        .objects_by_id(&p.viewer, &others)
+        .await
+        .map_err(|e| fail(&p, e))?
+        .into_iter()
+        .map(|x| (x.stix_id, x.title))
+        .collect();
     let dir = Directory::load(&s.store).await.map_err(|e| fail(&p, e))?;
     let view = intel::view(&p, dir.operator().map(|o| o.id.as_str()), &o);
     let pretty = serde_json::to_string_pretty(&view.object).unwrap_or_default();
@@ -959,6 +979,22 @@ async fn intel_detail(
                 @if !r.users.is_empty() { dt { (tr(l, "Named users", "指名使用者")) } dd { (r.users.len()) } }
             }
         }
+        h2 { (tr(l, "Relationships and sightings", "關係與目擊")) }
+        @if links.is_empty() {
+            p.muted { (tr(l, "No relationships or sightings that you may read connect this object.", "沒有您可閱覽的關係或目擊紀錄連結此物件。")) }
+        } @else {
+            @if links.len() >= CONNECTIONS_SHOWN { p.muted { (tr(l, "Only the newest are shown.", "僅顯示最新的項目。")) } }
+            table.data { thead { tr { th { (tr(l, "Relationship or sighting", "關係或目擊")) } th { (tr(l, "Other end", "另一端")) } th { "TLP" } th { (tr(l, "Modified", "修改時間")) } } }
+                tbody { @for (c, x) in links.iter().zip(&connections) { tr {
+                    td.nowrap { a href={"/intel/" (x.stix_id)} { (c.label(l)) } }
+                    td { @for (k, other) in c.others.iter().enumerate() {
+                        @if k > 0 { ", " }
+                        @if let Some(t) = titles.get(other) { a href={"/intel/" (other)} { (t) } } @else { code { (other) } }
+                    } }
+                    td { (tlp_badge(l, x.access.tlp)) }
+                    td { (x.modified) }
+                } } } }
+        }
         h2 { "STIX 2.1" }
         pre.json { (pretty) }
         h2 { (tr(l, "Versions", "版本")) }
@@ -972,6 +1008,83 @@ async fn intel_detail(
         }
     };
     Ok(page(&p, &o.title, body))
+}
+
+/// Connections listed on an object's page, newest first.
+const CONNECTIONS_SHOWN: usize = 100;
+
+/// A relationship or sighting as seen from one of its ends.
+struct Connection {
+    kind: ConnectionKind,
+    /// The ends other than the object whose page this is.
+    others: Vec<String>,
+}
+
+enum ConnectionKind {
+    /// `relationship_type`, and whether the page's object is its source.
+    Relationship(String, bool),
+    /// The page's object was sighted (`count`, if given).
+    SightingOf(Option<u64>),
+    /// The page's object is where a sighting was made or what it observed.
+    SightingAt,
+}
+
+impl Connection {
+    fn of(c: &StoredObject, here: &str) -> Connection {
+        let body: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&c.body).unwrap_or_default();
+        let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let list = |k: &str| -> Vec<String> {
+            body.get(k)
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if c.stix_type == "relationship" {
+            let source = text("source_ref").unwrap_or_default();
+            let target = text("target_ref").unwrap_or_default();
+            let outgoing = source == here;
+            Connection {
+                kind: ConnectionKind::Relationship(
+                    text("relationship_type").unwrap_or_default(),
+                    outgoing,
+                ),
+                others: vec![if outgoing { target } else { source }],
+            }
+        } else {
+            let of = text("sighting_of_ref").unwrap_or_default();
+            let mut others: Vec<String> = std::iter::once(of.clone())
+                .chain(list("observed_data_refs"))
+                .chain(list("where_sighted_refs"))
+                .filter(|x| x != here)
+                .collect();
+            others.dedup();
+            Connection {
+                kind: if of == here {
+                    ConnectionKind::SightingOf(body.get("count").and_then(|v| v.as_u64()))
+                } else {
+                    ConnectionKind::SightingAt
+                },
+                others,
+            }
+        }
+    }
+
+    fn label(&self, l: Locale) -> String {
+        match &self.kind {
+            ConnectionKind::Relationship(t, true) => format!("{t} →"),
+            ConnectionKind::Relationship(t, false) => format!("← {t}"),
+            ConnectionKind::SightingOf(Some(n)) => {
+                format!("{} ×{n}", tr(l, "Sighted", "目擊"))
+            }
+            ConnectionKind::SightingOf(None) => tr(l, "Sighted", "目擊").to_owned(),
+            ConnectionKind::SightingAt => tr(l, "Sighting", "目擊紀錄").to_owned(),
+        }
+    }
 }
 
 async fn intel_revoke(

@@ -33,7 +33,9 @@ pub use import::{
     IMPORT_CHUNK, IMPORT_COMMIT_OBJECTS, IMPORT_OBJECTS_MAX, ImportOutcome, ImportSession,
     OnRefusal, Refused,
 };
-pub use objects::{ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject};
+pub use objects::{
+    CONNECTIONS_MAX, ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject,
+};
 pub use sessions::{ApiKey, Session};
 pub use taxii::{
     MATCH_VALUES_MAX, STATUS_RETENTION_MICROS, TaxiiPage, TaxiiQuery, TaxiiStatus, VersionSel,

@@ -26,6 +26,8 @@ const BY_ID_BATCH: usize = 500;
 /// query at 200,000 objects instead of a millisecond. PostgreSQL, with statistics, looks the ids
 /// up either way.
 const LATEST_BY_ID: &str = "+o.is_latest = 1";
+/// The most connections [`Store::connections`] returns in one call.
+pub const CONNECTIONS_MAX: usize = 1_000;
 
 /// One stored version of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -697,6 +699,66 @@ impl Store {
         let rows = q.query().fetch_all(&self.read).await?;
         let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         self.finish(viewer, objs).await
+    }
+
+    /// The relationships and sightings that connect `stix_id` to something, newest first, at
+    /// most `limit` (clamped to 1..=[`CONNECTIONS_MAX`]): the latest version of each whose ends
+    /// include `stix_id`, if `viewer` may read it. The same scope and per-row re-check apply as
+    /// everywhere, so a connection is listed only where the viewer may read it and every object
+    /// it connects (invariant 9): a connection to an object the viewer may not read, or to one
+    /// that is not stored, is left out exactly as one that does not exist.
+    pub async fn connections(
+        &self,
+        viewer: &Viewer,
+        stix_id: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredObject>> {
+        let scope = ReadScope::for_viewer(viewer);
+        let limit = limit.clamp(1, CONNECTIONS_MAX);
+        let mut out: Vec<StoredObject> = Vec::new();
+        let mut before: Option<i64> = None;
+        // In two steps, newest first: a batch of the versions whose ends name the object, then
+        // those of them the viewer may read. A single join would let a planner without
+        // statistics (PostgreSQL before its first ANALYZE) walk every readable object looking
+        // for the few connected to this one.
+        loop {
+            let mut q = Sql::new("SELECT object_pk FROM object_ends WHERE ref_id = ");
+            q.text(stix_id);
+            if let Some(pk) = before {
+                q.push(" AND object_pk < ").int(pk);
+            }
+            q.push(" ORDER BY object_pk DESC LIMIT ")
+                .int(BY_ID_BATCH as i64);
+            let pks: Vec<i64> = q
+                .query()
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            let Some(&last) = pks.last() else {
+                break;
+            };
+            before = Some(last);
+            let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM objects o WHERE o.pk IN ("));
+            for (i, pk) in pks.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.int(*pk);
+            }
+            q.push(&format!(") AND {LATEST_BY_ID} AND "));
+            push_scope(&mut q, &scope);
+            q.push(" ORDER BY o.pk DESC");
+            let rows = q.query().fetch_all(&self.read).await?;
+            let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+            out.extend(self.finish(viewer, objs).await?);
+            if out.len() >= limit || pks.len() < BY_ID_BATCH {
+                break;
+            }
+        }
+        out.truncate(limit);
+        Ok(out)
     }
 
     /// A page of latest versions that `viewer` may read.

@@ -402,7 +402,7 @@ async fn check_reader(store: Store, loaded: Arc<Loaded>, r: usize) -> Tally {
         .map(|o| o.stix_id.as_str())
         .collect();
 
-    for o in &loaded.objects {
+    for (j, o) in loaded.objects.iter().enumerate() {
         let latest = o.latest();
         let want = reader.sees_version(&loaded, o, latest);
         match store.object(v, &o.stix_id).await {
@@ -437,6 +437,35 @@ async fn check_reader(store: Store, loaded: Arc<Loaded>, r: usize) -> Tally {
         t.check(got == want, || {
             format!(
                 "{who}: versions of {} are {got:?}, expected {want:?}",
+                o.stix_id
+            )
+        });
+
+        // What connects to it: the relationships and sightings with it among their ends, each
+        // where the reader sees the connection and every end.
+        let want: BTreeSet<&str> = loaded
+            .objects
+            .iter()
+            .filter(|c| {
+                c.ends
+                    .iter()
+                    .flatten()
+                    .any(|e| matches!(e, End::Object(k) if *k == j))
+            })
+            .filter(|c| reader.sees_version(&loaded, c, c.latest()))
+            .map(|c| c.stix_id.as_str())
+            .collect();
+        let got = store
+            .connections(v, &o.stix_id, crate::CONNECTIONS_MAX)
+            .await
+            .expect("connections");
+        t.check(got.windows(2).all(|w| w[0].pk > w[1].pk), || {
+            format!("{who}: connections of {} not newest first", o.stix_id)
+        });
+        let got: BTreeSet<&str> = got.iter().map(|c| c.stix_id.as_str()).collect();
+        t.check(got == want, || {
+            format!(
+                "{who}: connections of {} are {got:?}, expected {want:?}",
                 o.stix_id
             )
         });
