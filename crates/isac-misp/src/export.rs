@@ -116,6 +116,9 @@ struct Attr {
     references: Vec<RefOut>,
     /// Its `Sighting` entries (on its first attribute only).
     sightings: Vec<Value>,
+    /// An event report (`EventReport`) rather than an attribute: `comment` is its name and
+    /// `value` its Markdown text.
+    event_report: bool,
 }
 
 /// A galaxy cluster with its `GalaxyCluster` entry (distribution included).
@@ -1394,6 +1397,7 @@ impl FeedExport {
             stix_id: id.to_string(),
             references: Vec::new(),
             sightings: Vec::new(),
+            event_report: false,
         };
         let numbered = |i: usize| {
             if i == 0 {
@@ -1547,8 +1551,17 @@ impl FeedExport {
                         d.get("to_ids").and_then(Value::as_bool).unwrap_or(false),
                     ))
                 });
+                let report = details.is_some_and(|d| d.contains_key("event_report_uuid"));
                 match recorded {
                     Some((t, v, to_ids)) => out.push(make(own_uuid.clone(), &t, v, to_ids)),
+                    // A note made from an event report goes back as one.
+                    None if report => {
+                        let content = str_of(o, "content").unwrap_or("").to_string();
+                        let mut a = make(own_uuid.clone(), "text", content, false);
+                        a.comment = str_of(o, "abstract").unwrap_or("").to_string();
+                        a.event_report = true;
+                        out.push(a);
+                    }
                     None => {
                         let content = str_of(o, "content").unwrap_or("").to_string();
                         let mut a = make(own_uuid.clone(), "text", content, false);
@@ -1565,6 +1578,11 @@ impl FeedExport {
             ),
         }
         out.retain(|a| !a.value.trim().is_empty());
+        // An event report has no object references, sightings or clusters in MISP; links from
+        // its note stay unwritten and are named (`unwritten_links`).
+        if out.iter().any(|a| a.event_report) {
+            return out;
+        }
         self.attach_links(item, event, &mut out, objs);
         let holder = self.ix.object(id);
         if !out.is_empty() && holder.is_some_and(|h| self.links.contains_key(&h)) {
@@ -1734,6 +1752,9 @@ impl FeedExport {
         let mut hashes = Vec::new();
         let mut plain = Vec::new();
         let mut objects: BTreeMap<String, (Map<String, Value>, Vec<Value>)> = BTreeMap::new();
+        let (reports, attrs): (Vec<Attr>, Vec<Attr>) =
+            attrs.into_iter().partition(|a| a.event_report);
+        let event_reports = self.event_reports(reports, &meta);
         let mut references = self.object_references(&attrs, &meta.uuid);
         let mut seen = HashSet::new();
         for a in attrs {
@@ -1812,6 +1833,9 @@ impl FeedExport {
         if !meta.galaxies.is_empty() {
             event["Galaxy"] = Value::Array(galaxies_json(&meta.galaxies));
         }
+        if !event_reports.is_empty() {
+            event["EventReport"] = Value::Array(event_reports);
+        }
         let manifest = json!({
             "Orgc": event["Orgc"],
             "Tag": event["Tag"],
@@ -1846,6 +1870,57 @@ impl FeedExport {
     }
 
     #[allow(clippy::type_complexity)]
+    /// The `EventReport` entries of an event. An event report has a distribution and a sharing
+    /// group but no tags, so its audience is said by its distribution alone: inherited where it
+    /// is the event's, else the distribution of its TLP. Distribution 0 reads back as
+    /// AMBER+STRICT, so a TLP:RED report in a wider event is not written (a `Skipped` remark)
+    /// rather than handed on wider than RED.
+    fn event_reports(&mut self, reports: Vec<Attr>, meta: &EventMeta) -> Vec<Value> {
+        let mut out = Vec::new();
+        for r in reports {
+            let narrower = r.tlp.breadth() < meta.tlp.breadth();
+            if narrower && r.tlp == Tlp::Red {
+                let reason = "a TLP:RED event report in a wider event has no MISP form (event reports carry no TLP tag, and distribution 0 reads as AMBER+STRICT); not written".to_string();
+                self.diag(Level::Skipped, Some(&meta.uuid), &r.stix_id, reason);
+                continue;
+            }
+            if r.tlp.breadth() > meta.tlp.breadth() {
+                let reason = format!(
+                    "{} is wider than its event ({}); MISP narrows it to the event's audience",
+                    r.tlp.label(),
+                    meta.tlp.label()
+                );
+                self.diag(Level::Warning, Some(&meta.uuid), &r.uuid, reason);
+            }
+            let own_group = single_group(r.tlp, &r.recipients)
+                .filter(|g| single_group(meta.tlp, &meta.recipients).as_ref() != Some(g));
+            let distribution = if narrower || own_group.is_some() {
+                Distribution::for_tlp(r.tlp, own_group.is_some())
+            } else {
+                Distribution::Inherit
+            };
+            let name = if r.comment.trim().is_empty() {
+                "Event report".to_string()
+            } else {
+                r.comment
+            };
+            let mut v = json!({
+                "uuid": r.uuid,
+                "name": name,
+                "content": r.value,
+                "distribution": distribution.as_u8().to_string(),
+                "timestamp": r.timestamp.to_string(),
+                "deleted": false,
+            });
+            if let Some(g) = &own_group {
+                v["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
+                v["SharingGroup"] = sharing_group_json(g);
+            }
+            out.push(v);
+        }
+        out
+    }
+
     fn attribute_json(
         &self,
         a: &Attr,

@@ -67,6 +67,9 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
             cx.event_clusters.push(id);
         }
     }
+    for r in array(ev, "EventReport") {
+        cx.event_report(r);
+    }
     cx.relate_clusters();
     cx.relate_objects();
     let event_sightings: Vec<SightingIn> = array(ev, "Sighting")
@@ -95,6 +98,44 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
     Ok(cx.finish())
 }
 
+/// The longest event report text converted: a stored object is at most
+/// `limits::OBJECT_BYTES`, and the note needs room for its other properties. A longer report
+/// would refuse its whole event, so it is named and left out instead.
+const REPORT_TEXT_BYTES: usize = isac_model::limits::OBJECT_BYTES - 16 * 1024;
+
+/// What an event report's text names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mention {
+    Attribute,
+    Object,
+}
+
+/// The attributes and objects an event report's Markdown names, in order, by lower-case uuid:
+/// MISP writes `@[attribute](uuid)` and `@[object](uuid)`, and `@![…](uuid)` for a reference
+/// shown as a picture.
+fn mentions(text: &str) -> Vec<(Mention, String)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        rest = &rest[at + 1..];
+        let r = rest.strip_prefix('!').unwrap_or(rest);
+        let (kind, r) = if let Some(r) = r.strip_prefix("[attribute](") {
+            (Mention::Attribute, r)
+        } else if let Some(r) = r.strip_prefix("[object](") {
+            (Mention::Object, r)
+        } else {
+            continue;
+        };
+        if let Some(end) = r.find(')') {
+            let uuid = r[..end].trim();
+            if uuid::Uuid::parse_str(uuid).is_ok() {
+                out.push((kind, uuid.to_ascii_lowercase()));
+            }
+        }
+    }
+    out
+}
+
 fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
     let mut v = doc;
     if let Some(r) = v.get("response").and_then(Value::as_array) {
@@ -111,7 +152,6 @@ fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
 
 /// Event parts outside this mapping. Shadow attributes are proposals nobody has accepted yet.
 const NOT_CONVERTED: &[&str] = &[
-    "EventReport",
     "CryptographicKey",
     "Note",
     "Opinion",
@@ -668,6 +708,123 @@ impl<'a> Context<'a> {
                 self.relationship(&object_id, stix_type, &target, ts, &aud);
             }
         }
+    }
+
+    /// An event report (`EventReport`, a Markdown text of the event) becomes a `note`: its
+    /// name the `abstract`, its text the `content`, `note--<report uuid>`. It is about the
+    /// event, so `object_refs` is the event's report, then the objects of the attributes and
+    /// MISP objects its text names (`@[attribute](uuid)`, `@[object](uuid)`) that this event
+    /// converted. Its own distribution narrows the event's audience, as an attribute's does.
+    /// Called once every attribute and object is converted.
+    fn event_report(&mut self, r: &Map<String, Value>) {
+        let Some(uuid) = str_of(r, "uuid")
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+        else {
+            self.diag(
+                Level::Skipped,
+                None,
+                (
+                    "an event report without uuid is not converted".into(),
+                    "沒有 uuid 的事件報告未轉換".into(),
+                ),
+            );
+            return;
+        };
+        if truthy(r.get("deleted")) {
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                (
+                    "the event report is deleted".into(),
+                    "此事件報告已刪除".into(),
+                ),
+            );
+            return;
+        }
+        let content = str_of(r, "content").unwrap_or("");
+        if content.trim().is_empty() {
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                (
+                    "the event report has no text".into(),
+                    "此事件報告沒有內容".into(),
+                ),
+            );
+            return;
+        }
+        if content.len() > REPORT_TEXT_BYTES {
+            let n = content.len();
+            self.diag(
+                Level::Skipped,
+                Some(&uuid),
+                (
+                    format!("the event report's text ({n} bytes) is larger than one object may be ({REPORT_TEXT_BYTES} bytes); not converted, so that the rest of the event is"),
+                    format!("此事件報告的內容（{n} 位元組）超過單一物件的上限（{REPORT_TEXT_BYTES} 位元組）；未轉換，以便匯入事件的其餘部分"),
+                ),
+            );
+            return;
+        }
+        let sh = sharing(r, &[]);
+        if let Some(w) = undescribed_group(&sh) {
+            self.diag(Level::Warning, Some(&uuid), w);
+        }
+        let parent = self.event_audience.clone();
+        let (aud, warning) = child_audience(&sh, &parent);
+        if let Some(w) = warning {
+            self.diag(Level::Warning, Some(&uuid), w);
+        }
+        let ts = r
+            .get("timestamp")
+            .and_then(parse_unix)
+            .unwrap_or(self.event_ts);
+        let mut refs = vec![self.report_id.clone()];
+        for (kind, named) in mentions(content) {
+            let end = match kind {
+                Mention::Attribute => self.attribute_ends.get(&named),
+                Mention::Object => self.object_ends.get(&named),
+            };
+            if let Some(e) = end
+                && !refs.contains(&e.id)
+            {
+                refs.push(e.id.clone());
+            }
+        }
+        let name = str_of(r, "name").map(str::trim).unwrap_or("");
+        let mut ext = Map::new();
+        ext.insert("extension_type".into(), "property-extension".into());
+        ext.insert("event_report_uuid".into(), uuid.clone().into());
+        let mut object = Map::new();
+        object.insert("type".into(), "note".into());
+        object.insert("spec_version".into(), "2.1".into());
+        let id = stix_id("note", &uuid);
+        object.insert("id".into(), id.clone().into());
+        object.insert("created".into(), format_ts(ts).into());
+        object.insert("modified".into(), format_ts(ts).into());
+        if let Some(c) = &self.created_by {
+            object.insert("created_by_ref".into(), c.clone().into());
+        }
+        if !name.is_empty() {
+            object.insert("abstract".into(), name.into());
+        }
+        object.insert("content".into(), content.into());
+        object.insert("object_refs".into(), json!(refs));
+        object.insert(
+            "object_marking_refs".into(),
+            json!([aud.tlp.marking_id_v2()]),
+        );
+        object.insert(
+            "extensions".into(),
+            json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
+        );
+        self.refs.push(id);
+        self.items.push(StixItem {
+            object,
+            tlp: aud.tlp,
+            recipients: aud.recipients,
+        });
     }
 
     /// The object of one galaxy cluster attached to an element with audience `parent`; `None`

@@ -4,6 +4,7 @@
 mod galaxy;
 mod interop;
 mod links;
+mod reports;
 mod robust;
 mod split;
 
@@ -434,7 +435,7 @@ fn deleted_and_empty_attributes_are_skipped_with_a_reason() {
 #[test]
 fn event_parts_outside_the_mapping_are_named() {
     let i = import(&event(
-        json!({ "Galaxy": [{ "name": "Threat Actor" }], "EventReport": [{}, {}], "Object": [{
+        json!({ "Galaxy": [{ "name": "Threat Actor" }], "CryptographicKey": [{}, {}], "Object": [{
             "uuid": "208bee57-39fa-49ce-91c7-8849adfcd5b9", "name": "domain-ip",
             "Attribute": [], "ObjectReference": [{ "referenced_uuid": "x", "relationship_type": "resolves-to" }] }] }),
         json!([]),
@@ -444,7 +445,7 @@ fn event_parts_outside_the_mapping_are_named() {
         reasons,
         [
             "the `resolves-to` object reference is not converted: its MISP object 208bee57-39fa-49ce-91c7-8849adfcd5b9 has no converted attribute",
-            "2 EventReport entries of the event are not converted",
+            "2 CryptographicKey entries of the event are not converted",
         ]
     );
     // Each remark is written in zh-TW too, for the web UI.
@@ -457,7 +458,7 @@ fn event_parts_outside_the_mapping_are_named() {
         zh,
         [
             "`resolves-to` 物件參照未轉換：其 MISP 物件 208bee57-39fa-49ce-91c7-8849adfcd5b9 沒有已轉換的屬性",
-            "事件的 2 筆 EventReport 項目未轉換"
+            "事件的 2 筆 CryptographicKey 項目未轉換"
         ]
     );
 }

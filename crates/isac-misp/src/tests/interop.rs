@@ -98,6 +98,8 @@ def galaxies(gs):
 for uuid in manifest:
     e = MISPEvent()
     e.load_file(str(root / f"{uuid}.json"))
+    # Before to_feed, which drops the distribution of event reports.
+    reports = [[r.uuid, r.name, r.content, int(r.distribution)] for r in e.event_reports]
     feed = e.to_feed(with_meta=True)
     def attr(a):
         return [a.uuid, a.type, a.value, bool(a.to_ids), sorted(t.name for t in a.tags), int(a.distribution), a.get("object_relation"),
@@ -114,6 +116,7 @@ for uuid in manifest:
         "manifest_info": feed["Event"]["_manifest"][e.uuid]["info"],
         "sharing_group": getattr(e, "SharingGroup", None) and e.SharingGroup.uuid,
         "galaxies": galaxies(e.galaxies),
+        "reports": reports,
     }
 print(json.dumps(out))
 "#;
@@ -189,6 +192,14 @@ fn pymisp_loads_our_feed() {
             .objects,
     );
     items.extend(sighted_items());
+    items.extend(
+        import_event(
+            &super::reports::reported_event_as("a1000000-0000-4000-8000-0000000000ee"),
+            &ImportOptions::default(),
+        )
+        .unwrap()
+        .objects,
+    );
     let mut sink = DirFeed(&dir.0);
     write_feed(&items, &publisher(), &mut sink).unwrap();
     let expected = export_events(&items, &publisher());
@@ -200,6 +211,7 @@ fn pymisp_loads_our_feed() {
     let mut relations = 0;
     let sighted = std::cell::Cell::new(0);
     let mut references = 0;
+    let mut reports = 0;
     for ev in &expected.events {
         let s = &seen[&ev.uuid];
         let e = &ev.event["Event"];
@@ -294,6 +306,21 @@ fn pymisp_loads_our_feed() {
                 attributes += 1;
             }
         }
+        let ours: Vec<Value> = e["EventReport"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                json!([
+                    r["uuid"],
+                    r["name"],
+                    r["content"],
+                    r["distribution"].as_str().unwrap().parse::<u8>().unwrap()
+                ])
+            })
+            .collect();
+        assert_eq!(s["reports"], json!(ours), "{}", ev.uuid);
+        reports += ours.len();
         let mut hashes = ev.hashes.clone();
         hashes.sort();
         assert_eq!(s["hashes"], json!(hashes), "PyMISP's hashes of {}", ev.uuid);
@@ -306,6 +333,7 @@ fn pymisp_loads_our_feed() {
     );
     assert!(references >= 3, "{references} object references compared");
     assert_eq!(sighted.get(), 2, "sightings compared");
+    assert_eq!(reports, 2, "event reports compared");
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
@@ -398,6 +426,10 @@ e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000020", "t
     "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
 e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000021", "type": "1",
     "date_sighting": 1714600100, "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
+# Event reports: one naming the file object and the first address, one for this organisation.
+e.add_event_report("Campaign summary", f"The dropper @[object]({f.uuid}) calls @[attribute]({uuid(1)}).",
+    uuid="c0000000-0000-4000-8000-000000000030", distribution=5)
+e.add_event_report("Internal", "Our own notes.", uuid="c0000000-0000-4000-8000-000000000031", distribution=0)
 (root / f"{e.uuid}.json").write_text(e.to_json())
 
 # 2: unmarked, this community only.
@@ -514,6 +546,20 @@ fn we_import_what_pymisp_wrote() {
         "identity--55f6ea5e-2c60-40e5-964f-47a8950d210f"
     );
 
+    // The event reports PyMISP wrote: notes about the event and what their text names, the
+    // second for this organisation only.
+    let summary = get(e1, "note--c0000000-0000-4000-8000-000000000030");
+    assert_eq!(summary.object["abstract"], "Campaign summary");
+    let named = summary.object["object_refs"].as_array().unwrap();
+    assert_eq!(named.len(), 3, "{named:?}");
+    assert_eq!(named[0], json!(report.id()));
+    assert_eq!(named[2], json!(format!("indicator--{}", u(1))));
+    assert_eq!(summary.tlp, Tlp::Amber);
+    assert_eq!(summary.recipients, e1.audience.recipients);
+    let internal = get(e1, "note--c0000000-0000-4000-8000-000000000031");
+    assert_eq!(internal.tlp, Tlp::AmberStrict);
+    assert!(internal.recipients.is_empty());
+
     let ind = |n: u32| get(e1, &format!("indicator--{}", u(n)));
     assert_eq!(
         ind(1).object["pattern"],
@@ -607,7 +653,7 @@ fn we_import_what_pymisp_wrote() {
     let kinds = |i: &Import, t: &str| i.objects.iter().filter(|o| o.stix_type() == t).count();
     assert_eq!(kinds(e1, "indicator"), 17);
     assert_eq!(kinds(e1, "observed-data"), 6);
-    assert_eq!(kinds(e1, "note"), 4);
+    assert_eq!(kinds(e1, "note"), 6);
 
     let e2 = &imports["a0000000-0000-4000-8000-000000000002"];
     assert_eq!(e2.audience.tlp, Tlp::Amber);
@@ -686,8 +732,12 @@ fn every_emitted_object_is_valid_stix() {
     for (_, r) in FeedReader::open(&DirFeed(&dir.0), ImportOptions::default()).unwrap() {
         all.extend(r.unwrap().objects);
     }
-    // And object references and sightings.
-    for doc in [referencing_event(), sighted_event()] {
+    // And object references, sightings and event reports.
+    for doc in [
+        referencing_event(),
+        sighted_event(),
+        super::reports::reported_event_as("a1000000-0000-4000-8000-0000000000ee"),
+    ] {
         all.extend(
             import_event(&doc, &ImportOptions::default())
                 .unwrap()
