@@ -1552,7 +1552,16 @@ impl FeedExport {
                     ))
                 });
                 let report = details.is_some_and(|d| d.contains_key("event_report_uuid"));
+                let analyst = details.is_some_and(|d| d.contains_key("analyst_type"));
                 match recorded {
+                    // MISP keeps an analyst note on the element it is about, which this export
+                    // does not write; as a `text` attribute it would turn into data.
+                    None if analyst => self.diag(
+                        Level::Skipped,
+                        Some(event),
+                        id,
+                        "MISP analyst notes are not written".into(),
+                    ),
                     Some((t, v, to_ids)) => out.push(make(own_uuid.clone(), &t, v, to_ids)),
                     // A note made from an event report goes back as one.
                     None if report => {

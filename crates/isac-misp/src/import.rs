@@ -15,8 +15,10 @@ use crate::{
     event_audience, misp_extension_definition, narrower,
 };
 
+mod analyst;
 mod links;
 
+use analyst::{About, AnalystIn};
 use links::{End, Reference, SightingIn};
 
 /// Import settings.
@@ -52,6 +54,7 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
         .trim()
         .to_string();
     let mut cx = Context::new(ev, &event_uuid, options);
+    cx.collect_analyst(ev, &About::Event);
     for a in array(ev, "Attribute") {
         let parent = cx.event_audience.clone();
         cx.attribute(a, &parent, None);
@@ -80,6 +83,7 @@ pub fn import_event(doc: &Value, options: &ImportOptions) -> Result<Import, Misp
         .collect();
     cx.sightings.extend(event_sightings);
     cx.convert_sightings();
+    cx.convert_analyst();
     // Parts of an event this mapping does not convert are named, never dropped silently.
     for key in NOT_CONVERTED {
         let n = ev.get(*key).and_then(Value::as_array).map_or(0, Vec::len);
@@ -151,13 +155,7 @@ fn unwrap_event(doc: &Value) -> Result<&Map<String, Value>, MispError> {
 }
 
 /// Event parts outside this mapping. Shadow attributes are proposals nobody has accepted yet.
-const NOT_CONVERTED: &[&str] = &[
-    "CryptographicKey",
-    "Note",
-    "Opinion",
-    "Relationship",
-    "ShadowAttribute",
-];
+const NOT_CONVERTED: &[&str] = &["CryptographicKey", "ShadowAttribute"];
 
 pub(crate) fn str_of<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
@@ -352,6 +350,10 @@ struct Context<'a> {
     sightings: Vec<SightingIn>,
     /// Sightings and false positives converted, after the relationships.
     sighted: Vec<StixItem>,
+    /// Analyst data (notes, opinions, relationships), converted once every element is.
+    analyst: Vec<AnalystIn>,
+    /// The notes and opinions made from analyst data.
+    annotations: Vec<StixItem>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -406,6 +408,8 @@ impl<'a> Context<'a> {
             references: Vec::new(),
             sightings: Vec::new(),
             sighted: Vec::new(),
+            analyst: Vec::new(),
+            annotations: Vec::new(),
             diagnostics,
         }
     }
@@ -462,6 +466,7 @@ impl<'a> Context<'a> {
         for a in array(o, "Attribute") {
             self.attribute(a, &aud, Some(&info));
         }
+        self.collect_analyst(o, &About::Object(uuid.trim().to_ascii_lowercase()));
         for r in array(o, "ObjectReference") {
             self.references.push(Reference {
                 object: uuid.trim().to_ascii_lowercase(),
@@ -689,6 +694,7 @@ impl<'a> Context<'a> {
         );
         let object_id = object["id"].as_str().unwrap_or_default().to_string();
         self.record_end(&uuid, obj.map(|o| o.uuid), &object_id, stix_type, &aud);
+        self.collect_analyst(a, &About::Attribute(uuid.to_ascii_lowercase()));
         for s in array(a, "Sighting") {
             self.sightings.push(SightingIn {
                 entry: s.clone(),
@@ -1226,6 +1232,7 @@ impl<'a> Context<'a> {
         objects.extend(self.clusters);
         objects.extend(self.relationships);
         objects.extend(self.sighted);
+        objects.extend(self.annotations);
         objects.push(StixItem {
             object: misp_extension_definition(),
             tlp: Tlp::Clear,

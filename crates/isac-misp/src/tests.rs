@@ -1,6 +1,7 @@
 //! Tests of the mapping, the audience rules, round trips and the feed format. Interop with the
 //! real PyMISP and the OASIS validator is in `tests/interop.rs`.
 
+mod analyst;
 mod galaxy;
 mod interop;
 mod links;

@@ -30,7 +30,11 @@ pub(super) fn sighted(item: &StixItem) -> Option<&str> {
     let o = &item.object;
     match item.stix_type() {
         "sighting" => str_of(o, "sighting_of_ref"),
-        "opinion" if str_of(o, "opinion") == Some("strongly-disagree") => {
+        // An analyst's opinion from MISP is not a false positive.
+        "opinion"
+            if str_of(o, "opinion") == Some("strongly-disagree")
+                && misp_details(o).is_none_or(|d| !d.contains_key("analyst_type")) =>
+        {
             match o.get("object_refs")?.as_array()?.as_slice() {
                 [one] => one.as_str(),
                 _ => None,

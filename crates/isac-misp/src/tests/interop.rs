@@ -426,6 +426,9 @@ e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000020", "t
     "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
 e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000021", "type": "1",
     "date_sighting": 1714600100, "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
+# An analyst's note and opinion on the second address (MISP 2.5 analyst data).
+e.attributes[1].add_note("Seen in three member SIEMs", language="en", uuid="c0000000-0000-4000-8000-000000000040")
+e.attributes[1].add_opinion(opinion=90, comment="Confirmed by a member", uuid="c0000000-0000-4000-8000-000000000041")
 # Event reports: one naming the file object and the first address, one for this organisation.
 e.add_event_report("Campaign summary", f"The dropper @[object]({f.uuid}) calls @[attribute]({uuid(1)}).",
     uuid="c0000000-0000-4000-8000-000000000030", distribution=5)
@@ -653,7 +656,19 @@ fn we_import_what_pymisp_wrote() {
     let kinds = |i: &Import, t: &str| i.objects.iter().filter(|o| o.stix_type() == t).count();
     assert_eq!(kinds(e1, "indicator"), 17);
     assert_eq!(kinds(e1, "observed-data"), 6);
-    assert_eq!(kinds(e1, "note"), 6);
+    assert_eq!(kinds(e1, "note"), 7);
+    // The analyst's note and opinion, about the second address's indicator, with its audience.
+    let note = get(e1, "note--c0000000-0000-4000-8000-000000000040");
+    assert_eq!(note.object["content"], "Seen in three member SIEMs");
+    assert_eq!(
+        note.object["object_refs"],
+        json!([format!("indicator--{}", u(2))])
+    );
+    assert_eq!(note.tlp, Tlp::Amber);
+    assert_eq!(note.recipients, e1.audience.recipients);
+    let opinion = get(e1, "opinion--c0000000-0000-4000-8000-000000000041");
+    assert_eq!(opinion.object["opinion"], "strongly-agree");
+    assert_eq!(opinion.object["explanation"], "Confirmed by a member");
 
     let e2 = &imports["a0000000-0000-4000-8000-000000000002"];
     assert_eq!(e2.audience.tlp, Tlp::Amber);

@@ -1,0 +1,350 @@
+//! MISP analyst data (MISP 2.5): an analyst's `Note`, `Opinion` or `Relationship` on the event,
+//! an attribute or a MISP object. A note becomes a STIX `note`, an opinion an `opinion`, and a
+//! relationship a `relationship`, each about the object its element became.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use super::{Context, narrowest, relationship_type_of, sharing, str_of, truthy, undescribed_group};
+use crate::audience::Audience;
+use crate::ids::{format_ts, parse_rfc3339, parse_unix, stix_id};
+use crate::{Level, MISP_EXTENSION_ID, StixItem, child_audience};
+
+/// The three kinds of analyst data, by their key in MISP's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Note,
+    Opinion,
+    Relationship,
+}
+
+impl Kind {
+    pub const ALL: [(Kind, &'static str); 3] = [
+        (Kind::Note, "Note"),
+        (Kind::Opinion, "Opinion"),
+        (Kind::Relationship, "Relationship"),
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Note => "note",
+            Kind::Opinion => "opinion",
+            Kind::Relationship => "relationship",
+        }
+    }
+
+    fn name_zh(self) -> &'static str {
+        match self {
+            Kind::Note => "分析備註",
+            Kind::Opinion => "分析意見",
+            Kind::Relationship => "分析關係",
+        }
+    }
+}
+
+/// What analyst data is about: the event, or an attribute or MISP object by uuid (lower-case).
+#[derive(Debug, Clone)]
+pub(super) enum About {
+    Event,
+    Attribute(String),
+    Object(String),
+}
+
+pub(super) struct AnalystIn {
+    pub kind: Kind,
+    pub entry: Map<String, Value>,
+    pub about: About,
+}
+
+/// A MISP opinion (0 to 100, 50 neutral) in the STIX opinion vocabulary, by fifths.
+fn opinion_of(v: Option<&Value>) -> Option<&'static str> {
+    let n = match v? {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if !(0.0..=100.0).contains(&n) {
+        return None;
+    }
+    Some(match n {
+        n if n <= 20.0 => "strongly-disagree",
+        n if n <= 40.0 => "disagree",
+        n if n <= 60.0 => "neutral",
+        n if n <= 80.0 => "agree",
+        _ => "strongly-agree",
+    })
+}
+
+/// MISP writes analyst data times as `YYYY-MM-DD HH:MM:SS` (UTC); unix seconds and RFC 3339 are
+/// read too.
+fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    let v = v?;
+    parse_unix(v).or_else(|| {
+        let s = v.as_str()?.trim();
+        parse_rfc3339(s).or_else(|| {
+            NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+    })
+}
+
+fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
+    str_of(m, k)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+impl Context<'_> {
+    /// Queues the analyst data of one element.
+    pub(super) fn collect_analyst(&mut self, holder: &Map<String, Value>, about: &About) {
+        for (kind, key) in Kind::ALL {
+            for entry in holder
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+            {
+                self.analyst.push(AnalystIn {
+                    kind,
+                    entry: entry.clone(),
+                    about: about.clone(),
+                });
+            }
+        }
+    }
+
+    /// The object an element became and its audience.
+    fn about(&self, about: &About) -> Option<(String, Audience)> {
+        match about {
+            About::Event => Some((self.report_id.clone(), self.event_audience.clone())),
+            About::Attribute(u) => self
+                .attribute_ends
+                .get(u)
+                .map(|e| (e.id.clone(), e.audience.clone())),
+            About::Object(u) => self
+                .object_ends
+                .get(u)
+                .map(|e| (e.id.clone(), e.audience.clone())),
+        }
+    }
+
+    /// Converts the queued analyst data, once every element is converted. Its own distribution
+    /// narrows the audience of what it is about, as an attribute's narrows its event's; a
+    /// relationship is never wider than either end. Analyst data about analyst data is named,
+    /// not converted.
+    pub(super) fn convert_analyst(&mut self) {
+        for AnalystIn { kind, entry, about } in std::mem::take(&mut self.analyst) {
+            let Some(uuid) = text(&entry, "uuid") else {
+                self.diag(
+                    Level::Skipped,
+                    None,
+                    (
+                        format!("an analyst {} without uuid is not converted", kind.name()),
+                        format!("沒有 uuid 的{}未轉換", kind.name_zh()),
+                    ),
+                );
+                continue;
+            };
+            let nested: usize = Kind::ALL
+                .iter()
+                .map(|(_, k)| entry.get(*k).and_then(Value::as_array).map_or(0, Vec::len))
+                .sum();
+            if nested > 0 {
+                self.diag(
+                    Level::Skipped,
+                    Some(&uuid),
+                    (
+                        format!(
+                            "{nested} analyst entries about this analyst {} are not converted",
+                            kind.name()
+                        ),
+                        format!("關於此{}的 {nested} 筆分析資料未轉換", kind.name_zh()),
+                    ),
+                );
+            }
+            if truthy(entry.get("deleted")) {
+                self.diag(
+                    Level::Skipped,
+                    Some(&uuid),
+                    (
+                        format!("the analyst {} is deleted", kind.name()),
+                        format!("此{}已刪除", kind.name_zh()),
+                    ),
+                );
+                continue;
+            }
+            let Some((target, parent)) = self.about(&about) else {
+                self.diag(
+                    Level::Skipped,
+                    Some(&uuid),
+                    (
+                        format!(
+                            "the analyst {} is about an element that was not converted",
+                            kind.name()
+                        ),
+                        format!("此{}所關於的元素未轉換", kind.name_zh()),
+                    ),
+                );
+                continue;
+            };
+            let sh = sharing(&entry, &[]);
+            if let Some(w) = undescribed_group(&sh) {
+                self.diag(Level::Warning, Some(&uuid), w);
+            }
+            let (aud, warning) = child_audience(&sh, &parent);
+            if let Some(w) = warning {
+                self.diag(Level::Warning, Some(&uuid), w);
+            }
+            let created = time_of(entry.get("created")).unwrap_or(self.event_ts);
+            let modified = time_of(entry.get("modified"))
+                .filter(|m| *m >= created)
+                .unwrap_or(created);
+            let authors: Vec<String> = text(&entry, "authors").into_iter().collect();
+            let mut ext = Map::new();
+            ext.insert("extension_type".into(), "property-extension".into());
+            ext.insert("analyst_type".into(), kind.name().into());
+            if let Some(t) = text(&entry, "object_type") {
+                ext.insert("object_type".into(), t.into());
+            }
+            if let Some(o) = entry.get("Orgc").and_then(Value::as_object) {
+                if let Some(u) = text(o, "uuid") {
+                    ext.insert("org_uuid".into(), u.into());
+                }
+                if let Some(n) = text(o, "name") {
+                    ext.insert("org_name".into(), n.into());
+                }
+            }
+            let (stix_type, props) = match kind {
+                Kind::Note => {
+                    let Some(note) = str_of(&entry, "note").filter(|n| !n.trim().is_empty()) else {
+                        self.diag(
+                            Level::Skipped,
+                            Some(&uuid),
+                            (
+                                "the analyst note has no text".into(),
+                                "此分析備註沒有內容".into(),
+                            ),
+                        );
+                        continue;
+                    };
+                    let mut p = json!({ "content": note, "object_refs": [target] });
+                    if let Some(l) = text(&entry, "language") {
+                        p["lang"] = l.into();
+                    }
+                    ("note", p)
+                }
+                Kind::Opinion => {
+                    let Some(opinion) = opinion_of(entry.get("opinion")) else {
+                        self.diag(
+                            Level::Skipped,
+                            Some(&uuid),
+                            (
+                                "the analyst opinion is not a number from 0 to 100; not converted"
+                                    .into(),
+                                "此分析意見不是 0 到 100 的數值；未轉換".into(),
+                            ),
+                        );
+                        continue;
+                    };
+                    let mut p = json!({ "opinion": opinion, "object_refs": [target] });
+                    if let Some(c) = text(&entry, "comment") {
+                        p["explanation"] = c.into();
+                    }
+                    if let Some(v) = entry.get("opinion") {
+                        let v = match v {
+                            Value::String(s) => s.trim().to_string(),
+                            other => other.to_string(),
+                        };
+                        ext.insert("opinion".into(), v.into());
+                    }
+                    ("opinion", p)
+                }
+                Kind::Relationship => {
+                    let rt = relationship_type_of(
+                        &text(&entry, "relationship_type").unwrap_or_default(),
+                    );
+                    let related = text(&entry, "related_object_uuid")
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    let found = if related == self.event_uuid.to_ascii_lowercase() {
+                        Some((self.report_id.clone(), self.event_audience.clone()))
+                    } else {
+                        self.attribute_ends
+                            .get(&related)
+                            .or_else(|| self.object_ends.get(&related))
+                            .map(|e| (e.id.clone(), e.audience.clone()))
+                    };
+                    let valid = isac_stix::syntax::is_relationship_type(&rt);
+                    let Some((other, other_aud)) = found.filter(|_| valid) else {
+                        let why = if valid {
+                            (
+                                "its related element is not converted in this event",
+                                "其相關元素不在此事件中或未轉換",
+                            )
+                        } else {
+                            (
+                                "its type is not a STIX relationship type",
+                                "其類型不是 STIX 關係類型",
+                            )
+                        };
+                        self.diag(
+                            Level::Skipped,
+                            Some(&uuid),
+                            (
+                                format!(
+                                    "the analyst relationship `{rt}` is not converted: {}",
+                                    why.0
+                                ),
+                                format!("分析關係 `{rt}` 未轉換：{}", why.1),
+                            ),
+                        );
+                        continue;
+                    };
+                    let aud = narrowest(aud, other_aud);
+                    let id = stix_id("relationship", &uuid);
+                    if let Some(r) =
+                        self.push_relationship(id, &target, &rt, &other, modified, &aud)
+                    {
+                        r.insert("created".into(), format_ts(created).into());
+                        r.insert(
+                            "extensions".into(),
+                            json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
+                        );
+                    }
+                    continue;
+                }
+            };
+            let mut object = Map::new();
+            object.insert("type".into(), stix_type.into());
+            object.insert("spec_version".into(), "2.1".into());
+            object.insert("id".into(), stix_id(stix_type, &uuid).into());
+            object.insert("created".into(), format_ts(created).into());
+            object.insert("modified".into(), format_ts(modified).into());
+            if let Some(c) = &self.created_by {
+                object.insert("created_by_ref".into(), c.clone().into());
+            }
+            if !authors.is_empty() {
+                object.insert("authors".into(), json!(authors));
+            }
+            if let Value::Object(p) = props {
+                object.extend(p);
+            }
+            object.insert(
+                "object_marking_refs".into(),
+                json!([aud.tlp.marking_id_v2()]),
+            );
+            object.insert(
+                "extensions".into(),
+                json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
+            );
+            self.annotations.push(StixItem {
+                object,
+                tlp: aud.tlp,
+                recipients: aud.recipients,
+            });
+        }
+    }
+}
