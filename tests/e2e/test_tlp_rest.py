@@ -54,3 +54,26 @@ def test_markers_are_readable_by_their_authors(world):
     for m in world.forbidden + world.visible:
         o = world.apis[m.author].ok("GET", f"/api/v1/objects/{m.id}")
         assert o["object"]["name"] == m.name
+
+
+def test_connections_hold_only_readable_ends(world):
+    """The relationships of the first visible marker: the m01 analyst gets those to visible
+    markers, never one to a marker it may not read; each author gets its own."""
+    hub = world.visible[0]
+    got = world.viewer_api.ok("GET", f"/api/v1/objects/{hub.id}/connections", params={"limit": 1000})
+    ids = {o["id"] for o in got}
+    for m in world.visible[1:]:
+        assert world.connections[m.id] in ids, f"{m.label}: relationship missing"
+    for m in world.forbidden:
+        assert world.connections[m.id] not in ids, f"{m.label}: relationship listed"
+    assert not world.leaks(repr(got)), got
+    for m in world.forbidden:
+        # The relationship itself is TLP:GREEN, but the viewer may not read its target.
+        status, _ = world.viewer_api.get(f"/api/v1/objects/{world.connections[m.id]}")
+        assert status == 404, m.label
+        # Its author, who reads both ends, gets it; partners and vendors are outside the
+        # TLP:GREEN community, so not even the GREEN relationship they wrote is theirs to read.
+        if m.author.startswith(("service@", "responder@")):
+            continue
+        mine = world.apis[m.author].ok("GET", f"/api/v1/objects/{hub.id}/connections", params={"limit": 1000})
+        assert world.connections[m.id] in {o["id"] for o in mine}, m.label

@@ -255,6 +255,30 @@ def test_both_languages(page, shot, world):
     assert_no_leak(world, page, "zh-TW intelligence list")
 
 
+def test_object_page_lists_readable_connections(page, shot, world):
+    """The first visible marker's page lists its relationships to the other visible markers by
+    name, in both languages, and nothing of those to markers the m01 analyst may not read."""
+    login(page, VIEWER)
+    assert logged_in(page)
+    hub = world.visible[0]
+    for lang, heading in (("en", "Relationships and sightings"), ("zh-TW", "關係與目擊")):
+        set_language(page, lang)
+        page.goto(f"/intel/{hub.id}")
+        section = page.locator("h2", has_text=heading)
+        assert section.count() == 1, f"no {heading} section"
+        text = page.locator("body").inner_text()
+        for m in world.visible[1:]:
+            assert m.name in text, f"{lang}: {m.label} missing from the connections"
+        assert "related-to" in text
+        assert_no_leak(world, page, f"{lang} object page with connections")
+        section.scroll_into_view_if_needed()
+        shot(page, f"connections-{lang}")
+    # Following a connection opens the other end.
+    page.locator("a", has_text=world.visible[1].name).first.click()
+    page.wait_for_load_state("domcontentloaded")
+    assert world.visible[1].name in page.locator("h1").inner_text()
+
+
 def test_logout(page, shot):
     login(page, "reader@m01.example")
     assert logged_in(page), page.url

@@ -35,6 +35,8 @@ class World:
     forbidden: list[Marker] = field(default_factory=list)
     users: dict[str, dict] = field(default_factory=dict)
     apis: dict[str, Api] = field(default_factory=dict)
+    # Relationship ids by the marker id they connect the first visible marker to.
+    connections: dict[str, str] = field(default_factory=dict)
 
     def leaks(self, text: str, allow: tuple[str, ...] = ()) -> list[str]:
         """Forbidden strings present in `text`, except those in `allow`."""
@@ -123,4 +125,12 @@ def build(base_url: str, cli: Cli) -> World:
     add("visible", "amber-to-m01", "analyst@m03.example", "amber", orgs=[org["m01"]])
     add("visible", "strict-to-m01", "analyst@m02.example", "amber+strict", orgs=[org["m01"], org["m02"]])
     add("visible", "red-to-m01-analyst", "analyst@m02.example", "red", users=[users[VIEWER]["id"]])
+
+    # A TLP:GREEN relationship from the first visible marker to every other marker, each written
+    # by that marker's author. The m01 analyst may read a relationship only where it may read
+    # both ends, so only those to visible markers.
+    hub = w.visible[0]
+    for m in w.visible[1:] + w.forbidden:
+        rel = {"type": "relationship", "relationship_type": "related-to", "source_ref": hub.id, "target_ref": m.id}
+        w.connections[m.id] = keys[m.author].create(rel, "green")
     return w
