@@ -231,8 +231,13 @@ impl Context<'_> {
                         continue;
                     };
                     let mut p = json!({ "content": note, "object_refs": [target] });
-                    if let Some(l) = text(&entry, "language") {
-                        p["lang"] = l.into();
+                    // A language that is no RFC 5646 tag stays in the details, not in `lang`.
+                    match text(&entry, "language") {
+                        Some(l) if isac_stix::syntax::is_language_tag(&l) => p["lang"] = l.into(),
+                        Some(l) => {
+                            ext.insert("language".into(), l.into());
+                        }
+                        None => {}
                     }
                     ("note", p)
                 }

@@ -17,7 +17,7 @@ const RELATED: &str = "b2000000-0000-4000-8000-000000000004";
 const ON_OBJECT: &str = "b2000000-0000-4000-8000-000000000005";
 const PRIVATE: &str = "b2000000-0000-4000-8000-000000000006";
 
-fn analysed_event() -> Value {
+pub(super) fn analysed_event() -> Value {
     let mut ip = attr(IP, "ip-dst", "198.51.100.77", true);
     ip["Note"] = json!([
         { "uuid": ON_IP, "note": "Sinkholed since May.", "language": "en", "authors": "analyst@cert.example",

@@ -4,8 +4,10 @@
 
 use serde_json::{Value, json};
 
+use super::analyst::analysed_event;
 use super::galaxy::galaxy_event;
 use super::links::{referencing_event, sighted_event};
+use super::reports::reported_event_as;
 use super::rich_event;
 use crate::{ImportOptions, import_event};
 
@@ -129,6 +131,8 @@ fn changed_events_never_panic_and_give_valid_stix() {
         related,
         referencing_event(),
         sighted_event(),
+        reported_event_as(super::EV),
+        analysed_event(),
     ];
     let mut rng = Rng(env("ISAC_SEED").unwrap_or(0x4d15_0000_0000_0001));
     let mut imported = 0;
@@ -148,14 +152,17 @@ fn changed_events_never_panic_and_give_valid_stix() {
             continue;
         };
         imported += 1;
-        // A relationship, sighting or opinion is never shown wider than an object it connects.
+        // A relationship, sighting, opinion or analyst note is never shown wider than an
+        // object it connects or is about.
         let by_id: std::collections::HashMap<&str, &crate::StixItem> =
             out.objects.iter().map(|o| (o.id(), o)).collect();
-        for r in out
-            .objects
-            .iter()
-            .filter(|o| matches!(o.stix_type(), "relationship" | "sighting" | "opinion"))
-        {
+        let analyst = |o: &crate::StixItem| {
+            crate::misp_details(&o.object).is_some_and(|d| d.contains_key("analyst_type"))
+        };
+        for r in out.objects.iter().filter(|o| {
+            matches!(o.stix_type(), "relationship" | "sighting" | "opinion")
+                || (o.stix_type() == "note" && analyst(o))
+        }) {
             for end in ["source_ref", "target_ref", "sighting_of_ref", "object_refs"] {
                 let end = match &r.object.get(end) {
                     Some(serde_json::Value::Array(a)) => a.first(),
