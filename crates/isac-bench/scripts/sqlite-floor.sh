@@ -15,6 +15,8 @@
 #                 indexes on objects: UNIQUE (id_key, modified) and the one-latest index on id_key
 #   unique-only   compact-ids without the other six indexes on objects
 #   rows-only     no index on objects at all (audiences and values kept)
+#   trigger       isac's schema with the unique one-latest index replaced by a trigger that looks
+#                 the id up in the unique (stix_id, modified) index before each insert
 #
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
 #   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN [VARIANT]]]
@@ -33,6 +35,17 @@ sel="$cols"
 case "$variant" in
     isac) ;;
     page16k) sed -i '1i PRAGMA page_size=16384;' "$work/schema.sql" ;;
+    trigger)
+        sed -i '/^CREATE UNIQUE INDEX objects_one_latest /d' "$work/schema.sql"
+        # `+is_latest` keeps SQLite on the id index (not walking every latest version).
+        cat >> "$work/schema.sql" <<'SQL'
+CREATE TRIGGER objects_one_latest_insert BEFORE INSERT ON objects WHEN NEW.is_latest = 1
+BEGIN
+    SELECT RAISE(ABORT, 'one latest version per id')
+    WHERE EXISTS (SELECT 1 FROM objects WHERE stix_id = NEW.stix_id AND +is_latest = 1);
+END;
+SQL
+        ;;
     compact-ids | unique-only | rows-only)
         sed -i -e 's/^    body       TEXT NOT NULL,$/    body       TEXT NOT NULL,\n    id_key     INTEGER NOT NULL,/' \
             -e 's/^    UNIQUE (stix_id, modified)$/    UNIQUE (id_key, modified)/' \
