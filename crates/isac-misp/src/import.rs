@@ -425,6 +425,65 @@ impl<'a> Context<'a> {
         });
     }
 
+    /// The audience of element `uuid` inside `parent`: its own TLP tags, distribution and
+    /// sharing group narrow the parent's. A sharing group the data does not describe, or one
+    /// that is not the parent's, is remarked on.
+    fn element_audience(
+        &mut self,
+        m: &Map<String, Value>,
+        tags: &[String],
+        parent: &Audience,
+        uuid: &str,
+    ) -> Audience {
+        let sh = sharing(m, tags);
+        if let Some(w) = undescribed_group(&sh) {
+            self.diag(Level::Warning, Some(uuid), w);
+        }
+        let (aud, warning) = child_audience(&sh, parent);
+        if let Some(w) = warning {
+            self.diag(Level::Warning, Some(uuid), w);
+        }
+        aud
+    }
+
+    /// A STIX object made from one MISP element (`<stix_type>--<uuid>`): the common properties,
+    /// then `props`, its TLP marking and the MISP details `ext`, with its audience.
+    #[allow(clippy::too_many_arguments)]
+    fn made_item(
+        stix_type: &str,
+        uuid: &str,
+        created: DateTime<Utc>,
+        modified: DateTime<Utc>,
+        creator: Option<String>,
+        props: Map<String, Value>,
+        ext: Map<String, Value>,
+        aud: Audience,
+    ) -> StixItem {
+        let mut object = Map::new();
+        object.insert("type".into(), stix_type.into());
+        object.insert("spec_version".into(), "2.1".into());
+        object.insert("id".into(), stix_id(stix_type, uuid).into());
+        object.insert("created".into(), format_ts(created).into());
+        object.insert("modified".into(), format_ts(modified).into());
+        if let Some(c) = creator {
+            object.insert("created_by_ref".into(), c.into());
+        }
+        object.extend(props);
+        object.insert(
+            "object_marking_refs".into(),
+            json!([aud.tlp.marking_id_v2()]),
+        );
+        object.insert(
+            "extensions".into(),
+            json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
+        );
+        StixItem {
+            object,
+            tlp: aud.tlp,
+            recipients: aud.recipients,
+        }
+    }
+
     fn misp_object(&mut self, o: &Map<String, Value>) {
         let Some(uuid) = str_of(o, "uuid").filter(|u| !u.trim().is_empty()) else {
             let n = array(o, "Attribute").count();
@@ -450,14 +509,8 @@ impl<'a> Context<'a> {
             return;
         }
         let tags = tag_names(o);
-        let sh = sharing(o, &tags);
-        if let Some(w) = undescribed_group(&sh) {
-            self.diag(Level::Warning, Some(uuid), w);
-        }
-        let (aud, warning) = child_audience(&sh, &self.event_audience);
-        if let Some(w) = warning {
-            self.diag(Level::Warning, Some(uuid), w);
-        }
+        let parent = self.event_audience.clone();
+        let aud = self.element_audience(o, &tags, &parent, uuid);
         let info = ObjectInfo {
             name: str_of(o, "name").unwrap_or("misp-object"),
             uuid,
@@ -517,14 +570,7 @@ impl<'a> Context<'a> {
             return;
         }
         let tags = tag_names(a);
-        let sh = sharing(a, &tags);
-        if let Some(w) = undescribed_group(&sh) {
-            self.diag(Level::Warning, Some(&uuid), w);
-        }
-        let (aud, warning) = child_audience(&sh, parent);
-        if let Some(w) = warning {
-            self.diag(Level::Warning, Some(&uuid), w);
-        }
+        let aud = self.element_audience(a, &tags, parent, &uuid);
         let ts = a
             .get("timestamp")
             .and_then(parse_unix)
@@ -773,15 +819,8 @@ impl<'a> Context<'a> {
             );
             return;
         }
-        let sh = sharing(r, &[]);
-        if let Some(w) = undescribed_group(&sh) {
-            self.diag(Level::Warning, Some(&uuid), w);
-        }
         let parent = self.event_audience.clone();
-        let (aud, warning) = child_audience(&sh, &parent);
-        if let Some(w) = warning {
-            self.diag(Level::Warning, Some(&uuid), w);
-        }
+        let aud = self.element_audience(r, &[], &parent, &uuid);
         let ts = r
             .get("timestamp")
             .and_then(parse_unix)
@@ -802,35 +841,24 @@ impl<'a> Context<'a> {
         let mut ext = Map::new();
         ext.insert("extension_type".into(), "property-extension".into());
         ext.insert("event_report_uuid".into(), uuid.clone().into());
-        let mut object = Map::new();
-        object.insert("type".into(), "note".into());
-        object.insert("spec_version".into(), "2.1".into());
-        let id = stix_id("note", &uuid);
-        object.insert("id".into(), id.clone().into());
-        object.insert("created".into(), format_ts(ts).into());
-        object.insert("modified".into(), format_ts(ts).into());
-        if let Some(c) = &self.created_by {
-            object.insert("created_by_ref".into(), c.clone().into());
-        }
+        let mut props = Map::new();
         if !name.is_empty() {
-            object.insert("abstract".into(), name.into());
+            props.insert("abstract".into(), name.into());
         }
-        object.insert("content".into(), content.into());
-        object.insert("object_refs".into(), json!(refs));
-        object.insert(
-            "object_marking_refs".into(),
-            json!([aud.tlp.marking_id_v2()]),
+        props.insert("content".into(), content.into());
+        props.insert("object_refs".into(), json!(refs));
+        let item = Self::made_item(
+            "note",
+            &uuid,
+            ts,
+            ts,
+            self.created_by.clone(),
+            props,
+            ext,
+            aud,
         );
-        object.insert(
-            "extensions".into(),
-            json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
-        );
-        self.refs.push(id);
-        self.items.push(StixItem {
-            object,
-            tlp: aud.tlp,
-            recipients: aud.recipients,
-        });
+        self.refs.push(item.id().to_string());
+        self.items.push(item);
     }
 
     /// The object of one galaxy cluster attached to an element with audience `parent`; `None`
@@ -924,14 +952,7 @@ impl<'a> Context<'a> {
                 return None;
             }
         };
-        let sh = sharing(c.cluster, &[]);
-        if let Some(w) = undescribed_group(&sh) {
-            self.diag(Level::Warning, Some(&uuid), w);
-        }
-        let (aud, warning) = child_audience(&sh, parent);
-        if let Some(w) = warning {
-            self.diag(Level::Warning, Some(&uuid), w);
-        }
+        let aud = self.element_audience(c.cluster, &[], parent, &uuid);
         let id = object["id"].as_str().unwrap_or_default().to_string();
         // A relation is an element of its cluster: its own distribution narrows it further.
         for r in array(c.cluster, "GalaxyClusterRelation") {

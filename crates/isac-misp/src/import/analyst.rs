@@ -5,10 +5,11 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::{Context, narrowest, relationship_type_of, sharing, str_of, truthy, undescribed_group};
+use super::links::text;
+use super::{Context, narrowest, relationship_type_of, str_of, truthy};
 use crate::audience::Audience;
 use crate::ids::{format_ts, parse_rfc3339, parse_unix, stix_id};
-use crate::{Level, MISP_EXTENSION_ID, StixItem, child_audience};
+use crate::{Level, MISP_EXTENSION_ID};
 
 /// The three kinds of analyst data, by their key in MISP's JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +88,6 @@ fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
                 .map(|t| t.and_utc())
         })
     })
-}
-
-fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
-    str_of(m, k)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 impl Context<'_> {
@@ -190,14 +184,7 @@ impl Context<'_> {
                 );
                 continue;
             };
-            let sh = sharing(&entry, &[]);
-            if let Some(w) = undescribed_group(&sh) {
-                self.diag(Level::Warning, Some(&uuid), w);
-            }
-            let (aud, warning) = child_audience(&sh, &parent);
-            if let Some(w) = warning {
-                self.diag(Level::Warning, Some(&uuid), w);
-            }
+            let aud = self.element_audience(&entry, &[], &parent, &uuid);
             let created = time_of(entry.get("created")).unwrap_or(self.event_ts);
             let modified = time_of(entry.get("modified"))
                 .filter(|m| *m >= created)
@@ -322,34 +309,22 @@ impl Context<'_> {
                     continue;
                 }
             };
-            let mut object = Map::new();
-            object.insert("type".into(), stix_type.into());
-            object.insert("spec_version".into(), "2.1".into());
-            object.insert("id".into(), stix_id(stix_type, &uuid).into());
-            object.insert("created".into(), format_ts(created).into());
-            object.insert("modified".into(), format_ts(modified).into());
-            if let Some(c) = &self.created_by {
-                object.insert("created_by_ref".into(), c.clone().into());
-            }
+            let Value::Object(mut props) = props else {
+                unreachable!("note and opinion properties are an object")
+            };
             if !authors.is_empty() {
-                object.insert("authors".into(), json!(authors));
+                props.insert("authors".into(), json!(authors));
             }
-            if let Value::Object(p) = props {
-                object.extend(p);
-            }
-            object.insert(
-                "object_marking_refs".into(),
-                json!([aud.tlp.marking_id_v2()]),
-            );
-            object.insert(
-                "extensions".into(),
-                json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
-            );
-            self.annotations.push(StixItem {
-                object,
-                tlp: aud.tlp,
-                recipients: aud.recipients,
-            });
+            self.annotations.push(Self::made_item(
+                stix_type,
+                &uuid,
+                created,
+                modified,
+                self.created_by.clone(),
+                props,
+                ext,
+                aud,
+            ));
         }
     }
 }

@@ -10,7 +10,7 @@ use super::{Context, narrowest, relationship_type_of, str_of, truthy};
 use crate::audience::Audience;
 use crate::galaxy;
 use crate::ids::{derived_uuid, format_ts, parse_unix, stix_id};
-use crate::{Level, MISP_EXTENSION_ID, StixItem};
+use crate::{Level, MISP_EXTENSION_ID};
 
 /// The STIX object that stands for an attribute or a MISP object in links, with its audience.
 #[derive(Debug, Clone)]
@@ -57,7 +57,8 @@ fn sighting_type(v: Option<&Value>) -> Option<u64> {
     }
 }
 
-fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
+/// A trimmed, non-empty text property.
+pub(super) fn text(m: &Map<String, Value>, k: &str) -> Option<String> {
     str_of(m, k)
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -318,35 +319,16 @@ impl Context<'_> {
             if let Some(n) = &org_name {
                 ext.insert("org_name".into(), n.clone().into());
             }
-            let mut object = Map::new();
-            object.insert("type".into(), stix_type.into());
-            object.insert("spec_version".into(), "2.1".into());
-            object.insert("id".into(), stix_id(stix_type, &uuid).into());
-            object.insert("created".into(), format_ts(ts).into());
-            object.insert("modified".into(), format_ts(ts).into());
             let creator = org_uuid
                 .as_deref()
                 .map(|u| stix_id("identity", u))
                 .or_else(|| self.created_by.clone());
-            if let Some(c) = creator {
-                object.insert("created_by_ref".into(), c.into());
-            }
-            if let Value::Object(p) = props {
-                object.extend(p);
-            }
-            object.insert(
-                "object_marking_refs".into(),
-                json!([audience.tlp.marking_id_v2()]),
-            );
-            object.insert(
-                "extensions".into(),
-                json!({ MISP_EXTENSION_ID: Value::Object(ext) }),
-            );
-            self.sighted.push(StixItem {
-                object,
-                tlp: audience.tlp,
-                recipients: audience.recipients,
-            });
+            let Value::Object(props) = props else {
+                unreachable!("sighting properties are an object")
+            };
+            self.sighted.push(Self::made_item(
+                stix_type, &uuid, ts, ts, creator, props, ext, audience,
+            ));
         }
     }
 }
