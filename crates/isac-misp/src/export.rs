@@ -119,6 +119,8 @@ struct Attr {
     /// An event report (`EventReport`) rather than an attribute: `comment` is its name and
     /// `value` its Markdown text.
     event_report: bool,
+    /// Its analyst data, `Note` (`true`) and `Opinion` entries (on its first attribute only).
+    analyst: Vec<(bool, Value)>,
 }
 
 /// A galaxy cluster with its `GalaxyCluster` entry (distribution included).
@@ -268,6 +270,12 @@ const REFERENCE: u16 = 1 << 9;
 /// A `sighting`, or an `opinion` that strongly disagrees with one object (a false positive),
 /// of an object written as attributes: a `Sighting` of its attribute.
 const SIGHTED: u16 = 1 << 10;
+/// A note or opinion that MISP would hold as analyst data about one object
+/// ([`links::annotated`]); set when the object is indexed.
+const ANNOTATES: u16 = 1 << 11;
+/// An [`ANNOTATES`] object whose object is written as attributes or as an event: a `Note` or
+/// `Opinion` of that attribute or event.
+const ANNOTATION: u16 = 1 << 12;
 
 /// What the export keeps of one id: a few small fields of the latest version of the object.
 #[derive(Debug, Clone)]
@@ -402,7 +410,7 @@ impl ExportIndex {
                 str_of(o, "relationship_type").unwrap_or(""),
             );
             self.relationship_type.insert(s, n);
-        } else if let Some(about) = links::sighted(item) {
+        } else if let Some(about) = links::sighted(item).or_else(|| links::annotated(item)) {
             let about = self.intern(about);
             self.ends.insert(s, [NONE, about]);
             self.relationship_type.remove(&s);
@@ -419,8 +427,13 @@ impl ExportIndex {
             let n = refs(o, "object_refs").count();
             self.refs.insert(s, u32::try_from(n).unwrap_or(u32::MAX));
         }
+        let annotates = if links::annotated(item).is_some() {
+            ANNOTATES
+        } else {
+            0
+        };
         let slot = &mut self.slots[s as usize];
-        slot.flags = (slot.flags & !CLUSTER) | PRESENT | container;
+        slot.flags = (slot.flags & !(CLUSTER | ANNOTATES)) | PRESENT | container | annotates;
         if is_cluster(item) {
             slot.flags |= CLUSTER;
         }
@@ -726,6 +739,8 @@ pub struct FeedExport {
     references: HashMap<u32, Vec<(u32, u32)>>,
     /// Sightings and false positives, by the slot of the object they are about.
     sightings: HashMap<u32, Vec<u32>>,
+    /// Analyst notes and opinions ([`ANNOTATION`]), by the slot of the object they are about.
+    annotations: HashMap<u32, Vec<u32>>,
     /// Reports and groupings, in id order.
     containers: Vec<u32>,
     /// Objects whose id has the UUID of another object's id in the export, with the uuid
@@ -755,6 +770,7 @@ impl FeedExport {
             relations: HashMap::new(),
             references: HashMap::new(),
             sightings: HashMap::new(),
+            annotations: HashMap::new(),
             renamed: HashMap::new(),
             buckets: Vec::new(),
             part: None,
@@ -780,7 +796,7 @@ impl FeedExport {
         let own = |s: u32| {
             let t = ix.stix_type(s);
             !(t == "relationship"
-                || ix.has(s, SIGHTED)
+                || ix.has(s, SIGHTED | ANNOTATION)
                 || t == "identity"
                 || is_support(t)
                 || ix.has(s, CLUSTER)
@@ -970,6 +986,9 @@ impl FeedExport {
             if let Some(sightings) = self.sightings.get(&s) {
                 out.extend(sightings.iter().copied());
             }
+            if let Some(notes) = self.annotations.get(&s) {
+                out.extend(notes.iter().copied());
+            }
         }
     }
 
@@ -982,6 +1001,13 @@ impl FeedExport {
             };
             let given = |s: u32| s != NONE && ix.has(s, PRESENT);
             if ix.stix_type(r) != "relationship" {
+                if ix.has(r, ANNOTATES) {
+                    if given(target) && (ix.has_attributes(target) || ix.has(target, CONTAINER)) {
+                        self.annotations.entry(target).or_default().push(r);
+                        ix.set(r, ANNOTATION);
+                    }
+                    continue;
+                }
                 if given(target) && ix.has_attributes(target) {
                     self.sightings.entry(target).or_default().push(r);
                     ix.set(r, SIGHTED);
@@ -1173,7 +1199,10 @@ impl FeedExport {
             // A relationship to a cluster is written with the attributes it connects, one
             // between clusters with its source's cluster; a cluster is global, so every event
             // that refers to it carries it.
-            if self.ix.has(m, LINK | RELATION | REFERENCE | SIGHTED) {
+            if self
+                .ix
+                .has(m, LINK | RELATION | REFERENCE | SIGHTED | ANNOTATION)
+            {
                 continue;
             }
             if is_cluster(member) {
@@ -1218,6 +1247,12 @@ impl FeedExport {
                 .unwrap_or(default)
                 .to_string()
         };
+        let holder = links::Holder {
+            item: c,
+            object_type: "Event",
+            uuid: &event_uuid,
+        };
+        let analyst = self.analyst_data(&holder, &event_uuid, objs);
         let meta = EventMeta {
             uuid: event_uuid,
             info,
@@ -1234,6 +1269,7 @@ impl FeedExport {
                 .and_then(|d| str_of(d, "orgc_name"))
                 .map(str::to_string),
             galaxies,
+            analyst,
         };
         Some(self.emit(meta, attrs, objs))
     }
@@ -1248,7 +1284,7 @@ impl FeedExport {
             let t = ix.stix_type(s);
             let cluster = ix.has(s, CLUSTER);
             if slot.assigned != 0
-                || ix.has(s, LINK | RELATION | REFERENCE | SIGHTED)
+                || ix.has(s, LINK | RELATION | REFERENCE | SIGHTED | ANNOTATION)
                 || (cluster && (ix.has(s, USED) || ix.has(s, LINKED)))
                 || matches!(t, "report" | "grouping")
                 || (t == "identity" && !cluster)
@@ -1353,6 +1389,7 @@ impl FeedExport {
             created_by: b.created_by.clone(),
             orgc_name: None,
             galaxies: part.galaxies,
+            analyst: Vec::new(),
         };
         Some(self.emit(meta, part.attrs, objs))
     }
@@ -1398,6 +1435,7 @@ impl FeedExport {
             references: Vec::new(),
             sightings: Vec::new(),
             event_report: false,
+            analyst: Vec::new(),
         };
         let numbered = |i: usize| {
             if i == 0 {
@@ -1554,13 +1592,14 @@ impl FeedExport {
                 let report = details.is_some_and(|d| d.contains_key("event_report_uuid"));
                 let analyst = details.is_some_and(|d| d.contains_key("analyst_type"));
                 match recorded {
-                    // MISP keeps an analyst note on the element it is about, which this export
-                    // does not write; as a `text` attribute it would turn into data.
+                    // MISP keeps an analyst note on the element it is about (`analyst_data`);
+                    // this one's is not written as attributes or an event here, and as a `text`
+                    // attribute it would turn into data.
                     None if analyst => self.diag(
                         Level::Skipped,
                         Some(event),
                         id,
-                        "MISP analyst notes are not written".into(),
+                        "not written: MISP keeps an analyst note on the element it is about, and that is not written as an attribute or event here".into(),
                     ),
                     Some((t, v, to_ids)) => out.push(make(own_uuid.clone(), &t, v, to_ids)),
                     // A note made from an event report goes back as one.
@@ -1845,6 +1884,7 @@ impl FeedExport {
         if !event_reports.is_empty() {
             event["EventReport"] = Value::Array(event_reports);
         }
+        add_analyst_data(&mut event, &meta.analyst);
         let manifest = json!({
             "Orgc": event["Orgc"],
             "Tag": event["Tag"],
@@ -1977,6 +2017,7 @@ impl FeedExport {
         if !a.sightings.is_empty() {
             v["Sighting"] = Value::Array(a.sightings.clone());
         }
+        add_analyst_data(&mut v, &a.analyst);
         for (k, t) in [("first_seen", &a.first_seen), ("last_seen", &a.last_seen)] {
             if let Some(t) = t.as_deref().and_then(parse_rfc3339) {
                 v[k] = t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string().into();
@@ -2010,6 +2051,8 @@ struct EventMeta {
     orgc_name: Option<String>,
     /// The galaxy clusters of the event itself.
     galaxies: Vec<Galaxy>,
+    /// The event's own analyst data (`Note` entries are `true`).
+    analyst: Vec<(bool, Value)>,
 }
 
 /// A cluster's `GalaxyCluster` entry with the distribution of its audience (a cluster has no
@@ -2075,6 +2118,21 @@ fn misp_group_id(g: &SharingGroupRef) -> Option<u64> {
         .as_deref()
         .and_then(|i| i.trim().parse::<u64>().ok())
         .filter(|i| *i != 0)
+}
+
+/// Puts analyst data on a MISP element: `Note` (`true`) and `Opinion` lists, left out when
+/// empty.
+fn add_analyst_data(element: &mut Value, analyst: &[(bool, Value)]) {
+    for (note, key) in [(true, "Note"), (false, "Opinion")] {
+        let list: Vec<Value> = analyst
+            .iter()
+            .filter(|(n, _)| *n == note)
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !list.is_empty() {
+            element[key] = Value::Array(list);
+        }
+    }
 }
 
 fn sharing_group_json(g: &SharingGroupRef) -> Value {

@@ -18,6 +18,7 @@ use crate::{
 mod analyst;
 mod links;
 
+pub(crate) use analyst::opinion_of;
 use analyst::{About, AnalystIn};
 use links::{End, Reference, SightingIn};
 

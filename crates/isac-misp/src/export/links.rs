@@ -1,14 +1,21 @@
 //! Links on export: a relationship between two objects written as attributes becomes an
-//! `ObjectReference` of the source's MISP object, and a sighting or false positive a
-//! `Sighting` of the attribute it is about.
+//! `ObjectReference` of the source's MISP object, a sighting or false positive a `Sighting` of
+//! the attribute it is about, and an analyst's note or opinion MISP 2.5 analyst data (`Note`,
+//! `Opinion`) on the attribute or event it is about.
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+use isac_model::Tlp;
 use serde_json::{Value, json};
 
-use super::{Attr, ExportJob, FeedExport, HANDLED, narrower_than, ts_of};
+use super::{
+    Attr, ExportJob, FeedExport, HANDLED, misp_group_id, narrower_than, sharing_group_json,
+    single_group, ts_of,
+};
+use crate::audience::Distribution;
 use crate::ids::{parse_rfc3339, uuid_of};
-use crate::import::str_of;
+use crate::import::{opinion_of, str_of};
 use crate::{Level, StixItem, misp_details};
 
 /// A relationship to write as an `ObjectReference` once the event's attributes are known.
@@ -44,7 +51,67 @@ pub(super) fn sighted(item: &StixItem) -> Option<&str> {
     }
 }
 
+/// The object a note or opinion is about when it goes to MISP as analyst data (MISP 2.5): a
+/// note made from MISP analyst data (not one recorded as an attribute), or any opinion that is
+/// not a false positive ([`sighted`]), about exactly one object.
+pub(super) fn annotated(item: &StixItem) -> Option<&str> {
+    let o = &item.object;
+    let analyst_note = || {
+        misp_details(o)
+            .is_some_and(|d| d.contains_key("analyst_type") && !d.contains_key("attribute_type"))
+    };
+    let about = match item.stix_type() {
+        "note" if analyst_note() => o.get("object_refs")?,
+        "opinion" if sighted(item).is_none() => o.get("object_refs")?,
+        _ => return None,
+    };
+    match about.as_array()?.as_slice() {
+        [one] => one.as_str(),
+        _ => None,
+    }
+}
+
+/// What MISP element analyst data hangs on.
+pub(super) struct Holder<'a> {
+    /// The STIX object the element was written from; analyst data narrower than it carry their
+    /// own distribution.
+    pub item: &'a StixItem,
+    /// `Attribute` or `Event`.
+    pub object_type: &'static str,
+    pub uuid: &'a str,
+}
+
 impl FeedExport {
+    /// The analyst data about `holder`'s object, as MISP `Note` and `Opinion` entries (`true`
+    /// for a note). Each has a distribution of its own: inherited where it is at least as wide
+    /// as the element, else that of its TLP (with its sharing group). Analyst data carry no
+    /// tags and distribution 0 reads back as AMBER+STRICT, so TLP:RED analyst data in a wider
+    /// element, and analyst data narrower only by their recipients with no one MISP sharing
+    /// group to say it, are not written, and are named.
+    pub(super) fn analyst_data(
+        &mut self,
+        holder: &Holder<'_>,
+        event: &str,
+        objs: &ExportJob,
+    ) -> Vec<(bool, Value)> {
+        let Some(s) = self.ix.object(holder.item.id()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for n in self.annotations.get(&s).cloned().unwrap_or_default() {
+            let nid = self.ix.id(n);
+            let Some(x) = objs.get(&self.ix, &nid) else {
+                continue;
+            };
+            self.ix.set(n, HANDLED);
+            match analyst_json(x, holder, &self.misp_uuid(&nid)) {
+                Ok(v) => out.push(v),
+                Err(reason) => self.diag(Level::Skipped, Some(event), &nid, reason),
+            }
+        }
+        out
+    }
+
     /// Puts the object references and sightings of `item` on its first attribute. Neither has
     /// a distribution in MISP (a reference is seen with its object, a sighting by the
     /// instance's sighting policy), so one narrower than `item` is not written: it would be
@@ -111,6 +178,12 @@ impl FeedExport {
         }
         out[0].references = references;
         out[0].sightings = sightings;
+        let holder = Holder {
+            item,
+            object_type: "Attribute",
+            uuid: &out[0].uuid.clone(),
+        };
+        out[0].analyst = self.analyst_data(&holder, event, objs);
     }
 
     /// The `ObjectReference`s of an event's MISP objects, by object uuid: each reference
@@ -185,20 +258,143 @@ impl FeedExport {
                 }
             }
         }
-        for (about, list) in &self.sightings {
-            for s in list {
-                if !self.ix.has(*s, HANDLED) {
+        let carried = [
+            (&self.sightings, "MISP attribute here to carry the sighting"),
+            (
+                &self.annotations,
+                "MISP attribute or event here to carry the analyst data",
+            ),
+        ];
+        for (map, what) in carried {
+            for (about, list) in map {
+                for s in list.iter().filter(|s| !self.ix.has(**s, HANDLED)) {
                     left.push((
                         self.ix.id(*s),
-                        format!(
-                            "not written: {} has no MISP attribute here to carry the sighting",
-                            self.ix.id(*about)
-                        ),
+                        format!("not written: {} has no {what}", self.ix.id(*about)),
                     ));
                 }
             }
         }
     }
+}
+
+/// The MISP organisation recorded on import (`org_uuid`, `org_name`), else the identity of
+/// `created_by_ref`.
+fn organisation(o: &serde_json::Map<String, Value>) -> Option<Value> {
+    let details = misp_details(o);
+    let detail = |k: &str| details.and_then(|d| str_of(d, k)).map(str::to_string);
+    let uuid = detail("org_uuid").or_else(|| {
+        str_of(o, "created_by_ref")
+            .and_then(uuid_of)
+            .map(|u| u.to_string())
+    })?;
+    let mut org = json!({ "uuid": uuid });
+    if let Some(n) = detail("org_name") {
+        org["name"] = n.into();
+    }
+    Some(org)
+}
+
+/// MISP's opinion number for a STIX opinion: the one recorded on import while it still falls
+/// in the same fifth, else the middle of the fifth (10, 30, 50, 70, 90).
+fn opinion_number(o: &serde_json::Map<String, Value>) -> Option<u8> {
+    let opinion = str_of(o, "opinion")?;
+    let recorded = misp_details(o)
+        .and_then(|d| d.get("opinion"))
+        .filter(|v| opinion_of(Some(v)) == Some(opinion))
+        .and_then(|v| match v {
+            Value::String(s) => s.trim().parse::<f64>().ok(),
+            other => other.as_f64(),
+        });
+    if let Some(n) = recorded {
+        return Some(n.round().clamp(0.0, 100.0) as u8);
+    }
+    Some(match opinion {
+        "strongly-disagree" => 10,
+        "disagree" => 30,
+        "neutral" => 50,
+        "agree" => 70,
+        "strongly-agree" => 90,
+        _ => return None,
+    })
+}
+
+/// MISP writes analyst data times as `YYYY-MM-DD HH:MM:SS`, UTC.
+fn analyst_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// One MISP `Note` (`true`) or `Opinion` entry on `holder`, or why it is not written.
+fn analyst_json(x: &StixItem, holder: &Holder<'_>, uuid: &str) -> Result<(bool, Value), String> {
+    let o = &x.object;
+    let mut group = None;
+    let distribution = if narrower_than((x.tlp, &x.recipients), holder.item) {
+        if x.tlp == Tlp::Red {
+            return Err(format!(
+                "not written: TLP:RED analyst data about the wider {} have no MISP form (analyst data carry no TLP tag, and distribution 0 reads as AMBER+STRICT)",
+                holder.item.id()
+            ));
+        }
+        group = single_group(x.tlp, &x.recipients);
+        if x.tlp == holder.item.tlp && group.is_none() {
+            return Err(format!(
+                "not written: its recipients are fewer than those of {} at the same TLP level, and MISP analyst data can say that only with one MISP sharing group",
+                holder.item.id()
+            ));
+        }
+        Distribution::for_tlp(x.tlp, group.is_some())
+    } else {
+        Distribution::Inherit
+    };
+    let mut v = json!({
+        "uuid": uuid,
+        "object_uuid": holder.uuid,
+        "object_type": holder.object_type,
+        "distribution": distribution.as_u8().to_string(),
+    });
+    let created = str_of(o, "created").and_then(parse_rfc3339);
+    let modified = str_of(o, "modified").and_then(parse_rfc3339);
+    for (k, t) in [("created", created), ("modified", modified.or(created))] {
+        if let Some(t) = t {
+            v[k] = analyst_time(t).into();
+        }
+    }
+    let authors: Vec<&str> = o
+        .get("authors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !authors.is_empty() {
+        v["authors"] = authors.join(", ").into();
+    }
+    if let Some(org) = organisation(o) {
+        v["Orgc"] = org;
+    }
+    if let Some(g) = &group {
+        v["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
+        v["SharingGroup"] = sharing_group_json(g);
+    }
+    let note = x.stix_type() == "note";
+    if note {
+        v["note"] = str_of(o, "content").unwrap_or("").into();
+        let language = str_of(o, "lang").or_else(|| {
+            misp_details(o)
+                .and_then(|d| d.get("language"))
+                .and_then(Value::as_str)
+        });
+        if let Some(l) = language {
+            v["language"] = l.into();
+        }
+    } else {
+        let Some(n) = opinion_number(o) else {
+            return Err("not written: its opinion is not one of the STIX opinion values".into());
+        };
+        v["opinion"] = n.to_string().into();
+        v["comment"] = str_of(o, "explanation").unwrap_or("").into();
+    }
+    Ok((note, v))
 }
 
 /// A MISP `Sighting` entry: type 0 for a sighting (at its `last_seen`, else `first_seen`, else
@@ -223,16 +419,7 @@ fn sighting_json(x: &StixItem, uuid: &str) -> Value {
         "date_sighting": when.map_or(0, |t| t.timestamp()).to_string(),
         "source": detail("source").unwrap_or_default(),
     });
-    let org = detail("org_uuid").or_else(|| {
-        str_of(o, "created_by_ref")
-            .and_then(uuid_of)
-            .map(|u| u.to_string())
-    });
-    if let Some(u) = org {
-        let mut org = json!({ "uuid": u });
-        if let Some(n) = detail("org_name") {
-            org["name"] = n.into();
-        }
+    if let Some(org) = organisation(o) {
         v["Organisation"] = org;
     }
     v

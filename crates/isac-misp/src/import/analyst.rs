@@ -58,7 +58,7 @@ pub(super) struct AnalystIn {
 }
 
 /// A MISP opinion (0 to 100, 50 neutral) in the STIX opinion vocabulary, by fifths.
-fn opinion_of(v: Option<&Value>) -> Option<&'static str> {
+pub(crate) fn opinion_of(v: Option<&Value>) -> Option<&'static str> {
     let n = match v? {
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse::<f64>().ok()?,

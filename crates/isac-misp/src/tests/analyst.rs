@@ -119,27 +119,142 @@ fn analyst_data_becomes_notes_opinions_and_relationships() {
     }
 }
 
+/// The analyst data on one element of an exported event: its `Note` and `Opinion` lists.
+fn analyst_on(element: &Value) -> (Vec<&Value>, Vec<&Value>) {
+    let list = |k: &str| {
+        element[k]
+            .as_array()
+            .map(|l| l.iter().collect())
+            .unwrap_or_default()
+    };
+    (list("Note"), list("Opinion"))
+}
+
+fn ip_attribute(ev: &Value) -> &Value {
+    ev["Attribute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["uuid"] == IP)
+        .unwrap()
+}
+
+fn exported_event(feed: &super::MemFeed) -> Value {
+    let files = feed.0.borrow();
+    serde_json::from_slice::<Value>(&files[&format!("{EV}.json")]).unwrap()["Event"].clone()
+}
+
 #[test]
-fn analyst_notes_and_opinions_are_not_written_to_misp() {
+fn analyst_notes_and_opinions_go_back_to_misp_as_analyst_data() {
     let first = import(&analysed_event());
     let (second, diags, feed) = reimport(&first.objects);
+    let unwritten: Vec<_> = diags
+        .iter()
+        .filter(|d| d.reason.contains("analyst"))
+        .collect();
+    assert!(unwritten.is_empty(), "{unwritten:#?}");
+    let ev = exported_event(&feed);
+    // On the event.
+    let (notes, opinions) = analyst_on(&ev);
+    assert_eq!(notes.len(), 1, "{ev:#}");
+    assert!(opinions.is_empty());
+    assert_eq!(notes[0]["uuid"], ON_EVENT);
+    assert_eq!(notes[0]["object_type"], "Event");
+    assert_eq!(notes[0]["object_uuid"], EV);
+    assert_eq!(notes[0]["distribution"], "5");
+    // On the attribute: the note, the private note with its own distribution, the opinion.
+    let ip = ip_attribute(&ev);
+    let (notes, opinions) = analyst_on(ip);
+    let note = |u: &str| *notes.iter().find(|n| n["uuid"] == u).unwrap();
+    let on_ip = note(ON_IP);
+    assert_eq!(on_ip["note"], "Sinkholed since May.");
+    assert_eq!(on_ip["language"], "en");
+    assert_eq!(on_ip["authors"], "analyst@cert.example");
+    assert_eq!(on_ip["object_type"], "Attribute");
+    assert_eq!(on_ip["object_uuid"], IP);
+    assert_eq!(on_ip["created"], "2024-05-02 10:00:00");
+    assert_eq!(on_ip["modified"], "2024-05-03 11:00:00");
+    assert_eq!(on_ip["distribution"], "5");
+    assert_eq!(note(PRIVATE)["distribution"], "0");
+    assert_eq!(opinions.len(), 1);
+    assert_eq!(opinions[0]["uuid"], DOUBT);
+    assert_eq!(opinions[0]["opinion"], "10");
+    assert_eq!(
+        opinions[0]["comment"],
+        "Shared hosting; likely a false positive."
+    );
+    // The analyst's strong disagreement is no false positive.
+    assert!(ip.get("Sighting").is_none(), "{ip:#}");
+    // A note about a MISP object goes on the attribute standing for it.
+    let url = ev["Object"][0]["Attribute"][0].clone();
+    assert_eq!(analyst_on(&url).0[0]["uuid"], ON_OBJECT);
+    // And they come back as they were.
     for id in [
-        format!("note--{ON_IP}"),
         format!("note--{ON_EVENT}"),
+        format!("note--{ON_IP}"),
+        format!("note--{PRIVATE}"),
+        format!("note--{ON_OBJECT}"),
         format!("opinion--{DOUBT}"),
     ] {
-        assert!(second.iter().all(|o| o.id() != id), "{id} came back");
+        let (a, b) = (by_id(&first, &id), by_id_in(&second, &id));
+        assert_eq!(a.tlp, b.tlp, "{id}");
+        for k in [
+            "content",
+            "lang",
+            "authors",
+            "object_refs",
+            "created",
+            "modified",
+            "opinion",
+            "explanation",
+        ] {
+            assert_eq!(a.object.get(k), b.object.get(k), "{id} {k}");
+        }
     }
+}
+
+fn by_id_in<'a>(items: &'a [StixItem], id: &str) -> &'a StixItem {
+    items
+        .iter()
+        .find(|o| o.id() == id)
+        .unwrap_or_else(|| panic!("{id} is missing"))
+}
+
+#[test]
+fn analyst_data_never_goes_out_wider_than_it_is() {
+    let mut items = import(&analysed_event()).objects;
+    let on_ip = format!("note--{ON_IP}");
+    let doubt = format!("opinion--{DOUBT}");
+    for o in &mut items {
+        if o.id() == on_ip {
+            o.tlp = Tlp::Red;
+        }
+    }
+    // An opinion of another source, on the indicator: MISP's middle of its fifth.
+    let mut agree = by_id_in(&items, &doubt).clone();
+    agree.object.insert(
+        "id".into(),
+        "opinion--b3000000-0000-4000-8000-000000000001".into(),
+    );
+    agree.object.insert("opinion".into(), "agree".into());
+    agree.object.remove("extensions");
+    items.push(agree);
+    let (_, diags, feed) = reimport(&items);
+    let ev = exported_event(&feed);
+    let text = ev.to_string();
+    assert!(!text.contains("Sinkholed since May."), "{text}");
     assert!(
         diags
             .iter()
-            .any(|d| d.reason == "MISP analyst notes are not written"),
+            .any(|d| d.element.as_deref() == Some(on_ip.as_str())
+                && d.reason.starts_with("not written: TLP:RED analyst data")),
         "{diags:#?}"
     );
-    // The analyst's strong disagreement is no false positive.
-    let files = feed.0.borrow();
-    let ev: Value = serde_json::from_slice(&files[&format!("{EV}.json")]).unwrap();
-    let text = ev.to_string();
-    assert!(!text.contains(DOUBT), "{text}");
-    assert!(!text.contains("Sinkholed since May."), "{text}");
+    let ip = ip_attribute(&ev);
+    let (_, opinions) = analyst_on(ip);
+    let agree = opinions
+        .iter()
+        .find(|o| o["uuid"] == "b3000000-0000-4000-8000-000000000001")
+        .unwrap();
+    assert_eq!(agree["opinion"], "70");
 }

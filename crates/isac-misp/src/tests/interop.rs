@@ -95,6 +95,9 @@ def galaxies(gs):
     return [[g.type, g.name, [[c.uuid, c.value, c.tag_name, int(c.distribution), c.meta,
         [[r.galaxy_cluster_uuid, r.referenced_galaxy_cluster_uuid, r.referenced_galaxy_cluster_type, int(r.distribution)]
          for r in c.cluster_relations]] for c in g.clusters]] for g in gs]
+def analyst(x):
+    return [[[n.uuid, n.note, n.object_uuid, n.object_type, int(n.distribution)] for n in x.notes],
+            [[o.uuid, int(o.opinion), o.comment, o.object_uuid, o.object_type, int(o.distribution)] for o in x.opinions]]
 for uuid in manifest:
     e = MISPEvent()
     e.load_file(str(root / f"{uuid}.json"))
@@ -103,7 +106,8 @@ for uuid in manifest:
     feed = e.to_feed(with_meta=True)
     def attr(a):
         return [a.uuid, a.type, a.value, bool(a.to_ids), sorted(t.name for t in a.tags), int(a.distribution), a.get("object_relation"),
-                galaxies(a.galaxies), [[s.uuid, str(s.type), str(s.date_sighting)] for s in a.sightings]]
+                galaxies(a.galaxies), [[s.uuid, str(s.type), str(s.date_sighting)] for s in a.sightings],
+                analyst(a)]
     out[uuid] = {
         "info": e.info,
         "distribution": int(e.distribution),
@@ -117,6 +121,7 @@ for uuid in manifest:
         "sharing_group": getattr(e, "SharingGroup", None) and e.SharingGroup.uuid,
         "galaxies": galaxies(e.galaxies),
         "reports": reports,
+        "analyst": analyst(e),
     }
 print(json.dumps(out))
 "#;
@@ -192,6 +197,13 @@ fn pymisp_loads_our_feed() {
             .objects,
     );
     items.extend(sighted_items());
+    let mut analysed = super::analyst::analysed_event();
+    analysed["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a2".into();
+    items.extend(
+        import_event(&analysed, &ImportOptions::default())
+            .unwrap()
+            .objects,
+    );
     items.extend(
         import_event(
             &super::reports::reported_event_as("a1000000-0000-4000-8000-0000000000ee"),
@@ -212,6 +224,39 @@ fn pymisp_loads_our_feed() {
     let sighted = std::cell::Cell::new(0);
     let mut references = 0;
     let mut reports = 0;
+    let analysed = std::cell::Cell::new(0);
+    // Analyst data as `LOAD_FEED` prints them: notes, then opinions.
+    let analyst_seen = |x: &Value| {
+        let list = |k: &str| -> Vec<&Value> { x[k].as_array().into_iter().flatten().collect() };
+        let n = |v: &Value| v.as_str().unwrap().parse::<u8>().unwrap();
+        let notes: Vec<Value> = list("Note")
+            .into_iter()
+            .map(|v| {
+                json!([
+                    v["uuid"],
+                    v["note"],
+                    v["object_uuid"],
+                    v["object_type"],
+                    n(&v["distribution"])
+                ])
+            })
+            .collect();
+        let opinions: Vec<Value> = list("Opinion")
+            .into_iter()
+            .map(|v| {
+                json!([
+                    v["uuid"],
+                    n(&v["opinion"]),
+                    v["comment"],
+                    v["object_uuid"],
+                    v["object_type"],
+                    n(&v["distribution"])
+                ])
+            })
+            .collect();
+        analysed.set(analysed.get() + notes.len() + opinions.len());
+        json!([notes, opinions])
+    };
     for ev in &expected.events {
         let s = &seen[&ev.uuid];
         let e = &ev.event["Event"];
@@ -268,6 +313,7 @@ fn pymisp_loads_our_feed() {
                 .collect();
             assert_eq!(theirs[8], json!(sightings));
             sighted.set(sighted.get() + sightings.len());
+            assert_eq!(theirs[9], analyst_seen(ours));
         };
         let ours = e["Attribute"].as_array().unwrap();
         let theirs = s["attributes"].as_array().unwrap();
@@ -320,6 +366,7 @@ fn pymisp_loads_our_feed() {
             })
             .collect();
         assert_eq!(s["reports"], json!(ours), "{}", ev.uuid);
+        assert_eq!(s["analyst"], analyst_seen(e), "{}", ev.uuid);
         reports += ours.len();
         let mut hashes = ev.hashes.clone();
         hashes.sort();
@@ -334,6 +381,8 @@ fn pymisp_loads_our_feed() {
     assert!(references >= 3, "{references} object references compared");
     assert_eq!(sighted.get(), 2, "sightings compared");
     assert_eq!(reports, 2, "event reports compared");
+    // The analysed event's note on the event, three notes and an opinion on attributes.
+    assert_eq!(analysed.get(), 5, "analyst notes and opinions compared");
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
