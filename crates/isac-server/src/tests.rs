@@ -721,6 +721,14 @@ async fn connections_are_listed_where_every_end_is_readable() {
             "green",
         )
         .await;
+        // An end that is an org's identity (GREEN for a member): named by the org on the page.
+        let m2_identity = format!("identity--{}", fx.m2.id);
+        let to_m2 = create(
+            "m1_analyst",
+            json!({"type": "relationship", "relationship_type": "related-to", "source_ref": a, "target_ref": m2_identity}),
+            "green",
+        )
+        .await;
         let ids = |r: &Resp| -> Vec<String> {
             r.json()
                 .as_array()
@@ -734,17 +742,17 @@ async fn connections_are_listed_where_every_end_is_readable() {
         assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
         assert_eq!(
             ids(&r),
-            [seen.as_str(), &to_c, &to_b],
+            [to_m2.as_str(), &seen, &to_c, &to_b],
             "{backend}: newest first"
         );
         // m2 does not read b (AMBER, m1's), so not the relationship to it either.
         let r = fx.call(Method::GET, &path, "m2_analyst", None).await;
-        assert_eq!(ids(&r), [seen.as_str(), &to_c], "{backend}");
+        assert_eq!(ids(&r), [to_m2.as_str(), &seen, &to_c], "{backend}");
         assert!(!r.text().contains(&b), "{backend}: {}", r.text());
         let r = fx
             .call(Method::GET, &format!("{path}?limit=1"), "m1_analyst", None)
             .await;
-        assert_eq!(ids(&r), [seen.as_str()], "{backend}");
+        assert_eq!(ids(&r), [to_m2.as_str()], "{backend}");
         for bad in ["limit=0", "limit=1001", "limit=x", "other=1"] {
             let r = fx
                 .call(Method::GET, &format!("{path}?{bad}"), "m1_analyst", None)
@@ -792,6 +800,8 @@ async fn connections_are_listed_where_every_end_is_readable() {
                 assert!(!html.contains(s), "{backend}: {email} should not see {s}");
             }
             assert!(html.contains("indicates →"), "{backend}");
+            let named = format!("Member Two <code>{m2_identity}</code>");
+            assert!(html.contains(&named), "{backend}: {email}: {html}");
         }
     }
 }

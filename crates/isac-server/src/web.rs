@@ -953,6 +953,16 @@ async fn intel_detail(
         .map(|x| (x.stix_id, x.title))
         .collect();
     let dir = Directory::load(&s.store).await.map_err(|e| fail(&p, e))?;
+    // An end that is an org's identity is named by the org, where the viewer may read that
+    // identity (as TAXII serves it; a listed connection implies it, and this checks again).
+    let identities: BTreeMap<&str, String> = others
+        .iter()
+        .filter_map(|other| {
+            let org = dir.org(other.strip_prefix("identity--")?)?;
+            isac_policy::can_read(&p.viewer, &isac_store::identity_access(org))
+                .then(|| (other.as_str(), org_name(l, org)))
+        })
+        .collect();
     let view = intel::view(&p, dir.operator().map(|o| o.id.as_str()), &o);
     let pretty = serde_json::to_string_pretty(&view.object).unwrap_or_default();
     let groups: BTreeMap<String, String> = s
@@ -989,7 +999,9 @@ async fn intel_detail(
                     td.nowrap { a href={"/intel/" (x.stix_id)} { (c.label(l)) } }
                     td { @for (k, other) in c.others.iter().enumerate() {
                         @if k > 0 { ", " }
-                        @if let Some(t) = titles.get(other) { a href={"/intel/" (other)} { (t) } } @else { code { (other) } }
+                        @if let Some(t) = titles.get(other) { a href={"/intel/" (other)} { (t) } }
+                        @else if let Some(n) = identities.get(other.as_str()) { (n) " " code { (other) } }
+                        @else { code { (other) } }
                     } }
                     td { (tlp_badge(l, x.access.tlp)) }
                     td { (x.modified) }
