@@ -565,7 +565,7 @@ impl Importer {
     }
 
     /// Why a bundle could not be read, in the importer's language.
-    fn unreadable_bundle(&self, e: &dyn std::fmt::Display) -> String {
+    pub fn unreadable_bundle(&self, e: &dyn std::fmt::Display) -> String {
         match self.locale {
             Locale::En => format!("not a readable STIX bundle: {e}"),
             Locale::ZhTw => format!("無法讀取的 STIX 套組：{e}"),

@@ -25,6 +25,33 @@ environment variable, the configuration file, the built-in default. The configur
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Language of the reports of import, export and TAXII exchange: en or zh-TW [default: from
+    /// LC_ALL, LC_MESSAGES or LANG; zh_TW, zh_HK, zh_MO and zh-Hant give zh-TW, anything else en]
+    #[arg(long, global = true, env = "ISAC_LANG", value_name = "LANG",
+          value_parser = closed(Locale::ALL, Locale::as_str))]
+    pub lang: Option<Locale>,
+}
+
+/// The language of command output when `--lang` is not given: the POSIX locale (`LC_ALL`, then
+/// `LC_MESSAGES`, then `LANG`, the first one set and not empty). Traditional Chinese locales
+/// (`zh_TW`, `zh_HK`, `zh_MO`, `zh-Hant`) give zh-TW; anything else is English, simplified
+/// Chinese included, since isac speaks only these two.
+pub fn locale_from_env(var: impl Fn(&str) -> Option<String>) -> Locale {
+    let posix = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|k| var(k))
+        .find(|v| !v.is_empty())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .replace('-', "_");
+    let traditional = ["zh_tw", "zh_hk", "zh_mo", "zh_hant"]
+        .iter()
+        .any(|p| posix.starts_with(p));
+    if traditional {
+        Locale::ZhTw
+    } else {
+        Locale::En
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,5 +368,27 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn output_language_follows_the_posix_locale() {
+        use isac_model::Locale::{En, ZhTw};
+        for (vars, want) in [
+            (&[("LANG", "zh_TW.UTF-8")][..], ZhTw),
+            (&[("LANG", "zh_HK.Big5")], ZhTw),
+            (&[("LC_MESSAGES", "zh-Hant")], ZhTw),
+            (&[("LC_ALL", ""), ("LANG", "zh_MO")], ZhTw),
+            (&[("LC_ALL", "C"), ("LANG", "zh_TW.UTF-8")], En),
+            (&[("LANG", "zh_CN.UTF-8")], En),
+            (&[("LANG", "en_GB.UTF-8")], En),
+            (&[], En),
+        ] {
+            let got = super::locale_from_env(|k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            });
+            assert_eq!(got, want, "{vars:?}");
+        }
     }
 }

@@ -259,7 +259,7 @@ async fn import_misp(
     bar: &ProgressBar,
     totals: &mut ImportTotals,
 ) -> Result<()> {
-    let mut notes = isac_server::import::misp_notes(isac_model::Locale::En, &ev);
+    let mut notes = isac_server::import::misp_notes(importer.locale, &ev);
     let n = ev.objects.len() as u64;
     let objects = importer.misp_objects(ev.objects, &mut notes);
     report(source, &notes, bar);
@@ -306,7 +306,7 @@ async fn import_bundle(
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => {
             totals.refused_units += 1;
-            report(&source, &[format!("not a readable STIX bundle: {e}")], bar);
+            report(&source, &[importer.unreadable_bundle(&e)], bar);
             Ok(())
         }
         Err(_) => bail!("{source}: the bundle reader failed"),

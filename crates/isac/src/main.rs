@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use isac_model::Locale;
 use isac_server::AppState;
 use isac_store::{Location, Store};
 
@@ -43,7 +44,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let lang = cli
+        .lang
+        .unwrap_or_else(|| cli::locale_from_env(|k| std::env::var(k).ok()));
+    match runtime.block_on(run(cli.command, lang)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -93,7 +97,15 @@ async fn with_store<T>(
     out
 }
 
-async fn run(command: Command) -> Result<ExitCode> {
+/// `tr(l, en, zh)` for the command's reports.
+fn tr(l: Locale, en: String, zh: String) -> String {
+    match l {
+        Locale::En => en,
+        Locale::ZhTw => zh,
+    }
+}
+
+async fn run(command: Command, l: Locale) -> Result<ExitCode> {
     match command {
         Command::Serve { storage, server } => {
             let file = FileConfig::load(&storage)?;
@@ -211,7 +223,15 @@ async fn run(command: Command) -> Result<ExitCode> {
                 exchange::export(s, &as_user, format, &out).await
             })
             .await?;
-            eprintln!("exported {n} ({})", format.as_str());
+            let f = format.as_str();
+            eprintln!(
+                "{}",
+                tr(
+                    l,
+                    format!("exported {n} ({f})"),
+                    format!("已匯出 {n} 筆（{f}）")
+                )
+            );
         }
         Command::Import {
             storage,
@@ -223,20 +243,32 @@ async fn run(command: Command) -> Result<ExitCode> {
             let tlp =
                 isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
             let t = with_store(&storage, async |s: &Store| {
-                let importer =
-                    exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
+                let importer = exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp)
+                    .await?
+                    .in_locale(l);
                 exchange::import(s, &importer, &paths).await
             })
             .await?;
-            println!(
-                "imported {} units: {} created, {} new versions, {} earlier versions, {} unchanged; {} units refused ({} invalid objects)",
+            let (u, c, n, e, x, r, i) = (
                 t.units,
                 t.created,
                 t.updated,
                 t.historical,
                 t.unchanged,
                 t.refused_units,
-                t.invalid
+                t.invalid,
+            );
+            println!(
+                "{}",
+                tr(
+                    l,
+                    format!(
+                        "imported {u} units: {c} created, {n} new versions, {e} earlier versions, {x} unchanged; {r} units refused ({i} invalid objects)"
+                    ),
+                    format!(
+                        "已匯入 {u} 個單元：新增 {c}、新版本 {n}、較早版本 {e}、未變更 {x}；被拒單元 {r}（無效物件 {i}）"
+                    )
+                )
             );
             if t.refused_units > 0 {
                 return Ok(ExitCode::FAILURE);
@@ -254,14 +286,22 @@ async fn run(command: Command) -> Result<ExitCode> {
                 isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
             let state = state.unwrap_or_else(|| storage.data.join("taxii-state.json"));
             let t = with_store(&storage, async |s: &Store| {
-                let importer =
-                    exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp).await?;
+                let importer = exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp)
+                    .await?
+                    .in_locale(l);
                 exchange::taxii_pull(s, &importer, target(remote), &state).await
             })
             .await?;
+            let (c, n, e, x) = (t.created, t.updated, t.historical, t.unchanged);
             println!(
-                "pulled: {} created, {} new versions, {} earlier versions, {} unchanged",
-                t.created, t.updated, t.historical, t.unchanged
+                "{}",
+                tr(
+                    l,
+                    format!(
+                        "pulled: {c} created, {n} new versions, {e} earlier versions, {x} unchanged"
+                    ),
+                    format!("已拉取：新增 {c}、新版本 {n}、較早版本 {e}、未變更 {x}")
+                )
             );
         }
         Command::Taxii(cli::TaxiiCommand::Push {
@@ -276,9 +316,16 @@ async fn run(command: Command) -> Result<ExitCode> {
                 exchange::taxii_push(s, &as_user, max, target(remote)).await
             })
             .await?;
+            let (n, ok, failed, pending) = (t.sent, t.success, t.failure, t.pending);
             println!(
-                "pushed {} objects: {} succeeded, {} failed, {} pending",
-                t.sent, t.success, t.failure, t.pending
+                "{}",
+                tr(
+                    l,
+                    format!(
+                        "pushed {n} objects: {ok} succeeded, {failed} failed, {pending} pending"
+                    ),
+                    format!("已推送 {n} 個物件：成功 {ok}、失敗 {failed}、處理中 {pending}")
+                )
             );
             if t.failure > 0 {
                 return Ok(ExitCode::FAILURE);

@@ -68,15 +68,22 @@ struct Out {
     stderr: String,
 }
 
-/// Runs `isac` with a clean environment: no `ISAC_*` variable leaks in from the caller.
+/// Runs `isac` with a clean environment: no `ISAC_*` or locale variable leaks in from the
+/// caller, so reports are in English.
 fn run(args: &[&str]) -> Out {
+    run_env(args, &[])
+}
+
+/// [`run`] with the environment variables `env` set.
+fn run_env(args: &[&str], env: &[(&str, &str)]) -> Out {
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
-        if k.starts_with("ISAC_") {
+        if k.starts_with("ISAC_") || ["LANG", "LC_ALL", "LC_MESSAGES"].contains(&k.as_str()) {
             cmd.env_remove(k);
         }
     }
     let out = cmd
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .args(args)
         .stdin(Stdio::null())
@@ -649,6 +656,68 @@ fn stix_bundle_import_is_complete_idempotent_and_marks_unmarked_objects() {
 
 // ---------------------------------------------------------------------------------------------
 // 2. One invalid object refuses its whole bundle; other bundles of the run are stored.
+
+/// The reports of `isac import` in Traditional Chinese: with `--lang zh-TW`, or from a zh_TW
+/// locale; `--lang en` wins over the locale.
+#[test]
+fn import_reports_in_the_chosen_language() {
+    let dir = TempDir::new();
+    let d = dir.str();
+    community(d);
+    let broken = indicator(
+        41,
+        "broken pattern",
+        "[ipv4-addr:value = '198.51.100.42'",
+        Some(GREEN),
+    );
+    let file = dir.join("a.json");
+    write_json(
+        &file,
+        &bundle(&[ip_indicator(40, "198.51.100.40", GREEN), broken]),
+    );
+    let han = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    for (args, env) in [
+        (vec!["--lang", "zh-TW"], vec![]),
+        (vec![], vec![("LANG", "zh_TW.UTF-8")]),
+        (
+            vec![],
+            vec![("LC_ALL", "zh_Hant_TW.UTF-8"), ("LANG", "en_US.UTF-8")],
+        ),
+    ] {
+        let mut a = vec!["import", "--data", d];
+        a.extend(args);
+        a.push(&file);
+        let out = run_env(&a, &env);
+        assert_eq!(out.code, Some(1), "{env:?}: {}", out.stderr);
+        assert!(
+            out.stdout.starts_with(
+                "已匯入 1 個單元：新增 0、新版本 0、較早版本 0、未變更 0；被拒單元 1（無效物件 1）"
+            ),
+            "{env:?}: {}",
+            out.stdout
+        );
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(&sid("indicator", 41)))
+            .unwrap_or_else(|| panic!("not named: {}", out.stderr));
+        assert!(han(line), "{env:?}: {line}");
+    }
+    // English otherwise, and `--lang en` over a zh_TW locale.
+    for (args, env) in [
+        (vec![], vec![("LANG", "zh_CN.UTF-8")]),
+        (vec!["--lang", "en"], vec![("LANG", "zh_TW.UTF-8")]),
+    ] {
+        let mut a = vec!["import", "--data", d];
+        a.extend(args);
+        a.push(&file);
+        let out = run_env(&a, &env);
+        assert_eq!(summary(&out.stdout).refused, 1, "{env:?}: {}", out.stdout);
+        assert!(!han(&out.stderr), "{env:?}: {}", out.stderr);
+    }
+    let out = run(&["import", "--lang", "fr", "--data", d, &file]);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
 
 #[test]
 fn invalid_object_refuses_its_whole_bundle_only() {
