@@ -721,7 +721,8 @@ async fn connections_are_listed_where_every_end_is_readable() {
             "green",
         )
         .await;
-        // An end that is an org's identity (GREEN for a member): named by the org on the page.
+        // An end that is an org's identity (GREEN for a member): named by the org on the page of
+        // that org's users and the operator's, an id to other members.
         let m2_identity = format!("identity--{}", fx.m2.id);
         let to_m2 = create(
             "m1_analyst",
@@ -783,6 +784,11 @@ async fn connections_are_listed_where_every_end_is_readable() {
                 vec!["Seen by m2", "Sighted ×3"],
                 vec!["Kept to m1", b.as_str()],
             ),
+            (
+                "analyst@op.example",
+                vec!["Kept to m1", "Seen by m2", "Sighted ×3"],
+                vec![],
+            ),
         ] {
             let (_, session, _) = web_login(&fx.app, email, PASSWORD).await;
             let session = session.expect("a session");
@@ -801,7 +807,12 @@ async fn connections_are_listed_where_every_end_is_readable() {
             }
             assert!(html.contains("indicates →"), "{backend}");
             let named = format!("Member Two <code>{m2_identity}</code>");
-            assert!(html.contains(&named), "{backend}: {email}: {html}");
+            assert_eq!(
+                html.contains(&named),
+                email != "analyst@m1.example",
+                "{backend}: {email}: {html}"
+            );
+            assert!(html.contains(&m2_identity), "{backend}: {email}");
         }
     }
 }

@@ -953,13 +953,19 @@ async fn intel_detail(
         .map(|x| (x.stix_id, x.title))
         .collect();
     let dir = Directory::load(&s.store).await.map_err(|e| fail(&p, e))?;
-    // An end that is an org's identity is named by the org, where the viewer may read that
-    // identity (as TAXII serves it; a listed connection implies it, and this checks again).
+    // An end that is an org's identity is named by the org when it is the viewer's own org or
+    // the operator, or the viewer is the operator's, and the viewer may read that identity (a
+    // listed connection implies it; this checks again). Other orgs stay an id, as attribution
+    // does: a member does not learn from the page which other member saw or did something.
+    let op_id = dir.operator().map(|o| o.id.as_str());
     let identities: BTreeMap<&str, String> = others
         .iter()
         .filter_map(|other| {
             let org = dir.org(other.strip_prefix("identity--")?)?;
-            isac_policy::can_read(&p.viewer, &isac_store::identity_access(org))
+            let known = org.id == p.org.id
+                || Some(org.id.as_str()) == op_id
+                || Some(p.org.id.as_str()) == op_id;
+            (known && isac_policy::can_read(&p.viewer, &isac_store::identity_access(org)))
                 .then(|| (other.as_str(), org_name(l, org)))
         })
         .collect();
