@@ -1503,3 +1503,35 @@ async fn tls_listener_serves_https_with_secure_cookies() {
 
 mod import;
 mod taxii;
+
+/// The share form says which TLP levels the writer's own org would not read back (GREEN for a
+/// vendor), and does not default to one of them.
+#[tokio::test]
+async fn share_form_names_levels_the_writer_would_not_read_back() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        for (email, hint, default) in [
+            ("responder@v.example", true, "amber"),
+            ("analyst@m1.example", false, "green"),
+        ] {
+            let (_, session, _) = web_login(&fx.app, email, PASSWORD).await;
+            let session = session.expect("a session");
+            let r = send(
+                &fx.app,
+                with_session(Method::GET, "/intel/new", &session, None),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::OK, "{backend}: {email}");
+            let html = r.text();
+            assert_eq!(
+                html.contains("Your organisation does not read TLP:GREEN:"),
+                hint,
+                "{backend}: {email}: {html}"
+            );
+            assert!(
+                html.contains(&format!("<option value=\"{default}\" selected>")),
+                "{backend}: {email}: {html}"
+            );
+        }
+    }
+}

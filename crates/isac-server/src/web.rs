@@ -1136,6 +1136,26 @@ async fn intel_new_form(s: &AppState, p: &Principal, error: Option<&str>) -> Web
     let l = p.user.locale;
     let orgs = s.store.orgs().await.map_err(|e| fail(p, e))?;
     let groups = s.store.groups().await.map_err(|e| fail(p, e))?;
+    // TLP levels at which the writer's own org would not read what it shares (GREEN for a vendor,
+    // or for a partner whose ceiling stops below it): said on the form, and not the default.
+    let own = |tlp: Tlp| isac_policy::Access {
+        tlp,
+        owner_org: p.org.id.clone(),
+        author: p.user.id.clone(),
+        recipient_orgs: Default::default(),
+        recipient_groups: Default::default(),
+        named_users: Default::default(),
+    };
+    let unreadable: Vec<Tlp> = Tlp::ALL
+        .iter()
+        .copied()
+        .filter(|t| !isac_policy::can_read(&p.viewer, &own(*t)))
+        .collect();
+    let default_tlp = if unreadable.contains(&Tlp::Green) {
+        Tlp::Amber
+    } else {
+        Tlp::Green
+    };
     let body = html! {
         h1 { (tr(l, "Share intelligence", "分享情資")) }
         @if let Some(e) = error { p.error role="alert" { (e) } }
@@ -1151,9 +1171,16 @@ async fn intel_new_form(s: &AppState, p: &Principal, error: Option<&str>) -> Web
             label { (tr(l, "Name", "名稱")) input name="name" required maxlength="200"; }
             label { (tr(l, "Description", "描述")) textarea name="description" rows="4" maxlength=(limits::TEXT_CHARS) {} }
             label { (tr(l, "Pattern (indicators)", "偵測樣式（威脅指標）")) input name="pattern" placeholder="[ipv4-addr:value = '203.0.113.5']" maxlength="4000"; }
-            label { "TLP" select name="tlp" {
-                @for t in Tlp::ALL { option value=(t.as_str()) selected[*t == Tlp::Green] { (t.label()) " — " (i18n::tlp_meaning(l, *t)) } }
+            label { "TLP" select name="tlp" aria-describedby=[(!unreadable.is_empty()).then_some("tlp-hint")] {
+                @for t in Tlp::ALL { option value=(t.as_str()) selected[*t == default_tlp] { (t.label()) " — " (i18n::tlp_meaning(l, *t)) } }
             } }
+            @if !unreadable.is_empty() {
+                p.muted #tlp-hint {
+                    (tr(l, "Your organisation does not read ", "貴組織無法閱覽 "))
+                    @for (i, t) in unreadable.iter().enumerate() { @if i > 0 { ", " } (t.label()) }
+                    (tr(l, ": what you share at that level reaches the ISAC and its audience, but you will not see it afterwards.", "：以此等級分享的內容會送達 ISAC 及其對象，但分享後您將無法再看到。"))
+                }
+            }
             fieldset {
                 legend { (tr(l, "Recipients (TLP:AMBER and AMBER+STRICT)", "接收者（TLP:AMBER 與 AMBER+STRICT）")) }
                 label { (tr(l, "Organisations", "組織")) select name="org" multiple size="6" {
