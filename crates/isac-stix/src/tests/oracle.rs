@@ -1162,6 +1162,28 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             "software language bad",
             set("software", "languages", json!(["english_us"])),
         ),
+        spec(
+            "software language zh-Hant",
+            set("software", "languages", json!(["zh-Hant", "en"])),
+            true,
+            "§6.14: languages are RFC 5646 language codes, in which zh-Hant (a script subtag, written as registered) is well-formed; the validator's pattern wants script subtags in lower case",
+        ),
+        spec(
+            "archive contains an identity",
+            with(base(bases, "file-ext"), |o| {
+                o["extensions"]["archive-ext"]["contains_refs"] = json!([sid("identity", 1)]);
+            }),
+            false,
+            "§6.7 (archive-ext): contains_refs MUST reference file or directory objects; the validator does not check references inside extensions",
+        ),
+        spec(
+            "archive contains no identifier",
+            with(base(bases, "file-ext"), |o| {
+                o["extensions"]["archive-ext"]["contains_refs"] = json!(["x"]);
+            }),
+            false,
+            "§2.9: contains_refs is a list of identifiers (`type--UUID`); the validator does not check references inside extensions",
+        ),
         case(
             "x509 validity reversed",
             set(
