@@ -297,3 +297,43 @@ def test_paging_with_next_and_added_after(base_url, keys):
     assert dates == sorted(dates)
     later = coll.get_manifest(limit=5, added_after=dates[-1])
     assert all(e["date_added"] > dates[-1] for e in later.get("objects", []))
+
+
+def test_stix2_taxii_data_source_and_sink(base_url, keys, world):
+    """The OASIS `stix2` library's TAXII data store, as analysts script against TAXII servers:
+    its queries (turned into `match[...]` filters), `get` and `all_versions` parse what the
+    server sends into STIX objects and return exactly the reader's view; its sink writes
+    through the write collection."""
+    from stix2 import Filter, Indicator, TAXIICollectionSink, TAXIICollectionSource
+
+    key = keys["analyst@m01.example"]
+    src = TAXIICollectionSource(collection(base_url, ALL, key))
+    found = src.query([Filter("type", "=", "indicator")])
+    assert found and all(o.type == "indicator" for o in found)
+    expected = {o["id"] for o in all_objects(collection(base_url, ALL, key), type="indicator")}
+    assert {o.id for o in found} == expected
+    for m in world.visible:
+        if m.id.startswith("indicator--"):
+            assert src.get(m.id).id == m.id, m.label
+            versions = src.all_versions(m.id)
+            assert versions and all(v.id == m.id for v in versions), m.label
+    for m in world.forbidden:
+        assert src.get(m.id) is None, f"{m.label} leaked through the stix2 data source"
+        assert m.id not in {o.id for o in found}
+
+    # Anonymous readers of the public collection: TLP:CLEAR only.
+    public = TAXIICollectionSource(collection(base_url, PUBLIC)).query([Filter("type", "=", "indicator")])
+    assert all(TLP_CLEAR in o.object_marking_refs for o in public)
+
+    # The sink writes through the write collection; the object is then read back by its owner.
+    new = Indicator(
+        name="stix2 sink",
+        pattern="[domain-name:value = 'stix2-sink.example']",
+        pattern_type="stix",
+        valid_from="2026-11-20T08:00:00Z",
+        object_marking_refs=[TLP_GREEN],
+    )
+    TAXIICollectionSink(collection(base_url, SUBMIT, key)).add(new)
+    back = TAXIICollectionSource(collection(base_url, SUBMIT, key)).get(new.id)
+    assert back is not None and back.name == "stix2 sink"
+    assert TLP_GREEN in back.object_marking_refs

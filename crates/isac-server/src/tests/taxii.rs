@@ -343,6 +343,24 @@ async fn taxii_endpoints_status_codes_and_submissions() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "a bare object is not an envelope"
         );
+        // A bundle, as the OASIS stix2 library's TAXII sink posts it: the envelope of its objects.
+        let in_bundle = indicator(
+            &uid("indicator"),
+            "2026-03-01T00:00:00.000Z",
+            "bundled",
+            None,
+        );
+        let bundle = json!({"type": "bundle", "id": uid("bundle"), "objects": [in_bundle]});
+        let r = fx
+            .taxii(
+                Method::POST,
+                &coll(COLLECTION_SUBMIT, "objects/"),
+                Some("m1_analyst"),
+                Some(&bundle),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        assert_eq!(r.json()["success_count"], 1, "{}", r.text());
         for q in [
             "limit=0",
             "limit=x",
