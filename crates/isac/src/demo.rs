@@ -1234,13 +1234,18 @@ impl Generator {
             &format!("{p_zh}：{f_zh}。CVSS 3.1 基本分數 {score}。{x_zh}請儘速更新至原廠修補版本。"),
             &format!("{p_en}: {f_en}. CVSS 3.1 base score {score}. {x_en} Update to the vendor's fixed release."),
         );
-        obj(json!({
+        // The score and exploitation are said in the description and, for exploited ones, a
+        // label; not in `x_` custom properties, which the OASIS `stix2` library refuses to
+        // parse by default (`allow_custom=False`), so a TAXII consumer using it would fail.
+        let mut v = json!({
             "name": cve,
             "description": description,
             "external_references": [{"source_name": "cve", "external_id": cve}],
-            "x_isac_cvss_base_score": score,
-            "x_isac_exploited": exploited,
-        }))
+        });
+        if exploited {
+            v["labels"] = json!(["exploited"]);
+        }
+        obj(v)
     }
 
     fn report(&mut self, rng: &mut StdRng, at: DateTime<Utc>) -> Map<String, Value> {
