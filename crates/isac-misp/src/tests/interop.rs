@@ -775,6 +775,20 @@ fn validate_with_oasis(items: &[StixItem], name: &str) {
         "the OASIS validator refused our objects:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // And the OASIS stix2 library reads them with its defaults (no custom content allowed).
+    let parsed = python(
+        "import sys, stix2\nb = stix2.parse(open(sys.argv[1]).read(), allow_custom=False)\nprint(len(b.objects))",
+        &[&path],
+    );
+    assert_eq!(
+        parsed.trim(),
+        objects_len(&bundle),
+        "stix2 parsed every object"
+    );
+}
+
+fn objects_len(bundle: &Value) -> String {
+    bundle["objects"].as_array().map_or(0, Vec::len).to_string()
 }
 
 #[test]
@@ -801,6 +815,7 @@ fn every_emitted_object_is_valid_stix() {
         referencing_event(),
         sighted_event(),
         super::reports::reported_event_as("a1000000-0000-4000-8000-0000000000ee"),
+        super::analyst::analysed_event(),
     ] {
         all.extend(
             import_event(&doc, &ImportOptions::default())
