@@ -279,6 +279,31 @@ def test_object_page_lists_readable_connections(page, shot, world):
     assert world.visible[1].name in page.locator("h1").inner_text()
 
 
+def test_share_form_says_what_the_writer_will_not_read_back(page, shot):
+    """A vendor does not read TLP:GREEN, even its own: the share form says so in both languages
+    and starts at AMBER; a member analyst's form has no such note and starts at GREEN."""
+    login(page, "responder@v01.example")
+    assert logged_in(page), page.url
+    for lang, note in (
+        ("en", "Your organisation does not read TLP:GREEN"),
+        ("zh-TW", "貴組織無法閱覽 TLP:GREEN"),
+    ):
+        set_language(page, lang)
+        page.goto("/intel/new")
+        hint = page.locator("#tlp-hint")
+        assert note in hint.inner_text(), f"{lang}: {hint.inner_text()}"
+        select = page.locator("select[name=tlp]")
+        assert select.input_value() == "amber"
+        assert select.get_attribute("aria-describedby") == "tlp-hint"
+        shot(page, f"share-form-vendor-{lang}")
+    page.locator("#logout").click()
+    page.wait_for_load_state("domcontentloaded")
+    login(page, VIEWER)
+    page.goto("/intel/new")
+    assert page.locator("#tlp-hint").count() == 0
+    assert page.locator("select[name=tlp]").input_value() == "green"
+
+
 def test_logout(page, shot):
     login(page, "reader@m01.example")
     assert logged_in(page), page.url

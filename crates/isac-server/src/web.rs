@@ -1178,7 +1178,7 @@ async fn intel_new_form(s: &AppState, p: &Principal, error: Option<&str>) -> Web
                 p.muted #tlp-hint {
                     (tr(l, "Your organisation does not read ", "貴組織無法閱覽 "))
                     @for (i, t) in unreadable.iter().enumerate() { @if i > 0 { ", " } (t.label()) }
-                    (tr(l, ": what you share at that level reaches the ISAC and its audience, but you will not see it afterwards.", "：以此等級分享的內容會送達 ISAC 及其對象，但分享後您將無法再看到。"))
+                    (tr(l, ": what you share at that level reaches the ISAC and its audience, but you will not see it afterwards.", "：以此等級分享的內容會送達 ISAC 及該等級的閱覽對象，但分享後您將無法再看到。"))
                 }
             }
             fieldset {
