@@ -241,6 +241,18 @@ enum Key {
     Text(u32),
 }
 
+/// An export remark: English, then zh-TW.
+pub(crate) type Remark = (String, String);
+
+/// The remark that an element is wider than its event, which MISP narrows.
+fn wider_than_event(tlp: Tlp, event: Tlp) -> Remark {
+    let (t, e) = (tlp.label(), event.label());
+    (
+        format!("{t} is wider than its event ({e}); MISP narrows it to the event's audience"),
+        format!("{t} 比所屬事件（{e}）更寬；MISP 會將其限縮為事件的對象"),
+    )
+}
+
 /// The slot number of an id that is not there.
 const NONE: u32 = u32::MAX;
 
@@ -828,9 +840,14 @@ impl FeedExport {
         for (s, first) in renamed {
             let id = self.ix.id(s);
             let uuid = derived_uuid(&[&id]).to_string();
-            let reason = format!(
-                "its UUID is also that of {}, and a MISP uuid must be unique on its own: written with uuid {uuid}",
-                self.ix.id(first)
+            let other = self.ix.id(first);
+            let reason = (
+                format!(
+                    "its UUID is also that of {other}, and a MISP uuid must be unique on its own: written with uuid {uuid}"
+                ),
+                format!(
+                    "其 UUID 與 {other} 相同，而 MISP uuid 必須獨一無二：改以 uuid {uuid} 寫出"
+                ),
             );
             self.diag(Level::Warning, None, &id, reason);
             self.renamed.insert(s, uuid);
@@ -1074,11 +1091,14 @@ impl FeedExport {
             self.ix.set(rel, HANDLED);
             let rel_audience = (self.ix.slots[rel as usize].tlp, self.ix.recipients(rel));
             if narrower_than(rel_audience, item) {
-                let reason = format!(
-                    "the relationship to {} is narrower ({}) than {}; MISP cannot tag an attribute more narrowly than the attribute itself",
-                    self.ix.id(cluster),
-                    rel_audience.0.label(),
-                    item.id()
+                let (c, t, i) = (self.ix.id(cluster), rel_audience.0.label(), item.id());
+                let reason = (
+                    format!(
+                        "the relationship to {c} is narrower ({t}) than {i}; MISP cannot tag an attribute more narrowly than the attribute itself"
+                    ),
+                    format!(
+                        "與 {c} 的關係（{t}）比 {i} 更窄；MISP 無法以比屬性本身更窄的範圍為屬性加標籤"
+                    ),
                 );
                 let rel_id = self.ix.id(rel);
                 self.diag(Level::Skipped, Some(event), &rel_id, reason);
@@ -1138,16 +1158,18 @@ impl FeedExport {
     /// Names the relationships to clusters whose other end wrote no attribute, and those
     /// between clusters whose source cluster was not written.
     fn unwritten_links(&mut self) {
-        let mut left: Vec<(String, String)> = Vec::new();
+        let mut left: Vec<(String, Remark)> = Vec::new();
         for (source, relations) in &self.relations {
             for (rel, target) in relations {
                 if !self.ix.has(*rel, HANDLED) {
+                    let (s, t) = (self.ix.id(*source), self.ix.id(*target));
                     left.push((
                         self.ix.id(*rel),
-                        format!(
-                            "not written: the galaxy cluster of {} was not written, so its relation to the cluster of {} has no place",
-                            self.ix.id(*source),
-                            self.ix.id(*target)
+                        (
+                            format!(
+                                "not written: the galaxy cluster of {s} was not written, so its relation to the cluster of {t} has no place"
+                            ),
+                            format!("未寫出：{s} 的星系叢集未寫出，因此它與 {t} 叢集的關聯無處可放"),
                         ),
                     ));
                 }
@@ -1156,12 +1178,14 @@ impl FeedExport {
         for (holder, links) in &self.links {
             for (rel, cluster) in links {
                 if !self.ix.has(*rel, HANDLED) {
+                    let (h, c) = (self.ix.id(*holder), self.ix.id(*cluster));
                     left.push((
                         self.ix.id(*rel),
-                        format!(
-                            "not written: {} has no MISP attribute here, so the galaxy cluster of {} has nothing to tag",
-                            self.ix.id(*holder),
-                            self.ix.id(*cluster)
+                        (
+                            format!(
+                                "not written: {h} has no MISP attribute here, so the galaxy cluster of {c} has nothing to tag"
+                            ),
+                            format!("未寫出：{h} 在此沒有 MISP 屬性，因此 {c} 的星系叢集沒有可加標籤的對象"),
                         ),
                     ));
                 }
@@ -1174,13 +1198,14 @@ impl FeedExport {
         }
     }
 
-    fn diag(&mut self, level: Level, event: Option<&str>, element: &str, reason: String) {
+    /// Records a remark on `element`, in English and zh-TW.
+    fn diag(&mut self, level: Level, event: Option<&str>, element: &str, reason: Remark) {
         self.diagnostics.push(Diagnostic {
             level,
             event_uuid: event.map(str::to_string),
             element: Some(element.to_string()),
-            reason,
-            reason_zh: None,
+            reason: reason.0,
+            reason_zh: Some(reason.1),
         });
     }
 
@@ -1214,8 +1239,10 @@ impl FeedExport {
                 e => {
                     let e = self.misp_uuid(&self.ix.id(e - 1));
                     if e != event_uuid {
-                        let reason =
-                            format!("also referred to by {}; written once, in event {e}", c.id());
+                        let reason = (
+                            format!("also referred to by {}; written once, in event {e}", c.id()),
+                            format!("也被 {} 引用；只寫出一次，在事件 {e} 中", c.id()),
+                        );
                         self.diag(Level::Warning, Some(&event_uuid), member.id(), reason);
                     }
                     continue;
@@ -1482,7 +1509,10 @@ impl FeedExport {
                         Level::Skipped,
                         Some(event),
                         id,
-                        format!("the pattern {pattern} is not a single comparison, an OR of comparisons, or an AND forming one MISP composite type"),
+                        (
+                            format!("the pattern {pattern} is not a single comparison, an OR of comparisons, or an AND forming one MISP composite type"),
+                            format!("樣式 {pattern} 不是單一比較、以 OR 連接的比較，也不是組成一個 MISP 複合類型的 AND"),
+                        ),
                     ),
                 }
             }
@@ -1536,7 +1566,10 @@ impl FeedExport {
                         Level::Skipped,
                         Some(event),
                         id,
-                        "none of the observed objects has a MISP attribute type".into(),
+                        (
+                            "none of the observed objects has a MISP attribute type".into(),
+                            "觀察到的物件都沒有 MISP 屬性類型".into(),
+                        ),
                     );
                 }
                 let first_seen = str_of(o, "first_observed").map(str::to_string);
@@ -1555,7 +1588,10 @@ impl FeedExport {
                         Level::Skipped,
                         Some(event),
                         id,
-                        format!("a {t} object has no MISP attribute type"),
+                        (
+                            format!("a {t} object has no MISP attribute type"),
+                            format!("{t} 物件沒有 MISP 屬性類型"),
+                        ),
                     );
                 }
                 for (i, (t, v)) in list.into_iter().enumerate() {
@@ -1599,7 +1635,10 @@ impl FeedExport {
                         Level::Skipped,
                         Some(event),
                         id,
-                        "not written: MISP keeps an analyst note on the element it is about, and that is not written as an attribute or event here".into(),
+                        (
+                            "not written: MISP keeps an analyst note on the element it is about, and that is not written as an attribute or event here".into(),
+                            "未寫出：MISP 將分析備註存放在其所關於的元素上，而該元素在此並未寫成屬性或事件".into(),
+                        ),
                     ),
                     Some((t, v, to_ids)) => out.push(make(own_uuid.clone(), &t, v, to_ids)),
                     // A note made from an event report goes back as one.
@@ -1622,7 +1661,10 @@ impl FeedExport {
                 Level::Skipped,
                 Some(event),
                 id,
-                format!("{other} objects have no MISP attribute form"),
+                (
+                    format!("{other} objects have no MISP attribute form"),
+                    format!("{other} 物件沒有 MISP 屬性形式"),
+                ),
             ),
         }
         out.retain(|a| !a.value.trim().is_empty());
@@ -1810,11 +1852,7 @@ impl FeedExport {
                 continue;
             }
             if a.tlp.breadth() > meta.tlp.breadth() {
-                let reason = format!(
-                    "{} is wider than its event ({}); MISP narrows it to the event's audience",
-                    a.tlp.label(),
-                    meta.tlp.label()
-                );
+                let reason = wider_than_event(a.tlp, meta.tlp);
                 self.diag(Level::Warning, Some(&meta.uuid), &a.uuid, reason);
             }
             // As MISP does: composite values are indexed part by part.
@@ -1929,16 +1967,15 @@ impl FeedExport {
         for r in reports {
             let narrower = r.tlp.breadth() < meta.tlp.breadth();
             if narrower && r.tlp == Tlp::Red {
-                let reason = "a TLP:RED event report in a wider event has no MISP form (event reports carry no TLP tag, and distribution 0 reads as AMBER+STRICT); not written".to_string();
+                let reason = (
+                    "a TLP:RED event report in a wider event has no MISP form (event reports carry no TLP tag, and distribution 0 reads as AMBER+STRICT); not written".to_string(),
+                    "較寬事件中的 TLP:RED 事件報告沒有 MISP 形式（事件報告不帶 TLP 標籤，而散布等級 0 會被讀為 AMBER+STRICT）；未寫出".to_string(),
+                );
                 self.diag(Level::Skipped, Some(&meta.uuid), &r.stix_id, reason);
                 continue;
             }
             if r.tlp.breadth() > meta.tlp.breadth() {
-                let reason = format!(
-                    "{} is wider than its event ({}); MISP narrows it to the event's audience",
-                    r.tlp.label(),
-                    meta.tlp.label()
-                );
+                let reason = wider_than_event(r.tlp, meta.tlp);
                 self.diag(Level::Warning, Some(&meta.uuid), &r.uuid, reason);
             }
             let own_group = single_group(r.tlp, &r.recipients)

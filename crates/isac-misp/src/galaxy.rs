@@ -763,14 +763,17 @@ pub fn cluster_uuid(item: &StixItem) -> String {
 }
 
 /// The galaxy cluster of a STIX object for which [`is_cluster`] holds. `Err` says why none can
-/// be written.
-pub fn cluster_out(item: &StixItem) -> Result<ClusterOut, String> {
+/// be written, in English and zh-TW.
+pub fn cluster_out(item: &StixItem) -> Result<ClusterOut, (String, String)> {
     let o = &item.object;
     let t = item.stix_type();
     let details = misp_details(o).filter(|d| d.contains_key("galaxy_type"));
     let has = |k: &str| o.get(k).is_some_and(|v| !v.is_null());
     if t == "location" && !has("country") && !has("region") {
-        return Err("a location without country or region has no MISP galaxy".into());
+        return Err((
+            "a location without country or region has no MISP galaxy".into(),
+            "沒有國家或地區的 location 沒有對應的 MISP 星系".into(),
+        ));
     }
     let name = str_of(o, "name")
         .or_else(|| str_of(o, "country"))
@@ -778,7 +781,10 @@ pub fn cluster_out(item: &StixItem) -> Result<ClusterOut, String> {
         .map(str::trim)
         .unwrap_or("");
     if name.is_empty() {
-        return Err(format!("a {t} without a name has no MISP galaxy cluster"));
+        return Err((
+            format!("a {t} without a name has no MISP galaxy cluster"),
+            format!("沒有名稱的 {t} 沒有對應的 MISP 星系叢集"),
+        ));
     }
     let recorded_type = ext_str(details, "galaxy_type").filter(|g| {
         stix_type_for(g) == Some(t)

@@ -93,8 +93,7 @@ pub struct Diagnostic {
     pub element: Option<String>,
     pub reason: String,
     /// The same remark in zh-TW, written beside the English where the remark is made. Import
-    /// remarks, which the web UI shows, have one; export remarks, which only the command line
-    /// prints, are English (`None`).
+    /// and export remarks have one.
     pub reason_zh: Option<String>,
 }
 

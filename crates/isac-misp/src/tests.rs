@@ -1750,3 +1750,20 @@ fn objects_sharing_a_uuid_are_written_under_distinct_uuids() {
         );
     }
 }
+
+/// Export remarks are written in zh-TW beside the English, for `isac export --lang zh-TW`.
+#[test]
+fn export_remarks_are_written_in_zh_tw_too() {
+    let mut items = foreign_items();
+    items.extend(galaxy::foreign_clusters());
+    let (_, diags, _) = reimport(&items);
+    assert!(diags.len() >= 3, "{diags:#?}");
+    for d in &diags {
+        let zh = d.reason_zh.as_deref().expect("zh-TW");
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{}: {zh}",
+            d.reason
+        );
+    }
+}

@@ -314,7 +314,13 @@ async fn import_bundle(
 }
 
 /// `isac export --as USER --format F OUT`.
-pub async fn export(store: &Store, as_user: &str, format: ExportFormat, out: &Path) -> Result<u64> {
+pub async fn export(
+    store: &Store,
+    as_user: &str,
+    format: ExportFormat,
+    out: &Path,
+    l: isac_model::Locale,
+) -> Result<u64> {
     let user = find_user(store, as_user).await?;
     if !user.enabled {
         bail!("user {} is disabled", user.email);
@@ -351,21 +357,36 @@ pub async fn export(store: &Store, as_user: &str, format: ExportFormat, out: &Pa
         let written = write_misp_feed(store, &p, op_id.as_deref(), &publisher, out, |d| {
             notes += 1;
             if notes <= shown {
-                eprintln!("{}: {}", d.element.as_deref().unwrap_or(""), d.reason);
+                let reason = match (l, &d.reason_zh) {
+                    (isac_model::Locale::ZhTw, Some(zh)) => zh,
+                    _ => &d.reason,
+                };
+                eprintln!("{}: {reason}", d.element.as_deref().unwrap_or(""));
             }
         })
         .await
         .map_err(|e| anyhow!("{}", e.message))?;
         if written.notes > shown {
+            let more = written.notes - shown;
             eprintln!(
-                "… and {} more notes on what MISP cannot express (docs/MISP.md)",
-                written.notes - shown
+                "{}",
+                match l {
+                    isac_model::Locale::En => format!(
+                        "… and {more} more notes on what MISP cannot express (docs/MISP.md)"
+                    ),
+                    isac_model::Locale::ZhTw =>
+                        format!("…另有 {more} 則關於 MISP 無法表達之處的說明（docs/MISP.md）"),
+                }
             );
         }
         if written.events > 0 {
+            let n = written.largest_event;
             eprintln!(
-                "the largest event holds {} attributes",
-                written.largest_event
+                "{}",
+                match l {
+                    isac_model::Locale::En => format!("the largest event holds {n} attributes"),
+                    isac_model::Locale::ZhTw => format!("最大的事件含 {n} 個屬性"),
+                }
             );
         }
         written.events as u64

@@ -220,7 +220,7 @@ async fn run(command: Command, l: Locale) -> Result<ExitCode> {
             let format = isac_server::export::ExportFormat::parse(&format)
                 .ok_or_else(|| anyhow::anyhow!("unknown format {format}"))?;
             let n = with_store(&storage, async |s: &Store| {
-                exchange::export(s, &as_user, format, &out).await
+                exchange::export(s, &as_user, format, &out, l).await
             })
             .await?;
             let f = format.as_str();

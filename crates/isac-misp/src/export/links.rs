@@ -10,7 +10,7 @@ use isac_model::Tlp;
 use serde_json::{Value, json};
 
 use super::{
-    Attr, ExportJob, FeedExport, HANDLED, misp_group_id, narrower_than, sharing_group_json,
+    Attr, ExportJob, FeedExport, HANDLED, Remark, misp_group_id, narrower_than, sharing_group_json,
     single_group, ts_of,
 };
 use crate::audience::Distribution;
@@ -137,10 +137,14 @@ impl FeedExport {
             };
             if narrower_than((r.tlp, &r.recipients), item) {
                 self.ix.set(rel, HANDLED);
-                let reason = format!(
-                    "not written: the relationship is narrower ({}) than {}, and a MISP object reference is seen by everyone who sees its object",
-                    r.tlp.label(),
-                    item.id()
+                let (t, i) = (r.tlp.label(), item.id());
+                let reason = (
+                    format!(
+                        "not written: the relationship is narrower ({t}) than {i}, and a MISP object reference is seen by everyone who sees its object"
+                    ),
+                    format!(
+                        "未寫出：此關係（{t}）比 {i} 更窄，而 MISP 物件參照對所有看得到其物件的人都可見"
+                    ),
                 );
                 self.diag(Level::Skipped, Some(event), &rel_id, reason);
                 continue;
@@ -166,10 +170,12 @@ impl FeedExport {
             };
             self.ix.set(sg, HANDLED);
             if narrower_than((x.tlp, &x.recipients), item) {
-                let reason = format!(
-                    "not written: it is narrower ({}) than {}, and a MISP sighting has no distribution of its own",
-                    x.tlp.label(),
-                    item.id()
+                let (t, i) = (x.tlp.label(), item.id());
+                let reason = (
+                    format!(
+                        "not written: it is narrower ({t}) than {i}, and a MISP sighting has no distribution of its own"
+                    ),
+                    format!("未寫出：它（{t}）比 {i} 更窄，而 MISP 目擊紀錄沒有自己的散布等級"),
                 );
                 self.diag(Level::Skipped, Some(event), &sid, reason);
                 continue;
@@ -206,17 +212,21 @@ impl FeedExport {
                 self.ix.set(r.slot, HANDLED);
                 let rel_id = self.ix.id(r.slot);
                 let Some((object_uuid, ..)) = &a.object else {
-                    let reason = format!(
-                        "not written: {} is not part of a MISP object, and only MISP objects hold references",
-                        a.stix_id
+                    let s = &a.stix_id;
+                    let reason = (
+                        format!(
+                            "not written: {s} is not part of a MISP object, and only MISP objects hold references"
+                        ),
+                        format!("未寫出：{s} 不屬於任何 MISP 物件，而只有 MISP 物件能持有參照"),
                     );
                     self.diag(Level::Skipped, Some(event), &rel_id, reason);
                     continue;
                 };
                 let Some(&(target_attr, target_object)) = written.get(r.target.as_str()) else {
-                    let reason = format!(
-                        "not written: {} is not written in the same event as {}",
-                        r.target, a.stix_id
+                    let (t, s) = (&r.target, &a.stix_id);
+                    let reason = (
+                        format!("not written: {t} is not written in the same event as {s}"),
+                        format!("未寫出：{t} 與 {s} 不在同一事件中寫出"),
                     );
                     self.diag(Level::Skipped, Some(event), &rel_id, reason);
                     continue;
@@ -244,33 +254,45 @@ impl FeedExport {
     }
 
     /// Names the references and sightings whose object wrote no attribute.
-    pub(super) fn unwritten_references(&self, left: &mut Vec<(String, String)>) {
+    pub(super) fn unwritten_references(&self, left: &mut Vec<(String, Remark)>) {
         for (source, refs) in &self.references {
             for (rel, _) in refs {
                 if !self.ix.has(*rel, HANDLED) {
+                    let s = self.ix.id(*source);
                     left.push((
                         self.ix.id(*rel),
-                        format!(
-                            "not written: {} has no MISP attribute here, so the reference has no MISP object",
-                            self.ix.id(*source)
+                        (
+                            format!(
+                                "not written: {s} has no MISP attribute here, so the reference has no MISP object"
+                            ),
+                            format!("未寫出：{s} 在此沒有 MISP 屬性，因此此參照沒有 MISP 物件"),
                         ),
                     ));
                 }
             }
         }
         let carried = [
-            (&self.sightings, "MISP attribute here to carry the sighting"),
+            (
+                &self.sightings,
+                "MISP attribute here to carry the sighting",
+                "可承載此目擊紀錄的 MISP 屬性",
+            ),
             (
                 &self.annotations,
                 "MISP attribute or event here to carry the analyst data",
+                "可承載此分析資料的 MISP 屬性或事件",
             ),
         ];
-        for (map, what) in carried {
+        for (map, what, what_zh) in carried {
             for (about, list) in map {
                 for s in list.iter().filter(|s| !self.ix.has(**s, HANDLED)) {
+                    let a = self.ix.id(*about);
                     left.push((
                         self.ix.id(*s),
-                        format!("not written: {} has no {what}", self.ix.id(*about)),
+                        (
+                            format!("not written: {a} has no {what}"),
+                            format!("未寫出：{a} 在此沒有{what_zh}"),
+                        ),
                     ));
                 }
             }
@@ -325,21 +347,31 @@ fn analyst_time(t: DateTime<Utc>) -> String {
 }
 
 /// One MISP `Note` (`true`) or `Opinion` entry on `holder`, or why it is not written.
-fn analyst_json(x: &StixItem, holder: &Holder<'_>, uuid: &str) -> Result<(bool, Value), String> {
+fn analyst_json(x: &StixItem, holder: &Holder<'_>, uuid: &str) -> Result<(bool, Value), Remark> {
     let o = &x.object;
     let mut group = None;
     let distribution = if narrower_than((x.tlp, &x.recipients), holder.item) {
         if x.tlp == Tlp::Red {
-            return Err(format!(
-                "not written: TLP:RED analyst data about the wider {} have no MISP form (analyst data carry no TLP tag, and distribution 0 reads as AMBER+STRICT)",
-                holder.item.id()
+            let i = holder.item.id();
+            return Err((
+                format!(
+                    "not written: TLP:RED analyst data about the wider {i} have no MISP form (analyst data carry no TLP tag, and distribution 0 reads as AMBER+STRICT)"
+                ),
+                format!(
+                    "未寫出：關於較寬的 {i} 的 TLP:RED 分析資料沒有 MISP 形式（分析資料不帶 TLP 標籤，而散布等級 0 會被讀為 AMBER+STRICT）"
+                ),
             ));
         }
         group = single_group(x.tlp, &x.recipients);
         if x.tlp == holder.item.tlp && group.is_none() {
-            return Err(format!(
-                "not written: its recipients are fewer than those of {} at the same TLP level, and MISP analyst data can say that only with one MISP sharing group",
-                holder.item.id()
+            let i = holder.item.id();
+            return Err((
+                format!(
+                    "not written: its recipients are fewer than those of {i} at the same TLP level, and MISP analyst data can say that only with one MISP sharing group"
+                ),
+                format!(
+                    "未寫出：其接收者少於同一 TLP 等級的 {i}，而 MISP 分析資料只能以單一 MISP 分享群組表達這點"
+                ),
             ));
         }
         Distribution::for_tlp(x.tlp, group.is_some())
@@ -389,7 +421,10 @@ fn analyst_json(x: &StixItem, holder: &Holder<'_>, uuid: &str) -> Result<(bool, 
         }
     } else {
         let Some(n) = opinion_number(o) else {
-            return Err("not written: its opinion is not one of the STIX opinion values".into());
+            return Err((
+                "not written: its opinion is not one of the STIX opinion values".into(),
+                "未寫出：其意見不是 STIX 的意見值之一".into(),
+            ));
         };
         v["opinion"] = n.to_string().into();
         v["comment"] = str_of(o, "explanation").unwrap_or("").into();

@@ -247,7 +247,10 @@ fn analyst_data_never_goes_out_wider_than_it_is() {
         diags
             .iter()
             .any(|d| d.element.as_deref() == Some(on_ip.as_str())
-                && d.reason.starts_with("not written: TLP:RED analyst data")),
+                && d.reason.starts_with("not written: TLP:RED analyst data")
+                && d.reason_zh
+                    .as_deref()
+                    .is_some_and(|z| z.starts_with("未寫出：關於較寬的"))),
         "{diags:#?}"
     );
     let ip = ip_attribute(&ev);
