@@ -198,6 +198,25 @@ fn changed_events_never_panic_and_give_valid_stix() {
                 o.id()
             );
         }
+        // Written back to MISP and read again, nothing comes back wider than it went out.
+        let exported = crate::export_events(&out.objects, &super::publisher());
+        for ev in &exported.events {
+            let Ok(back) = import_event(&ev.event, &ImportOptions::default()) else {
+                continue;
+            };
+            for o in &back.objects {
+                let Some(before) = by_id.get(o.id()) else {
+                    continue;
+                };
+                assert!(
+                    o.tlp.breadth() <= before.tlp.breadth(),
+                    "case {case}: {} went out {:?} and came back {:?}\nevent: {doc}",
+                    o.id(),
+                    before.tlp,
+                    o.tlp
+                );
+            }
+        }
     }
     println!("changed MISP events: {cases}, imported {imported}, {objects} objects checked");
     assert!(imported > cases / 3, "{imported}");
