@@ -18,6 +18,7 @@
 //!   never wider), with a note.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use isac_model::{Locale, Tlp};
 use isac_store::{
@@ -294,12 +295,18 @@ pub enum DocumentKind {
     /// One STIX object on its own, as the OASIS validator also reads (its example
     /// `interop-objectmarking-test.json` is one): imported as a bundle of that object.
     Object,
+    /// A MISP feed in a tar archive, as the web export writes it ([`unpack_feed_archive`]).
+    MispFeedArchive,
 }
 
 /// Tells a STIX bundle from a MISP event by its first bytes: a MISP event is `{"Event": …}`, a
 /// MISP API response, or a bare event with `info` or `Attribute`; a bundle has `type: bundle`;
 /// anything else with a `type` is read as one STIX object.
 pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
+    // A tar archive: the POSIX `ustar` magic in its first header.
+    if head.get(257..262) == Some(b"ustar") {
+        return Some(DocumentKind::MispFeedArchive);
+    }
     let head = String::from_utf8_lossy(&head[..head.len().min(4096)]);
     if head.contains("\"Event\"") || head.contains("\"response\"") {
         Some(DocumentKind::MispEvent)
@@ -312,6 +319,81 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
     } else {
         None
     }
+}
+
+/// Most files a MISP feed archive may hold: its manifest, `hashes.csv` and one file per event.
+pub const FEED_ARCHIVE_FILES: usize = 100_000;
+
+/// Unpacks a MISP feed archived with tar into the directory `into`, flat: the manifest,
+/// `hashes.csv` and the event files, at the archive's top or in one directory (the web export
+/// writes `isac-misp-feed/…`). Only regular files with a feed file's name are taken
+/// (`manifest.json`, `hashes.csv`, `<name>.json` of ASCII letters, digits, `-` and `_`);
+/// directories, links, devices and other names are skipped, and no path leaves `into`. Files in
+/// two directories (two feeds), more than [`FEED_ARCHIVE_FILES`] files or a file over
+/// [`MISP_EVENT_BYTES`] refuse the archive, with why. Returns the files unpacked. Blocking.
+pub fn unpack_feed_archive(input: impl std::io::Read, into: &Path) -> Result<usize, String> {
+    use std::path::Component;
+    let feed_name = |n: &str| {
+        n == "manifest.json"
+            || n == "hashes.csv"
+            || n.strip_suffix(".json").is_some_and(|stem| {
+                !stem.is_empty()
+                    && stem.len() <= 100
+                    && stem
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    };
+    let mut archive = tar::Archive::new(input);
+    let mut dir: Option<String> = None;
+    let mut files = 0usize;
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(|e| e.to_string())?.into_owned();
+        let mut parts = Vec::new();
+        let mut outside = false;
+        for c in path.components() {
+            match c {
+                Component::Normal(p) => parts.push(p.to_string_lossy().into_owned()),
+                Component::CurDir => {}
+                _ => outside = true,
+            }
+        }
+        let (parent, name) = match parts.as_slice() {
+            [name] => (String::new(), name.clone()),
+            [parent, name] => (parent.clone(), name.clone()),
+            _ => continue,
+        };
+        if outside || !feed_name(&name) {
+            continue;
+        }
+        match &dir {
+            Some(d) if *d != parent => {
+                return Err(format!(
+                    "it holds feed files in two places (`{d}` and `{parent}`); a MISP feed is one directory"
+                ));
+            }
+            Some(_) => {}
+            None => dir = Some(parent),
+        }
+        files += 1;
+        if files > FEED_ARCHIVE_FILES {
+            return Err(format!("it holds more than {FEED_ARCHIVE_FILES} files"));
+        }
+        let mut out = std::fs::File::create(into.join(&name)).map_err(|e| e.to_string())?;
+        let copied = std::io::copy(
+            &mut std::io::Read::take(&mut entry, MISP_EVENT_BYTES + 1),
+            &mut out,
+        )
+        .map_err(|e| e.to_string())?;
+        if copied > MISP_EVENT_BYTES {
+            return Err(format!("{name} is over {MISP_EVENT_BYTES} bytes"));
+        }
+    }
+    Ok(files)
 }
 
 /// Most bytes of input one object of a streamed bundle may take: 16 times the stored-object
@@ -408,6 +490,9 @@ impl Importer {
         .await?;
         match kind {
             Some(DocumentKind::MispEvent) => self.upload_misp(store, source, file, totals).await,
+            Some(DocumentKind::MispFeedArchive) => {
+                self.upload_feed_archive(store, source, file, totals).await
+            }
             Some(DocumentKind::Bundle) => self.upload_bundle(store, source, file, totals).await,
             Some(DocumentKind::Object) => {
                 let reader = self.clone();
@@ -459,6 +544,89 @@ impl Importer {
         lines.extend(self.unit(store, source, objects, totals).await?);
         let mut notes = Notes::default();
         notes.extend(lines);
+        Ok(notes)
+    }
+
+    /// Why an archive or directory is not a MISP feed, in the importer's language.
+    pub fn not_a_feed(&self, e: &dyn std::fmt::Display) -> String {
+        match self.locale {
+            Locale::En => format!("not a MISP feed: {e}"),
+            Locale::ZhTw => format!("不是 MISP feed：{e}"),
+        }
+    }
+
+    /// A MISP feed in a tar archive: unpacked into a temporary directory, then each event is
+    /// imported as its own unit, as `isac import` does with a feed directory.
+    async fn upload_feed_archive(
+        &self,
+        store: &Store,
+        source: &str,
+        file: std::fs::File,
+        totals: &mut ImportTotals,
+    ) -> Result<Notes, UploadError> {
+        let dir = blocking(tempfile::tempdir).await?;
+        let into = dir.path().to_owned();
+        let unpacked = blocking(move || {
+            use std::io::Seek;
+            let mut file = file;
+            file.rewind()?;
+            Ok(unpack_feed_archive(std::io::BufReader::new(file), &into))
+        })
+        .await?;
+        if let Err(e) = unpacked {
+            return Ok(Notes::refused(totals, self.not_a_feed(&e)));
+        }
+        let options = isac_misp::ImportOptions {
+            unmarked: self.default_tlp,
+        };
+        // Events are read one at a time on a blocking thread while the store writes the one
+        // before; each is at most MISP_EVENT_BYTES.
+        let (tx, mut rx) =
+            tokio::sync::mpsc::channel::<(String, Result<isac_misp::Import, String>)>(1);
+        let feed_dir = dir.path().to_owned();
+        let reader = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let src = crate::export::DirFeed::new(&feed_dir);
+            let feed = isac_misp::FeedReader::open(&src, options).map_err(|e| e.to_string())?;
+            for (entry, ev) in feed {
+                if tx
+                    .blocking_send((entry.uuid, ev.map_err(|e| e.to_string())))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let mut notes = Notes::default();
+        while let Some((uuid, ev)) = rx.recv().await {
+            let event_source = format!("{source}/{uuid}.json");
+            match ev {
+                Ok(ev) => {
+                    let mut lines = misp_notes(self.locale, &ev);
+                    let objects = self.misp_objects(ev.objects, &mut lines);
+                    lines.extend(self.unit(store, &event_source, objects, totals).await?);
+                    notes.extend(lines);
+                }
+                Err(e) => {
+                    totals.units += 1;
+                    totals.refused_units += 1;
+                    notes.extend([format!("{event_source}: {e}")]);
+                }
+            }
+        }
+        match reader.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                totals.units += 1;
+                totals.refused_units += 1;
+                notes.extend([self.not_a_feed(&e)]);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the feed reader of an upload failed");
+                return Err(ApiError::internal().into());
+            }
+        }
+        drop(dir);
         Ok(notes)
     }
 

@@ -100,6 +100,8 @@ enum Input {
     Object(PathBuf),
     MispEvent(PathBuf),
     MispFeed(PathBuf),
+    /// A MISP feed archived with tar, as the web export writes it.
+    MispFeedArchive(PathBuf),
 }
 
 fn classify(path: &Path) -> Result<Vec<Input>> {
@@ -129,6 +131,9 @@ fn classify(path: &Path) -> Result<Vec<Input>> {
         }
         Some(isac_server::import::DocumentKind::Bundle) => Ok(vec![Input::Bundle(path.to_owned())]),
         Some(isac_server::import::DocumentKind::Object) => Ok(vec![Input::Object(path.to_owned())]),
+        Some(isac_server::import::DocumentKind::MispFeedArchive) => {
+            Ok(vec![Input::MispFeedArchive(path.to_owned())])
+        }
         None => bail!(
             "{}: neither a STIX bundle, a STIX object nor a MISP event",
             path.display()
@@ -210,24 +215,34 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
             }
             Input::MispFeed(dir) => {
                 let source = dir.display().to_string();
-                let src = isac_server::export::DirFeed::new(&dir);
-                let options = isac_misp::ImportOptions {
-                    unmarked: importer.default_tlp,
-                };
-                let reader = isac_misp::FeedReader::open(&src, options)
-                    .map_err(|e| anyhow!("{source}: {e}"))?;
-                for (entry, ev) in reader {
-                    match ev {
-                        Ok(ev) => {
-                            let s = format!("{source}/{}.json", ev.event_uuid);
-                            bar.set_message(s.clone());
-                            import_misp(&mut session, importer, &s, ev, &bar, &mut totals).await?;
-                        }
-                        Err(e) => {
-                            totals.units += 1;
-                            totals.refused_units += 1;
-                            report(&source, &[format!("event {}: {e}", entry.uuid)], &bar);
-                        }
+                import_feed(&mut session, importer, &source, &dir, &bar, &mut totals).await?
+            }
+            Input::MispFeedArchive(path) => {
+                let source = path.display().to_string();
+                bar.set_message(source.clone());
+                let dir = tempfile::tempdir().context("a temporary directory for the feed")?;
+                let file =
+                    std::fs::File::open(&path).with_context(|| format!("opening {source}"))?;
+                let unpacked = isac_server::import::unpack_feed_archive(
+                    std::io::BufReader::new(file),
+                    dir.path(),
+                );
+                match unpacked {
+                    Ok(_) => {
+                        import_feed(
+                            &mut session,
+                            importer,
+                            &source,
+                            dir.path(),
+                            &bar,
+                            &mut totals,
+                        )
+                        .await?
+                    }
+                    Err(e) => {
+                        totals.units += 1;
+                        totals.refused_units += 1;
+                        report(&source, &[importer.not_a_feed(&e)], &bar);
                     }
                 }
             }
@@ -239,6 +254,38 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
         .context("committing the last imported units")?;
     bar.finish_and_clear();
     Ok(totals)
+}
+
+/// The events of a MISP feed directory, each its own unit.
+async fn import_feed(
+    session: &mut ImportSession,
+    importer: &Importer,
+    source: &str,
+    dir: &Path,
+    bar: &ProgressBar,
+    totals: &mut ImportTotals,
+) -> Result<()> {
+    let src = isac_server::export::DirFeed::new(dir);
+    let options = isac_misp::ImportOptions {
+        unmarked: importer.default_tlp,
+    };
+    let reader =
+        isac_misp::FeedReader::open(&src, options).map_err(|e| anyhow!("{source}: {e}"))?;
+    for (entry, ev) in reader {
+        match ev {
+            Ok(ev) => {
+                let s = format!("{source}/{}.json", ev.event_uuid);
+                bar.set_message(s.clone());
+                import_misp(session, importer, &s, ev, bar, totals).await?;
+            }
+            Err(e) => {
+                totals.units += 1;
+                totals.refused_units += 1;
+                report(source, &[format!("event {}: {e}", entry.uuid)], bar);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A store error during an import: the open transaction, with every unit since the last

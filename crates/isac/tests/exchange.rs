@@ -1233,6 +1233,17 @@ fn misp_references_and_sightings_are_stored_with_their_audience() {
         out.stdout,
         out.stderr
     );
+    // The same feed archived with tar, as the web export hands it out, imports as the feed
+    // directory does: every event it holds is already stored.
+    let archive = dir.join("feed.tar");
+    let tar = Command::new("tar")
+        .args(["-cf", &archive, "-C", d, "feed"])
+        .status()
+        .expect("tar runs");
+    assert!(tar.success());
+    let back = summary(&ok(&["import", "--data", d, "--owner", BANK_ONE, &archive]));
+    assert!(back.units >= 1 && back.refused == 0, "{back:?}");
+    assert_eq!((back.created, back.updated), (0, 0), "{back:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -653,3 +653,130 @@ async fn a_lone_object_is_imported_as_a_bundle_of_one() {
         assert_eq!(fx.versions().await, before, "{backend}");
     }
 }
+
+/// A tar archive of `files` (path, content); a path is written into the header as given, so a
+/// test can name paths no well-behaved archiver writes.
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        let name = &mut h.as_mut_bytes()[..100];
+        name.fill(0);
+        name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// A MISP feed archived with tar, as the web export writes it, is imported event by event; an
+/// archive that is no feed is refused with nothing stored, and no archive path writes outside
+/// the directory it is unpacked into.
+#[tokio::test]
+async fn web_import_takes_a_misp_feed_archive() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+        let session = session.expect("a session");
+        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+        let csrf = csrf_of(&page.text());
+        let event_uuid = uuid::Uuid::new_v4().to_string();
+        let event = json!({"Event": {
+            "uuid": event_uuid,
+            "info": "feed archive upload",
+            "date": "2026-03-01",
+            "timestamp": "1772323200",
+            "distribution": "1",
+            "threat_level_id": "2",
+            "analysis": "1",
+            "Tag": [{"name": "tlp:green"}],
+            "Attribute": [{
+                "uuid": uuid::Uuid::new_v4().to_string(),
+                "type": "domain",
+                "category": "Network activity",
+                "value": "feed-archive.example",
+                "to_ids": true,
+                "timestamp": "1772323200",
+            }],
+        }});
+        let manifest = json!({ &event_uuid: {
+            "info": "feed archive upload", "date": "2026-03-01", "timestamp": "1772323200",
+            "analysis": "1", "threat_level_id": "2", "Orgc": {"uuid": event_uuid, "name": "x"}, "Tag": [],
+        }});
+        let event_file = format!("isac-misp-feed/{event_uuid}.json");
+        let evil = format!("../{event_uuid}-evil.json");
+        let archive = tar_of(&[
+            (
+                "isac-misp-feed/manifest.json",
+                manifest.to_string().as_bytes(),
+            ),
+            (&event_file, event.to_string().as_bytes()),
+            (&evil, b"{}"),
+            ("/tmp/isac-absolute-evil.json", b"{}"),
+        ]);
+        let before = fx.versions().await;
+        let r = upload(app, &session, &csrf, &archive).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(fx.versions().await > before, "{backend}: {}", r.text());
+        assert!(
+            !std::path::Path::new("/tmp/isac-absolute-evil.json").exists(),
+            "{backend}: an absolute path was written"
+        );
+        let found = fx
+            .call(
+                Method::GET,
+                "/api/v1/search?q=feed-archive.example",
+                "m1_analyst",
+                None,
+            )
+            .await;
+        assert!(found.text().contains("feed-archive.example"), "{backend}");
+        // Again: every version is already stored.
+        let before = fx.versions().await;
+        let r = upload(app, &session, &csrf, &archive).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}");
+        assert_eq!(fx.versions().await, before, "{backend}: idempotent");
+
+        // The web export's own archive comes back unchanged.
+        let feed = send(
+            app,
+            with_session(Method::GET, "/export/misp-feed", &session, None),
+        )
+        .await;
+        assert_eq!(feed.status, StatusCode::OK, "{backend}");
+        let r = upload(app, &session, &csrf, &feed.body).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert_eq!(
+            fx.versions().await,
+            before,
+            "{backend}: the export re-imports unchanged"
+        );
+
+        // No manifest, or two feeds in one archive: refused, nothing stored.
+        for bad in [
+            tar_of(&[(&event_file, event.to_string().as_bytes())]),
+            tar_of(&[
+                ("a/manifest.json", manifest.to_string().as_bytes()),
+                ("b/manifest.json", manifest.to_string().as_bytes()),
+            ]),
+        ] {
+            let r = upload(app, &session, &csrf, &bad).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend}: {}",
+                r.text()
+            );
+            assert!(
+                r.text().contains("not a MISP feed"),
+                "{backend}: {}",
+                r.text()
+            );
+            assert_eq!(fx.versions().await, before, "{backend}: nothing stored");
+        }
+    }
+}
