@@ -32,7 +32,7 @@ def upload(page, tmp_path, name: str, doc: dict):
     return page.locator("#import-result").inner_text()
 
 
-def test_exports_hold_exactly_the_audience(page, shot, world):
+def test_exports_hold_exactly_the_audience(page, shot, world, tmp_path):
     login(page, VIEWER)
     page.goto("/exchange")
     assert "匯出" in page.content()
@@ -84,6 +84,17 @@ def test_exports_hold_exactly_the_audience(page, shot, world):
     leaks = world.leaks("\n".join(texts))
     assert not leaks, f"the MISP feed holds objects outside the audience: {leaks}"
     print(f"MISP feed download: {len(manifest)} events, loaded by PyMISP")
+    # The downloaded archive goes back in through the import form as a MISP feed.
+    archive = tmp_path / "isac-misp-feed.tar"
+    info.value.save_as(str(archive))
+    page.goto("/exchange")
+    page.locator("input[type=file][name=file]").set_input_files(str(archive))
+    page.locator("form[action='/import'] button[type=submit]").click()
+    page.wait_for_load_state("domcontentloaded")
+    result = page.locator("#import-result").inner_text()
+    shot(page, "import-misp-feed-archive-zh")
+    assert "未變更" in result, result
+    assert "不是 MISP feed" not in result and "既不是" not in result, result
 
 
 def test_import_is_atomic_and_idempotent(page, shot, world, tmp_path):
