@@ -222,6 +222,65 @@ impl Importer {
         Ok(Vec::new())
     }
 
+    /// Leaves out the objects made from MISP whose version is already stored at a finer
+    /// precision, counting them as unchanged.
+    ///
+    /// MISP keeps times in whole seconds, so an object that went out to MISP from isac (where
+    /// `modified` has milliseconds) comes back with `modified` cut to the second: by the letter
+    /// of STIX an earlier version, though MISP only says "within that second". When the latest
+    /// stored version of such an object's id that the importer may read has its `modified` in
+    /// that same second, it is that version, and re-importing a MISP feed isac wrote adds
+    /// nothing. Objects the importer may not read are left to the store's rules, as before.
+    pub async fn drop_stored_in_same_second(
+        &self,
+        store: &Store,
+        objects: Vec<Map<String, Value>>,
+        totals: &mut ImportTotals,
+    ) -> Result<Vec<Map<String, Value>>, ApiError> {
+        // `modified` as `isac_misp` writes it for a MISP time: whole seconds.
+        let whole_second = |o: &Map<String, Value>| {
+            let m = o.get("modified")?.as_str()?;
+            let (second, rest) = (m.get(..19)?, m.get(19..)?);
+            let fraction = rest.strip_prefix('.').unwrap_or(rest).strip_suffix('Z')?;
+            fraction
+                .bytes()
+                .all(|b| b == b'0')
+                .then(|| second.to_string())
+        };
+        let ids: Vec<String> = objects
+            .iter()
+            .filter(|o| whole_second(o).is_some())
+            .filter_map(|o| o.get("id")?.as_str().map(str::to_string))
+            .collect();
+        if ids.is_empty() {
+            return Ok(objects);
+        }
+        let stored: std::collections::HashMap<String, String> = store
+            .objects_by_id(&self.principal.viewer, &ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.stix_id, s.modified))
+            .collect();
+        let before = objects.len();
+        let kept: Vec<Map<String, Value>> = objects
+            .into_iter()
+            .filter(|o| {
+                let same = || {
+                    let second = whole_second(o)?;
+                    let id = o.get("id")?.as_str()?;
+                    let m = stored.get(id)?;
+                    Some(
+                        m.get(..19) == Some(second.as_str())
+                            && m[19..].bytes().any(|b| b.is_ascii_digit() && b != b'0'),
+                    )
+                };
+                !same().unwrap_or(false)
+            })
+            .collect();
+        totals.unchanged += before - kept.len();
+        Ok(kept)
+    }
+
     /// MISP items with their audience written as a TLP marking and isac's audience extension.
     pub fn misp_objects(
         &self,
@@ -541,6 +600,9 @@ impl Importer {
         };
         let mut lines = misp_notes(self.locale, &ev);
         let objects = self.misp_objects(ev.objects, &mut lines);
+        let objects = self
+            .drop_stored_in_same_second(store, objects, totals)
+            .await?;
         lines.extend(self.unit(store, source, objects, totals).await?);
         let mut notes = Notes::default();
         notes.extend(lines);
@@ -604,6 +666,9 @@ impl Importer {
                 Ok(ev) => {
                     let mut lines = misp_notes(self.locale, &ev);
                     let objects = self.misp_objects(ev.objects, &mut lines);
+                    let objects = self
+                        .drop_stored_in_same_second(store, objects, totals)
+                        .await?;
                     lines.extend(self.unit(store, &event_source, objects, totals).await?);
                     notes.extend(lines);
                 }

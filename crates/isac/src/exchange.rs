@@ -204,7 +204,16 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                 };
                 match isac_misp::import_event_json(&bytes, &options) {
                     Ok(ev) => {
-                        import_misp(&mut session, importer, &source, ev, &bar, &mut totals).await?
+                        import_misp(
+                            &mut session,
+                            store,
+                            importer,
+                            &source,
+                            ev,
+                            &bar,
+                            &mut totals,
+                        )
+                        .await?
                     }
                     Err(e) => {
                         totals.units += 1;
@@ -215,7 +224,16 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
             }
             Input::MispFeed(dir) => {
                 let source = dir.display().to_string();
-                import_feed(&mut session, importer, &source, &dir, &bar, &mut totals).await?
+                import_feed(
+                    &mut session,
+                    store,
+                    importer,
+                    &source,
+                    &dir,
+                    &bar,
+                    &mut totals,
+                )
+                .await?
             }
             Input::MispFeedArchive(path) => {
                 let source = path.display().to_string();
@@ -231,6 +249,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                     Ok(_) => {
                         import_feed(
                             &mut session,
+                            store,
                             importer,
                             &source,
                             dir.path(),
@@ -259,6 +278,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
 /// The events of a MISP feed directory, each its own unit.
 async fn import_feed(
     session: &mut ImportSession,
+    store: &Store,
     importer: &Importer,
     source: &str,
     dir: &Path,
@@ -276,7 +296,7 @@ async fn import_feed(
             Ok(ev) => {
                 let s = format!("{source}/{}.json", ev.event_uuid);
                 bar.set_message(s.clone());
-                import_misp(session, importer, &s, ev, bar, totals).await?;
+                import_misp(session, store, importer, &s, ev, bar, totals).await?;
             }
             Err(e) => {
                 totals.units += 1;
@@ -300,6 +320,7 @@ fn uncommitted(e: isac_server::error::ApiError) -> anyhow::Error {
 
 async fn import_misp(
     session: &mut ImportSession,
+    store: &Store,
     importer: &Importer,
     source: &str,
     ev: isac_misp::Import,
@@ -310,6 +331,10 @@ async fn import_misp(
     let n = ev.objects.len() as u64;
     let objects = importer.misp_objects(ev.objects, &mut notes);
     report(source, &notes, bar);
+    let objects = importer
+        .drop_stored_in_same_second(store, objects, totals)
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
     let problems = importer
         .store_prepared(session, source, importer.prepare(objects), totals)
         .await

@@ -741,13 +741,51 @@ async fn web_import_takes_a_misp_feed_archive() {
         assert_eq!(r.status, StatusCode::OK, "{backend}");
         assert_eq!(fx.versions().await, before, "{backend}: idempotent");
 
-        // The web export's own archive comes back unchanged.
+        // The web export's own archive comes back unchanged, also for an object whose
+        // `modified` has milliseconds, which MISP cuts to the second.
+        let precise = json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": format!("indicator--{}", uuid::Uuid::new_v4()),
+            "created": "2026-03-02T10:00:00.123Z", "modified": "2026-03-02T10:00:00.123Z",
+            "name": "precise", "pattern": "[domain-name:value = 'precise.example']",
+            "pattern_type": "stix", "valid_from": "2026-03-02T10:00:00Z",
+        });
+        let r = fx
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                "m1_analyst",
+                Some(json!({"object": precise, "tlp": "green"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+        let before = fx.versions().await;
         let feed = send(
             app,
             with_session(Method::GET, "/export/misp-feed", &session, None),
         )
         .await;
         assert_eq!(feed.status, StatusCode::OK, "{backend}");
+        let r = upload(app, &session, &csrf, &feed.body).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        // The precise indicator keeps its one version; the only new object is the report that
+        // its catch-all event becomes (docs/MISP.md, Round trips).
+        let versions = fx
+            .call(
+                Method::GET,
+                &format!("/api/v1/objects/{}/versions", id(&precise)),
+                "m1_analyst",
+                None,
+            )
+            .await;
+        assert_eq!(
+            versions.json().as_array().map(Vec::len),
+            Some(1),
+            "{backend}: {}",
+            versions.text()
+        );
+        assert_eq!(fx.versions().await, before + 1, "{backend}: {}", r.text());
+        let before = fx.versions().await;
         let r = upload(app, &session, &csrf, &feed.body).await;
         assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
         assert_eq!(
