@@ -84,9 +84,21 @@ def test_exports_hold_exactly_the_audience(page, shot, world, tmp_path):
     leaks = world.leaks("\n".join(texts))
     assert not leaks, f"the MISP feed holds objects outside the audience: {leaks}"
     print(f"MISP feed download: {len(manifest)} events, loaded by PyMISP")
-    # The downloaded archive goes back in through the import form as a MISP feed.
+    # The downloaded archive goes back in through the import form as a MISP feed: its first
+    # three events, so that the reports which catch-all events become do not crowd the lists
+    # the other tests read.
+    import io
+
     archive = tmp_path / "isac-misp-feed.tar"
-    info.value.save_as(str(archive))
+    first = list(manifest)[:3]
+    with tarfile.open(info.value.path()) as src, tarfile.open(archive, "w") as out:
+        files = {"manifest.json": json.dumps({u: manifest[u] for u in first}).encode("utf-8")}
+        for u in first:
+            files[f"{u}.json"] = src.extractfile(f"isac-misp-feed/{u}.json").read()
+        for name, data in files.items():
+            member = tarfile.TarInfo(f"isac-misp-feed/{name}")
+            member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
     page.goto("/exchange")
     page.locator("input[type=file][name=file]").set_input_files(str(archive))
     page.locator("form[action='/import'] button[type=submit]").click()
