@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use isac_model::Tlp;
 use serde_json::{Map, Value, json};
 
 use super::{Context, narrowest, relationship_type_of, str_of, truthy};
 use crate::audience::Audience;
 use crate::galaxy;
-use crate::ids::{derived_uuid, format_ts, parse_unix, stix_id};
+use crate::ids::{derived_uuid, format_ts, parse_rfc3339, parse_unix, stix_id};
 use crate::{Level, MISP_EXTENSION_ID};
 
 /// The STIX object that stands for an attribute or a MISP object in links, with its audience.
@@ -194,9 +195,70 @@ impl Context<'_> {
         }
     }
 
+    /// An expiration sighting (type 2) by the event's own organisation says that its indicator
+    /// stops being valid then: the time becomes the indicator's `valid_until` (the earliest
+    /// such time, and only one after `valid_from`). One by another organisation is that
+    /// organisation's statement about someone else's indicator, shown in MISP by the sighting
+    /// policy rather than to the indicator's audience: it is named, not converted, as are
+    /// expirations of attributes that became no indicator.
+    fn expire(
+        &mut self,
+        uuid: &str,
+        attribute: &str,
+        end: &End,
+        org: Option<&str>,
+        ts: DateTime<Utc>,
+    ) {
+        let creator = self
+            .event
+            .get("Orgc")
+            .and_then(Value::as_object)
+            .and_then(|o| text(o, "uuid"));
+        let own =
+            matches!((org, creator.as_deref()), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b));
+        let why = if !own {
+            Some((
+                "it is not by the event's own organisation",
+                "它不是事件建立組織所加",
+            ))
+        } else {
+            match self.items.iter_mut().find(|i| i.id() == end.id) {
+                Some(i) if i.stix_type() == "indicator" => {
+                    let o = &mut i.object;
+                    let from = str_of(o, "valid_from").and_then(parse_rfc3339);
+                    let until = str_of(o, "valid_until").and_then(parse_rfc3339);
+                    if from.is_some_and(|f| ts <= f) {
+                        Some((
+                            "it is not after the indicator's valid_from",
+                            "它不晚於威脅指標的 valid_from",
+                        ))
+                    } else {
+                        if until.is_none_or(|u| ts < u) {
+                            o.insert("valid_until".into(), format_ts(ts).into());
+                        }
+                        None
+                    }
+                }
+                _ => Some(("the attribute became no indicator", "該屬性未轉為威脅指標")),
+            }
+        };
+        if let Some((en, zh)) = why {
+            self.diag(
+                Level::Skipped,
+                Some(uuid),
+                (
+                    format!(
+                        "the expiration sighting of attribute {attribute} is not converted: {en}"
+                    ),
+                    format!("屬性 {attribute} 的失效目擊紀錄未轉換：{zh}"),
+                ),
+            );
+        }
+    }
+
     /// Each sighting of a converted attribute becomes a STIX `sighting` of the attribute's
-    /// object, and each false positive an `opinion` (`strongly-disagree`) on it; expirations
-    /// are named, not converted.
+    /// object, and each false positive an `opinion` (`strongly-disagree`) on it; an expiration
+    /// by the event's own organisation becomes its indicator's `valid_until` ([`Self::expire`]).
     ///
     /// A sighting says which organisation saw the indicator, which members of a sector must not
     /// learn of each other (DESIGN §6: members see counts, never each other's names). MISP
@@ -272,16 +334,7 @@ impl Context<'_> {
                     ("opinion", p)
                 }
                 Some(2) => {
-                    self.diag(
-                        Level::Skipped,
-                        Some(&uuid),
-                        (
-                            format!(
-                                "the expiration sighting of attribute {attribute} is not converted"
-                            ),
-                            format!("屬性 {attribute} 的失效目擊紀錄未轉換"),
-                        ),
-                    );
+                    self.expire(&uuid, &attribute, &end, org_uuid.as_deref(), ts);
                     continue;
                 }
                 _ => {

@@ -209,7 +209,7 @@ fn sightings_become_sightings_and_false_positives_opinions() {
     assert_eq!(
         reasons,
         [
-            format!("the expiration sighting of attribute {LONE} is not converted").as_str(),
+            format!("the expiration sighting of attribute {LONE} is not converted: it is not by the event's own organisation").as_str(),
             "the sighting of attribute f1f1f1f1-0000-4000-8000-000000000000 is not converted: that attribute was not converted",
         ]
     );
@@ -335,4 +335,47 @@ fn sightings_are_written_on_their_attribute_unless_narrower() {
         back.iter()
             .any(|o| o.id() == "opinion--2c000000-0000-4000-8000-000000000003")
     );
+}
+
+/// An expiration sighting by the event's own organisation ends its indicator's validity; one
+/// before the indicator is valid, or by another organisation, is named.
+#[test]
+fn the_event_owners_expiration_becomes_valid_until() {
+    let mut a = attr(LONE, "domain", "c2.example", true);
+    a["first_seen"] = json!("2024-05-01T00:00:00.000000+00:00");
+    a["Sighting"] = json!([
+        sighting(EXPIRED, "2", super::ORG, "Example CERT"),
+        // Later than the first: the earliest expiration holds.
+        sighting(
+            "e0000000-0000-4000-8000-0000000000e2",
+            "2",
+            super::ORG,
+            "Example CERT"
+        ),
+    ]);
+    a["Sighting"][1]["date_sighting"] = json!("1714700000");
+    let mut early = attr(IP, "ip-dst", "203.0.113.7", true);
+    early["first_seen"] = json!("2024-05-03T00:00:00.000000+00:00");
+    early["Sighting"] = json!([sighting(
+        "e0000000-0000-4000-8000-0000000000e3",
+        "2",
+        super::ORG,
+        "Example CERT"
+    )]);
+    let i = import(&event(json!({}), json!([a, early])));
+    let ind = by_id(&i, &format!("indicator--{LONE}"));
+    assert_eq!(ind.object["valid_until"], "2024-05-01T21:46:40.000Z");
+    assert!(isac_stix::is_valid(&isac_stix::validate(&ind.object)));
+    let other = by_id(&i, &format!("indicator--{IP}"));
+    assert!(other.object.get("valid_until").is_none());
+    let reasons: Vec<&str> = i.diagnostics.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [format!(
+            "the expiration sighting of attribute {IP} is not converted: it is not after the indicator's valid_from"
+        )
+        .as_str()]
+    );
+    // No sighting object is made of an expiration.
+    assert!(i.objects.iter().all(|o| o.stix_type() != "sighting"));
 }
