@@ -22,14 +22,19 @@ def download(page, fmt: str) -> str:
         return f.read()
 
 
-def upload(page, tmp_path, name: str, doc: dict):
-    f = tmp_path / name
-    f.write_text(json.dumps(doc), encoding="utf-8")
+def upload_file(page, path) -> str:
+    """Uploads a file through the import form and returns the result shown."""
     page.goto("/exchange")
-    page.locator("input[type=file][name=file]").set_input_files(str(f))
+    page.locator("input[type=file][name=file]").set_input_files(str(path))
     page.locator("form[action='/import'] button[type=submit]").click()
     page.wait_for_load_state("domcontentloaded")
     return page.locator("#import-result").inner_text()
+
+
+def upload(page, tmp_path, name: str, doc: dict):
+    f = tmp_path / name
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    return upload_file(page, f)
 
 
 def test_exports_hold_exactly_the_audience(page, shot, world, tmp_path):
@@ -99,11 +104,7 @@ def test_exports_hold_exactly_the_audience(page, shot, world, tmp_path):
             member = tarfile.TarInfo(f"isac-misp-feed/{name}")
             member.size = len(data)
             out.addfile(member, io.BytesIO(data))
-    page.goto("/exchange")
-    page.locator("input[type=file][name=file]").set_input_files(str(archive))
-    page.locator("form[action='/import'] button[type=submit]").click()
-    page.wait_for_load_state("domcontentloaded")
-    result = page.locator("#import-result").inner_text()
+    result = upload_file(page, archive)
     shot(page, "import-misp-feed-archive-zh")
     assert "不是 MISP feed" not in result and "既不是" not in result, result
     # Everything in it is already stored: MISP's whole-second times match the stored versions
@@ -196,10 +197,6 @@ def test_import_is_atomic_and_idempotent(page, shot, world, tmp_path):
     assert status == 200, lone_id
     broken = tmp_path / "broken.json"
     broken.write_text('{"type": "indicator", "name": ', encoding="utf-8")
-    page.goto("/exchange")
-    page.locator("input[type=file][name=file]").set_input_files(str(broken))
-    page.locator("form[action='/import'] button[type=submit]").click()
-    page.wait_for_load_state("domcontentloaded")
-    result = page.locator("#import-result").inner_text()
+    result = upload_file(page, broken)
     shot(page, "import-broken-object-zh")
     assert "無法讀取的 STIX 物件" in result, result

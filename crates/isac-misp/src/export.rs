@@ -409,6 +409,7 @@ impl ExportIndex {
             Some(c) => self.creator_number(c),
             None => 0,
         };
+        let annotated = links::annotated(item);
         if t == "relationship" {
             let end = |ix: &mut ExportIndex, k: &str| match str_of(o, k) {
                 Some(id) => ix.intern(id),
@@ -422,7 +423,7 @@ impl ExportIndex {
                 str_of(o, "relationship_type").unwrap_or(""),
             );
             self.relationship_type.insert(s, n);
-        } else if let Some(about) = links::sighted(item).or_else(|| links::annotated(item)) {
+        } else if let Some(about) = links::sighted(item).or(annotated) {
             let about = self.intern(about);
             self.ends.insert(s, [NONE, about]);
             self.relationship_type.remove(&s);
@@ -439,11 +440,7 @@ impl ExportIndex {
             let n = refs(o, "object_refs").count();
             self.refs.insert(s, u32::try_from(n).unwrap_or(u32::MAX));
         }
-        let annotates = if links::annotated(item).is_some() {
-            ANNOTATES
-        } else {
-            0
-        };
+        let annotates = if annotated.is_some() { ANNOTATES } else { 0 };
         let slot = &mut self.slots[s as usize];
         slot.flags = (slot.flags & !(CLUSTER | ANNOTATES)) | PRESENT | container | annotates;
         if is_cluster(item) {

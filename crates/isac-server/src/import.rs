@@ -42,6 +42,15 @@ pub struct ImportTotals {
     pub invalid: usize,
 }
 
+impl ImportTotals {
+    /// Counts a unit refused whole before anything of it was read into the store: a file or
+    /// event that is not readable, or an archive that is no feed.
+    pub fn refuse_unit(&mut self) {
+        self.units += 1;
+        self.refused_units += 1;
+    }
+}
+
 /// One unit after [`Importer::prepare`]: the versions to store, or why the unit is refused.
 #[derive(Debug)]
 pub struct Prepared {
@@ -490,8 +499,7 @@ impl Notes {
 
     /// A document refused whole before anything of it was stored.
     fn refused(totals: &mut ImportTotals, line: String) -> Notes {
-        totals.units += 1;
-        totals.refused_units += 1;
+        totals.refuse_unit();
         let mut notes = Notes::default();
         notes.extend([line]);
         notes
@@ -598,15 +606,26 @@ impl Importer {
             Ok(ev) => ev,
             Err(e) => return Ok(Notes::refused(totals, e.to_string())),
         };
+        let mut notes = Notes::default();
+        notes.extend(self.misp_unit(store, source, ev, totals).await?);
+        Ok(notes)
+    }
+
+    /// Imports one converted MISP event as its own unit: its remarks, then its problems.
+    async fn misp_unit(
+        &self,
+        store: &Store,
+        source: &str,
+        ev: isac_misp::Import,
+        totals: &mut ImportTotals,
+    ) -> Result<Vec<String>, ApiError> {
         let mut lines = misp_notes(self.locale, &ev);
         let objects = self.misp_objects(ev.objects, &mut lines);
         let objects = self
             .drop_stored_in_same_second(store, objects, totals)
             .await?;
         lines.extend(self.unit(store, source, objects, totals).await?);
-        let mut notes = Notes::default();
-        notes.extend(lines);
-        Ok(notes)
+        Ok(lines)
     }
 
     /// Why an archive or directory is not a MISP feed, in the importer's language.
@@ -663,18 +682,9 @@ impl Importer {
         while let Some((uuid, ev)) = rx.recv().await {
             let event_source = format!("{source}/{uuid}.json");
             match ev {
-                Ok(ev) => {
-                    let mut lines = misp_notes(self.locale, &ev);
-                    let objects = self.misp_objects(ev.objects, &mut lines);
-                    let objects = self
-                        .drop_stored_in_same_second(store, objects, totals)
-                        .await?;
-                    lines.extend(self.unit(store, &event_source, objects, totals).await?);
-                    notes.extend(lines);
-                }
+                Ok(ev) => notes.extend(self.misp_unit(store, &event_source, ev, totals).await?),
                 Err(e) => {
-                    totals.units += 1;
-                    totals.refused_units += 1;
+                    totals.refuse_unit();
                     notes.extend([format!("{event_source}: {e}")]);
                 }
             }
@@ -682,8 +692,7 @@ impl Importer {
         match reader.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                totals.units += 1;
-                totals.refused_units += 1;
+                totals.refuse_unit();
                 notes.extend([self.not_a_feed(&e)]);
             }
             Err(e) => {

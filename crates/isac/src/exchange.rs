@@ -185,8 +185,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                         bar.inc(1);
                     }
                     Err(e) => {
-                        totals.units += 1;
-                        totals.refused_units += 1;
+                        totals.refuse_unit();
                         report(&source, &[e], &bar);
                     }
                 }
@@ -216,8 +215,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                         .await?
                     }
                     Err(e) => {
-                        totals.units += 1;
-                        totals.refused_units += 1;
+                        totals.refuse_unit();
                         report(&source, &[e.to_string()], &bar);
                     }
                 }
@@ -259,8 +257,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                         .await?
                     }
                     Err(e) => {
-                        totals.units += 1;
-                        totals.refused_units += 1;
+                        totals.refuse_unit();
                         report(&source, &[importer.not_a_feed(&e)], &bar);
                     }
                 }
@@ -299,8 +296,7 @@ async fn import_feed(
                 import_misp(session, store, importer, &s, ev, bar, totals).await?;
             }
             Err(e) => {
-                totals.units += 1;
-                totals.refused_units += 1;
+                totals.refuse_unit();
                 report(source, &[format!("event {}: {e}", entry.uuid)], bar);
             }
         }

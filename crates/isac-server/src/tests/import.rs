@@ -85,6 +85,28 @@ fn indicators(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// A TLP:GREEN MISP event with one domain attribute.
+fn misp_event(uuid: &str, info: &str, domain: &str) -> Value {
+    json!({"Event": {
+        "uuid": uuid,
+        "info": info,
+        "date": "2026-03-01",
+        "timestamp": "1772323200",
+        "distribution": "1",
+        "threat_level_id": "2",
+        "analysis": "1",
+        "Tag": [{"name": "tlp:green"}],
+        "Attribute": [{
+            "uuid": uuid::Uuid::new_v4().to_string(),
+            "type": "domain",
+            "category": "Network activity",
+            "value": domain,
+            "to_ids": true,
+            "timestamp": "1772323200",
+        }],
+    }})
+}
+
 fn bundle(objects: &[Value]) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "type": "bundle",
@@ -341,24 +363,11 @@ async fn web_import_streams_large_uploads() {
         assert_eq!(fx.versions().await - before, 7_000, "{backend}");
 
         // A MISP event.
-        let event = json!({"Event": {
-            "uuid": uuid::Uuid::new_v4().to_string(),
-            "info": "web upload",
-            "date": "2026-03-01",
-            "timestamp": "1772323200",
-            "distribution": "1",
-            "threat_level_id": "2",
-            "analysis": "1",
-            "Tag": [{"name": "tlp:green"}],
-            "Attribute": [{
-                "uuid": uuid::Uuid::new_v4().to_string(),
-                "type": "domain",
-                "category": "Network activity",
-                "value": "misp-upload.example",
-                "to_ids": true,
-                "timestamp": "1772323200",
-            }],
-        }});
+        let event = misp_event(
+            &uuid::Uuid::new_v4().to_string(),
+            "web upload",
+            "misp-upload.example",
+        );
         let before = fx.versions().await;
         let r = upload(app, &session, &csrf, event.to_string().as_bytes()).await;
         assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
@@ -685,24 +694,7 @@ async fn web_import_takes_a_misp_feed_archive() {
         let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
         let csrf = csrf_of(&page.text());
         let event_uuid = uuid::Uuid::new_v4().to_string();
-        let event = json!({"Event": {
-            "uuid": event_uuid,
-            "info": "feed archive upload",
-            "date": "2026-03-01",
-            "timestamp": "1772323200",
-            "distribution": "1",
-            "threat_level_id": "2",
-            "analysis": "1",
-            "Tag": [{"name": "tlp:green"}],
-            "Attribute": [{
-                "uuid": uuid::Uuid::new_v4().to_string(),
-                "type": "domain",
-                "category": "Network activity",
-                "value": "feed-archive.example",
-                "to_ids": true,
-                "timestamp": "1772323200",
-            }],
-        }});
+        let event = misp_event(&event_uuid, "feed archive upload", "feed-archive.example");
         let manifest = json!({ &event_uuid: {
             "info": "feed archive upload", "date": "2026-03-01", "timestamp": "1772323200",
             "analysis": "1", "threat_level_id": "2", "Orgc": {"uuid": event_uuid, "name": "x"}, "Tag": [],
