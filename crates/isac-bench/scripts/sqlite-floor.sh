@@ -17,6 +17,9 @@
 #   rows-only     no index on objects at all (audiences and values kept)
 #   trigger       isac's schema with the unique one-latest index replaced by a trigger that looks
 #                 the id up in the unique (stix_id, modified) index before each insert
+#   load          isac's schema loaded as `isac import` loads an empty store: one transaction,
+#                 the table and its unique (stix_id, modified) index written row by row, every
+#                 other index on objects, audiences and ends built at the end (CREATE INDEX)
 #
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
 #   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN [VARIANT]]]
@@ -60,6 +63,12 @@ SQL
         cols="$cols, id_key"
         sel="$sel, random()"
         ;;
+    load)
+        grep -E '^CREATE (UNIQUE )?INDEX (objects_|object_recipients_ref|object_ends_ref)' \
+            "$work/schema.sql" > "$work/deferred.sql"
+        sed -i -E '/^CREATE (UNIQUE )?INDEX (objects_|object_recipients_ref|object_ends_ref)/d' \
+            "$work/schema.sql"
+        ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
@@ -68,14 +77,16 @@ n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
     echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=ON;"
     echo "ATTACH '$src' AS s;"
     echo "INSERT INTO orgs SELECT * FROM s.orgs; INSERT INTO users SELECT * FROM s.users;"
+    [ "$variant" = load ] && echo "BEGIN;"
     for ((lo = 0; lo < n; lo += txn)); do
         hi=$((lo + txn))
-        echo "BEGIN;"
+        [ "$variant" = load ] || echo "BEGIN;"
         echo "INSERT INTO objects ($cols) SELECT $sel FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
         echo "INSERT INTO object_values SELECT * FROM s.object_values WHERE object_pk > $lo AND object_pk <= $hi;"
         echo "INSERT INTO object_recipients SELECT * FROM s.object_recipients WHERE object_pk > $lo AND object_pk <= $hi;"
-        echo "COMMIT;"
+        [ "$variant" = load ] || echo "COMMIT;"
     done
+    if [ "$variant" = load ]; then cat "$work/deferred.sql"; echo "COMMIT;"; fi
 } > "$work/copy.sql"
 echo "objects: $n, variant: $variant, transactions of $txn"
 for ((r = 1; r <= runs; r++)); do

@@ -211,7 +211,15 @@ impl Tlp {
         }
     }
 
-    /// The level a marking-definition id stands for, TLP 1.0 ids read as their 2.0 equals.
+    /// The marking-definition id OpenCTI and the tools built on it (pycti, its connectors) give
+    /// TLP:AMBER+STRICT, which TLP 1.0 lacks: a statement marking named by OpenCTI's own
+    /// properties rather than the TLP 2.0 definition. Objects from those tools carry this id and
+    /// no other TLP marking, so reading it as anything but AMBER+STRICT would widen them.
+    pub const OPENCTI_AMBER_STRICT_ID: &'static str =
+        "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37";
+
+    /// The level a marking-definition id stands for: the TLP 2.0 ids, the TLP 1.0 ids read as
+    /// their 2.0 equals, and OpenCTI's AMBER+STRICT ([`Tlp::OPENCTI_AMBER_STRICT_ID`]).
     pub fn from_marking_id(id: &str) -> Option<Tlp> {
         const V1: [(&str, Tlp); 4] = [
             (
@@ -236,6 +244,7 @@ impl Tlp {
             .copied()
             .find(|t| t.marking_id_v2() == id)
             .or_else(|| V1.iter().find(|(v, _)| *v == id).map(|(_, t)| *t))
+            .or((id == Self::OPENCTI_AMBER_STRICT_ID).then_some(Tlp::AmberStrict))
     }
 
     /// The official TLP 2.0 label, e.g. `TLP:AMBER+STRICT`.

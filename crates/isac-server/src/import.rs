@@ -131,9 +131,27 @@ impl Importer {
     /// without touching the store, so that a caller can prepare the next unit on another thread
     /// while the store writes this one. `Err` holds one line per object that failed.
     pub fn prepare(&self, objects: Vec<Map<String, Value>>) -> Prepared {
+        self.prepare_declared(objects, &mut isac_stix::tlp::DeclaredTlp::default())
+    }
+
+    /// [`Importer::prepare`] for one chunk of a larger bundle: `declared` holds the TLP levels
+    /// the bundle's own marking definitions declare ([`isac_stix::tlp::DeclaredTlp`]), learnt
+    /// from this chunk and every chunk before it, so that a definition marks objects after it
+    /// in the bundle whatever chunk they fall in.
+    pub fn prepare_declared(
+        &self,
+        objects: Vec<Map<String, Value>>,
+        declared: &mut isac_stix::tlp::DeclaredTlp,
+    ) -> Prepared {
         let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
         let mut problems = Vec::new();
         let mut predefined = 0;
+        for o in &objects {
+            if let Err(e) = declared.learn(o) {
+                let id = o.get("id").and_then(Value::as_str).unwrap_or("(no id)");
+                problems.push(format!("{id}: {e}"));
+            }
+        }
         for o in objects {
             if intel::is_predefined_tlp(&o) {
                 predefined += 1;
@@ -152,6 +170,7 @@ impl Importer {
                 o,
                 self.default_tlp,
                 None,
+                declared,
             ) {
                 Ok(p) => news.push(p.new),
                 Err(e) => problems.push(format!("{id}: {}", e.message)),
@@ -826,9 +845,10 @@ impl Importer {
         mut send: impl FnMut(u64, Prepared) -> Result<(), String>,
     ) -> Result<(), isac_stix::bundle::BundleError> {
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
+        let mut declared = isac_stix::tlp::DeclaredTlp::default();
         let mut prepare_and_send = |chunk: Vec<Map<String, Value>>| {
             let n = chunk.len() as u64;
-            send(n, self.prepare(chunk))
+            send(n, self.prepare_declared(chunk, &mut declared))
         };
         let read = isac_stix::bundle::read_streaming_limited(input, BUNDLE_VALUE_BYTES, |o| {
             if o.contains_key("spec_version") {

@@ -216,46 +216,65 @@ fn title_of(o: &Map<String, Value>, id: &str) -> String {
 }
 
 /// Resolves the TLP of a submission: the explicit `tlp`, else a TLP marking on the object, else
-/// the default. An explicit TLP that contradicts the object's marking is refused.
+/// the default. An explicit TLP that contradicts the object's marking is refused, and so is one
+/// wider than a granular TLP marking on part of the object (the object is shared whole); without
+/// either, a granular marking's TLP is the object's.
 fn resolve_tlp(input: &ObjectInput, default: Tlp) -> Result<Tlp, ApiError> {
-    let marked: Vec<Tlp> = input
-        .object
-        .get("object_marking_refs")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter_map(Tlp::from_marking_id)
-                .collect()
-        })
-        .unwrap_or_default();
-    if marked.len() > 1 {
-        return Err(ApiError::new(
+    use isac_stix::tlp::MarkedError;
+    let invalid = |m: String| {
+        ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_tlp",
-            "the object carries more than one TLP marking",
-        ));
-    }
-    match (&input.tlp, marked.first()) {
+            m,
+        )
+    };
+    let marked = isac_stix::tlp::marked_tlp(&input.object, &Default::default()).map_err(|e| {
+        invalid(match e {
+            MarkedError::Conflicting(a, b) => format!(
+                "the object carries conflicting TLP markings {} and {}",
+                a.label(),
+                b.label()
+            ),
+            MarkedError::UnknownLevel(id, level) => {
+                format!(
+                    "marking `{}` declares an unknown TLP level `{}`",
+                    short(&id),
+                    short(&level)
+                )
+            }
+        })
+    })?;
+    let tlp = match (&input.tlp, marked.object_level) {
         (Some(s), Some(m)) => {
             let t = parse_tlp(s)?;
-            if t != *m {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_tlp",
-                    format!(
-                        "`tlp` is {} but the object is marked {}",
-                        t.label(),
-                        m.label()
-                    ),
-                ));
+            if t != m {
+                return Err(invalid(format!(
+                    "`tlp` is {} but the object is marked {}",
+                    t.label(),
+                    m.label()
+                )));
             }
-            Ok(t)
+            t
         }
-        (Some(s), None) => parse_tlp(s),
-        (None, Some(m)) => Ok(*m),
-        (None, None) => Ok(isac_policy::default_tlp(default)?),
+        (Some(s), None) => parse_tlp(s)?,
+        (None, Some(m)) => m,
+        (None, None) => match marked.tlp {
+            Some(g) => g,
+            None => isac_policy::default_tlp(default)?,
+        },
+    };
+    if let Some(g) = marked.tlp
+        && g.breadth() < tlp.breadth()
+    {
+        return Err(invalid(format!(
+            "the object is {} but part of it is marked {} (`granular_markings`); objects are \
+             shared whole, so give it {}",
+            tlp.label(),
+            g.label(),
+            g.label()
+        )));
     }
+    Ok(tlp)
 }
 
 /// Checks the recipients exist and builds the access metadata.
@@ -659,12 +678,19 @@ pub fn strip_audience(o: &mut Map<String, Value>) {
 /// Prepares one STIX object submitted as it is (TAXII, bundle import) for storage by `poster`.
 ///
 /// The object must pass [`isac_stix::validate`] without errors. Its `id`, `created` and
-/// `modified` are kept. Its TLP comes from its TLP marking (two different TLP markings are
-/// refused); an unmarked object gets the TLP of `current` (the stored object it versions) or else
-/// the default, never wider than GREEN, and that marking is added. Its audience comes from isac's
+/// `modified` are kept. Its TLP comes from its TLP markings ([`isac_stix::tlp::marked_tlp`]):
+/// the object-level one (two different ones are refused) or a more restrictive one of a granular
+/// marking, each a predefined definition or one `declared` in the same import (OpenCTI's and
+/// other tools' own TLP definitions); an unmarked object gets the TLP of `current` (the stored
+/// object it versions) or else the default, never wider than GREEN. The object-level marking is
+/// then made to say that TLP with a predefined id ([`isac_stix::tlp::mark_tlp`]). Its audience comes from isac's
 /// audience extension, which is checked like any other audience and then removed from the body.
 /// The owner is the poster's org, or that of `current`; `created_by_ref` names the owner's
 /// identity. Objects without `modified` or `created` (cyber-observables) get [`UNVERSIONED`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "who writes, the directory checked against, and the three sources of the TLP"
+)]
 pub fn prepare_ingest(
     l: Locale,
     dir: &Directory,
@@ -673,6 +699,7 @@ pub fn prepare_ingest(
     mut o: Map<String, Value>,
     default: Tlp,
     current: Option<&StoredObject>,
+    declared: &isac_stix::tlp::DeclaredTlp,
 ) -> Result<PreparedIngest, ApiError> {
     let diagnostics = isac_stix::validate(&o);
     if !isac_stix::is_valid(&diagnostics) {
@@ -720,48 +747,47 @@ pub fn prepare_ingest(
             ))
         })?
     };
-    // TLP: from the marking, else the current version's, else the default.
-    let marks: BTreeSet<Tlp> = o
-        .get("object_marking_refs")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter_map(Tlp::from_marking_id)
-                .collect()
-        })
-        .unwrap_or_default();
-    if marks.len() > 1 {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_tlp",
-            tr(
+    // TLP: from the markings (object-level and granular, predefined or declared in the same
+    // import), else the current version's, else the default.
+    let marked = isac_stix::tlp::marked_tlp(&o, declared).map_err(|e| {
+        let message = match (e, l) {
+            (isac_stix::tlp::MarkedError::Conflicting(..), _) => tr(
                 l,
                 "the object carries conflicting TLP markings",
                 "物件帶有互相衝突的 TLP 標記",
+            )
+            .to_owned(),
+            (isac_stix::tlp::MarkedError::UnknownLevel(id, level), Locale::En) => format!(
+                "marking `{}` declares the TLP level `{}`, which is not one of CLEAR, GREEN, \
+                 AMBER, AMBER+STRICT, RED",
+                short(&id),
+                short(&level)
             ),
-        ));
-    }
-    let tlp = match (marks.first(), current) {
-        (Some(t), _) => *t,
+            (isac_stix::tlp::MarkedError::UnknownLevel(id, level), Locale::ZhTw) => format!(
+                "標記 `{}` 宣告的 TLP 等級 `{}` 不是 CLEAR、GREEN、AMBER、AMBER+STRICT、RED 之一",
+                short(&id),
+                short(&level)
+            ),
+        };
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_tlp",
+            message,
+        )
+    })?;
+    let tlp = match (marked.tlp, current) {
+        (Some(t), _) => t,
         (None, Some(c)) => c.access.tlp,
         (None, None) => isac_policy::default_tlp(default)?,
     };
-    if marks.is_empty() {
-        let refs = o
-            .entry("object_marking_refs")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        match refs {
-            Value::Array(a) => a.insert(0, Value::String(tlp.marking_id_v2().to_owned())),
-            _ => {
-                return Err(ApiError::invalid(tr(
-                    l,
-                    "`object_marking_refs` must be a list",
-                    "`object_marking_refs` 必須是清單",
-                )));
-            }
-        }
+    if !matches!(o.get("object_marking_refs"), None | Some(Value::Array(_))) {
+        return Err(ApiError::invalid(tr(
+            l,
+            "`object_marking_refs` must be a list",
+            "`object_marking_refs` 必須是清單",
+        )));
     }
+    isac_stix::tlp::mark_tlp(&mut o, tlp, declared);
     // Audience: isac's extension names recipient orgs by identity, groups and named users.
     let audience = isac_stix::audience::read(&o)
         .map_err(|e| {
@@ -895,12 +921,27 @@ pub async fn ingest(
         })
         .collect();
     // The current version of every id, as the caller may read it (`None`: not held).
+    // TLP levels the call's own marking definitions declare, for the objects they mark; a
+    // definition past the table's cap is refused rather than forgotten.
+    let mut declared = isac_stix::tlp::DeclaredTlp::default();
+    let mut undeclared: BTreeSet<usize> = BTreeSet::new();
+    for (i, v) in objects.iter().enumerate() {
+        if let Some(m) = v.as_object()
+            && let Err(e) = declared.learn(m)
+        {
+            outcomes[i].result = Err(e);
+            undeclared.insert(i);
+        }
+    }
     let mut current: BTreeMap<String, Option<StoredObject>> = BTreeMap::new();
     let mut batch: Vec<NewObject> = Vec::new();
     let mut index: Vec<usize> = Vec::new();
     let mut planned: BTreeSet<(String, String)> = BTreeSet::new();
     for (i, v) in objects.into_iter().enumerate() {
         let Value::Object(m) = v else { continue };
+        if undeclared.contains(&i) {
+            continue;
+        }
         if is_predefined_tlp(&m) {
             outcomes[i].result = Ok(Ingested::Unchanged);
             continue;
@@ -933,7 +974,16 @@ pub async fn ingest(
         }
         let cur = current.get(&id).and_then(Option::as_ref);
         // TAXII status resources are read by programs: their messages stay English.
-        let prepared = match prepare_ingest(Locale::En, &dir, &users, &p.user, m, default, cur) {
+        let prepared = match prepare_ingest(
+            Locale::En,
+            &dir,
+            &users,
+            &p.user,
+            m,
+            default,
+            cur,
+            &declared,
+        ) {
             Ok(x) => x.new,
             Err(e) => {
                 outcomes[i].result = Err(e.message);

@@ -422,6 +422,120 @@ async fn get_never_changes_state() {
     }
 }
 
+/// Objects marked the way tools other than isac mark TLP, with the level each must be stored
+/// at: OpenCTI's own AMBER+STRICT definition (and its id alone, without the definition), a
+/// statement marking named `TLP:RED`, a granular AMBER marking under an object-level GREEN one,
+/// and a granular RED marking alone. (A TLP 1.0-style definition with an id of its own is not
+/// valid STIX, §7.2.1.4, and is refused.)
+/// Every object is an indicator except the definitions, which are returned first with `None`.
+fn foreign_tlp_objects() -> Vec<(Value, Option<Tlp>)> {
+    let new_id = |t: &str| format!("{t}--{}", uuid::Uuid::new_v4());
+    let t = "2026-03-01T00:00:00.000Z";
+    let ind = |name: &str, extra: Value| {
+        let mut o = json!({
+            "type": "indicator", "spec_version": "2.1", "id": new_id("indicator"),
+            "created": t, "modified": t, "name": name, "description": "part of it is marked",
+            "pattern": format!("[domain-name:value = '{}.example']", name.replace(' ', "-")),
+            "pattern_type": "stix", "valid_from": "2026-03-01T00:00:00Z",
+        });
+        for (k, v) in extra.as_object().expect("an object") {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let opencti = json!({
+        "type": "marking-definition", "spec_version": "2.1",
+        "id": Tlp::OPENCTI_AMBER_STRICT_ID, "created": t,
+        "definition_type": "statement", "definition": {"statement": "custom"},
+        "x_opencti_definition_type": "TLP", "x_opencti_definition": "TLP:AMBER+STRICT",
+    });
+    let red_id = new_id("marking-definition");
+    let red = json!({
+        "type": "marking-definition", "spec_version": "2.1", "id": red_id, "created": t,
+        "name": "TLP:RED", "definition_type": "statement",
+        "definition": {"statement": "Not for disclosure, restricted to participants only."},
+    });
+    vec![
+        (opencti, None),
+        (red, None),
+        (
+            ind(
+                "opencti strict",
+                json!({"object_marking_refs": [Tlp::OPENCTI_AMBER_STRICT_ID]}),
+            ),
+            Some(Tlp::AmberStrict),
+        ),
+        (
+            ind("statement red", json!({"object_marking_refs": [red_id]})),
+            Some(Tlp::Red),
+        ),
+        (
+            ind(
+                "granular amber",
+                json!({
+                    "object_marking_refs": [Tlp::Green.marking_id_v2()],
+                    "granular_markings": [{"marking_ref": Tlp::Amber.marking_id_v2(), "selectors": ["description"]}],
+                }),
+            ),
+            Some(Tlp::Amber),
+        ),
+        (
+            ind(
+                "granular red",
+                json!({"granular_markings": [{"marking_ref": "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", "selectors": ["description"]}]}),
+            ),
+            Some(Tlp::Red),
+        ),
+        (
+            ind(
+                "plain",
+                json!({"object_marking_refs": [Tlp::Green.marking_id_v2()]}),
+            ),
+            Some(Tlp::Green),
+        ),
+    ]
+}
+
+impl Fx {
+    /// Checks each object of [`foreign_tlp_objects`] was stored at its level: its owner (an m1
+    /// analyst) reads it at that level with a predefined TLP marking first, and m2, outside
+    /// every audience but GREEN's, reads only the GREEN one.
+    async fn check_foreign_tlp(&self, backend: &str, objects: &[(Value, Option<Tlp>)]) {
+        for (o, want) in objects {
+            let Some(want) = want else { continue };
+            let uri = format!("/api/v1/objects/{}", o["id"].as_str().expect("id"));
+            let r = self.call(Method::GET, &uri, "m1_analyst", None).await;
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{backend}: {}: {}",
+                o["name"],
+                r.text()
+            );
+            let got = r.json();
+            assert_eq!(got["tlp"], want.as_str(), "{backend}: {}", o["name"]);
+            assert_eq!(
+                got["object"]["object_marking_refs"][0],
+                want.marking_id_v2(),
+                "{backend}: {}",
+                o["name"]
+            );
+            let r = self.call(Method::GET, &uri, "m2_analyst", None).await;
+            let visible = *want == Tlp::Green;
+            assert_eq!(
+                r.status,
+                if visible {
+                    StatusCode::OK
+                } else {
+                    StatusCode::NOT_FOUND
+                },
+                "{backend}: {} as m2",
+                o["name"]
+            );
+        }
+    }
+}
+
 fn indicator(name: &str, value: &str) -> Value {
     json!({"type": "indicator", "name": name, "pattern": format!("[ipv4-addr:value = '{value}']"), "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"})
 }
@@ -438,6 +552,25 @@ async fn objects_api_and_bad_input() {
         assert_eq!(obj["spec_version"], "2.1");
         assert_eq!(obj["object_marking_refs"][0], Tlp::Amber.marking_id_v2());
         assert_eq!(obj["created_by_ref"], format!("identity--{}", fx.m1.id));
+        // Without `tlp` or an object-level marking, a granular TLP marking is the object's: it
+        // is shared whole.
+        let mut partly = indicator("partly amber", "203.0.113.9");
+        partly["granular_markings"] =
+            json!([{"marking_ref": Tlp::Amber.marking_id_v2(), "selectors": ["name"]}]);
+        let r = fx
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                "m1_analyst",
+                Some(json!({"object": partly})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+        assert_eq!(r.json()["tlp"], "amber", "{backend}");
+        assert_eq!(
+            r.json()["object"]["object_marking_refs"][0],
+            Tlp::Amber.marking_id_v2()
+        );
         for who in ["m1_analyst", "m2_analyst", "op_admin", "op_analyst"] {
             let r = fx
                 .call(Method::GET, &format!("/api/v1/objects/{id}"), who, None)
@@ -554,6 +687,7 @@ async fn objects_api_and_bad_input() {
             (raw("{\"object\": "), StatusCode::BAD_REQUEST, "malformed_json"),
             (raw(&json!({"object": indicator("x", "1.2.3.4"), "tlp": "green", "colour": 1}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_json"),
             (raw(&json!({"object": indicator("x", "1.2.3.4"), "tlp": "purple"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_tlp"),
+            (raw(&json!({"object": {"granular_markings": [{"marking_ref": Tlp::Red.marking_id_v2(), "selectors": ["name"]}], "type": "indicator", "name": "x", "pattern": "[ipv4-addr:value = '1.2.3.4']", "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"}, "tlp": "green"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_tlp"),
             (raw(&json!({"object": indicator("x", "1.2.3.4"), "tlp": "red", "recipients": {"orgs": [fx.m2.id]}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audience"),
             (raw(&json!({"object": indicator("x", "1.2.3.4"), "tlp": "amber+strict", "recipients": {"orgs": [fx.vendor.id]}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audience"),
             (raw(&json!({"object": indicator("x", "1.2.3.4"), "tlp": "amber", "recipients": {"orgs": ["no-such-org"]}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_audience"),

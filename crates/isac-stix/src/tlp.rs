@@ -3,6 +3,8 @@
 //! from its `object_marking_refs`.
 
 use isac_model::Tlp;
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::validate::Findings;
@@ -150,6 +152,187 @@ pub fn set_tlp(object: &mut Map<String, Value>, tlp: Tlp) {
         .unwrap_or_default();
     refs.insert(0, Value::String(tlp.marking_id_v2().to_string()));
     object.insert("object_marking_refs".into(), Value::Array(refs));
+}
+
+/// The most marking definitions outside the predefined ones that one [`DeclaredTlp`] learns: a
+/// bundle carries a handful; more is not a real bundle, and the table stays small.
+pub const DECLARED_MAX: usize = 1_000;
+
+/// TLP levels that marking definitions other than the predefined ones declare, learnt from the
+/// objects of a bundle or envelope. The STIX specification asks producers to use the predefined
+/// TLP definitions (§7.2.1.4), but tools in use mint their own: OpenCTI's connectors a
+/// statement marking with `x_opencti_definition_type: "TLP"` and `x_opencti_definition:
+/// "TLP:AMBER+STRICT"`, others a statement or TLP 1.0-style definition named `TLP:RED`. An
+/// object marked only with such a definition is as restricted as it says; reading it as
+/// unmarked would give it the default TLP and widen it.
+#[derive(Debug, Clone, Default)]
+pub struct DeclaredTlp {
+    /// Id → the level, or the level's text when it names none isac knows.
+    levels: HashMap<String, Result<Tlp, String>>,
+}
+
+/// What a marking definition other than the predefined ones says its TLP level is: `None` when
+/// it declares none, `Err(text)` when it declares one isac cannot read. Read, in order, from
+/// OpenCTI's `x_opencti_definition_type`/`x_opencti_definition`, the TLP 2.0 extension's
+/// `tlp_2_0`, a TLP 1.0-style `definition_type: "tlp"`, and a `name` of the form `TLP:LEVEL`.
+pub fn declared_level(object: &Map<String, Value>) -> Option<Result<Tlp, String>> {
+    if object.get("type").and_then(Value::as_str) != Some("marking-definition") {
+        return None;
+    }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let opencti = object
+        .get("x_opencti_definition_type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("tlp"))
+        .then(|| text(object.get("x_opencti_definition")))
+        .flatten();
+    let tlp2 = object
+        .get("extensions")
+        .and_then(|e| e.get(TLP2_EXTENSION_ID))
+        .and_then(|e| e.get("tlp_2_0"));
+    let v1 = (object.get("definition_type").and_then(Value::as_str) == Some("tlp"))
+        .then(|| text(object.get("definition").and_then(|d| d.get("tlp"))))
+        .flatten();
+    let named = text(object.get("name"))
+        .filter(|n| n.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("tlp:")));
+    let level = opencti.or_else(|| text(tlp2)).or(v1).or(named)?;
+    Some(read_level(&level).ok_or(level))
+}
+
+/// A level as tools write it: `TLP:AMBER+STRICT`, `amber+strict`, `AMBER_STRICT`, `white`.
+fn read_level(text: &str) -> Option<Tlp> {
+    let t = text.trim();
+    let t = match t.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("tlp:") => &t[4..],
+        _ => t,
+    };
+    let t = t.trim().to_ascii_lowercase().replace(['_', ' ', '-'], "+");
+    Tlp::parse_loose(&t).ok()
+}
+
+impl DeclaredTlp {
+    /// Learns the level `object` declares, when it is a marking definition other than the
+    /// predefined ones that declares one. `Err` when the table is full ([`DECLARED_MAX`]); the
+    /// caller refuses the definition rather than forget it.
+    pub fn learn(&mut self, object: &Map<String, Value>) -> Result<(), String> {
+        let Some(id) = object.get("id").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        if canonical_for_id(id).is_some() || Tlp::from_marking_id(id).is_some() {
+            return Ok(());
+        }
+        let Some(level) = declared_level(object) else {
+            return Ok(());
+        };
+        if !self.levels.contains_key(id) && self.levels.len() >= DECLARED_MAX {
+            return Err(format!(
+                "more than {DECLARED_MAX} TLP marking definitions of its own in one import"
+            ));
+        }
+        self.levels.insert(id.to_owned(), level);
+        Ok(())
+    }
+
+    /// The level a marking-definition id stands for: a predefined one, or one learnt here.
+    /// `Err(text)` for a learnt definition whose level isac cannot read.
+    pub fn level(&self, id: &str) -> Option<Result<Tlp, String>> {
+        Tlp::from_marking_id(id)
+            .map(Ok)
+            .or_else(|| self.levels.get(id).cloned())
+    }
+}
+
+/// What an object's TLP markings say, for storing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marked {
+    /// The TLP of `object_marking_refs`.
+    pub object_level: Option<Tlp>,
+    /// The most restrictive of the object-level TLP and every TLP of a granular marking: a
+    /// granular marking restricts part of the object, and the object is shared whole.
+    pub tlp: Option<Tlp>,
+}
+
+/// Why an object's TLP markings cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarkedError {
+    /// Two different TLP levels in `object_marking_refs`.
+    Conflicting(Tlp, Tlp),
+    /// A marking definition declares a TLP level isac cannot read: (marking id, level text).
+    UnknownLevel(String, String),
+}
+
+/// The TLP of an object from its object-level and granular markings, predefined or declared
+/// (see [`Marked`]). Markings that are not TLP are ignored.
+pub fn marked_tlp(
+    object: &Map<String, Value>,
+    declared: &DeclaredTlp,
+) -> Result<Marked, MarkedError> {
+    let level = |id: &str| -> Result<Option<Tlp>, MarkedError> {
+        match declared.level(id) {
+            None => Ok(None),
+            Some(Ok(t)) => Ok(Some(t)),
+            Some(Err(text)) => Err(MarkedError::UnknownLevel(id.to_owned(), text)),
+        }
+    };
+    let mut object_level: Option<Tlp> = None;
+    for id in object
+        .get("object_marking_refs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Some(t) = level(id)? {
+            match object_level {
+                Some(prev) if prev != t => return Err(MarkedError::Conflicting(prev, t)),
+                _ => object_level = Some(t),
+            }
+        }
+    }
+    let mut tlp = object_level;
+    for id in object
+        .get("granular_markings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.get("marking_ref"))
+        .filter_map(Value::as_str)
+    {
+        if let Some(t) = level(id)? {
+            tlp = Some(match tlp {
+                Some(prev) if prev.breadth() <= t.breadth() => prev,
+                _ => t,
+            });
+        }
+    }
+    Ok(Marked { object_level, tlp })
+}
+
+/// Makes `object_marking_refs` say `tlp` in a form every reader knows: when a predefined
+/// definition of that level is already there, nothing changes; when only a declared or
+/// OpenCTI definition of that level is, the TLP 2.0 id is added before it; otherwise (no TLP,
+/// or a wider one raised by a granular marking) every TLP marking is replaced by the TLP 2.0
+/// id. Other markings stay.
+pub fn mark_tlp(object: &mut Map<String, Value>, tlp: Tlp, declared: &DeclaredTlp) {
+    let refs: Vec<Value> = object
+        .get("object_marking_refs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let level = |v: &Value| v.as_str().and_then(|id| declared.level(id)?.ok());
+    if refs
+        .iter()
+        .any(|r| level(r) == Some(tlp) && r.as_str().and_then(canonical_for_id).is_some())
+    {
+        return;
+    }
+    let same = refs.iter().any(|r| level(r) == Some(tlp));
+    let mut out: Vec<Value> = refs
+        .into_iter()
+        .filter(|r| same || level(r).is_none())
+        .collect();
+    out.insert(0, Value::String(tlp.marking_id_v2().to_owned()));
+    object.insert("object_marking_refs".into(), Value::Array(out));
 }
 
 fn into_map(v: Value) -> Map<String, Value> {

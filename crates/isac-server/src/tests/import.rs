@@ -810,3 +810,53 @@ async fn web_import_takes_a_misp_feed_archive() {
         }
     }
 }
+
+/// TLP markings of other tools are read, not ignored: an object marked only with OpenCTI's
+/// AMBER+STRICT, a definition of the bundle's own that declares a TLP, or a granular TLP
+/// marking is stored at that level (never the default GREEN), in a bundle chunked as a large
+/// one is; a definition declaring a level isac cannot read refuses its unit, storing nothing.
+#[tokio::test]
+async fn web_import_reads_tlp_markings_of_other_tools() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+        let session = session.expect("session");
+        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+        let csrf = csrf_of(&page.text());
+        let objects = super::foreign_tlp_objects();
+        // The definitions first, then enough plain indicators that the marked objects fall in
+        // a later chunk than the definitions that mark them.
+        let mut all: Vec<Value> = objects.iter().take(2).map(|(o, _)| o.clone()).collect();
+        all.extend(indicators(isac_store::IMPORT_CHUNK));
+        all.extend(objects.iter().skip(2).map(|(o, _)| o.clone()));
+        let r = upload(app, &session, &csrf, &bundle(&all)).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        fx.check_foreign_tlp(backend, &objects).await;
+
+        let before = fx.versions().await;
+        let purple = format!("marking-definition--{}", uuid::Uuid::new_v4());
+        let mut marked = indicators(2);
+        marked[1]["object_marking_refs"] = json!([purple]);
+        let r = upload(
+            app,
+            &session,
+            &csrf,
+            &bundle(&[
+                json!({"type": "marking-definition", "spec_version": "2.1", "id": purple,
+                       "created": "2026-03-01T00:00:00.000Z", "name": "TLP:PURPLE",
+                       "definition_type": "statement", "definition": {"statement": "purple"}}),
+                marked[0].clone(),
+                marked[1].clone(),
+            ]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        assert!(
+            r.text().contains("declares the TLP level `TLP:PURPLE`"),
+            "{backend}: {}",
+            r.text()
+        );
+        assert_eq!(fx.versions().await, before, "{backend}: nothing stored");
+    }
+}

@@ -1433,3 +1433,21 @@ async fn taxii_status_retention_and_deletion_in_the_store() {
 
 #[path = "taxii_conformance.rs"]
 mod conformance;
+
+/// A TAXII envelope marked the way other tools mark TLP (OpenCTI's AMBER+STRICT, definitions of
+/// its own, granular markings) is stored at those levels, never at the default.
+#[tokio::test]
+async fn taxii_post_reads_tlp_markings_of_other_tools() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let objects = super::foreign_tlp_objects();
+        let st = fx
+            .post_envelope(
+                "m1_analyst",
+                objects.iter().map(|(o, _)| o.clone()).collect(),
+            )
+            .await;
+        assert_eq!(st["failure_count"], 0, "{backend}: {st}");
+        fx.check_foreign_tlp(backend, &objects).await;
+    }
+}

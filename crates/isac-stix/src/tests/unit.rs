@@ -165,6 +165,143 @@ fn tlp_of_reads_markings_and_refuses_conflicts() {
 }
 
 #[test]
+fn declared_and_granular_tlp_markings_never_widen() {
+    let def = |id: &str, extra: Value| {
+        let mut m = obj(
+            json!({"type": "marking-definition", "spec_version": "2.1", "id": id,
+                               "created": "2026-01-01T00:00:00.000Z"}),
+        );
+        m.extend(extra.as_object().cloned().expect("an object"));
+        m
+    };
+    let ids: Vec<String> = (1..=7).map(|n| sid("marking-definition", n)).collect();
+    let cases = [
+        (
+            json!({"definition_type": "statement", "definition": {"statement": "custom"},
+                "x_opencti_definition_type": "TLP", "x_opencti_definition": "TLP:AMBER+STRICT"}),
+            Some(Ok(Tlp::AmberStrict)),
+        ),
+        (
+            json!({"name": "tlp:red", "definition_type": "statement", "definition": {"statement": "x"}}),
+            Some(Ok(Tlp::Red)),
+        ),
+        (
+            json!({"definition_type": "tlp", "definition": {"tlp": "white"}}),
+            Some(Ok(Tlp::Clear)),
+        ),
+        (
+            json!({"name": "TLP:AMBER_STRICT", "definition_type": "statement", "definition": {"statement": "x"}}),
+            Some(Ok(Tlp::AmberStrict)),
+        ),
+        (
+            json!({"extensions": {tlp::TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": "green"}}}),
+            Some(Ok(Tlp::Green)),
+        ),
+        (
+            json!({"name": "TLP:PURPLE", "definition_type": "statement", "definition": {"statement": "x"}}),
+            Some(Err("TLP:PURPLE".to_owned())),
+        ),
+        (
+            json!({"name": "Copyright", "definition_type": "statement", "definition": {"statement": "x"}}),
+            None,
+        ),
+    ];
+    let mut declared = tlp::DeclaredTlp::default();
+    for (id, (extra, want)) in ids.iter().zip(cases) {
+        let d = def(id, extra);
+        assert_eq!(tlp::declared_level(&d), want, "{id}");
+        declared.learn(&d).expect("room");
+        assert_eq!(declared.level(id), want, "{id}");
+    }
+    // The predefined definitions are never redefined by a bundle.
+    let fake = def(
+        Tlp::Green.marking_id_v2(),
+        json!({"name": "TLP:RED", "definition_type": "statement", "definition": {"statement": "x"}}),
+    );
+    declared.learn(&fake).expect("ignored");
+    assert_eq!(
+        declared.level(Tlp::Green.marking_id_v2()),
+        Some(Ok(Tlp::Green))
+    );
+    assert_eq!(
+        declared.level(Tlp::OPENCTI_AMBER_STRICT_ID),
+        Some(Ok(Tlp::AmberStrict))
+    );
+
+    let mut o = indicator();
+    let marked = |o: &Map<String, Value>| tlp::marked_tlp(o, &declared);
+    assert_eq!(
+        marked(&o),
+        Ok(tlp::Marked {
+            object_level: None,
+            tlp: None
+        })
+    );
+    // A declared level alone: the TLP 2.0 id is put first, the tool's own id kept.
+    o.insert("object_marking_refs".into(), json!([ids[0], ids[6]]));
+    assert_eq!(marked(&o).expect("read").tlp, Some(Tlp::AmberStrict));
+    tlp::mark_tlp(&mut o, Tlp::AmberStrict, &declared);
+    assert_eq!(
+        o["object_marking_refs"],
+        json!([Tlp::AmberStrict.marking_id_v2(), ids[0], ids[6]])
+    );
+    assert_eq!(marked(&o).expect("read").tlp, Some(Tlp::AmberStrict));
+    // A granular marking more restrictive than the object's raises the whole object.
+    o.insert(
+        "object_marking_refs".into(),
+        json!([Tlp::Green.marking_id_v2(), ids[6]]),
+    );
+    o.insert(
+        "granular_markings".into(),
+        json!([{"marking_ref": ids[1], "selectors": ["description"]},
+               {"marking_ref": Tlp::Clear.marking_id_v2(), "selectors": ["name"]}]),
+    );
+    assert_eq!(
+        marked(&o),
+        Ok(tlp::Marked {
+            object_level: Some(Tlp::Green),
+            tlp: Some(Tlp::Red)
+        })
+    );
+    tlp::mark_tlp(&mut o, Tlp::Red, &declared);
+    assert_eq!(
+        o["object_marking_refs"],
+        json!([Tlp::Red.marking_id_v2(), ids[6]])
+    );
+    // A predefined marking of the level already there: nothing changes.
+    let before = o.clone();
+    tlp::mark_tlp(&mut o, Tlp::Red, &declared);
+    assert_eq!(o, before);
+    // Conflicts at object level, and unreadable declared levels, are errors.
+    o.insert("object_marking_refs".into(), json!([ids[1], ids[2]]));
+    assert_eq!(
+        marked(&o),
+        Err(tlp::MarkedError::Conflicting(Tlp::Red, Tlp::Clear))
+    );
+    o.insert("object_marking_refs".into(), json!([ids[5]]));
+    assert_eq!(
+        marked(&o),
+        Err(tlp::MarkedError::UnknownLevel(
+            ids[5].clone(),
+            "TLP:PURPLE".into()
+        ))
+    );
+    // The table is bounded.
+    let mut full = tlp::DeclaredTlp::default();
+    for n in 0..tlp::DECLARED_MAX {
+        full.learn(&def(
+            &sid("marking-definition", 1000 + n as u32),
+            json!({"name": "TLP:RED"}),
+        ))
+        .expect("room");
+    }
+    assert!(
+        full.learn(&def(&ids[0], json!({"name": "TLP:RED"})))
+            .is_err()
+    );
+}
+
+#[test]
 fn audience_round_trips_and_checks_its_shape() {
     let mut o = indicator();
     assert_eq!(audience::read(&o), Ok(None));
