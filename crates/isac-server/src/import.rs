@@ -118,7 +118,22 @@ impl Importer {
         objects: Vec<Map<String, Value>>,
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
-        let prepared = self.prepare(objects);
+        let mut declared = isac_stix::tlp::DeclaredTlp::default();
+        self.unit_declared(store, source, objects, totals, &mut declared)
+            .await
+    }
+
+    /// [`Importer::unit`] for one of several units of one exchange, with the TLP levels its
+    /// marking definitions declare ([`Importer::prepare_declared`]).
+    pub async fn unit_declared(
+        &self,
+        store: &Store,
+        source: &str,
+        objects: Vec<Map<String, Value>>,
+        totals: &mut ImportTotals,
+        declared: &mut isac_stix::tlp::DeclaredTlp,
+    ) -> Result<Vec<String>, ApiError> {
+        let prepared = self.prepare_declared(objects, declared);
         let mut session = store.import_session(0);
         let problems = self
             .store_prepared(&mut session, source, prepared, totals)

@@ -517,13 +517,20 @@ pub async fn taxii_pull(
     let mut totals = ImportTotals::default();
     let bar = ProgressBar::new(outcome.objects.len() as u64);
     let source = "taxii pull".to_string();
+    // A marking definition that declares a TLP level marks the objects of every page pulled,
+    // whichever page it came in (docs/EXCHANGE.md, "TLP markings of other tools").
+    let mut declared = isac_stix::tlp::DeclaredTlp::default();
+    for o in outcome.objects.iter().filter_map(Value::as_object) {
+        // One past the cap is refused when its chunk is prepared.
+        let _ = declared.learn(o);
+    }
     for chunk in outcome.objects.chunks(IMPORT_CHUNK) {
         let objects: Vec<Map<String, Value>> = chunk
             .iter()
             .filter_map(|v| v.as_object().cloned())
             .collect();
         let problems = importer
-            .unit(store, &source, objects, &mut totals)
+            .unit_declared(store, &source, objects, &mut totals, &mut declared)
             .await
             .map_err(|e| anyhow!("{}", e.message))?;
         report(&source, &problems, &bar);
