@@ -58,7 +58,16 @@ pub async fn importer(
         None => {
             let org = match owner {
                 Some(o) => find_org(store, o).await?,
-                None => store.operator_org().await?,
+                None => match store.operator_org().await {
+                    Ok(org) => org,
+                    Err(isac_store::StoreError::NotFound(_)) => bail!(
+                        "this store has no operator org yet, and what is imported needs an \
+                         owner: add one with `isac org add --kind operator --name NAME` and a \
+                         user who may write intelligence with `isac user add --org NAME --email EMAIL --role \
+                         isac-analyst`, or give --owner"
+                    ),
+                    Err(e) => return Err(e.into()),
+                },
             };
             store
                 .users(Some(&org.id))

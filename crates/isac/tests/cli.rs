@@ -313,6 +313,15 @@ fn flags_come_from_the_environment() {
 fn refused_input_leaves_nothing_behind() {
     let dir = TempDir::new();
     let d = dir.str();
+    // A store with no operator yet: importing says how to make an owner.
+    let file = dir.0.join("lone.json");
+    std::fs::write(&file, br#"{"type": "bundle", "id": "bundle--6f0b5e3c-8f4e-4c55-9b1a-0d3f8e6a7b21", "objects": []}"#)
+        .expect("write");
+    let out = run(
+        &["import", "--data", d, file.to_str().expect("utf-8")],
+        None,
+    );
+    fails(&out, 1, "isac org add --kind operator");
     base(d);
     let before = audit_records(d);
     let user_add = |org: &str, email: &str, role: &str, password: &str| {
