@@ -228,18 +228,10 @@ impl Exporter {
     /// Remembers the predefined TLP marking definitions `object` refers to, in
     /// `object_marking_refs` or a granular marking.
     fn note_markings(&mut self, object: &Value) {
-        let object_level = object
-            .get("object_marking_refs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten();
-        let granular = object
-            .get("granular_markings")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|g| g.get("marking_ref"));
-        for id in object_level.chain(granular).filter_map(Value::as_str) {
+        let Some(object) = object.as_object() else {
+            return;
+        };
+        for id in isac_stix::tlp::marking_refs(object) {
             if !self.markings.contains(id) && isac_model::Tlp::from_marking_id(id).is_some() {
                 self.markings.insert(id.to_owned());
             }

@@ -933,6 +933,32 @@ pub async fn ingest(
             undeclared.insert(i);
         }
     }
+    // A marking definition referred to but not in the call may have come in an earlier one (a
+    // TAXII client sends definitions once): a stored one the caller may read declares its TLP
+    // as one in the call would. At most `STORED_MARKINGS` are looked up per call.
+    const STORED_MARKINGS: usize = 100;
+    let referred: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(Value::as_object)
+        .flat_map(isac_stix::tlp::marking_refs)
+        .filter(|id| {
+            id.len() <= 300
+                && id.starts_with("marking-definition--")
+                && declared.level(id).is_none()
+        })
+        .collect();
+    for id in referred.into_iter().take(STORED_MARKINGS) {
+        match store.object(&p.viewer, id).await {
+            Ok(stored) => {
+                if let Ok(body) = serde_json::from_str::<Map<String, Value>>(&stored.body) {
+                    // Only room in the table decides; a full table leaves it to the default.
+                    let _ = declared.learn(&body);
+                }
+            }
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let mut current: BTreeMap<String, Option<StoredObject>> = BTreeMap::new();
     let mut batch: Vec<NewObject> = Vec::new();
     let mut index: Vec<usize> = Vec::new();

@@ -242,6 +242,23 @@ impl DeclaredTlp {
     }
 }
 
+/// The marking-definition ids an object refers to, in `object_marking_refs` and granular
+/// markings.
+pub fn marking_refs(object: &Map<String, Value>) -> impl Iterator<Item = &str> {
+    let object_level = object
+        .get("object_marking_refs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    let granular = object
+        .get("granular_markings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.get("marking_ref"));
+    object_level.chain(granular).filter_map(Value::as_str)
+}
+
 /// What an object's TLP markings say, for storing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marked {

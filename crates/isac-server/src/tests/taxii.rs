@@ -1449,5 +1449,20 @@ async fn taxii_post_reads_tlp_markings_of_other_tools() {
             .await;
         assert_eq!(st["failure_count"], 0, "{backend}: {st}");
         fx.check_foreign_tlp(backend, &objects).await;
+        // A definition sent in an earlier envelope marks the objects of a later one.
+        let later: Vec<(Value, Option<Tlp>)> = objects
+            .iter()
+            .skip(2)
+            .map(|(o, t)| {
+                let mut o = o.clone();
+                o["id"] = json!(uid("indicator"));
+                (o, *t)
+            })
+            .collect();
+        let st = fx
+            .post_envelope("m1_analyst", later.iter().map(|(o, _)| o.clone()).collect())
+            .await;
+        assert_eq!(st["failure_count"], 0, "{backend}: {st}");
+        fx.check_foreign_tlp(backend, &later).await;
     }
 }
