@@ -72,6 +72,46 @@ pub struct Importer {
     dir: Directory,
     users: BTreeSet<String>,
     groups: Vec<isac_store::Group>,
+    /// The TLP levels that stored marking definitions the importer may read declare
+    /// ([`isac_stix::tlp::DeclaredTlp`]); each unit or bundle starts from these.
+    declared: isac_stix::tlp::DeclaredTlp,
+}
+
+/// Pages of stored marking definitions read when an importer is made: at most this many
+/// times `limits::PAGE_MAX`.
+const STORED_MARKING_PAGES: usize = 20;
+
+/// What the marking definitions `viewer` may read declare: a definition stored by an earlier
+/// import marks the objects of this one as one in the same file would (docs/EXCHANGE.md).
+async fn stored_declared(
+    store: &Store,
+    viewer: &isac_policy::Viewer,
+) -> Result<isac_stix::tlp::DeclaredTlp, ApiError> {
+    let mut declared = isac_stix::tlp::DeclaredTlp::default();
+    let mut q = isac_store::ListQuery {
+        filter: isac_store::ObjectFilter {
+            stix_type: Some("marking-definition".into()),
+            ..Default::default()
+        },
+        sort: isac_store::Sort::OldestFirst,
+        cursor: None,
+        limit: isac_model::limits::PAGE_MAX,
+    };
+    for _ in 0..STORED_MARKING_PAGES {
+        let page = store.list_objects(viewer, &q).await?;
+        for o in &page.objects {
+            if let Ok(body) = serde_json::from_str::<Map<String, Value>>(&o.body)
+                && declared.learn(&body).is_err()
+            {
+                return Ok(declared);
+            }
+        }
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(declared)
 }
 
 impl Importer {
@@ -90,6 +130,7 @@ impl Importer {
             )));
         }
         Ok(Importer {
+            declared: stored_declared(store, &principal.viewer).await?,
             principal,
             default_tlp,
             locale: Locale::En,
@@ -118,7 +159,7 @@ impl Importer {
         objects: Vec<Map<String, Value>>,
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
-        let mut declared = isac_stix::tlp::DeclaredTlp::default();
+        let mut declared = self.declared();
         self.unit_declared(store, source, objects, totals, &mut declared)
             .await
     }
@@ -146,7 +187,12 @@ impl Importer {
     /// without touching the store, so that a caller can prepare the next unit on another thread
     /// while the store writes this one. `Err` holds one line per object that failed.
     pub fn prepare(&self, objects: Vec<Map<String, Value>>) -> Prepared {
-        self.prepare_declared(objects, &mut isac_stix::tlp::DeclaredTlp::default())
+        self.prepare_declared(objects, &mut self.declared())
+    }
+
+    /// The TLP levels stored marking definitions declare, to start a unit or bundle from.
+    pub fn declared(&self) -> isac_stix::tlp::DeclaredTlp {
+        self.declared.clone()
     }
 
     /// [`Importer::prepare`] for one chunk of a larger bundle: `declared` holds the TLP levels
@@ -860,7 +906,7 @@ impl Importer {
         mut send: impl FnMut(u64, Prepared) -> Result<(), String>,
     ) -> Result<(), isac_stix::bundle::BundleError> {
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
-        let mut declared = isac_stix::tlp::DeclaredTlp::default();
+        let mut declared = self.declared();
         let mut prepare_and_send = |chunk: Vec<Map<String, Value>>| {
             let n = chunk.len() as u64;
             send(n, self.prepare_declared(chunk, &mut declared))

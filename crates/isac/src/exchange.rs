@@ -528,7 +528,7 @@ pub async fn taxii_pull(
     let source = "taxii pull".to_string();
     // A marking definition that declares a TLP level marks the objects of every page pulled,
     // whichever page it came in (docs/EXCHANGE.md, "TLP markings of other tools").
-    let mut declared = isac_stix::tlp::DeclaredTlp::default();
+    let mut declared = importer.declared();
     for o in outcome.objects.iter().filter_map(Value::as_object) {
         // One past the cap is refused when its chunk is prepared.
         let _ = declared.learn(o);

@@ -833,6 +833,21 @@ async fn web_import_reads_tlp_markings_of_other_tools() {
         let r = upload(app, &session, &csrf, &bundle(&all)).await;
         assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
         fx.check_foreign_tlp(backend, &objects).await;
+        // A later import of objects marked with those definitions, without them: the stored
+        // definitions mark them.
+        let later: Vec<(Value, Option<isac_model::Tlp>)> = objects
+            .iter()
+            .skip(2)
+            .map(|(o, t)| {
+                let mut o = o.clone();
+                o["id"] = json!(format!("indicator--{}", uuid::Uuid::new_v4()));
+                (o, *t)
+            })
+            .collect();
+        let only: Vec<Value> = later.iter().map(|(o, _)| o.clone()).collect();
+        let r = upload(app, &session, &csrf, &bundle(&only)).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        fx.check_foreign_tlp(backend, &later).await;
 
         let before = fx.versions().await;
         let purple = format!("marking-definition--{}", uuid::Uuid::new_v4());
