@@ -343,3 +343,80 @@ def test_stix2_taxii_data_source_and_sink(base_url, keys, world):
     back = TAXIICollectionSource(collection(base_url, SUBMIT, key)).get(new.id)
     assert back is not None and back.name == "stix2 sink"
     assert TLP_GREEN in back.object_marking_refs
+
+
+def test_tlp_markings_of_other_tools_are_read(base_url, keys, world):
+    """Objects built with the stix2 library as OpenCTI's connectors build them (the OpenCTI
+    AMBER+STRICT statement marking), a statement marking named TLP:RED, and a granular TLP:RED
+    marking, pushed with taxii2-client: isac stores each at its level, so another member, the
+    vendor and anonymous readers see none of them, and the owner reads the TLP 2.0 marking."""
+    import stix2
+
+    tag = secrets.token_hex(4)
+    m01 = keys["analyst@m01.example"]
+    opencti = stix2.MarkingDefinition(
+        id="marking-definition--826578e1-40ad-459f-bc73-ede076f81f37",
+        definition_type="statement",
+        definition={"statement": "custom"},
+        allow_custom=True,
+        custom_properties={
+            "x_opencti_definition_type": "TLP",
+            "x_opencti_definition": "TLP:AMBER+STRICT",
+        },
+    )
+    red_statement = stix2.MarkingDefinition(
+        name="TLP:RED",
+        definition_type="statement",
+        definition={"statement": "Restricted to participants only."},
+    )
+
+    def ind(name: str, **kw) -> dict:
+        o = stix2.Indicator(
+            name=f"{name}-{tag}",
+            description="part of it may be restricted",
+            pattern=f"[domain-name:value = '{name.lower()}-{tag}.example']",
+            pattern_type="stix",
+            valid_from="2026-11-20T08:00:00Z",
+            **kw,
+        )
+        return json.loads(o.serialize())
+
+    strict = ind("OCTI-STRICT", object_marking_refs=[opencti.id])
+    red = ind("STATEMENT-RED", object_marking_refs=[red_statement.id])
+    granular = ind(
+        "GRANULAR-RED",
+        object_marking_refs=[stix2.TLP_GREEN.id],
+        granular_markings=[stix2.GranularMarking(marking_ref=stix2.TLP_RED.id, selectors=["description"])],
+    )
+    plain = ind("PLAIN-GREEN", object_marking_refs=[stix2.TLP_GREEN.id])
+    definitions = [json.loads(opencti.serialize()), json.loads(red_statement.serialize())]
+    sub = collection(base_url, SUBMIT, m01)
+    status = sub.add_objects({"objects": definitions + [strict, red, granular, plain]})
+    assert status.failure_count == 0, status.failures
+    # A later envelope refers to the definitions without carrying them.
+    later = ind("LATER-RED", object_marking_refs=[red_statement.id])
+    status = sub.add_objects({"objects": [later]})
+    assert status.failure_count == 0, status.failures
+
+    want = {
+        strict["id"]: "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+        red["id"]: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        granular["id"]: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        later["id"]: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+        # stix2's TLP_GREEN is the TLP 1.0 definition; a predefined marking is kept as given.
+        plain["id"]: stix2.TLP_GREEN.id,
+    }
+    own = collection(base_url, ALL, m01)
+    for oid, marking in want.items():
+        got = own.get_object(oid)["objects"][0]
+        assert got["object_marking_refs"][0] == marking, got
+        result = validate_instance(got, ValidationOptions(version="2.1"))
+        assert result.is_valid, [str(e) for e in result.errors]
+    for email in ("analyst@m02.example", "responder@v01.example", "service@p01.example"):
+        seen = {o["id"] for o in all_objects(collection(base_url, ALL, keys[email]), type="indicator")}
+        restricted = set(want) - {plain["id"]}
+        assert not (seen & restricted), (email, seen & restricted)
+        if email == "analyst@m02.example":
+            assert plain["id"] in seen
+    anon = {o["id"] for o in all_objects(collection(base_url, PUBLIC))}
+    assert not (anon & set(want))
