@@ -616,7 +616,8 @@ async fn set_lang(
         return Redirect::to("/login").into_response();
     };
     let Ok(l) = f.locale.parse::<Locale>() else {
-        return ApiError::invalid("unknown language").into_response();
+        let l = i18n::negotiate(&headers);
+        return ApiError::invalid(tr(l, "unknown language", "不支援的語言")).into_response();
     };
     if !ct_eq(&f.csrf, &pre) {
         return Redirect::to("/login").into_response();
@@ -1203,8 +1204,13 @@ async fn intel_new_submit(
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> WebResult {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| fail(&p, ApiError::bad_request("malformed form")))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        let l = p.user.locale;
+        fail(
+            &p,
+            ApiError::bad_request(tr(l, "malformed form", "表單格式錯誤")),
+        )
+    })?;
     let get = |k: &str| {
         pairs
             .iter()
@@ -1573,7 +1579,11 @@ async fn orgs_totp(
     if !(p.user.role.is_operator_admin() || p.org.id == id) {
         return Err(fail(
             &p,
-            ApiError::forbidden("you may manage only your own organisation"),
+            ApiError::forbidden(tr(
+                p.user.locale,
+                "you may manage only your own organisation",
+                "只能管理自己的機構",
+            )),
         ));
     }
     s.store
@@ -1721,7 +1731,12 @@ async fn users_enabled(
         return Err(fail(&p, ApiError::not_found("user")));
     }
     if u.id == p.user.id {
-        return Err(fail(&p, ApiError::conflict("you cannot disable yourself")));
+        let m = tr(
+            p.user.locale,
+            "you cannot disable yourself",
+            "不能停用自己的帳號",
+        );
+        return Err(fail(&p, ApiError::conflict(m)));
     }
     s.store
         .set_user_enabled(
@@ -1793,7 +1808,8 @@ async fn groups_create(
     let ApiForm(f) = f.map_err(|e| fail(&p, e))?;
     isac_model::check_text("name", &f.name, limits::NAME_CHARS).map_err(|e| fail(&p, e))?;
     if f.description.chars().count() > limits::TEXT_CHARS {
-        return Err(fail(&p, ApiError::invalid("the description is too long")));
+        let m = tr(p.user.locale, "the description is too long", "說明太長");
+        return Err(fail(&p, ApiError::invalid(m)));
     }
     s.store
         .create_group(&f.name, &f.description, p.audit("group.create", "-", ip))
@@ -1900,7 +1916,14 @@ async fn applications_decide(
             locale: None,
         }),
         "reject" => None,
-        _ => return Err(fail(&p, ApiError::invalid("decide approve or reject"))),
+        _ => {
+            let m = tr(
+                p.user.locale,
+                "decide approve or reject",
+                "請選擇核准或拒絕",
+            );
+            return Err(fail(&p, ApiError::invalid(m)));
+        }
     };
     api::decide(&s, &p, ip, &id, approve)
         .await
