@@ -445,6 +445,10 @@ pub enum DocumentKind {
     Object,
     /// A MISP feed in a tar archive, as the web export writes it ([`unpack_feed_archive`]).
     MispFeedArchive,
+    /// A MISP galaxy or galaxy cluster file (as the misp-galaxy repository publishes them): not
+    /// imported on its own, because isac takes galaxy clusters from the events that carry them;
+    /// refused with a message saying so ([`Importer::galaxy_file`]).
+    MispGalaxy,
 }
 
 /// Tells a STIX bundle from a MISP event by its first bytes: a MISP event is `{"Event": …}`, a
@@ -462,6 +466,14 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
         Some(DocumentKind::Bundle)
     } else if head.contains("\"info\"") || head.contains("\"Attribute\"") {
         Some(DocumentKind::MispEvent)
+    } else if head.trim_start().starts_with('{')
+        && !head.contains("\"id\"")
+        && head.contains("\"uuid\"")
+        && (head.contains("\"values\"") || head.contains("\"namespace\""))
+    {
+        // Every STIX object has an `id`; a galaxy cluster file has a `uuid` and its clusters
+        // in `values`, a galaxy definition a `uuid` and a `namespace`.
+        Some(DocumentKind::MispGalaxy)
     } else if head.trim_start().starts_with('{') && head.contains("\"type\"") {
         Some(DocumentKind::Object)
     } else {
@@ -651,6 +663,7 @@ impl Importer {
                 notes.extend(self.unit(store, source, objects, totals).await?);
                 Ok(notes)
             }
+            Some(DocumentKind::MispGalaxy) => Ok(Notes::refused(totals, self.galaxy_file())),
             None => Ok(Notes::refused(
                 totals,
                 match self.locale {
@@ -709,6 +722,19 @@ impl Importer {
     }
 
     /// Why an archive or directory is not a MISP feed, in the importer's language.
+    /// Why a MISP galaxy or galaxy cluster file is refused, in the importer's language.
+    pub fn galaxy_file(&self) -> String {
+        match self.locale {
+            Locale::En => "a MISP galaxy or galaxy cluster file: isac takes galaxy clusters from \
+                           the MISP events (or feeds) that carry them, as STIX objects with the \
+                           event's TLP; import those events instead"
+                .into(),
+            Locale::ZhTw => "這是 MISP galaxy 或 galaxy cluster 檔案：isac 從帶有 galaxy cluster 的 \
+                             MISP 事件（或 feed）匯入它們，成為帶該事件 TLP 的 STIX 物件；請改為匯入那些事件"
+                .into(),
+        }
+    }
+
     pub fn not_a_feed(&self, e: &dyn std::fmt::Display) -> String {
         match self.locale {
             Locale::En => format!("not a MISP feed: {e}"),

@@ -1669,3 +1669,32 @@ async fn share_form_names_levels_the_writer_would_not_read_back() {
         }
     }
 }
+
+/// Web error pages speak the user's language: an administrator who tries to disable their own
+/// account is told so in zh-TW, and nothing changes.
+#[tokio::test]
+async fn web_admin_errors_speak_the_users_language() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        fx.store
+            .set_user_locale(&fx.m1_admin.id, Locale::ZhTw)
+            .await
+            .expect("locale");
+        let (_, session, _) = web_login(app, "admin@m1.example", PASSWORD).await;
+        let session = session.expect("session");
+        let page = send(app, with_session(Method::GET, "/keys", &session, None)).await;
+        let csrf = csrf_of(&page.text());
+        let uri = format!("/admin/users/{}/enabled", fx.m1_admin.id);
+        let form = format!("csrf={csrf}&enabled=false");
+        let r = send(app, with_session(Method::POST, &uri, &session, Some(&form))).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{backend}: {}", r.text());
+        assert!(
+            r.text().contains("不能停用自己的帳號"),
+            "{backend}: {}",
+            r.text()
+        );
+        let me = fx.store.user(&fx.m1_admin.id).await.expect("user");
+        assert!(me.enabled, "{backend}");
+    }
+}

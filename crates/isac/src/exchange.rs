@@ -111,6 +111,8 @@ enum Input {
     MispFeed(PathBuf),
     /// A MISP feed archived with tar, as the web export writes it.
     MispFeedArchive(PathBuf),
+    /// A MISP galaxy or cluster file: refused with why (`Importer::galaxy_file`).
+    MispGalaxy(PathBuf),
 }
 
 fn classify(path: &Path) -> Result<Vec<Input>> {
@@ -142,6 +144,9 @@ fn classify(path: &Path) -> Result<Vec<Input>> {
         Some(isac_server::import::DocumentKind::Object) => Ok(vec![Input::Object(path.to_owned())]),
         Some(isac_server::import::DocumentKind::MispFeedArchive) => {
             Ok(vec![Input::MispFeedArchive(path.to_owned())])
+        }
+        Some(isac_server::import::DocumentKind::MispGalaxy) => {
+            Ok(vec![Input::MispGalaxy(path.to_owned())])
         }
         None => bail!(
             "{}: neither a STIX bundle, a STIX object nor a MISP event",
@@ -241,6 +246,10 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
                     &mut totals,
                 )
                 .await?
+            }
+            Input::MispGalaxy(path) => {
+                totals.refuse_unit();
+                report(&path.display().to_string(), &[importer.galaxy_file()], &bar);
             }
             Input::MispFeedArchive(path) => {
                 let source = path.display().to_string();

@@ -810,6 +810,31 @@ fn invalid_object_refuses_its_whole_bundle_only() {
     let again = summary(&ok(&["import", "--data", d, &f_bad_pattern, &f_good]));
     assert_eq!((again.created, again.unchanged, again.refused), (3, 2, 0));
     println!("refused 2 bundles whole, stored the third");
+
+    // A MISP galaxy cluster file, as the misp-galaxy repository publishes them, is refused
+    // with why, and the other file of the same run is still read.
+    let galaxy = dir.join("threat-actor.json");
+    write_json(
+        &galaxy,
+        &json!({
+            "authors": ["MISP Project"], "category": "actor", "description": "Known actors",
+            "name": "Threat Actor", "source": "MISP Project", "type": "threat-actor",
+            "uuid": "7cdff317-a673-4474-84ec-4f1754947823", "version": 300,
+            "values": [{"value": "APT 99", "uuid": "2a5f1b3c-1d2e-4f3a-8b9c-0d1e2f3a4b5c",
+                        "description": "An actor.", "meta": {"synonyms": ["Example Panda"]}}],
+        }),
+    );
+    let out = run(&["import", "--data", d, &galaxy, &f_good]);
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    let s = summary(&out.stdout);
+    assert_eq!((s.units, s.refused, s.unchanged), (2, 1, 2));
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&galaxy) && l.contains("a MISP galaxy or galaxy cluster file")),
+        "{}",
+        out.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
