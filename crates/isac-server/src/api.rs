@@ -1085,9 +1085,11 @@ async fn create_object(
     State(s): State<AppState>,
     p: Principal,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     ApiJson(b): ApiJson<ObjectInput>,
 ) -> ApiResult<(StatusCode, Json<ObjectView>)> {
-    let mut v = create_objects(&s, &p, ip, vec![b]).await?;
+    let l = crate::i18n::api_locale(&headers);
+    let mut v = create_objects(&s, &p, ip, l, vec![b]).await?;
     Ok((StatusCode::CREATED, Json(v.remove(0))))
 }
 
@@ -1109,12 +1111,18 @@ async fn create_batch(
     State(s): State<AppState>,
     p: Principal,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     ApiJson(b): ApiJson<BatchInput>,
 ) -> ApiResult<(StatusCode, Json<BatchOut>)> {
+    let l = crate::i18n::api_locale(&headers);
     if b.items.is_empty() || b.items.len() > 1000 {
-        return Err(ApiError::invalid("a batch has 1 to 1000 items"));
+        return Err(ApiError::invalid(crate::i18n::tr(
+            l,
+            "a batch has 1 to 1000 items",
+            "一批須有 1 到 1000 項",
+        )));
     }
-    let v = create_objects(&s, &p, ip, b.items).await?;
+    let v = create_objects(&s, &p, ip, l, b.items).await?;
     Ok((
         StatusCode::CREATED,
         Json(BatchOut {
@@ -1123,11 +1131,12 @@ async fn create_batch(
     ))
 }
 
-/// Prepares and stores first versions; shared by the API and the web form.
+/// Prepares and stores first versions; shared by the API and the web form. Messages are in `l`.
 pub async fn create_objects(
     s: &AppState,
     p: &Principal,
     ip: std::net::IpAddr,
+    l: Locale,
     items: Vec<ObjectInput>,
 ) -> ApiResult<Vec<ObjectView>> {
     let dir = Directory::load(&s.store).await?;
@@ -1135,7 +1144,7 @@ pub async fn create_objects(
     let now = chrono::Utc::now();
     let mut new = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let o = intel::prepare_new(&dir, &users, &p.user, item, s.config.default_tlp, now)
+        let o = intel::prepare_new(l, &dir, &users, &p.user, item, s.config.default_tlp, now)
             .map_err(|mut e| {
                 if i > 0 || e.message.is_empty() {
                     e.message = format!("item {i}: {}", e.message);
@@ -1253,9 +1262,11 @@ async fn new_version(
     p: Principal,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(b): ApiJson<VersionInput>,
 ) -> ApiResult<(StatusCode, Json<ObjectView>)> {
-    let v = version(&s, &p, ip, &id, b, false).await?;
+    let l = crate::i18n::api_locale(&headers);
+    let v = version(&s, &p, ip, l, &id, b, false).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -1266,11 +1277,13 @@ async fn revoke_object(
     p: Principal,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Json<ObjectView>> {
     let v = version(
         &s,
         &p,
         ip,
+        crate::i18n::api_locale(&headers),
         &id,
         VersionInput {
             changes: Default::default(),
@@ -1283,29 +1296,35 @@ async fn revoke_object(
     Ok(Json(v))
 }
 
-/// Prepares and stores a new version; shared by the API and the web UI.
+/// Prepares and stores a new version; shared by the API and the web UI. Messages are in `l`.
 pub async fn version(
     s: &AppState,
     p: &Principal,
     ip: std::net::IpAddr,
+    l: Locale,
     id: &str,
     b: VersionInput,
     revoke: bool,
 ) -> ApiResult<ObjectView> {
     let current = s.store.object(&p.viewer, id).await?;
     if current.revoked {
-        return Err(ApiError::conflict(
+        return Err(ApiError::conflict(crate::i18n::tr(
+            l,
             "the object is revoked; revoked objects get no new versions",
-        ));
+            "物件已撤銷；已撤銷的物件不再有新版本",
+        )));
     }
     if revoke && current.access.owner_org != p.org.id {
-        return Err(ApiError::forbidden(
+        return Err(ApiError::forbidden(crate::i18n::tr(
+            l,
             "only the owner org may revoke an object",
-        ));
+            "只有擁有機構可以撤銷物件",
+        )));
     }
     let dir = Directory::load(&s.store).await?;
     let users = intel::user_ids(&s.store).await?;
     let new = intel::prepare_version(
+        l,
         &dir,
         &users,
         &p.user,

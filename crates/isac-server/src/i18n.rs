@@ -21,12 +21,21 @@ pub fn negotiate(headers: &HeaderMap) -> Locale {
     {
         return l;
     }
-    let Some(al) = headers
+    accept_language(headers).unwrap_or(Locale::ZhTw)
+}
+
+/// The language of REST API messages: the first supported language in `Accept-Language`, else
+/// English. The API is read by programs first, which send no preference; the web UI follows the
+/// user's own setting.
+pub fn api_locale(headers: &HeaderMap) -> Locale {
+    accept_language(headers).unwrap_or(Locale::En)
+}
+
+/// The supported language `Accept-Language` prefers, if it names one.
+fn accept_language(headers: &HeaderMap) -> Option<Locale> {
+    let al = headers
         .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Locale::ZhTw;
-    };
+        .and_then(|v| v.to_str().ok())?;
     let mut best: Option<(f32, Locale)> = None;
     for part in al.split(',') {
         let mut it = part.trim().split(';');
@@ -48,7 +57,7 @@ pub fn negotiate(headers: &HeaderMap) -> Locale {
             best = Some((q, l));
         }
     }
-    best.map_or(Locale::ZhTw, |(_, l)| l)
+    best.map(|(_, l)| l)
 }
 
 pub fn role(l: Locale, r: Role) -> &'static str {

@@ -219,40 +219,53 @@ fn title_of(o: &Map<String, Value>, id: &str) -> String {
 /// the default. An explicit TLP that contradicts the object's marking is refused, and so is one
 /// wider than a granular TLP marking on part of the object (the object is shared whole); without
 /// either, a granular marking's TLP is the object's.
-fn resolve_tlp(input: &ObjectInput, default: Tlp) -> Result<Tlp, ApiError> {
+fn resolve_tlp(l: Locale, input: &ObjectInput, default: Tlp) -> Result<Tlp, ApiError> {
     use isac_stix::tlp::MarkedError;
-    let invalid = |m: String| {
+    let invalid = |en: String, zh: String| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_tlp",
-            m,
+            match l {
+                Locale::En => en,
+                Locale::ZhTw => zh,
+            },
         )
     };
-    let marked = isac_stix::tlp::marked_tlp(&input.object, &Default::default()).map_err(|e| {
-        invalid(match e {
-            MarkedError::Conflicting(a, b) => format!(
-                "the object carries conflicting TLP markings {} and {}",
-                a.label(),
-                b.label()
+    let marked =
+        isac_stix::tlp::marked_tlp(&input.object, &Default::default()).map_err(|e| match e {
+            MarkedError::Conflicting(a, b) => invalid(
+                format!(
+                    "the object carries conflicting TLP markings {} and {}",
+                    a.label(),
+                    b.label()
+                ),
+                format!("物件帶有互相衝突的 TLP 標記 {} 與 {}", a.label(), b.label()),
             ),
-            MarkedError::UnknownLevel(id, level) => {
+            MarkedError::UnknownLevel(id, level) => invalid(
                 format!(
                     "marking `{}` declares an unknown TLP level `{}`",
                     short(&id),
                     short(&level)
-                )
-            }
-        })
-    })?;
+                ),
+                format!(
+                    "標記 `{}` 宣告了未知的 TLP 等級 `{}`",
+                    short(&id),
+                    short(&level)
+                ),
+            ),
+        })?;
     let tlp = match (&input.tlp, marked.object_level) {
         (Some(s), Some(m)) => {
             let t = parse_tlp(s)?;
             if t != m {
-                return Err(invalid(format!(
-                    "`tlp` is {} but the object is marked {}",
-                    t.label(),
-                    m.label()
-                )));
+                return Err(invalid(
+                    format!(
+                        "`tlp` is {} but the object is marked {}",
+                        t.label(),
+                        m.label()
+                    ),
+                    format!("`tlp` 為 {}，但物件標記為 {}", t.label(), m.label()),
+                ));
             }
             t
         }
@@ -266,13 +279,21 @@ fn resolve_tlp(input: &ObjectInput, default: Tlp) -> Result<Tlp, ApiError> {
     if let Some(g) = marked.tlp
         && g.breadth() < tlp.breadth()
     {
-        return Err(invalid(format!(
-            "the object is {} but part of it is marked {} (`granular_markings`); objects are \
-             shared whole, so give it {}",
-            tlp.label(),
-            g.label(),
-            g.label()
-        )));
+        return Err(invalid(
+            format!(
+                "the object is {} but part of it is marked {} (`granular_markings`); objects \
+                 are shared whole, so give it {}",
+                tlp.label(),
+                g.label(),
+                g.label()
+            ),
+            format!(
+                "物件為 {}，但其中一部分標記為 {}（`granular_markings`）；物件整體分享，請改為 {}",
+                tlp.label(),
+                g.label(),
+                g.label()
+            ),
+        ));
     }
     Ok(tlp)
 }
@@ -360,6 +381,7 @@ pub async fn user_ids(store: &Store) -> Result<BTreeSet<String>, ApiError> {
 
 /// Prepares a first version. `now` stamps `created` and `modified`.
 pub fn prepare_new(
+    l: Locale,
     dir: &Directory,
     users: &BTreeSet<String>,
     author: &User,
@@ -367,18 +389,18 @@ pub fn prepare_new(
     default: Tlp,
     now: DateTime<Utc>,
 ) -> Result<NewObject, ApiError> {
-    let tlp = resolve_tlp(&input, default)?;
-    let access = build_access(Locale::En, dir, author, tlp, &input.recipients, users)?;
+    let tlp = resolve_tlp(l, &input, default)?;
+    let access = build_access(l, dir, author, tlp, &input.recipients, users)?;
     let o = &mut input.object;
     let t = o
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| ApiError::invalid("the object has no `type`"))?
         .to_owned();
-    check_type(Locale::En, &t)?;
+    check_type(l, &t)?;
     let id = match o.get("id") {
         Some(Value::String(id)) => {
-            check_id(Locale::En, id, &t)?;
+            check_id(l, id, &t)?;
             id.clone()
         }
         Some(_) => return Err(ApiError::invalid("`id` must be a string")),
@@ -470,7 +492,12 @@ pub struct VersionInput {
 }
 
 /// Prepares a new version of `current`, written by `writer`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the language, the directory checked against, who writes, and the version's parts"
+)]
 pub fn prepare_version(
+    l: Locale,
     dir: &Directory,
     users: &BTreeSet<String>,
     writer: &User,
@@ -507,7 +534,7 @@ pub fn prepare_version(
     });
     // The owner and author stay those of the object; the writer's org decides whether widening
     // is allowed.
-    let mut access = build_access(Locale::En, dir, writer, tlp, &recipients, users)?;
+    let mut access = build_access(l, dir, writer, tlp, &recipients, users)?;
     access.owner_org = current.access.owner_org.clone();
     access.author = current.access.author.clone();
     check_new_version(&writer.org_id, &current.access, &access)?;

@@ -1698,3 +1698,41 @@ async fn web_admin_errors_speak_the_users_language() {
         assert!(me.enabled, "{backend}");
     }
 }
+
+/// REST messages of object writes follow `Accept-Language`, English without one: programs get
+/// the English they were written against, people who ask get zh-TW. The `code` never changes.
+#[tokio::test]
+async fn rest_object_write_messages_follow_accept_language() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let mut marked = indicator("x", "192.0.2.1");
+        marked["object_marking_refs"] = json!([Tlp::Red.marking_id_v2()]);
+        let body = json!({"object": marked, "tlp": "green"});
+        for (lang, want) in [
+            (None, "`tlp` is TLP:GREEN but the object is marked TLP:RED"),
+            (
+                Some("zh-TW,zh;q=0.9,en;q=0.5"),
+                "`tlp` 為 TLP:GREEN，但物件標記為 TLP:RED",
+            ),
+            (
+                Some("en-US,en;q=0.9"),
+                "`tlp` is TLP:GREEN but the object is marked TLP:RED",
+            ),
+        ] {
+            let mut req = api(
+                Method::POST,
+                "/api/v1/objects",
+                Some(&fx.keys["m1_analyst"]),
+                Some(body.clone()),
+            );
+            if let Some(l) = lang {
+                req.headers_mut()
+                    .insert(header::ACCEPT_LANGUAGE, l.parse().expect("header"));
+            }
+            let r = send(&fx.app, req).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+            assert_eq!(r.json()["code"], "invalid_tlp", "{backend}");
+            assert_eq!(r.json()["message"], want, "{backend} {lang:?}");
+        }
+    }
+}

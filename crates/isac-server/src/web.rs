@@ -1116,6 +1116,7 @@ async fn intel_revoke(
         &s,
         &p,
         ip,
+        p.user.locale,
         &id,
         intel::VersionInput {
             changes: Default::default(),
@@ -1275,7 +1276,7 @@ async fn intel_new_submit(
                 users,
             },
         };
-        api::create_objects(&s, &p, ip, vec![input]).await
+        api::create_objects(&s, &p, ip, p.user.locale, vec![input]).await
     }
     .await;
     match r {
