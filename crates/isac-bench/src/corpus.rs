@@ -575,8 +575,16 @@ pub async fn load(
                 tlp: Some(d.tlp.as_str().to_owned()),
                 recipients: d.recipients,
             };
-            let o = intel::prepare_new(&dir, &users, cast.author(d.author), input, Tlp::Green, at)
-                .map_err(|e| anyhow!("corpus object {i}: {}", e.message))?;
+            let o = intel::prepare_new(
+                isac_model::Locale::En,
+                &dir,
+                &users,
+                cast.author(d.author),
+                input,
+                Tlp::Green,
+                at,
+            )
+            .map_err(|e| anyhow!("corpus object {i}: {}", e.message))?;
             objects.push(o);
         }
         // Corpus objects are first versions only; the check refuses anything else.

@@ -150,6 +150,7 @@ fn generate(
                             recipients: d.recipients,
                         };
                         intel::prepare_new(
+                            isac_model::Locale::En,
                             &dir,
                             &users,
                             author(&cast, d.author),

@@ -647,8 +647,16 @@ async fn seed_objects(
             tlp: Some(tlp.as_str().to_owned()),
             recipients,
         };
-        let new = intel::prepare_new(&dir, &user_ids, author, input, Tlp::Green, at)
-            .map_err(|e| anyhow!("demo object {i}: {}", e.message))?;
+        let new = intel::prepare_new(
+            isac_model::Locale::En,
+            &dir,
+            &user_ids,
+            author,
+            input,
+            Tlp::Green,
+            at,
+        )
+        .map_err(|e| anyhow!("demo object {i}: {}", e.message))?;
         if tlp.breadth() >= Tlp::Green.breadth() {
             maker.open.push(id);
         }
