@@ -807,13 +807,7 @@ pub fn prepare_ingest(
         (None, Some(c)) => c.access.tlp,
         (None, None) => isac_policy::default_tlp(default)?,
     };
-    if !matches!(o.get("object_marking_refs"), None | Some(Value::Array(_))) {
-        return Err(ApiError::invalid(tr(
-            l,
-            "`object_marking_refs` must be a list",
-            "`object_marking_refs` 必須是清單",
-        )));
-    }
+    // `validate` above has refused an `object_marking_refs` that is not a list of identifiers.
     isac_stix::tlp::mark_tlp(&mut o, tlp, declared);
     // Audience: isac's extension names recipient orgs by identity, groups and named users.
     let audience = isac_stix::audience::read(&o)

@@ -120,21 +120,16 @@ impl std::error::Error for TlpError {}
 /// The TLP level of an object from its `object_marking_refs`; TLP 1.0 ids read as their 2.0
 /// equals (WHITE = CLEAR). Non-TLP markings are ignored. Two different levels are an error.
 pub fn tlp_of(object: &Map<String, Value>) -> Result<Option<Tlp>, TlpError> {
-    let Some(refs) = object.get("object_marking_refs") else {
-        return Ok(None);
-    };
-    let refs = refs.as_array().ok_or(TlpError::Malformed)?;
-    let mut found: Option<Tlp> = None;
-    for r in refs {
-        let r = r.as_str().ok_or(TlpError::Malformed)?;
-        if let Some(t) = Tlp::from_marking_id(r) {
-            match found {
-                Some(prev) if prev != t => return Err(TlpError::Conflicting(prev, t)),
-                _ => found = Some(t),
-            }
-        }
+    match object.get("object_marking_refs") {
+        None => return Ok(None),
+        Some(Value::Array(refs)) if refs.iter().all(Value::is_string) => {}
+        Some(_) => return Err(TlpError::Malformed),
     }
-    Ok(found)
+    match marked_tlp(object, &DeclaredTlp::default()) {
+        Ok(m) => Ok(m.object_level),
+        Err(MarkedError::Conflicting(a, b)) => Err(TlpError::Conflicting(a, b)),
+        Err(MarkedError::UnknownLevel(..)) => unreachable!("only learnt definitions have one"),
+    }
 }
 
 /// Sets an object's TLP marking to the TLP 2.0 id of `tlp`, replacing any TLP marking (1.0 or
@@ -218,7 +213,8 @@ impl DeclaredTlp {
         let Some(id) = object.get("id").and_then(Value::as_str) else {
             return Ok(());
         };
-        if canonical_for_id(id).is_some() || Tlp::from_marking_id(id).is_some() {
+        // The predefined (and OpenCTI's) definitions are never redefined by a bundle.
+        if Tlp::from_marking_id(id).is_some() {
             return Ok(());
         }
         let Some(level) = declared_level(object) else {

@@ -57,6 +57,15 @@ async fn post_import(app: &Router, session: &str, body: Vec<u8>) -> Resp {
 }
 
 /// Uploads `file` the way the import form sends it: the CSRF token first.
+/// Logs the m1 analyst in on the web and opens the import page: the session and its CSRF token.
+async fn m1_analyst_on_exchange(app: &Router) -> (String, String) {
+    let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
+    let session = session.expect("session");
+    let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
+    let csrf = csrf_of(&page.text());
+    (session, csrf)
+}
+
 async fn upload(app: &Router, session: &str, csrf: &str, file: &[u8]) -> Resp {
     let body = multipart(&[
         ("csrf", None, csrf.as_bytes()),
@@ -380,10 +389,7 @@ async fn web_import_refuses_bad_uploads_storing_nothing() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
         let app = &fx.app;
-        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
-        let session = session.expect("session");
-        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
-        let csrf = csrf_of(&page.text());
+        let (session, csrf) = m1_analyst_on_exchange(app).await;
         let before = fx.versions().await;
         let small = indicators(3);
         let file = bundle(&small);
@@ -574,10 +580,7 @@ async fn ids_with_upper_case_uuid_digits_are_kept_as_given() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
         let app = &fx.app;
-        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
-        let session = session.expect("session");
-        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
-        let csrf = csrf_of(&page.text());
+        let (session, csrf) = m1_analyst_on_exchange(app).await;
         let mut objects = indicators(2);
         objects[0]["id"] = json!("indicator--81F12913-1372-4C96-85EC-E9034AC98ABA");
         objects.push(json!({
@@ -612,10 +615,7 @@ async fn a_lone_object_is_imported_as_a_bundle_of_one() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
         let app = &fx.app;
-        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
-        let session = session.expect("session");
-        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
-        let csrf = csrf_of(&page.text());
+        let (session, csrf) = m1_analyst_on_exchange(app).await;
         let o = &indicators(1)[0];
         let r = upload(app, &session, &csrf, &serde_json::to_vec_pretty(o).unwrap()).await;
         assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
@@ -689,10 +689,7 @@ async fn web_import_takes_a_misp_feed_archive() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
         let app = &fx.app;
-        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
-        let session = session.expect("a session");
-        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
-        let csrf = csrf_of(&page.text());
+        let (session, csrf) = m1_analyst_on_exchange(app).await;
         let event_uuid = uuid::Uuid::new_v4().to_string();
         let event = misp_event(&event_uuid, "feed archive upload", "feed-archive.example");
         let manifest = json!({ &event_uuid: {
@@ -820,10 +817,7 @@ async fn web_import_reads_tlp_markings_of_other_tools() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
         let app = &fx.app;
-        let (_, session, _) = web_login(app, "analyst@m1.example", PASSWORD).await;
-        let session = session.expect("session");
-        let page = send(app, with_session(Method::GET, "/exchange", &session, None)).await;
-        let csrf = csrf_of(&page.text());
+        let (session, csrf) = m1_analyst_on_exchange(app).await;
         let objects = super::foreign_tlp_objects();
         // The definitions first, then enough plain indicators that the marked objects fall in
         // a later chunk than the definitions that mark them.
