@@ -139,6 +139,29 @@ pub fn error_headline(l: Locale, code: &str) -> &'static str {
         "invalid_tlp" => tr(l, "Not a valid TLP level", "TLP 等級不正確"),
         "internal" => tr(l, "Internal error", "系統內部錯誤"),
         "busy" => tr(l, "The server is busy", "伺服器忙碌中"),
+        "unauthenticated" => tr(l, "Log in or send an API key", "請先登入，或提供 API 金鑰"),
+        "invalid_credentials" => tr(l, "The account or password is wrong", "帳號或密碼錯誤"),
+        "account_locked" => tr(l, "The account is locked", "帳號已鎖定"),
+        "malformed_json" => tr(l, "The body is not valid JSON", "內容不是有效的 JSON"),
+        "invalid_json" => tr(
+            l,
+            "The JSON does not have the expected fields",
+            "JSON 欄位不符合要求",
+        ),
+        "unsupported_media_type" => tr(
+            l,
+            "The body's content type is not accepted",
+            "不接受此內容類型",
+        ),
+        "invalid_form" | "invalid_field" | "invalid_value" => {
+            tr(l, "A field is not valid", "欄位值不正確")
+        }
+        "invalid_query" | "invalid_filter" | "missing_query" => {
+            tr(l, "The query parameters are not valid", "查詢參數不正確")
+        }
+        "invalid_limit" => tr(l, "The page size is not valid", "每頁筆數不正確"),
+        "invalid_sort" => tr(l, "The sort field is not valid", "排序欄位不正確"),
+        "too_many_objects" => tr(l, "Too many objects at once", "一次送出的物件過多"),
         _ => tr(l, "The input was not accepted", "輸入資料未被接受"),
     }
 }
@@ -229,4 +252,51 @@ pub fn audience_error(l: Locale, e: &isac_policy::AudienceError) -> String {
         E::DefaultTooWide => "未標記資料的預設 TLP 不可寬於 TLP:GREEN".into(),
         E::WidensAudience => "只有擁有機構可以擴大物件的分享對象".into(),
     }
+}
+
+/// REST API errors in the caller's language. Object writes build their messages in the language
+/// `Accept-Language` prefers ([`api_locale`]); every other `/api/` error is written once, in
+/// English, where it occurs. For a caller who prefers zh-TW this layer puts the zh-TW meaning of
+/// the error's `code` ([`error_headline`]) before that English message, which names the field,
+/// value or limit: `找不到資料，或未分享給您（org not found）`. The `code` and status never change,
+/// and a message that already speaks zh-TW is left as it is. TAXII is not touched: its error
+/// resources are read by programs and stay English (docs/TAXII.md).
+pub async fn api_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let zh = req.uri().path().starts_with("/api/") && api_locale(req.headers()) == Locale::ZhTw;
+    let r = next.run(req).await;
+    let is_json = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !zh || !(r.status().is_client_error() || r.status().is_server_error()) || !is_json {
+        return r;
+    }
+    let (mut parts, body) = r.into_parts();
+    // Error bodies are a code and one short message.
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_BYTES).await else {
+        tracing::error!(status = %parts.status, "an API error body was over {ERROR_BODY_BYTES} bytes");
+        return crate::error::ApiError::internal().into_response();
+    };
+    let Ok(mut e) = serde_json::from_slice::<crate::error::ErrorBody>(&bytes) else {
+        return axum::response::Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    if !speaks_zh(&e.message) {
+        e.message = format!("{}（{}）", error_headline(Locale::ZhTw, &e.code), e.message);
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::Json(e).into_response().into_body())
+}
+
+/// Largest error body [`api_errors`] reads.
+const ERROR_BODY_BYTES: usize = 1024 * 1024;
+
+/// Whether a message is already written in Chinese (holds a CJK ideograph or full-width mark).
+pub(crate) fn speaks_zh(message: &str) -> bool {
+    message
+        .chars()
+        .any(|c| matches!(c, '\u{3000}'..='\u{303f}' | '\u{4e00}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
 }

@@ -179,6 +179,7 @@ pub(crate) fn build_with(state: AppState, upload_bytes: usize) -> (Router, Vec<R
         .fallback(fallback)
         .layer(from_fn_with_state(state.clone(), crate::auth::resolve))
         .layer(axum::middleware::from_fn(crate::taxii::layer))
+        .layer(axum::middleware::from_fn(crate::i18n::api_errors))
         .layer(from_fn_with_state(state.clone(), security_headers))
         .layer(DefaultBodyLimit::max(isac_model::limits::BODY_BYTES))
         .with_state(state);

@@ -1736,3 +1736,111 @@ async fn rest_object_write_messages_follow_accept_language() {
         }
     }
 }
+
+/// REST errors other than object writes are written in English where they occur; a caller who
+/// prefers zh-TW gets the zh-TW meaning of the code first and the English detail after it. The
+/// code and status never change, messages already in zh-TW are not wrapped again, and TAXII stays
+/// English.
+#[tokio::test]
+async fn rest_errors_put_the_zh_tw_meaning_first() {
+    const ZH: &str = "zh-TW,zh;q=0.9,en;q=0.5";
+    let with_lang = |mut req: Request<Body>, lang: Option<&str>| {
+        if let Some(l) = lang {
+            req.headers_mut()
+                .insert(header::ACCEPT_LANGUAGE, l.parse().expect("header"));
+        }
+        req
+    };
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let key = Some(fx.keys["m1_analyst"].as_str());
+        let missing = "/api/v1/objects/indicator--6b1c8fd4-1b3a-4c0e-9c46-54f0b1d4b2a1";
+        let malformed = || {
+            Request::builder()
+                .method(Method::POST)
+                .uri("/api/v1/objects")
+                .header(
+                    header::AUTHORIZATION,
+                    format!("Bearer {}", fx.keys["m1_analyst"]),
+                )
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from("{\"object\": "))
+                .expect("request")
+        };
+        // (request, Accept-Language, status, code, start of the message)
+        type Case<'a> = (Request<Body>, Option<&'a str>, StatusCode, &'a str, &'a str);
+        let cases: Vec<Case> = vec![
+            (
+                api(Method::GET, missing, key, None),
+                Some(ZH),
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "找不到資料，或未分享給您（object not found）",
+            ),
+            (
+                api(Method::GET, missing, key, None),
+                None,
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "object not found",
+            ),
+            (
+                api(Method::GET, "/api/v1/objects", None, None),
+                Some(ZH),
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "請先登入，或提供 API 金鑰（",
+            ),
+            (
+                malformed(),
+                Some(ZH),
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "內容不是有效的 JSON（",
+            ),
+            (
+                malformed(),
+                Some("en-US"),
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "Failed to parse",
+            ),
+        ];
+        for (req, lang, status, code, want) in cases {
+            let r = send(&fx.app, with_lang(req, lang)).await;
+            assert_eq!(r.status, status, "{backend} {lang:?} {}", r.text());
+            assert_eq!(r.json()["code"], code, "{backend}");
+            let message = r.json()["message"].as_str().expect("message").to_owned();
+            assert!(message.starts_with(want), "{backend} {lang:?}: {message}");
+            if lang != Some(ZH) {
+                assert!(!super::i18n::speaks_zh(&message), "{backend}: {message}");
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                assert!(
+                    r.headers.contains_key(header::WWW_AUTHENTICATE),
+                    "{backend}"
+                );
+            }
+        }
+        // TAXII error resources are read by programs: English whatever the caller prefers.
+        let r = send(
+            &fx.app,
+            with_lang(
+                api(
+                    Method::GET,
+                    "/taxii2/isac/collections/00000000-0000-4000-8000-000000000000/objects/",
+                    None,
+                    None,
+                ),
+                Some(ZH),
+            ),
+        )
+        .await;
+        assert!(r.status.is_client_error(), "{backend}: {}", r.status);
+        assert!(
+            !super::i18n::speaks_zh(&r.text()),
+            "{backend}: {}",
+            r.text()
+        );
+    }
+}
