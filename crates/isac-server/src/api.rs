@@ -1162,18 +1162,19 @@ pub async fn create_objects(
             )));
         }
     }
-    s.store
+    let keys = s
+        .store
         .insert_objects(&new, p.audit("object.create", "-", ip))
         .await?;
     let op = dir.operator().map(|o| o.id.clone());
     let mut out = Vec::with_capacity(new.len());
-    for n in new {
+    for (n, k) in new.into_iter().zip(keys) {
         let stored = StoredObject {
-            pk: 0,
+            pk: k.pk,
             stix_id: n.stix_id,
             stix_type: n.stix_type,
             modified: n.modified,
-            date_added: chrono::Utc::now().timestamp_micros(),
+            date_added: k.date_added,
             access: n.access,
             revoked: n.revoked,
             is_latest: true,

@@ -548,8 +548,19 @@ async fn objects_api_and_bad_input() {
         let r = fx.call(Method::POST, "/api/v1/objects", "m1_analyst", Some(json!({"object": indicator("C2 server", "203.0.113.7"), "tlp": "amber", "recipients": {"orgs": [fx.m2.id]}}))).await;
         assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
         let id = r.json()["id"].as_str().expect("id").to_owned();
+        let created_added = r.json()["date_added"].clone();
         let obj = &r.json()["object"];
         assert_eq!(obj["spec_version"], "2.1");
+        // The answer gives the stored `date_added`, from which a client may poll `added_after`.
+        let again = fx
+            .call(
+                Method::GET,
+                &format!("/api/v1/objects/{id}"),
+                "m1_analyst",
+                None,
+            )
+            .await;
+        assert_eq!(again.json()["date_added"], created_added, "{backend}");
         assert_eq!(obj["object_marking_refs"][0], Tlp::Amber.marking_id_v2());
         assert_eq!(obj["created_by_ref"], format!("identity--{}", fx.m1.id));
         // Without `tlp` or an object-level marking, a granular TLP marking is the object's: it

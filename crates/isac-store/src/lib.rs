@@ -34,7 +34,7 @@ pub use import::{
     OnRefusal, Refused,
 };
 pub use objects::{
-    CONNECTIONS_MAX, ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject,
+    CONNECTIONS_MAX, Inserted, ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject,
 };
 pub use sessions::{ApiKey, Session};
 pub use taxii::{

@@ -449,11 +449,13 @@ impl Store {
     /// moment, runs each in its own savepoint inside one transaction, and commits once, so one
     /// fsync acknowledges many requests while a failing request still stores nothing. A call
     /// returns only after the commit that holds its objects.
+    ///
+    /// Returns each object's key and `date_added`, in the order given.
     pub async fn insert_objects(
         &self,
         objects: &[NewObject],
         audit: AuditEntry,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<Inserted>> {
         objects.iter().try_for_each(check_new)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = InsertJob {
@@ -875,11 +877,19 @@ fn decode_cursor(c: &str) -> Result<(String, i64)> {
     Ok((key.to_owned(), pk))
 }
 
+/// Where [`Store::insert_objects`] stored one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted {
+    pub pk: i64,
+    /// Microseconds since the Unix epoch, as every stored `date_added`.
+    pub date_added: i64,
+}
+
 /// One `insert_objects` request waiting for the writer task.
 pub(crate) struct InsertJob {
     objects: Vec<NewObject>,
     audit: AuditEntry,
-    reply: tokio::sync::oneshot::Sender<Result<Vec<i64>>>,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<Inserted>>>,
 }
 
 /// Most requests one group commit takes.
@@ -913,7 +923,7 @@ pub(crate) async fn writer_loop(store: Store, mut rx: tokio::sync::mpsc::Receive
 
 /// Runs every job in its own savepoint of one transaction. An error in a job rolls back its
 /// savepoint only; an error of the transaction itself fails the whole group.
-async fn run_group(store: &Store, jobs: &[InsertJob]) -> Result<Vec<Result<Vec<i64>>>> {
+async fn run_group(store: &Store, jobs: &[InsertJob]) -> Result<Vec<Result<Vec<Inserted>>>> {
     let mut tx = store.begin_write().await?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -946,7 +956,7 @@ async fn insert_first_versions(
     conn: &mut AnyConnection,
     objects: &[NewObject],
     audit: &AuditEntry,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<Inserted>> {
     let mut date_added = next_date_added(conn).await?;
     let mut pks = Vec::with_capacity(objects.len());
     for o in objects {
@@ -956,7 +966,10 @@ async fn insert_first_versions(
                 o.stix_id
             )));
         }
-        pks.push(insert_version(conn, o, date_added).await?);
+        pks.push(Inserted {
+            pk: insert_version(conn, o, date_added).await?,
+            date_added,
+        });
         date_added += 1;
     }
     let detail = match objects {

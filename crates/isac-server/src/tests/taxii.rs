@@ -1390,7 +1390,8 @@ async fn taxii_status_retention_and_deletion_in_the_store() {
             .store
             .insert_objects(&[version("2026-01-01T00:00:00.000000Z")], cli())
             .await
-            .expect("insert")[0];
+            .expect("insert")[0]
+            .pk;
         let second = fx
             .store
             .insert_version(&version("2026-01-02T00:00:00.000000Z"), |_| Ok(()), cli())

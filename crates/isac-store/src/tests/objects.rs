@@ -62,9 +62,9 @@ async fn catalogue(store: &Store, c: &Community) -> (Viewer, Vec<Expected>) {
     for batch in news.chunks(10) {
         let pks = store.insert_objects(batch, audit()).await.unwrap();
         assert_eq!(pks.len(), batch.len());
-        for (o, pk) in batch.iter().zip(pks) {
+        for (o, k) in batch.iter().zip(pks) {
             expected.push(Expected {
-                pk,
+                pk: k.pk,
                 stix_id: o.stix_id.clone(),
                 stix_type: o.stix_type.clone(),
                 modified: o.modified.clone(),
@@ -117,13 +117,18 @@ async fn batches_are_atomic() {
         let first: Vec<NewObject> = (0..3)
             .map(|i| new_object(&stix_id("indicator", i), &stix_time(0), a(Tlp::Green)))
             .collect();
-        let pks = store.insert_objects(&first, audit()).await.unwrap();
+        let keys = store.insert_objects(&first, audit()).await.unwrap();
         assert!(
-            pks.windows(2).all(|w| w[0] < w[1]),
-            "pks grow within a batch"
+            keys.windows(2)
+                .all(|w| w[0].pk < w[1].pk && w[0].date_added < w[1].date_added),
+            "pks and date_added grow within a batch"
         );
         let got = store.object(&viewer, &first[0].stix_id).await.unwrap();
-        assert_eq!(got.pk, pks[0]);
+        assert_eq!(got.pk, keys[0].pk);
+        assert_eq!(
+            got.date_added, keys[0].date_added,
+            "the stored date_added is returned"
+        );
         assert_eq!(got.title, first[0].title);
         assert_eq!(got.body, first[0].body);
         assert_eq!(got.access, first[0].access);
