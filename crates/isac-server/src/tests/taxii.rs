@@ -1467,3 +1467,45 @@ async fn taxii_post_reads_tlp_markings_of_other_tools() {
         fx.check_foreign_tlp(backend, &later).await;
     }
 }
+
+/// Numbers in properties isac does not know are kept as written, not as the nearest 64-bit
+/// float: integers past 2^64, trailing zeros, exponents, long fractions and negative zero come back
+/// byte for byte (serde_json's `arbitrary_precision`; only an exponent's `E` is written `e`).
+#[tokio::test]
+async fn taxii_keeps_numbers_as_written() {
+    const NUMBERS: &[&str] = &[
+        r#""x_big":123456789012345678901234567890"#,
+        r#""x_zeros":2.50"#,
+        r#""x_exp":1.50e-7"#,
+        r#""x_neg_zero":-0.0"#,
+        r#""x_digits":0.1000000000000000055511151231257827"#,
+    ];
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let id = uid("indicator");
+        let mut text =
+            indicator(&id, "2026-03-02T00:00:00.000Z", "numbers", Some(Tlp::Green)).to_string();
+        text.pop();
+        for n in NUMBERS {
+            text.push(',');
+            text.push_str(n);
+        }
+        text.push('}');
+        let object: Value = serde_json::from_str(&text).expect("object");
+        let st = fx.post_envelope("m1_analyst", vec![object]).await;
+        assert_eq!(st["success_count"], 1, "{backend}: {st}");
+        let r = fx
+            .taxii(
+                Method::GET,
+                &coll(COLLECTION_ALL, &format!("objects/{id}/")),
+                Some("m1_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}");
+        let got = r.text();
+        for n in NUMBERS {
+            assert!(got.contains(n), "{backend}: {n} in {got}");
+        }
+    }
+}

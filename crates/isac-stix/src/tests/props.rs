@@ -146,3 +146,39 @@ proptest! {
         let _ = crate::validate(&b);
     }
 }
+
+/// Numbers are kept as written through objects, whole bundles and the streaming reader: integers
+/// past 2^64, trailing zeros, long fractions and negative zero are not rounded to a 64-bit float.
+#[test]
+fn numbers_round_trip_as_written() {
+    let numbers = [
+        r#""x_big":123456789012345678901234567890"#,
+        r#""x_zeros":2.50"#,
+        r#""x_exp":1.50e-7"#,
+        r#""x_neg_zero":-0.0"#,
+        r#""x_digits":0.1000000000000000055511151231257827"#,
+    ];
+    let object = format!(
+        r#"{{"type":"x-numbers","id":"{}",{}}}"#,
+        sid("x-numbers", 1),
+        numbers.join(",")
+    );
+    let bundle = format!(
+        r#"{{"type":"bundle","id":"{}","objects":[{object}]}}"#,
+        sid("bundle", 1)
+    );
+    let parsed: Map<String, Value> = serde_json::from_str(&object).unwrap();
+    let whole = Bundle::parse(&bundle).unwrap();
+    let mut streamed = Vec::new();
+    bundle::read_streaming(bundle.as_bytes(), |o| {
+        streamed.push(o);
+        Ok(())
+    })
+    .unwrap();
+    for o in [&parsed, &whole.objects[0], &streamed[0]] {
+        let text = serde_json::to_string(o).unwrap();
+        for n in numbers {
+            assert!(text.contains(n), "{n} in {text}");
+        }
+    }
+}
