@@ -380,19 +380,7 @@ impl Importer {
             .into_iter()
             .map(|item| {
                 let mut o = item.object;
-                let marks: Vec<Value> = o
-                    .get("object_marking_refs")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter(|v| v.as_str().is_some_and(|s| Tlp::from_marking_id(s).is_none()))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut refs = vec![Value::String(item.tlp.marking_id_v2().to_owned())];
-                refs.extend(marks);
-                o.insert("object_marking_refs".into(), Value::Array(refs));
+                isac_stix::tlp::set_tlp(&mut o, item.tlp);
                 if matches!(item.tlp, Tlp::Amber | Tlp::AmberStrict) && !item.recipients.is_empty() {
                     let mut groups = Vec::new();
                     for sg in &item.recipients {

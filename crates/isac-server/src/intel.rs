@@ -456,21 +456,7 @@ fn finish(
         Value::String(identity_id(&access.owner_org)),
     );
     // Keep non-TLP markings; the TLP marking is ours to set.
-    let mut marks: Vec<Value> = o
-        .get("object_marking_refs")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter(|v| {
-                    v.as_str()
-                        .is_some_and(|s| Tlp::from_marking_id(s).is_none())
-                })
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    marks.insert(0, Value::String(tlp.marking_id_v2().to_owned()));
-    o.insert("object_marking_refs".into(), Value::Array(marks));
+    isac_stix::tlp::set_tlp(o, tlp);
     Ok(())
 }
 
