@@ -162,6 +162,11 @@ pub fn error_headline(l: Locale, code: &str) -> &'static str {
         "invalid_limit" => tr(l, "The page size is not valid", "每頁筆數不正確"),
         "invalid_sort" => tr(l, "The sort field is not valid", "排序欄位不正確"),
         "too_many_objects" => tr(l, "Too many objects at once", "一次送出的物件過多"),
+        "method_not_allowed" => tr(
+            l,
+            "This route does not take that method",
+            "此路徑不接受這個 HTTP 方法",
+        ),
         _ => tr(l, "The input was not accepted", "輸入資料未被接受"),
     }
 }
@@ -260,19 +265,38 @@ pub fn audience_error(l: Locale, e: &isac_policy::AudienceError) -> String {
 /// the error's `code` ([`error_headline`]) before that English message, which names the field,
 /// value or limit: `找不到資料，或未分享給您（org not found）`. The `code` and status never change,
 /// and a message that already speaks zh-TW is left as it is. TAXII is not touched: its error
-/// resources are read by programs and stay English (docs/TAXII.md).
+/// resources are read by programs and stay English (docs/TAXII.md). The router's bare 405 on an
+/// `/api/` route is given a JSON error body here too, so that every API error is JSON.
 pub async fn api_errors(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let zh = req.uri().path().starts_with("/api/") && api_locale(req.headers()) == Locale::ZhTw;
-    let r = next.run(req).await;
+    let api = req.uri().path().starts_with("/api/");
+    let zh = api && api_locale(req.headers()) == Locale::ZhTw;
+    let method = req.method().clone();
+    let mut r = next.run(req).await;
     let is_json = r
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !zh || !(r.status().is_client_error() || r.status().is_server_error()) || !is_json {
+    // The router answers a method a route does not take with a bare 405; the API's errors are
+    // JSON, so it gets a body like every other (its `Allow` header stays).
+    if api && r.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED && !is_json {
+        let allow = r.headers().get(axum::http::header::ALLOW).cloned();
+        r = crate::error::ApiError::new(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on this route; the Allow header lists what is"),
+        )
+        .into_response();
+        if let Some(a) = allow {
+            r.headers_mut().insert(axum::http::header::ALLOW, a);
+        }
+    } else if !is_json {
+        return r;
+    }
+    if !zh || !(r.status().is_client_error() || r.status().is_server_error()) {
         return r;
     }
     let (mut parts, body) = r.into_parts();

@@ -1810,6 +1810,20 @@ async fn rest_errors_put_the_zh_tw_meaning_first() {
                 "內容不是有效的 JSON（",
             ),
             (
+                api(Method::PUT, "/api/v1/objects", key, None),
+                Some(ZH),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "此路徑不接受這個 HTTP 方法（PUT is not allowed",
+            ),
+            (
+                api(Method::PUT, "/api/v1/objects", key, None),
+                None,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "PUT is not allowed",
+            ),
+            (
                 malformed(),
                 Some("en-US"),
                 StatusCode::BAD_REQUEST,
