@@ -25,7 +25,8 @@ pub struct ApiError {
 pub struct ErrorBody {
     /// A stable machine-readable code, e.g. `not_found`, `invalid_field`.
     pub code: String,
-    /// A human-readable explanation.
+    /// A human-readable explanation, in the language `Accept-Language` prefers (zh-TW or
+    /// English; English without the header).
     pub message: String,
 }
 
