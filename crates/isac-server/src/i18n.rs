@@ -51,7 +51,9 @@ fn accept_language(headers: &HeaderMap) -> Option<Locale> {
         } else {
             None
         };
+        // `q=0` says "not this language" (RFC 9110 §12.4.2).
         if let Some(l) = l
+            && q > 0.0
             && best.is_none_or(|(bq, _)| q > bq)
         {
             best = Some((q, l));
@@ -323,4 +325,30 @@ pub(crate) fn speaks_zh(message: &str) -> bool {
     message
         .chars()
         .any(|c| matches!(c, '\u{3000}'..='\u{303f}' | '\u{4e00}'..='\u{9fff}' | '\u{ff00}'..='\u{ffef}'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_most_preferred_supported_language() {
+        let pick = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                axum::http::header::ACCEPT_LANGUAGE,
+                v.parse().expect("header"),
+            );
+            api_locale(&h)
+        };
+        assert_eq!(api_locale(&HeaderMap::new()), Locale::En);
+        assert_eq!(pick("zh-TW,zh;q=0.9,en;q=0.5"), Locale::ZhTw);
+        assert_eq!(pick("en-US,en;q=0.9"), Locale::En);
+        assert_eq!(pick("fr, zh-Hant;q=0.8, en;q=0.7"), Locale::ZhTw);
+        assert_eq!(pick("en;q=0.3, zh-TW;q=0.6"), Locale::ZhTw);
+        assert_eq!(pick("de"), Locale::En);
+        // q=0 refuses a language: never picked, even alone.
+        assert_eq!(pick("zh-TW;q=0"), Locale::En);
+        assert_eq!(pick("zh-TW;q=0, en;q=0.1"), Locale::En);
+    }
 }
