@@ -35,7 +35,7 @@ pub mod limits {
 
 /// A value outside its closed set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{value}` is not a valid {what}; expected one of: {expected}")]
+#[error("`{value}` is not a valid {what}; expected one of: {}", .expected.trim_end_matches(", "))]
 pub struct ParseEnumError {
     pub what: &'static str,
     pub value: String,
@@ -74,7 +74,7 @@ macro_rules! closed_enum {
                     _ => Err(ParseEnumError {
                         what: $what,
                         value: s.chars().take(64).collect(),
-                        expected: concat!($($text, " "),+),
+                        expected: concat!($($text, ", "),+),
                     }),
                 }
             }

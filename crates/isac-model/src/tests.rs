@@ -16,6 +16,10 @@ fn enums_round_trip_their_spelling() {
             .to_string()
             .contains("isac-admin")
     );
+    assert_eq!(
+        "purple".parse::<Tlp>().unwrap_err().to_string(),
+        "`purple` is not a valid TLP level; expected one of: clear, green, amber, amber+strict, red"
+    );
 }
 
 #[test]
