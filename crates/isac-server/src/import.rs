@@ -8,8 +8,9 @@
 //! - Every object of a unit is prepared first; if any fails, the unit is refused whole, with
 //!   every object's reason, and nothing of it is stored.
 //! - A version (id and `modified`) already stored is unchanged: re-importing stores nothing.
-//! - The predefined TLP marking definitions that bundles carry beside what they mark are known
-//!   already; they are counted as unchanged and never stored ([`intel::is_predefined_tlp`]).
+//! - Entries isac publishes itself (the predefined TLP marking definitions that bundles carry
+//!   beside what they mark, isac's extension definition and its directory's identities) are
+//!   counted as unchanged and never stored ([`intel::is_published_copy`]).
 //! - A version of an object owned by another org is refused: importing never changes another
 //!   org's object.
 //! - MISP events take their audience from their `tlp:*` tags or distribution (docs/MISP.md); a
@@ -55,7 +56,7 @@ impl ImportTotals {
 #[derive(Debug)]
 pub struct Prepared {
     objects: Result<Vec<NewObject>, Vec<String>>,
-    /// Predefined TLP marking definitions left out ([`intel::is_predefined_tlp`]); they count
+    /// Copies of entries isac publishes itself left out ([`intel::is_published_copy`]); they count
     /// as unchanged.
     predefined: usize,
 }
@@ -214,7 +215,7 @@ impl Importer {
             }
         }
         for o in objects {
-            if intel::is_predefined_tlp(&o) {
+            if intel::is_published_copy(&self.dir, &o) {
                 predefined += 1;
                 continue;
             }

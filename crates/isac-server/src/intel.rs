@@ -406,6 +406,14 @@ pub fn prepare_new(
         Some(_) => return Err(ApiError::invalid("`id` must be a string")),
         None => format!("{t}--{}", uuid::Uuid::new_v4()),
     };
+    if is_published_id(dir, &id) {
+        return Err(ApiError::conflict(match l {
+            Locale::En => {
+                format!("`{id}` is published by isac from its directory; it cannot be written")
+            }
+            Locale::ZhTw => format!("`{id}` 由 isac 依其名錄發布，不可寫入"),
+        }));
+    }
     finish(o, &id, &t, tlp, &access, now, true)?;
     let body = Value::Object(input.object);
     let body_text = body.to_string();
@@ -874,16 +882,32 @@ pub fn prepare_ingest(
     })
 }
 
-/// Whether `o` is one of the predefined TLP marking definitions (TLP 1.0 or 2.0) as published.
-/// Every producer includes them beside the objects they mark, and isac knows them already, so
-/// they are accepted and never stored: storing one would give it an owner, a TLP marking and a
-/// creator of its own, and it would no longer be the definition. An object under a TLP id that
-/// differs from the published one fails validation, as any other forgery does.
-pub fn is_predefined_tlp(o: &Map<String, Value>) -> bool {
-    o.get("id")
-        .and_then(Value::as_str)
-        .and_then(isac_stix::tlp::canonical_for_id)
-        .is_some()
+/// Whether `id` names an entry that isac publishes itself instead of storing: a predefined TLP
+/// marking definition, isac's audience extension definition, or the identity of an org in its
+/// directory. Every TAXII collection serves these from the directory and the code (with the
+/// directory's own date added), so a stored copy would be a second object under the same id and
+/// version, and a copy's content would not be the directory's.
+pub fn is_published_id(dir: &Directory, id: &str) -> bool {
+    id == isac_stix::audience::EXTENSION_ID
+        || isac_stix::tlp::canonical_for_id(id).is_some()
+        || id
+            .strip_prefix("identity--")
+            .is_some_and(|org| dir.org(org).is_some())
+}
+
+/// Whether a submitted object is a copy of an entry isac publishes itself ([`is_published_id`]):
+/// bundles carry the TLP definitions beside what they mark, and an export of isac (or of another
+/// isac) carries its identities and extension definition. Such a copy is counted as unchanged and
+/// never stored, whatever it says beyond being valid: the directory decides what the entry is,
+/// and a stored TLP definition would get an owner, a marking and a creator of its own. An
+/// invalid one (a TLP id with other content, for one) goes on to be refused as invalid.
+pub fn is_published_copy(dir: &Directory, o: &Map<String, Value>) -> bool {
+    let Some(id) = o.get("id").and_then(Value::as_str) else {
+        return false;
+    };
+    let own_type = id.split_once("--").map(|(t, _)| t);
+    is_published_id(dir, id)
+        && o.get("type").and_then(Value::as_str) == own_type
         && isac_stix::is_valid(&isac_stix::validate(o))
 }
 
@@ -975,7 +999,7 @@ pub async fn ingest(
         if undeclared.contains(&i) {
             continue;
         }
-        if is_predefined_tlp(&m) {
+        if is_published_copy(&dir, &m) {
             outcomes[i].result = Ok(Ingested::Unchanged);
             continue;
         }

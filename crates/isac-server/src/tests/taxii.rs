@@ -1509,3 +1509,68 @@ async fn taxii_keeps_numbers_as_written() {
         }
     }
 }
+
+/// Entries isac publishes itself (its extension definition, its directory's identities, the TLP
+/// definitions) come back in what clients send: an export of isac, a pull from another isac.
+/// They are counted as unchanged and never stored, so a collection never serves two copies of one
+/// version; REST may not create them.
+#[tokio::test]
+async fn published_entries_are_never_stored_again() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let served = |id: String| {
+            let fx = &fx;
+            async move {
+                fx.taxii_ok(
+                    &coll(COLLECTION_ALL, &format!("objects/{id}/")),
+                    Some("m1_analyst"),
+                )
+                .await["objects"]
+                    .as_array()
+                    .expect("objects")
+                    .clone()
+            }
+        };
+        let own_identity = crate::intel::identity_id(&fx.m1.id);
+        let extension = isac_stix::audience::EXTENSION_ID.to_owned();
+        let tlp = Tlp::Amber.marking_id_v2().to_owned();
+        let mut copies = Vec::new();
+        for id in [&own_identity, &extension, &tlp] {
+            let got = served(id.clone()).await;
+            assert_eq!(got.len(), 1, "{backend}: {id} served once");
+            copies.push(got[0].clone());
+        }
+        let other = indicator(
+            &uid("indicator"),
+            "2026-03-02T00:00:00.000Z",
+            "beside",
+            None,
+        );
+        copies.push(other);
+        let st = fx.post_envelope("m1_analyst", copies).await;
+        assert_eq!(st["success_count"], 4, "{backend}: {st}");
+        assert_eq!(st["failure_count"], 0, "{backend}: {st}");
+        for id in [&own_identity, &extension, &tlp] {
+            assert_eq!(
+                served(id.clone()).await.len(),
+                1,
+                "{backend}: {id} still once"
+            );
+            assert!(
+                !fx.store.object_exists(id).await.expect("exists"),
+                "{backend}: {id} is not stored"
+            );
+        }
+        // REST may not create one either.
+        let r = fx
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                "m1_analyst",
+                Some(json!({"object": {"type": "identity", "id": own_identity, "name": "m1", "identity_class": "organization"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{backend}: {}", r.text());
+        assert!(!fx.store.object_exists(&own_identity).await.expect("exists"));
+    }
+}
