@@ -58,7 +58,7 @@ pub struct Prepared {
     objects: Result<Vec<NewObject>, Vec<String>>,
     /// Copies of entries isac publishes itself left out ([`intel::is_published_copy`]); they count
     /// as unchanged.
-    predefined: usize,
+    published: usize,
 }
 
 /// Who an import or pull is made as. Cloning copies the directory facts loaded at creation, so
@@ -207,7 +207,7 @@ impl Importer {
     ) -> Prepared {
         let mut news: Vec<NewObject> = Vec::with_capacity(objects.len());
         let mut problems = Vec::new();
-        let mut predefined = 0;
+        let mut published = 0;
         for o in &objects {
             if let Err(e) = declared.learn(o) {
                 let id = o.get("id").and_then(Value::as_str).unwrap_or("(no id)");
@@ -216,7 +216,7 @@ impl Importer {
         }
         for o in objects {
             if intel::is_published_copy(&self.dir, &o) {
-                predefined += 1;
+                published += 1;
                 continue;
             }
             let id = o
@@ -244,7 +244,7 @@ impl Importer {
             } else {
                 Err(problems)
             },
-            predefined,
+            published,
         }
     }
 
@@ -259,7 +259,7 @@ impl Importer {
         totals: &mut ImportTotals,
     ) -> Result<Vec<String>, ApiError> {
         totals.units += 1;
-        totals.unchanged += prepared.predefined;
+        totals.unchanged += prepared.published;
         let news = match prepared.objects {
             Ok(news) => news,
             Err(problems) => {

@@ -905,10 +905,8 @@ pub fn is_published_copy(dir: &Directory, o: &Map<String, Value>) -> bool {
     let Some(id) = o.get("id").and_then(Value::as_str) else {
         return false;
     };
-    let own_type = id.split_once("--").map(|(t, _)| t);
-    is_published_id(dir, id)
-        && o.get("type").and_then(Value::as_str) == own_type
-        && isac_stix::is_valid(&isac_stix::validate(o))
+    // Validation also refuses an id whose type is not the object's (`id-type-mismatch`).
+    is_published_id(dir, id) && isac_stix::is_valid(&isac_stix::validate(o))
 }
 
 /// Stores STIX objects submitted as they are (a TAXII envelope, a bundle) for `p`, each through

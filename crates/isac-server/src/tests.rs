@@ -228,6 +228,17 @@ fn api(method: Method, uri: &str, key: Option<&str>, body: Option<Value>) -> Req
     }
 }
 
+/// `POST /api/v1/objects` with `body` sent as it is (JSON or not), under API key `key`.
+fn raw_object_post(key: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/objects")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
 impl Fx {
     async fn call(&self, method: Method, uri: &str, who: &str, body: Option<Value>) -> Resp {
         send(&self.app, api(method, uri, Some(&self.keys[who]), body)).await
@@ -682,18 +693,7 @@ async fn objects_api_and_bad_input() {
         // Bad input: each is a clear 4xx and stores nothing.
         let count = fx.store.version_count().await.expect("count");
         let audit_before = fx.store.audit_page(None, 1).await.expect("audit")[0].seq;
-        let raw = |body: &str| {
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/objects")
-                .header(
-                    header::AUTHORIZATION,
-                    format!("Bearer {}", fx.keys["m1_analyst"]),
-                )
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_owned()))
-                .expect("request")
-        };
+        let raw = |body: &str| raw_object_post(&fx.keys["m1_analyst"], body);
         let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
             (raw("{\"object\": "), StatusCode::BAD_REQUEST, "malformed_json"),
             (raw(&json!({"object": indicator("x", "1.2.3.4"), "tlp": "green", "colour": 1}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_json"),
@@ -1766,18 +1766,7 @@ async fn rest_errors_put_the_zh_tw_meaning_first() {
         let fx = fixture(store).await;
         let key = Some(fx.keys["m1_analyst"].as_str());
         let missing = "/api/v1/objects/indicator--6b1c8fd4-1b3a-4c0e-9c46-54f0b1d4b2a1";
-        let malformed = || {
-            Request::builder()
-                .method(Method::POST)
-                .uri("/api/v1/objects")
-                .header(
-                    header::AUTHORIZATION,
-                    format!("Bearer {}", fx.keys["m1_analyst"]),
-                )
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from("{\"object\": "))
-                .expect("request")
-        };
+        let malformed = || raw_object_post(&fx.keys["m1_analyst"], "{\"object\": ");
         // (request, Accept-Language, status, code, start of the message)
         type Case<'a> = (Request<Body>, Option<&'a str>, StatusCode, &'a str, &'a str);
         let cases: Vec<Case> = vec![
