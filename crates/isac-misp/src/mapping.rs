@@ -312,18 +312,11 @@ fn fill_one(misp_type: &str, path: &str, raw: &str) -> Result<Cmp, String> {
 
 /// STIX 2.1 registry keys name the hive in full (§6.13).
 fn full_hive(key: &str) -> String {
-    const HIVES: [(&str, &str); 5] = [
-        ("HKLM", "HKEY_LOCAL_MACHINE"),
-        ("HKCU", "HKEY_CURRENT_USER"),
-        ("HKCR", "HKEY_CLASSES_ROOT"),
-        ("HKU", "HKEY_USERS"),
-        ("HKCC", "HKEY_CURRENT_CONFIG"),
-    ];
     let (hive, rest) = match key.find(['\\', '/']) {
         Some(i) => (&key[..i], &key[i..]),
         None => (key, ""),
     };
-    match HIVES
+    match isac_stix::vocab::REGISTRY_HIVE_ABBREVIATIONS
         .iter()
         .find(|(short, _)| hive.eq_ignore_ascii_case(short))
     {

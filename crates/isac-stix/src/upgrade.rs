@@ -17,7 +17,8 @@
 //!   derived from the observed-data id and the dictionary key, so upgrading the same input twice
 //!   gives the same ids;
 //! - TLP 1.0 marking references are kept as they are (they remain valid in 2.1 and read as
-//!   their TLP 2.0 equals); 2.0 marking definitions get `spec_version`;
+//!   their TLP 2.0 equals); the 2.0 TLP definitions themselves become their 2.1 forms (which add
+//!   `name`); other 2.0 marking definitions get `spec_version`;
 //! - a 2.0 bundle's `spec_version` is dropped (2.1 bundles have none).
 //!
 //! Everything else, custom properties included, is kept unchanged.
@@ -46,6 +47,9 @@ pub fn upgrade_object(object: &Map<String, Value>) -> Vec<Map<String, Value>> {
         .to_string();
     if o.get("spec_version").and_then(Value::as_str) == Some("2.1") {
         return vec![o];
+    }
+    if let Some(canonical) = tlp_v1_definition(&o) {
+        return vec![canonical];
     }
     o.insert("spec_version".into(), Value::String("2.1".into()));
     for key in ["created", "modified"] {
@@ -94,6 +98,32 @@ pub fn upgrade_object(object: &Map<String, Value>) -> Vec<Map<String, Value>> {
     let mut out = vec![o];
     out.extend(spawned);
     out
+}
+
+/// The 2.1 form of a TLP 1.0 marking definition written as STIX 2.0 defined it. The 2.0
+/// definitions of TLP:WHITE, GREEN, AMBER and RED have no `name` and no `spec_version`; their 2.1
+/// forms (§7.2.1.4) add both, and every other property is the same. Only an exact copy of a 2.0
+/// definition is replaced: anything else under one of these ids is left for validation, which
+/// refuses it as a forged TLP definition.
+fn tlp_v1_definition(o: &Map<String, Value>) -> Option<Map<String, Value>> {
+    if o.get("type").and_then(Value::as_str) != Some("marking-definition") {
+        return None;
+    }
+    let canonical = crate::tlp::canonical_for_id(o.get("id")?.as_str()?)?;
+    let mut as_v20 = canonical.clone();
+    as_v20.remove("spec_version");
+    as_v20.remove("name");
+    let mut given = o.clone();
+    if given.get("spec_version").and_then(Value::as_str) == Some("2.0") {
+        given.remove("spec_version");
+    }
+    // Some 2.0 producers wrote the 2.1 name already; it must then be the right one.
+    if let Some(name) = given.remove("name")
+        && Some(&name) != canonical.get("name")
+    {
+        return None;
+    }
+    (given == as_v20).then_some(canonical)
 }
 
 /// Upgrades a STIX 2.0 bundle: every object upgraded, spawned SCOs added after their

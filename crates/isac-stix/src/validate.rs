@@ -1227,6 +1227,26 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
             }
         }
         "windows-registry-key" => {
+            // §6.13.2: "The hive portion of the key MUST be fully expanded and not truncated; e.g.,
+            // HKEY_LOCAL_MACHINE must be used instead of HKLM." The hive is the key's first
+            // component; an abbreviation is refused in any letter case, since the registry itself
+            // compares names case-insensitively.
+            if let Some(key) = object.get("key").and_then(Value::as_str) {
+                let hive = key.split(['\\', '/']).next().unwrap_or(key);
+                if let Some((short, full)) = vocab::REGISTRY_HIVE_ABBREVIATIONS
+                    .iter()
+                    .find(|(short, _)| hive.eq_ignore_ascii_case(short))
+                {
+                    f.error(
+                        "invalid-value",
+                        &child(path, "key"),
+                        format!(
+                            "the hive of a registry key is written in full (§6.13.2): \
+                             {full}, not {short}"
+                        ),
+                    );
+                }
+            }
             if let Some(values) = object.get("values").and_then(Value::as_array) {
                 for (i, v) in values.iter().enumerate() {
                     let q = format!("{path}/values/{i}");

@@ -323,6 +323,15 @@ pub const NETWORK_SOCKET_TYPE: &[&str] = &[
     "SOCK_SEQPACKET",
 ];
 pub const WINDOWS_INTEGRITY_LEVEL: &[&str] = &["low", "medium", "high", "system"];
+/// The abbreviated names of the registry hives with their full names. A `windows-registry-key`'s
+/// `key` names its hive in full (§6.13.2), so an abbreviation there is an error.
+pub const REGISTRY_HIVE_ABBREVIATIONS: &[(&str, &str)] = &[
+    ("HKLM", "HKEY_LOCAL_MACHINE"),
+    ("HKCU", "HKEY_CURRENT_USER"),
+    ("HKCR", "HKEY_CLASSES_ROOT"),
+    ("HKU", "HKEY_USERS"),
+    ("HKCC", "HKEY_CURRENT_CONFIG"),
+];
 pub const WINDOWS_REGISTRY_DATATYPE: &[&str] = &[
     "REG_NONE",
     "REG_SZ",

@@ -752,6 +752,51 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             set("windows-registry-key", "values", json!(["Run"])),
         ),
         case(
+            "registry key with an abbreviated hive",
+            set("windows-registry-key", "key", json!("HKLM\\Software\\Run")),
+        ),
+        case(
+            "registry key with a lower-case abbreviated hive",
+            set("windows-registry-key", "key", json!("hkcu\\Software\\Run")),
+        ),
+        case(
+            "registry key that is an abbreviated hive alone",
+            set("windows-registry-key", "key", json!("HKU")),
+        ),
+        case(
+            "registry key with neither key nor values",
+            with(&b("windows-registry-key"), |o| {
+                o.remove("key");
+                o.remove("values");
+            }),
+        ),
+        case(
+            "registry key with the hive in full",
+            set(
+                "windows-registry-key",
+                "key",
+                json!("HKEY_CURRENT_CONFIG\\Software\\Fonts"),
+            ),
+        ),
+        spec(
+            "registry key naming an abbreviation below the hive",
+            set(
+                "windows-registry-key",
+                "key",
+                json!("HKEY_CURRENT_USER\\Software\\HKUpdater"),
+            ),
+            true,
+            "§6.13.2: only the hive portion must be written in full; the validator's pattern \
+             refuses HKU, HKCU, HKCR and HKCC anywhere in the key",
+        ),
+        spec(
+            "registry key with a mixed-case abbreviated hive",
+            set("windows-registry-key", "key", json!("Hklm\\Software\\Run")),
+            false,
+            "§6.13.2: the hive portion MUST be fully expanded; the validator's pattern looks \
+             for HKLM and hklm only",
+        ),
+        case(
             "mime part content type not a string",
             with(&b("email-multipart"), |o| {
                 o["body_multipart"][0]["content_type"] = json!(0);

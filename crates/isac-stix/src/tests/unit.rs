@@ -631,6 +631,42 @@ fn upgrade_turns_stix_2_0_into_valid_stix_2_1() {
 }
 
 #[test]
+fn upgrade_gives_the_2_1_form_of_a_2_0_tlp_definition() {
+    // TLP:WHITE exactly as STIX 2.0 defined it (no `name`), as 2.0 producers emit it.
+    let white = obj(json!({
+        "type": "marking-definition", "id": "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
+        "created": "2017-01-20T00:00:00.000Z", "definition_type": "tlp", "definition": {"tlp": "white"}
+    }));
+    let up = upgrade::upgrade_object(&white);
+    assert_eq!(
+        up,
+        vec![
+            tlp::canonical_for_id("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9")
+                .unwrap()
+        ]
+    );
+    assert!(is_valid(&validate(&up[0])));
+    // With `spec_version: "2.0"` or the right name, the same.
+    for (k, v) in [("spec_version", "2.0"), ("name", "TLP:WHITE")] {
+        let mut w = white.clone();
+        w.insert(k.into(), json!(v));
+        assert_eq!(upgrade::upgrade_object(&w), up, "{k}");
+    }
+    // Anything else under a TLP id is not made canonical: validation refuses it.
+    for (k, v) in [
+        ("definition", json!({"tlp": "green"})),
+        ("name", json!("TLP:GREEN")),
+        ("created", json!("2020-01-20T00:00:00.000Z")),
+        ("description", json!("mine")),
+    ] {
+        let mut w = white.clone();
+        w.insert(k.into(), v);
+        let up = upgrade::upgrade_object(&w);
+        assert!(!is_valid(&validate(&up[0])), "{k}: {up:?}");
+    }
+}
+
+#[test]
 fn relationships_outside_the_spec_table_draw_a_warning() {
     let rel = |src: String, rt: &str, tgt: String| {
         let o = obj(
