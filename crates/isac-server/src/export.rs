@@ -104,6 +104,8 @@ pub struct Exporter {
     /// after the objects: the bundle then resolves every marking it uses on its own, for
     /// consumers that do not know the TLP 2.0 definitions.
     markings: BTreeSet<String>,
+    /// Entries written into a STIX bundle's `objects` so far, directory entries included.
+    entries: u64,
     now: DateTime<Utc>,
 }
 
@@ -115,6 +117,7 @@ impl Exporter {
             written: 0,
             seen: BTreeSet::new(),
             markings: BTreeSet::new(),
+            entries: 0,
             now: Utc::now(),
         }
     }
@@ -141,15 +144,36 @@ impl Exporter {
         }
     }
 
+    /// The bytes for the directory entries of [`directory_objects`]: a STIX bundle carries them
+    /// before the objects, so that the identities the objects name (`created_by_ref`,
+    /// `where_sighted_refs`) and the extension definition of isac's audience extension resolve
+    /// within the bundle, for consumers that refuse or drop dangling references. Other formats
+    /// leave them out. They are not counted in [`Exporter::written`].
+    pub fn directory(&mut self, entries: &[Value]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.format == ExportFormat::Stix {
+            for entry in entries {
+                self.entry(&mut out, entry);
+                self.note_markings(entry);
+            }
+        }
+        out
+    }
+
+    fn entry(&mut self, out: &mut Vec<u8>, value: &Value) {
+        if self.entries > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, value).expect("writing to memory");
+        self.entries += 1;
+    }
+
     /// The bytes for one object, as the user sees it.
     pub fn object(&mut self, stored: &StoredObject, object: &Value) -> Vec<u8> {
         match self.format {
             ExportFormat::Stix => {
                 let mut out = Vec::new();
-                if self.written > 0 {
-                    out.push(b',');
-                }
-                serde_json::to_writer(&mut out, object).expect("writing to memory");
+                self.entry(&mut out, object);
                 self.written += 1;
                 self.note_markings(object);
                 out
@@ -208,14 +232,9 @@ impl Exporter {
         match self.format {
             ExportFormat::Stix => {
                 let mut out = Vec::new();
-                let mut first = self.written == 0;
                 for id in std::mem::take(&mut self.markings) {
                     if let Some(definition) = isac_stix::tlp::canonical_for_id(&id) {
-                        if !first {
-                            out.push(b',');
-                        }
-                        first = false;
-                        serde_json::to_writer(&mut out, &definition).expect("writing to memory");
+                        self.entry(&mut out, &Value::Object(definition));
                     }
                 }
                 out.extend_from_slice(b"]}\n");
@@ -347,6 +366,28 @@ fn comparison_values(e: &isac_pattern::ComparisonExpr, types: &[&str], out: &mut
     }
 }
 
+/// The directory entries `p` may read, as a STIX export carries them: the identity of every org
+/// the policy lets `p` read (the entries, and the policy, of the TAXII collections; see
+/// `isac_store::identity_access`), then isac's extension definition when the store has an
+/// operator.
+pub async fn directory_objects(store: &Store, p: &Principal) -> Result<Vec<Value>, ApiError> {
+    let orgs = store.taxii_identities(&p.viewer).await?;
+    let operator = orgs
+        .iter()
+        .find(|(o, _)| o.kind == isac_model::OrgKind::Operator)
+        .map(|(o, _)| o.id.clone());
+    let mut out: Vec<Value> = orgs
+        .iter()
+        .map(|(org, access)| intel::org_identity(org, access.tlp, operator.as_deref()))
+        .collect();
+    if let Some(op) = &operator {
+        out.push(Value::Object(isac_stix::audience::extension_definition(
+            &intel::identity_id(op),
+        )));
+    }
+    Ok(out)
+}
+
 /// Calls `each` with every object `p` may see, oldest first, as `p` sees it.
 pub async fn each_visible(
     store: &Store,
@@ -399,6 +440,10 @@ pub async fn write_file(
         ApiError::internal()
     };
     w.write_all(&ex.begin()).map_err(io)?;
+    if format == ExportFormat::Stix {
+        let entries = directory_objects(store, p).await?;
+        w.write_all(&ex.directory(&entries)).map_err(io)?;
+    }
     each_visible(store, p, operator, |o, v| {
         w.write_all(&ex.object(o, v)).map_err(io)
     })

@@ -87,6 +87,39 @@ pub fn stix_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// [`stix_time`] of a stored time (unix microseconds).
+pub fn stix_time_of(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(stix_time)
+        .unwrap_or_default()
+}
+
+/// The STIX identity of an org, as TAXII collections and STIX exports carry it: marked with the
+/// TLP of its access (`isac_store::identity_access`), and created by the operator unless it is
+/// the operator's own.
+pub fn org_identity(org: &Org, tlp: Tlp, operator: Option<&str>) -> Value {
+    let ts = stix_time_of(org.created_at);
+    let mut o = serde_json::json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": identity_id(&org.id),
+        "created": ts,
+        "modified": ts,
+        "name": org.name_en,
+        "identity_class": "organization",
+        "object_marking_refs": [tlp.marking_id_v2()],
+    });
+    if matches!(org.kind, OrgKind::Operator | OrgKind::Member) {
+        o["sectors"] = serde_json::json!(["financial-services"]);
+    }
+    if let Some(op) = operator
+        && op != org.id
+    {
+        o["created_by_ref"] = Value::String(identity_id(op));
+    }
+    o
+}
+
 /// The stored form of a STIX timestamp (the store's `modified` column): RFC 3339 UTC with six
 /// fraction digits, so that text order is time order and one instant has one spelling whatever
 /// precision its producer used. Digits past the microsecond are dropped. `None` unless `s` is an

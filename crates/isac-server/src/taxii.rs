@@ -20,7 +20,7 @@ use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
 use isac_model::{OrgKind, Tlp, limits};
 use isac_policy::Viewer;
-use isac_store::{Org, StoredObject, TaxiiQuery, VersionSel};
+use isac_store::{StoredObject, TaxiiQuery, VersionSel};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -803,12 +803,6 @@ fn date_text(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-fn stix_time_of(micros: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
-        .map(intel::stix_time)
-        .unwrap_or_default()
-}
-
 /// A stored object as `p` receives it: attribution (the creator identity and isac's audience
 /// extension) only for the owner org and the operator, as in the REST API; others see the ISAC
 /// as the creator.
@@ -866,30 +860,6 @@ fn stored_item(p: Option<&Principal>, operator: Option<&str>, o: &StoredObject) 
     }
 }
 
-/// The STIX identity of an org.
-fn identity_object(org: &Org, tlp: Tlp, operator: Option<&str>) -> Value {
-    let ts = stix_time_of(org.created_at);
-    let mut o = json!({
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": intel::identity_id(&org.id),
-        "created": ts,
-        "modified": ts,
-        "name": org.name_en,
-        "identity_class": "organization",
-        "object_marking_refs": [tlp.marking_id_v2()],
-    });
-    if matches!(org.kind, OrgKind::Operator | OrgKind::Member) {
-        o["sectors"] = json!(["financial-services"]);
-    }
-    if let Some(op) = operator
-        && op != org.id
-    {
-        o["created_by_ref"] = Value::String(intel::identity_id(op));
-    }
-    o
-}
-
 /// The directory entries of a collection that `p` may read: org identities (per the policy, see
 /// `isac_store::identity_access`) and isac's extension definition (CLEAR).
 async fn directory_items(
@@ -918,7 +888,7 @@ async fn directory_items(
         if wanted.is_some_and(|t| t != access.tlp) {
             continue;
         }
-        let object = identity_object(org, access.tlp, op_id);
+        let object = intel::org_identity(org, access.tlp, op_id);
         out.push(Item {
             cursor: Cursor::Entry {
                 date_added: org.created_at,
@@ -927,7 +897,7 @@ async fn directory_items(
             id: intel::identity_id(&org.id),
             stix_type: "identity".into(),
             date_added: org.created_at,
-            version: stix_time_of(org.created_at),
+            version: intel::stix_time_of(org.created_at),
             object,
         });
     }

@@ -2123,9 +2123,17 @@ async fn export_download(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let store = s.store.clone();
     let operator = store.operator_org().await.ok().map(|o| o.id);
+    let directory = match format {
+        ExportFormat::Stix => crate::export::directory_objects(&store, &p)
+            .await
+            .map_err(|e| fail(&p, e))?,
+        _ => Vec::new(),
+    };
     tokio::spawn(async move {
         let mut ex = Exporter::new(format);
-        if tx.send(Ok(ex.begin())).await.is_err() {
+        let mut head = ex.begin();
+        head.extend(ex.directory(&directory));
+        if tx.send(Ok(head)).await.is_err() {
             return;
         }
         let mut query = isac_store::ListQuery {

@@ -295,14 +295,48 @@ fn export_stix(d: &str, user: &str) -> Vec<Value> {
     let b: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("the STIX export is not JSON ({e}):\n{out}"));
     assert_eq!(b["type"], "bundle");
-    let all = b["objects"].as_array().cloned().unwrap_or_default();
-    // The predefined TLP marking definitions the objects refer to come after them, once each,
-    // and only those.
+    let mut all = b["objects"].as_array().cloned().unwrap_or_default();
+    // The directory comes first: the identities of the orgs the user may read, then isac's
+    // extension definition. Every identity the objects name as their creator or as where they
+    // were sighted is among them (or among the objects).
+    let directory: Vec<Value> = match all
+        .iter()
+        .position(|o| o["id"] == isac_stix::audience::EXTENSION_ID)
+    {
+        Some(end) => all.drain(..=end).collect(),
+        None => Vec::new(),
+    };
+    for entry in directory.iter().rev().skip(1) {
+        assert_eq!(entry["type"], "identity", "a directory entry: {entry}");
+    }
+    // The predefined TLP marking definitions the objects and directory entries refer to come
+    // after the objects, once each, and only those.
     let (definitions, objects): (Vec<Value>, Vec<Value>) = all
         .into_iter()
         .partition(|o| isac_stix::tlp::canonical_for_id(o["id"].as_str().unwrap()).is_some());
-    let referred: BTreeSet<String> = objects
+    let resolvable = ids_of(&directory)
+        .into_iter()
+        .chain(ids_of(&objects))
+        .collect::<BTreeSet<String>>();
+    for o in &objects {
+        let named = o["created_by_ref"].as_str().into_iter().chain(
+            o["where_sighted_refs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        );
+        for id in named {
+            assert!(
+                resolvable.contains(id),
+                "{} names {id}, which the bundle does not hold",
+                o["id"]
+            );
+        }
+    }
+    let referred: BTreeSet<String> = directory
         .iter()
+        .chain(&objects)
         .flat_map(|o| {
             let refs = o["object_marking_refs"]
                 .as_array()
