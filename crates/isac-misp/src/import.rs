@@ -379,8 +379,26 @@ impl<'a> Context<'a> {
         let event_ts = event
             .get("timestamp")
             .and_then(parse_unix)
-            .or_else(|| event.get("date").and_then(parse_date))
-            .unwrap_or(DateTime::UNIX_EPOCH);
+            .or_else(|| event.get("date").and_then(parse_date));
+        // An event made with PyMISP and never saved to MISP has neither. A fixed time keeps a
+        // second import of it a no-op (the import time would make a new version each time).
+        if event_ts.is_none() {
+            diagnostics.push(Diagnostic {
+                level: Level::Warning,
+                event_uuid: Some(event_uuid.to_string()),
+                element: Some(event_uuid.to_string()),
+                reason: "the event has no timestamp and no date: what it holds without a \
+                         timestamp of its own is dated 1970-01-01T00:00:00Z, so that importing \
+                         it again changes nothing"
+                    .into(),
+                reason_zh: Some(
+                    "事件沒有 timestamp 也沒有 date：其中沒有自身時間的內容一律記為 \
+                     1970-01-01T00:00:00Z，再次匯入才不會產生新版本"
+                        .into(),
+                ),
+            });
+        }
+        let event_ts = event_ts.unwrap_or(DateTime::UNIX_EPOCH);
         let created_by = event
             .get("Orgc")
             .and_then(Value::as_object)

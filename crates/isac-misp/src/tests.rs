@@ -550,6 +550,34 @@ fn ids_and_timestamps_are_deterministic() {
     }
 }
 
+#[test]
+fn an_event_without_any_time_is_dated_at_the_epoch_with_a_warning() {
+    let mut doc = event(
+        json!({}),
+        json!([{ "uuid": "0f50fc0a-a118-4b22-8aee-3ee8c05bb450", "type": "ip-dst",
+                 "value": "198.51.100.7", "to_ids": true, "category": "Network activity" }]),
+    );
+    let e = doc["Event"].as_object_mut().unwrap();
+    e.remove("timestamp");
+    e.remove("date");
+    let i = import(&doc);
+    let warned = |i: &Import| {
+        i.diagnostics
+            .iter()
+            .any(|d| d.level == Level::Warning && d.reason.contains("no timestamp and no date"))
+    };
+    assert!(warned(&i), "{:#?}", i.diagnostics);
+    let indicator = by_id(&i, "indicator--0f50fc0a-a118-4b22-8aee-3ee8c05bb450");
+    assert_eq!(indicator.object["modified"], "1970-01-01T00:00:00.000Z");
+    assert_eq!(import(&doc), i, "the same every time");
+    // With a date, or a timestamp, no warning.
+    for keep in ["date", "timestamp"] {
+        let mut d = event(json!({}), json!([]));
+        d["Event"].as_object_mut().unwrap().remove(if keep == "date" { "timestamp" } else { "date" });
+        assert!(!warned(&import(&d)), "{keep}");
+    }
+}
+
 struct Case {
     event_tags: &'static [&'static str],
     event_dist: Option<u8>,
