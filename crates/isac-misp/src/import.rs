@@ -12,7 +12,7 @@ use crate::ids::{derived_uuid, format_ts, parse_date, parse_rfc3339, parse_unix,
 use crate::mapping::{Kind, map_attribute, render};
 use crate::{
     Diagnostic, Import, Level, MISP_EXTENSION_ID, MispError, StixItem, child_audience,
-    event_audience, misp_extension_definition, narrower,
+    event_audience, isac_identity, misp_extension_definition, narrower,
 };
 
 mod analyst;
@@ -1273,11 +1273,13 @@ impl<'a> Context<'a> {
         objects.extend(self.relationships);
         objects.extend(self.sighted);
         objects.extend(self.annotations);
-        objects.push(StixItem {
-            object: misp_extension_definition(),
-            tlp: Tlp::Clear,
-            recipients: Vec::new(),
-        });
+        for object in [misp_extension_definition(), isac_identity()] {
+            objects.push(StixItem {
+                object,
+                tlp: Tlp::Clear,
+                recipients: Vec::new(),
+            });
+        }
         Import {
             event_uuid: self.event_uuid,
             audience: self.event_audience,

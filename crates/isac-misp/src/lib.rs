@@ -148,6 +148,27 @@ pub fn misp_extension_definition() -> Map<String, Value> {
     }
 }
 
+/// The `identity` of [`ISAC_IDENTITY_ID`], the creator of [`misp_extension_definition`]. It is
+/// stored beside the definition, so that a bundle carrying the definition also resolves its
+/// creator (consumers such as OpenCTI refuse an object whose `created_by_ref` they cannot find).
+pub fn isac_identity() -> Map<String, Value> {
+    let v = json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": ISAC_IDENTITY_ID,
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": "isac",
+        "identity_class": "system",
+        "description": "The isac threat-intelligence sharing platform, as the publisher of the extension definitions it uses to carry MISP details.",
+        "object_marking_refs": [Tlp::Clear.marking_id_v2()],
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
 /// The MISP details on an object, when it carries them.
 pub(crate) fn misp_details(object: &Map<String, Value>) -> Option<&Map<String, Value>> {
     object

@@ -573,7 +573,10 @@ fn an_event_without_any_time_is_dated_at_the_epoch_with_a_warning() {
     // With a date, or a timestamp, no warning.
     for keep in ["date", "timestamp"] {
         let mut d = event(json!({}), json!([]));
-        d["Event"].as_object_mut().unwrap().remove(if keep == "date" { "timestamp" } else { "date" });
+        d["Event"]
+            .as_object_mut()
+            .unwrap()
+            .remove(if keep == "date" { "timestamp" } else { "date" });
         assert!(!warned(&import(&d)), "{keep}");
     }
 }
@@ -1513,7 +1516,7 @@ fn feed_reader_streams_and_refuses_bad_names() {
     assert_eq!(reader.len(), 4);
     let (e, first) = reader.next().unwrap();
     assert_eq!(e.timestamp, Some(1714560000));
-    assert_eq!(first.unwrap().objects.len(), 3);
+    assert_eq!(first.unwrap().objects.len(), 4);
     assert_eq!(reader.remaining().len(), 3);
     let rest: Vec<_> = reader.collect();
     assert!(rest[..2].iter().all(|(_, r)| r.is_ok()));

@@ -741,8 +741,8 @@ fn unmapped_and_invalid_clusters_are_named() {
     );
     assert_eq!(
         i.objects.len(),
-        2,
-        "the report and the extension definition"
+        3,
+        "the report, the extension definition and its creator"
     );
 }
 
