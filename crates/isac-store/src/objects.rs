@@ -113,6 +113,12 @@ pub struct ObjectPage {
 
 pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
 
+/// [`COLUMNS`] without the title and body, for reading access alone: [`row`] reads them as empty.
+const ACCESS_COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, '', ''";
+
+/// The types whose `object_refs` list the objects they hold (see `Store::withhold_refs`).
+const REF_CONTAINERS: [&str; 5] = ["report", "grouping", "observed-data", "note", "opinion"];
+
 pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
     Ok(StoredObject {
         pk: r.try_get(0)?,
@@ -530,7 +536,63 @@ impl Store {
                 "read scope admitted objects the policy refuses"
             );
         }
+        self.withhold_refs(viewer, &mut objects).await?;
         Ok(objects)
+    }
+
+    /// Removes from the `object_refs` of reports, groupings, observed data, notes and opinions
+    /// every id of a stored object (at its latest version) or directory identity that `viewer`
+    /// may not read. A container is often wider than what it holds (a GREEN MISP event with
+    /// AMBER attributes becomes a GREEN report naming AMBER objects), and the id alone would
+    /// tell its readers that the object exists, and, for an observable, its value: SCO ids are
+    /// derived from their values (§2.9), so anyone can test `ipv4-addr--…` against a guess.
+    /// Ids that name nothing stored are kept: they reveal nothing isac holds. When every id is
+    /// withheld, the list names the container itself, since STIX requires at least one.
+    async fn withhold_refs(&self, viewer: &Viewer, objects: &mut [StoredObject]) -> Result<()> {
+        let mut containers: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+        for (i, o) in objects.iter().enumerate() {
+            if !REF_CONTAINERS.contains(&o.stix_type.as_str()) {
+                continue;
+            }
+            if let Ok(serde_json::Value::Object(body)) =
+                serde_json::from_str::<serde_json::Value>(&o.body)
+                && body
+                    .get("object_refs")
+                    .is_some_and(serde_json::Value::is_array)
+            {
+                containers.push((i, body));
+            }
+        }
+        let ids: BTreeSet<String> = containers
+            .iter()
+            .flat_map(|(_, b)| b["object_refs"].as_array().into_iter().flatten())
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let latest = self.latest_access(&ids).await?;
+        for (i, mut body) in containers {
+            let refs = body["object_refs"].as_array().cloned().unwrap_or_default();
+            let mut kept: Vec<serde_json::Value> = refs
+                .iter()
+                .filter(|r| match r.as_str().and_then(|id| latest.get(id)) {
+                    Some(access) => can_read(viewer, access),
+                    None => true,
+                })
+                .cloned()
+                .collect();
+            if kept.len() == refs.len() {
+                continue;
+            }
+            if kept.is_empty() {
+                kept.push(serde_json::Value::String(objects[i].stix_id.clone()));
+            }
+            body.insert("object_refs".into(), serde_json::Value::Array(kept));
+            objects[i].body = serde_json::to_string(&body)
+                .map_err(|e| StoreError::Invalid(format!("re-serialising an object: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Loads the recipients of `objects` into their access.
@@ -593,11 +655,21 @@ impl Store {
             let pk: i64 = r.try_get(0)?;
             ends.entry(pk).or_default().push(r.try_get(1)?);
         }
-        let ids: BTreeSet<&String> = ends.values().flatten().collect();
+        let ids: BTreeSet<String> = ends.values().flatten().cloned().collect();
+        let latest = self.latest_access(&ids).await?;
+        for (pk, ids) in ends {
+            out.insert(pk, ids.iter().map(|id| latest.get(id).cloned()).collect());
+        }
+        Ok(out)
+    }
+
+    /// The access of the latest stored version of each of `ids`, and of the directory's org
+    /// identities among them (which are served, never stored). Ids that name neither are absent.
+    async fn latest_access(&self, ids: &BTreeSet<String>) -> Result<BTreeMap<String, Access>> {
         let mut latest: BTreeMap<String, Access> = BTreeMap::new();
-        for chunk in ids.into_iter().collect::<Vec<_>>().chunks(500) {
+        for chunk in ids.iter().collect::<Vec<_>>().chunks(BY_ID_BATCH) {
             let mut q = Sql::new(&format!(
-                "SELECT {COLUMNS} FROM objects o WHERE o.stix_id IN ("
+                "SELECT {ACCESS_COLUMNS} FROM objects o WHERE o.stix_id IN ("
             ));
             for (i, id) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -612,10 +684,9 @@ impl Store {
                 .await?;
             latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
         }
-        // Ends that are no stored object may be org identities, served from the directory.
-        let missing: Vec<&str> = ends
-            .values()
-            .flatten()
+        // Ids that are no stored object may be org identities, served from the directory.
+        let missing: Vec<&str> = ids
+            .iter()
             .filter(|id| !latest.contains_key(*id))
             .filter_map(|id| id.strip_prefix("identity--"))
             .collect();
@@ -629,10 +700,7 @@ impl Store {
                 }
             }
         }
-        for (pk, ids) in ends {
-            out.insert(pk, ids.iter().map(|id| latest.get(id).cloned()).collect());
-        }
-        Ok(out)
+        Ok(latest)
     }
 
     /// The latest version of `stix_id`, if `viewer` may read it. An object the viewer may not

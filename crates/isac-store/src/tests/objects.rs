@@ -764,3 +764,116 @@ async fn concurrent_inserts_are_group_committed_and_stay_atomic() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_withhold_the_ids_their_reader_may_not_read() {
+    each_backend(
+        "containers_withhold_the_ids_their_reader_may_not_read",
+        |store| async move {
+            let c = community(&store).await;
+            let green = stix_id("indicator", 1);
+            let amber = stix_id("ipv4-addr", 2);
+            let elsewhere = stix_id("malware", 3);
+            let partner_identity = format!("identity--{}", c.partner.id);
+            let report = stix_id("report", 4);
+            let only_amber = stix_id("note", 5);
+            let mut news = vec![
+                new_object(
+                    &green,
+                    &stix_time(1),
+                    access(Tlp::Green, &c.operator, &c.analyst),
+                ),
+                new_object(
+                    &amber,
+                    &stix_time(1),
+                    access(Tlp::Amber, &c.operator, &c.analyst),
+                ),
+            ];
+            // A GREEN report naming a GREEN and an AMBER object, an id that is not stored and
+            // a partner's identity (AMBER to everyone but the partner and the operator).
+            let mut r = new_object(
+                &report,
+                &stix_time(2),
+                access(Tlp::Green, &c.operator, &c.analyst),
+            );
+            r.body = serde_json::json!({
+                "type": "report", "id": report, "modified": stix_time(2), "name": "Weekly",
+                "object_refs": [green, amber, elsewhere, partner_identity],
+            })
+            .to_string();
+            news.push(r);
+            let mut n = new_object(
+                &only_amber,
+                &stix_time(2),
+                access(Tlp::Green, &c.operator, &c.analyst),
+            );
+            n.body = serde_json::json!({
+                "type": "note", "id": only_amber, "modified": stix_time(2), "content": "x",
+                "object_refs": [amber],
+            })
+            .to_string();
+            news.push(n);
+            store.insert_objects(&news, audit()).await.unwrap();
+
+            let refs = |o: &StoredObject| -> Vec<String> {
+                let b: serde_json::Value = serde_json::from_str(&o.body).unwrap();
+                b["object_refs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect()
+            };
+            let analyst = viewer_of(&store, &c.analyst.id).await;
+            let member = viewer_of(&store, &c.member_analyst.id).await;
+            let partner = viewer_of(&store, &c.partner_service.id).await;
+            let all = vec![
+                green.clone(),
+                amber.clone(),
+                elsewhere.clone(),
+                partner_identity.clone(),
+            ];
+            // The operator reads everything named; the member neither the AMBER observable nor
+            // the partner's identity; the partner (GREEN by federation) its own identity only.
+            for (viewer, want) in [
+                (&analyst, all.clone()),
+                (&member, vec![green.clone(), elsewhere.clone()]),
+                (
+                    &partner,
+                    vec![green.clone(), elsewhere.clone(), partner_identity.clone()],
+                ),
+            ] {
+                let one = store.object(viewer, &report).await.unwrap();
+                assert_eq!(refs(&one), want, "{viewer:?}");
+                // Every read path goes through the same step: by id, listing, versions.
+                let by_id = store
+                    .objects_by_id(viewer, std::slice::from_ref(&report))
+                    .await
+                    .unwrap();
+                assert_eq!(by_id, vec![one.clone()]);
+                let versions = store.object_versions(viewer, &report).await.unwrap();
+                assert_eq!(refs(&versions[0]), want);
+                let listed = pages_from(
+                    &store,
+                    viewer,
+                    &ObjectFilter::default(),
+                    Sort::OldestFirst,
+                    10,
+                    None,
+                )
+                .await;
+                let listed = listed.iter().find(|o| o.stix_id == report).unwrap();
+                assert_eq!(refs(listed), want);
+            }
+            // A container whose every id is withheld names itself: STIX requires one.
+            let note = store.object(&member, &only_amber).await.unwrap();
+            assert_eq!(refs(&note), vec![only_amber.clone()]);
+            let note = store.object(&analyst, &only_amber).await.unwrap();
+            assert_eq!(refs(&note), vec![amber.clone()]);
+            // What is stored is unchanged.
+            let stored = store.object(&analyst, &report).await.unwrap();
+            assert_eq!(refs(&stored), all);
+        },
+    )
+    .await;
+}
