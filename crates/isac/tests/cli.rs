@@ -710,11 +710,16 @@ fn demo_seeds_once_and_prints_logins_before_serving() {
 /// The ids in a STIX bundle file and their TLP marking ids.
 /// The objects of an exported bundle as (id, first marking), and apart from them the ids of the
 /// predefined TLP marking definitions the export appends.
-fn bundle(path: &Path) -> (Vec<(String, String)>, Vec<String>) {
+/// The ids (each with its first marking) of an exported bundle: its directory entries (the org
+/// identities the user may read, then isac's extension definition, which come first), its
+/// objects, and the ids of the TLP definitions it carries.
+type Entries = Vec<(String, String)>;
+
+fn bundle(path: &Path) -> (Entries, Entries, Vec<String>) {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).expect("read export")).expect("bundle JSON");
     assert_eq!(v["type"], "bundle");
-    let (definitions, objects): (Vec<_>, Vec<_>) = v["objects"]
+    let mut all: Entries = v["objects"]
         .as_array()
         .expect("objects")
         .iter()
@@ -727,8 +732,26 @@ fn bundle(path: &Path) -> (Vec<(String, String)>, Vec<String>) {
                     .to_owned(),
             )
         })
+        .collect();
+    let end = all
+        .iter()
+        .position(|(id, _)| id == isac_stix::audience::EXTENSION_ID)
+        .expect("the directory ends with isac's extension definition");
+    let directory: Entries = all.drain(..=end).collect();
+    assert!(
+        directory[..end]
+            .iter()
+            .all(|(id, _)| id.starts_with("identity--")),
+        "the directory holds identities, then the extension definition: {directory:?}"
+    );
+    let (definitions, objects): (Entries, Entries) = all
+        .into_iter()
         .partition(|(id, _)| isac_model::Tlp::from_marking_id(id).is_some());
-    (objects, definitions.into_iter().map(|(id, _)| id).collect())
+    (
+        directory,
+        objects,
+        definitions.into_iter().map(|(id, _)| id).collect(),
+    )
 }
 
 #[test]
@@ -785,7 +808,7 @@ fn export_writes_exactly_what_the_user_may_see() {
             None,
         );
         assert_eq!(o.code, Some(0), "{}", o.stderr);
-        let (exported, definitions) = bundle(&out);
+        let (directory, exported, definitions) = bundle(&out);
         let ids: std::collections::BTreeSet<String> =
             exported.iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(ids.len(), exported.len(), "no duplicates");
@@ -793,6 +816,7 @@ fn export_writes_exactly_what_the_user_may_see() {
         assert!(!ids.is_empty(), "{who} sees something");
         let used: std::collections::BTreeSet<&String> = exported
             .iter()
+            .chain(&directory)
             .map(|(_, m)| m)
             .filter(|m| isac_model::Tlp::from_marking_id(m).is_some())
             .collect();
@@ -807,8 +831,8 @@ fn export_writes_exactly_what_the_user_may_see() {
         let green = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb";
         if kind == "vendor" {
             assert!(
-                exported.iter().all(|(_, m)| m != green),
-                "vendors never see GREEN"
+                exported.iter().chain(&directory).all(|(_, m)| m != green),
+                "vendors never see GREEN, members' identities included"
             );
             assert!(
                 !definitions.iter().any(|d| d == green),
