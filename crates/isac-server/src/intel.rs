@@ -437,7 +437,11 @@ pub fn prepare_new(
             id.clone()
         }
         Some(_) => return Err(ApiError::invalid("`id` must be a string")),
-        None => format!("{t}--{}", uuid::Uuid::new_v4()),
+        // An observable gets the deterministic id of §2.9, as on every other path (bundles,
+        // MISP, the 2.0 upgrade), so one value is one object; anything else a UUIDv4.
+        None => {
+            isac_stix::id::sco_id(o).unwrap_or_else(|_| format!("{t}--{}", uuid::Uuid::new_v4()))
+        }
     };
     if is_published_id(dir, &id) {
         return Err(ApiError::conflict(match l {

@@ -1574,3 +1574,51 @@ async fn published_entries_are_never_stored_again() {
         assert!(!fx.store.object_exists(&own_identity).await.expect("exists"));
     }
 }
+
+#[tokio::test]
+async fn rest_gives_observables_their_deterministic_ids() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let ip = json!({"type": "ipv4-addr", "value": "198.51.100.203"});
+        let want = isac_stix::id::sco_id(ip.as_object().expect("object")).expect("an SCO id");
+        let r = fx
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                "m1_analyst",
+                Some(json!({"object": ip, "tlp": "green"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+        assert_eq!(r.json()["id"], want, "{backend}");
+        // One value is one object: another org's create of the same value is refused, and
+        // stores nothing.
+        let r = fx
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                "m2_analyst",
+                Some(json!({"object": ip, "tlp": "green"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{backend}: {}", r.text());
+        // Other objects, and observables with nothing to derive an id from, get a UUIDv4.
+        for object in [
+            json!({"type": "malware", "name": "x", "is_family": true}),
+            json!({"type": "process", "pid": 4}),
+        ] {
+            let r = fx
+                .call(
+                    Method::POST,
+                    "/api/v1/objects",
+                    "m1_analyst",
+                    Some(json!({"object": object, "tlp": "green"})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+            let id = r.json()["id"].as_str().expect("id").to_owned();
+            let uuid = uuid::Uuid::parse_str(id.split_once("--").expect("id").1).expect("uuid");
+            assert_eq!(uuid.get_version_num(), 4, "{backend}: {id}");
+        }
+    }
+}
