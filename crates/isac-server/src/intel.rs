@@ -466,6 +466,8 @@ pub fn prepare_new(
         ));
     }
     let obj = body.as_object().expect("built as an object");
+    // What REST and the web UI store is valid STIX, like everything else isac stores.
+    check_valid(l, obj)?;
     Ok(NewObject {
         values: extract_values(obj),
         title: title_of(obj, &id),
@@ -598,6 +600,11 @@ pub fn prepare_version(
         ));
     }
     let obj = body.as_object().expect("built as an object");
+    // A revocation is always allowed, so that an object stored before REST writes were
+    // validated can still be withdrawn.
+    if !revoke {
+        check_valid(l, obj)?;
+    }
     Ok(NewObject {
         values: extract_values(obj),
         title: title_of(obj, &current.stix_id),
@@ -733,6 +740,25 @@ pub fn strip_audience(o: &mut Map<String, Value>) {
     }
 }
 
+/// Refuses an object [`isac_stix::validate`] finds errors in, naming the first five.
+fn check_valid(l: Locale, o: &Map<String, Value>) -> Result<(), ApiError> {
+    let diagnostics = isac_stix::validate(o);
+    if isac_stix::is_valid(&diagnostics) {
+        return Ok(());
+    }
+    let msg = diagnostics
+        .iter()
+        .filter(|d| d.severity == isac_stix::Severity::Error)
+        .take(5)
+        .map(|d| crate::i18n::stix_finding(l, d))
+        .collect::<Vec<_>>()
+        .join(tr(l, "; ", "；"));
+    Err(ApiError::invalid(format!(
+        "{}{msg}",
+        tr(l, "not valid STIX 2.1: ", "不符合 STIX 2.1：")
+    )))
+}
+
 /// Prepares one STIX object submitted as it is (TAXII, bundle import) for storage by `poster`.
 ///
 /// The object must pass [`isac_stix::validate`] without errors. Its `id`, `created` and
@@ -759,20 +785,7 @@ pub fn prepare_ingest(
     current: Option<&StoredObject>,
     declared: &isac_stix::tlp::DeclaredTlp,
 ) -> Result<PreparedIngest, ApiError> {
-    let diagnostics = isac_stix::validate(&o);
-    if !isac_stix::is_valid(&diagnostics) {
-        let msg = diagnostics
-            .iter()
-            .filter(|d| d.severity == isac_stix::Severity::Error)
-            .take(5)
-            .map(|d| crate::i18n::stix_finding(l, d))
-            .collect::<Vec<_>>()
-            .join(tr(l, "; ", "；"));
-        return Err(ApiError::invalid(format!(
-            "{}{msg}",
-            tr(l, "not valid STIX 2.1: ", "不符合 STIX 2.1：")
-        )));
-    }
+    check_valid(l, &o)?;
     let t = o
         .get("type")
         .and_then(Value::as_str)

@@ -1165,7 +1165,6 @@ async fn intel_new_form(s: &AppState, p: &Principal, error: Option<&str>) -> Web
             (csrf_field(p))
             label { (tr(l, "Type", "類型")) select name="type" {
                 option value="indicator" { (tr(l, "Indicator", "威脅指標")) }
-                option value="note" { (tr(l, "Note", "備註")) }
                 option value="vulnerability" { (tr(l, "Vulnerability", "弱點")) }
                 option value="malware" { (tr(l, "Malware", "惡意程式")) }
                 option value="threat-actor" { (tr(l, "Threat actor", "威脅行為者")) }
@@ -1240,9 +1239,9 @@ async fn intel_new_submit(
             "valid_from".into(),
             intel::stix_time(chrono::Utc::now()).into(),
         );
-    } else if t == "note" {
-        object.insert("content".into(), get("description").into());
-        object.insert("object_refs".into(), serde_json::Value::Array(vec![]));
+    } else if t == "malware" {
+        // The form shares named malware, which STIX calls a family (§4.11 `is_family`).
+        object.insert("is_family".into(), true.into());
     }
     let r = async {
         isac_model::check_text("name", &get("name"), 200)?;

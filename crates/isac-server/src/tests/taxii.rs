@@ -1622,3 +1622,70 @@ async fn rest_gives_observables_their_deterministic_ids() {
         }
     }
 }
+
+#[tokio::test]
+async fn rest_writes_refuse_invalid_stix() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let before = fx.store.version_count().await.expect("count");
+        for object in [
+            json!({"type": "malware", "name": "no is_family"}),
+            json!({"type": "indicator", "name": "i", "pattern": "[ipv4-addr:value = ",
+                   "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z"}),
+            json!({"type": "indicator", "name": "i", "pattern": "[ipv4-addr:value = '198.51.100.9']",
+                   "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z",
+                   "valid_until": "2025-01-01T00:00:00Z"}),
+            json!({"type": "note", "content": "about nothing", "object_refs": []}),
+        ] {
+            let r = fx
+                .call(
+                    Method::POST,
+                    "/api/v1/objects",
+                    "m1_analyst",
+                    Some(json!({"object": object, "tlp": "green"})),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend}: {object}: {}",
+                r.text()
+            );
+            assert!(
+                r.text().contains("not valid STIX 2.1"),
+                "{backend}: {}",
+                r.text()
+            );
+        }
+        assert_eq!(
+            fx.store.version_count().await.expect("count"),
+            before,
+            "{backend}"
+        );
+        // A new version that would be invalid is refused too; a revocation is always allowed.
+        let r = fx
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                "m1_analyst",
+                Some(json!({"object": {"type": "malware", "name": "m", "is_family": true}, "tlp": "green"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+        let id = r.json()["id"].as_str().expect("id").to_owned();
+        let r = fx
+            .call(
+                Method::POST,
+                &format!("/api/v1/objects/{id}/versions"),
+                "m1_analyst",
+                Some(json!({"changes": {"is_family": "yes"}})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{backend}: {}",
+            r.text()
+        );
+    }
+}
