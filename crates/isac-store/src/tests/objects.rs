@@ -813,6 +813,32 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
             })
             .to_string();
             news.push(n);
+            // Other reference lists: an observable naming only the AMBER one, and malware
+            // naming it beside an id that is not stored.
+            let domain = stix_id("domain-name", 6);
+            let mut d = new_object(
+                &domain,
+                &stix_time(2),
+                access(Tlp::Green, &c.operator, &c.analyst),
+            );
+            d.body = serde_json::json!({
+                "type": "domain-name", "id": domain, "value": "example.com",
+                "resolves_to_refs": [amber], "object_marking_refs": ["marking-definition--x"],
+            })
+            .to_string();
+            news.push(d);
+            let malware = stix_id("malware", 7);
+            let mut m = new_object(
+                &malware,
+                &stix_time(2),
+                access(Tlp::Green, &c.operator, &c.analyst),
+            );
+            m.body = serde_json::json!({
+                "type": "malware", "id": malware, "modified": stix_time(2), "name": "m",
+                "is_family": false, "sample_refs": [amber, elsewhere],
+            })
+            .to_string();
+            news.push(m);
             store.insert_objects(&news, audit()).await.unwrap();
 
             let refs = |o: &StoredObject| -> Vec<String> {
@@ -873,6 +899,29 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
             // What is stored is unchanged.
             let stored = store.object(&analyst, &report).await.unwrap();
             assert_eq!(refs(&stored), all);
+            // Any other reference list: emptied lists are left out; markings are untouched.
+            async fn body(store: &Store, viewer: &Viewer, id: &str) -> serde_json::Value {
+                let o = store.object(viewer, id).await.unwrap();
+                serde_json::from_str(&o.body).unwrap()
+            }
+            let d = body(&store, &member, &domain).await;
+            assert!(d.get("resolves_to_refs").is_none(), "{d}");
+            assert_eq!(
+                d["object_marking_refs"],
+                serde_json::json!(["marking-definition--x"])
+            );
+            assert_eq!(
+                body(&store, &analyst, &domain).await["resolves_to_refs"],
+                serde_json::json!([amber])
+            );
+            assert_eq!(
+                body(&store, &member, &malware).await["sample_refs"],
+                serde_json::json!([elsewhere])
+            );
+            assert_eq!(
+                body(&store, &analyst, &malware).await["sample_refs"],
+                serde_json::json!([amber, elsewhere])
+            );
         },
     )
     .await;
