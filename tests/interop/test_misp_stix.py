@@ -11,7 +11,7 @@ and give it something it can read:
   `misp_stix_converter import`, and every address, domain and URL the valid events carried is
   among the attributes of those events.
 
-Runs on a data directory of its own, through the CLI; no server is needed.
+Runs on data directories of its own, through the CLI; no server is needed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from pymisp import MISPEvent, MISPObject
 from stix2validator import ValidationOptions, validate_instance
 

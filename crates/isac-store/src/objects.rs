@@ -131,12 +131,9 @@ fn names_ref_lists(body: &str) -> bool {
 fn ref_lists(
     body: &serde_json::Map<String, serde_json::Value>,
 ) -> impl Iterator<Item = (&String, &Vec<serde_json::Value>)> {
-    body.iter().filter_map(|(k, v)| {
-        (k.ends_with("_refs") && k != "object_marking_refs")
-            .then(|| v.as_array())
-            .flatten()
-            .map(|list| (k, list))
-    })
+    body.iter()
+        .filter(|(k, _)| k.ends_with("_refs") && *k != "object_marking_refs")
+        .filter_map(|(k, v)| Some((k, v.as_array()?)))
 }
 
 pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
