@@ -973,16 +973,16 @@ fn entry_matches(item: &Item, f: &Filters, stix_id: Option<&str>) -> bool {
 }
 
 /// One page of a collection for `p`: stored versions and directory entries together, oldest
-/// `date_added` first. Returns the items and whether more follow.
+/// `date_added` first. Returns the items and, when more follow, where the next page starts.
 async fn list(
     s: &AppState,
     p: Option<&Principal>,
     c: &Collection,
     f: &Filters,
     stix_id: Option<&str>,
-) -> Result<(Vec<Item>, bool), TaxiiError> {
+) -> Result<(Vec<Item>, Option<Cursor>), TaxiiError> {
     if !f.spec_versions.is_empty() && !f.spec_versions.iter().any(|v| v == "2.1") {
-        return Ok((Vec::new(), false));
+        return Ok((Vec::new(), None));
     }
     let viewer = viewer_of(p);
     let mut q = c.query();
@@ -1008,11 +1008,14 @@ async fn list(
         .iter()
         .map(|o| stored_item(p, operator.as_deref(), o))
         .collect();
-    // When stored rows follow this page, a directory entry added after its last row belongs to
-    // a later page: served now, it would become the page's `next` and the rows between would be
-    // skipped.
+    // When stored rows follow this page, a directory entry added after the last row it read
+    // belongs to a later page: served now, it would become the page's `next` and the rows between
+    // would be skipped.
+    let last_read = page
+        .last_read
+        .map(|(date_added, pk)| Cursor::Stored { date_added, pk });
     let bound = if page.more {
-        items.last().map(|i| i.cursor.key())
+        last_read.as_ref().map(Cursor::key)
     } else {
         None
     };
@@ -1025,9 +1028,18 @@ async fn list(
     );
     items.sort_by_key(|i| i.cursor.key());
     let limit = f.limit as usize;
-    let more = page.more || items.len() > limit;
-    items.truncate(limit);
-    Ok((items, more))
+    // The next page starts after the last item served, or, when every item fits, after the last
+    // stored row read: the store's re-check may have left rows out (an object it withholds
+    // whole), and the page must not stop or step back because of them.
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|i| i.cursor.clone())
+    } else if page.more {
+        last_read
+    } else {
+        None
+    };
+    Ok((items, next))
 }
 
 /// `X-TAXII-Date-Added-First` and `-Last`: the first and last `date_added` of a page.
@@ -1050,15 +1062,10 @@ fn with_date_headers(mut r: Response, range: Option<(i64, i64)>) -> Response {
     r
 }
 
-fn envelope(items: Vec<Item>, more: bool) -> Response {
-    let next = if more {
-        items.last().map(|i| i.cursor.encode())
-    } else {
-        None
-    };
-    let mut body = json!({ "more": more });
+fn envelope(items: Vec<Item>, next: Option<Cursor>) -> Response {
+    let mut body = json!({ "more": next.is_some() });
     if let Some(n) = next {
-        body["next"] = Value::String(n);
+        body["next"] = Value::String(n.encode());
     }
     let range = date_range(&items);
     if !items.is_empty() {
@@ -1087,8 +1094,8 @@ async fn get_objects(
 ) -> TaxiiResult {
     let c = read_collection(s, p, id).await?;
     let f = parse_filters(q)?;
-    let (items, more) = list(s, p, &c, &f, None).await?;
-    Ok(envelope(items, more))
+    let (items, next) = list(s, p, &c, &f, None).await?;
+    Ok(envelope(items, next))
 }
 
 async fn objects(
@@ -1137,11 +1144,11 @@ async fn get_object(
     let mut f = parse_filters(q)?;
     f.ids.clear();
     f.types.clear();
-    let (items, more) = list(s, p, &c, &f, Some(object_id)).await?;
+    let (items, next) = list(s, p, &c, &f, Some(object_id)).await?;
     if items.is_empty() && f.next.is_none() && !object_in_collection(s, p, &c, object_id).await? {
         return Err(TaxiiError(ApiError::not_found("object")));
     }
-    Ok(envelope(items, more))
+    Ok(envelope(items, next))
 }
 
 async fn object(
@@ -1174,13 +1181,13 @@ async fn get_versions(
     f.ids.clear();
     f.types.clear();
     f.versions = vec![VersionSel::All];
-    let (items, more) = list(s, p, &c, &f, Some(object_id)).await?;
+    let (items, next) = list(s, p, &c, &f, Some(object_id)).await?;
     if items.is_empty() && f.next.is_none() && !object_in_collection(s, p, &c, object_id).await? {
         return Err(TaxiiError(ApiError::not_found("object")));
     }
-    let mut body = json!({ "more": more });
-    if more && let Some(last) = items.last() {
-        body["next"] = Value::String(last.cursor.encode());
+    let mut body = json!({ "more": next.is_some() });
+    if let Some(n) = next {
+        body["next"] = Value::String(n.encode());
     }
     // An empty list is never sent (TAXII 2.1 §2, list; §5.8.1): no versions, no key.
     if !items.is_empty() {
@@ -1215,15 +1222,10 @@ async fn get_manifest(
 ) -> TaxiiResult {
     let c = read_collection(s, p, id).await?;
     let f = parse_filters(q)?;
-    let (items, more) = list(s, p, &c, &f, None).await?;
-    let next = if more {
-        items.last().map(|i| i.cursor.encode())
-    } else {
-        None
-    };
-    let mut body = json!({ "more": more });
+    let (items, next) = list(s, p, &c, &f, None).await?;
+    let mut body = json!({ "more": next.is_some() });
     if let Some(n) = next {
-        body["next"] = Value::String(n);
+        body["next"] = Value::String(n.encode());
     }
     if !items.is_empty() {
         body["objects"] = Value::Array(

@@ -17,6 +17,7 @@ mod objects;
 mod sessions;
 mod sql;
 mod taxii;
+mod withhold;
 
 use std::path::Path;
 use std::str::FromStr;

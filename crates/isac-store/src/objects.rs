@@ -11,6 +11,7 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{AuditEntry, append};
 use crate::sql::Sql;
+use crate::withhold;
 use crate::{Result, Store, StoreError, now_micros, optional_text, parse_enum, required_text};
 
 /// The longest `modified` stored; page cursors carry it.
@@ -115,26 +116,6 @@ pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.da
 
 /// [`COLUMNS`] without the title and body, for reading access alone: [`row`] reads them as empty.
 const ACCESS_COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, '', ''";
-
-/// The types whose `object_refs` list the objects they hold, and must name at least one (see
-/// `Store::withhold_refs`).
-const REF_CONTAINERS: [&str; 5] = ["report", "grouping", "observed-data", "note", "opinion"];
-
-/// Whether a stored body may hold a reference list other than `object_marking_refs`: a cheap scan
-/// of the text, so that most objects are not parsed on every read.
-fn names_ref_lists(body: &str) -> bool {
-    body.match_indices("_refs\"")
-        .any(|(at, _)| !body[..at].ends_with("object_marking"))
-}
-
-/// The top-level reference lists of an object, `object_marking_refs` aside.
-fn ref_lists(
-    body: &serde_json::Map<String, serde_json::Value>,
-) -> impl Iterator<Item = (&String, &Vec<serde_json::Value>)> {
-    body.iter()
-        .filter(|(k, _)| k.ends_with("_refs") && *k != "object_marking_refs")
-        .filter_map(|(k, v)| Some((k, v.as_array()?)))
-}
 
 pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
     Ok(StoredObject {
@@ -557,70 +538,64 @@ impl Store {
         Ok(objects)
     }
 
-    /// Removes from every reference list (a top-level `*_refs` property other than
-    /// `object_marking_refs`) every id of a stored object (at its latest version) or directory
-    /// identity that `viewer` may not read. A container is often wider than what it holds (a
-    /// GREEN MISP event with AMBER attributes becomes a GREEN report naming AMBER objects), and
-    /// the id alone would tell its readers that the object exists, and, for an observable, its
-    /// value: SCO ids are derived from their values (§2.9), so anyone can test `ipv4-addr--…`
-    /// against a guess. Ids that name nothing stored are kept: they reveal nothing isac holds.
-    /// A list left empty is removed, except the `object_refs` of reports, groupings, observed
-    /// data, notes and opinions, which STIX requires: it then names the object itself.
-    /// Relationships and sightings are left alone: they are read only where every object they
-    /// connect is readable (`push_scope`).
-    async fn withhold_refs(&self, viewer: &Viewer, objects: &mut [StoredObject]) -> Result<()> {
-        let mut listing: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+    /// Withholds, from every object but relationships and sightings, each reference to a stored
+    /// object (at its latest version) or directory identity that `viewer` may not read
+    /// (`crate::withhold`). Ids that name nothing stored are kept: they reveal nothing isac
+    /// holds. A container's `object_refs` left empty names the container itself, as STIX
+    /// requires one. An object that withholding would leave invalid STIX (a `network-traffic`
+    /// left with neither end, a `language-content` without its object, an archive that contains
+    /// nothing) is left out whole, as relationships and sightings are left out unless every object
+    /// they connect is readable (`push_scope`). What is stored is unchanged.
+    async fn withhold_refs(&self, viewer: &Viewer, objects: &mut Vec<StoredObject>) -> Result<()> {
+        let mut naming: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = Vec::new();
         for (i, o) in objects.iter().enumerate() {
-            if isac_policy::connects(&o.stix_type) || !names_ref_lists(&o.body) {
+            if isac_policy::connects(&o.stix_type) || !withhold::may_name_refs(&o.body) {
                 continue;
             }
             if let Ok(serde_json::Value::Object(body)) =
                 serde_json::from_str::<serde_json::Value>(&o.body)
             {
-                listing.push((i, body));
+                naming.push((i, body));
             }
         }
-        let ids: BTreeSet<String> = listing
-            .iter()
-            .flat_map(|(_, b)| ref_lists(b).flat_map(|(_, list)| list.iter()))
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
+        let mut ids = BTreeSet::new();
+        for (_, body) in &naming {
+            withhold::collect(body, &mut ids);
+        }
         if ids.is_empty() {
             return Ok(());
         }
         let latest = self.latest_access(&ids).await?;
-        for (i, mut body) in listing {
-            let mut changed = Vec::new();
-            for (key, refs) in ref_lists(&body) {
-                let kept: Vec<serde_json::Value> = refs
-                    .iter()
-                    .filter(|r| match r.as_str().and_then(|id| latest.get(id)) {
-                        Some(access) => can_read(viewer, access),
-                        None => true,
-                    })
-                    .cloned()
-                    .collect();
-                if kept.len() != refs.len() {
-                    changed.push((key.clone(), kept));
-                }
-            }
-            if changed.is_empty() {
+        let hidden = |id: &str| latest.get(id).is_some_and(|a| !can_read(viewer, a));
+        let mut left_out: BTreeSet<usize> = BTreeSet::new();
+        for (i, mut body) in naming {
+            let before = body.clone();
+            if !withhold::withhold(&mut body, &hidden) {
                 continue;
             }
-            for (key, mut kept) in changed {
-                if !kept.is_empty() {
-                    body.insert(key, serde_json::Value::Array(kept));
-                } else if key == "object_refs"
-                    && REF_CONTAINERS.contains(&objects[i].stix_type.as_str())
-                {
-                    kept.push(serde_json::Value::String(objects[i].stix_id.clone()));
-                    body.insert(key, serde_json::Value::Array(kept));
-                } else {
-                    body.remove(&key);
-                }
+            let o = &mut objects[i];
+            if before.contains_key("object_refs")
+                && !body.contains_key("object_refs")
+                && withhold::REF_CONTAINERS.contains(&o.stix_type.as_str())
+            {
+                body.insert(
+                    "object_refs".into(),
+                    serde_json::Value::Array(vec![serde_json::Value::String(o.stix_id.clone())]),
+                );
             }
-            objects[i].body = serde_json::to_string(&body)
+            if !withhold::errors(&body).is_subset(&withhold::errors(&before)) {
+                left_out.insert(i);
+                continue;
+            }
+            o.body = serde_json::to_string(&body)
                 .map_err(|e| StoreError::Invalid(format!("re-serialising an object: {e}")))?;
+        }
+        if !left_out.is_empty() {
+            let mut i = 0;
+            objects.retain(|_| {
+                i += 1;
+                !left_out.contains(&(i - 1))
+            });
         }
         Ok(())
     }

@@ -68,6 +68,9 @@ pub struct TaxiiPage {
     pub objects: Vec<StoredObject>,
     /// Whether rows past this page matched the query (some may still be refused by the re-check).
     pub more: bool,
+    /// `date_added` and `pk` of the last row the page read, before the re-check: where the next
+    /// page starts even when the re-check left that row (or every row) out.
+    pub last_read: Option<(i64, i64)>,
 }
 
 /// A stored TAXII status resource.
@@ -174,6 +177,7 @@ impl Store {
                 return Ok(TaxiiPage {
                     objects: Vec::new(),
                     more: false,
+                    last_read: None,
                 });
             };
             min_pk = Some(min_pk.map_or(pk, |m| m.max(pk)));
@@ -210,9 +214,11 @@ impl Store {
         let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         let more = objs.len() > limit as usize;
         objs.truncate(limit as usize);
+        let last_read = objs.last().map(|o| (o.date_added, o.pk));
         Ok(TaxiiPage {
             objects: self.finish(viewer, objs).await?,
             more,
+            last_read,
         })
     }
 

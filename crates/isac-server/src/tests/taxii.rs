@@ -1689,3 +1689,79 @@ async fn rest_writes_refuse_invalid_stix() {
         );
     }
 }
+
+/// An object that would name only what its reader may not read is withheld whole (the store's
+/// re-check), and paging walks past it: a page it was read into still says where the next starts.
+#[tokio::test]
+async fn paging_walks_past_objects_withheld_whole() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let create = async |object: Value, tlp: &str| -> String {
+            let r = fx
+                .call(
+                    Method::POST,
+                    "/api/v1/objects",
+                    "m1_analyst",
+                    Some(json!({"object": object, "tlp": tlp})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+            r.json()["id"].as_str().expect("id").to_owned()
+        };
+        let ip = create(
+            json!({"type": "ipv4-addr", "value": "198.51.100.77"}),
+            "amber",
+        )
+        .await;
+        let flow = create(
+            json!({"type": "network-traffic", "src_ref": ip, "protocols": ["tcp"]}),
+            "green",
+        )
+        .await;
+        let after = create(
+            json!({"type": "malware", "name": "after the flow", "is_family": true}),
+            "green",
+        )
+        .await;
+        // The owner reads the flow as written.
+        let own = fx
+            .taxii_ok(
+                &coll(COLLECTION_ALL, &format!("objects/{flow}/")),
+                Some("m1_analyst"),
+            )
+            .await;
+        assert_eq!(own["objects"][0]["src_ref"], ip, "{backend}");
+        // Another member may read the flow's TLP but not its only end: it is not served.
+        let r = fx
+            .taxii(
+                Method::GET,
+                &coll(COLLECTION_ALL, &format!("objects/{flow}/")),
+                Some("m2_analyst"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{backend}: {}", r.text());
+        // Walking the collection a row at a time reaches the object after it.
+        for what in ["objects/", "manifest/"] {
+            let mut seen = BTreeSet::new();
+            let mut uri = coll(COLLECTION_ALL, &format!("{what}?limit=1"));
+            for _ in 0..500 {
+                let page = fx.taxii_ok(&uri, Some("m2_analyst")).await;
+                seen.extend(ids_of(&page));
+                match page["next"].as_str() {
+                    Some(n) => {
+                        assert_eq!(page["more"], true, "{backend}");
+                        uri = coll(COLLECTION_ALL, &format!("{what}?limit=1&next={n}"));
+                    }
+                    None => {
+                        assert_eq!(page["more"], false, "{backend}: {page}");
+                        break;
+                    }
+                }
+            }
+            assert!(seen.contains(&after), "{backend} {what}: {seen:?}");
+            assert!(!seen.contains(&flow), "{backend} {what}");
+            assert!(!seen.contains(&ip), "{backend} {what}");
+        }
+    }
+}

@@ -926,3 +926,125 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
     )
     .await;
 }
+
+/// Single references and references nested in extensions and parts are withheld like lists; an
+/// object that STIX would no longer accept without the withheld reference is left out whole.
+#[tokio::test]
+async fn single_and_nested_references_are_withheld() {
+    each_backend(
+        "single_and_nested_references_are_withheld",
+        |store| async move {
+            let c = community(&store).await;
+            let t = stix_time(1);
+            let green = access(Tlp::Green, &c.operator, &c.analyst);
+            let amber_ip = stix_id("ipv4-addr", 1);
+            let green_ip = stix_id("ipv4-addr", 2);
+            let amber_file = stix_id("file", 3);
+            let amber_mail = stix_id("email-addr", 4);
+            let unstored = stix_id("email-addr", 5);
+            let body = |o: serde_json::Value| -> serde_json::Value {
+                let mut o = o;
+                o["spec_version"] = "2.1".into();
+                o
+            };
+            let sdo = |id: &str, mut o: serde_json::Value| {
+                o["id"] = id.into();
+                o["created"] = t.clone().into();
+                o["modified"] = t.clone().into();
+                body(o)
+            };
+            let flow_both = stix_id("network-traffic", 10);
+            let flow_amber_only = stix_id("network-traffic", 11);
+            let mail = stix_id("email-message", 12);
+            let attached = stix_id("email-message", 15);
+            let zip = stix_id("file", 13);
+            let translation = stix_id("language-content", 14);
+            let objects = [
+                (amber_ip.clone(), Tlp::Amber, body(serde_json::json!({"type": "ipv4-addr", "id": amber_ip, "value": "198.51.100.7"}))),
+                (green_ip.clone(), Tlp::Green, body(serde_json::json!({"type": "ipv4-addr", "id": green_ip, "value": "192.0.2.1"}))),
+                (amber_file.clone(), Tlp::Amber, body(serde_json::json!({"type": "file", "id": amber_file, "name": "drop.exe"}))),
+                (amber_mail.clone(), Tlp::Amber, body(serde_json::json!({"type": "email-addr", "id": amber_mail, "value": "a@example.com"}))),
+                (flow_both.clone(), Tlp::Green, body(serde_json::json!({
+                    "type": "network-traffic", "id": flow_both, "src_ref": amber_ip,
+                    "dst_ref": green_ip, "protocols": ["tcp"]}))),
+                (flow_amber_only.clone(), Tlp::Green, body(serde_json::json!({
+                    "type": "network-traffic", "id": flow_amber_only, "src_ref": amber_ip,
+                    "protocols": ["tcp"]}))),
+                (mail.clone(), Tlp::Green, body(serde_json::json!({
+                    "type": "email-message", "id": mail, "is_multipart": false,
+                    "from_ref": amber_mail, "to_refs": [amber_mail, unstored], "body": "hello"}))),
+                (attached.clone(), Tlp::Green, body(serde_json::json!({
+                    "type": "email-message", "id": attached, "is_multipart": true,
+                    "body_multipart": [{"body_raw_ref": amber_file, "content_type": "application/zip"},
+                                       {"body": "hello", "content_type": "text/plain"}]}))),
+                (zip.clone(), Tlp::Green, body(serde_json::json!({
+                    "type": "file", "id": zip, "name": "a.zip",
+                    "extensions": {"archive-ext": {"contains_refs": [amber_file]}}}))),
+                (translation.clone(), Tlp::Green, sdo(&translation, serde_json::json!({
+                    "type": "language-content", "object_ref": amber_file,
+                    "contents": {"zh": {"name": "投放檔"}}}))),
+            ];
+            let news: Vec<NewObject> = objects
+                .iter()
+                .map(|(id, tlp, b)| {
+                    let mut n = new_object(id, &t, Access { tlp: *tlp, ..green.clone() });
+                    n.body = b.to_string();
+                    n
+                })
+                .collect();
+            for (id, _, b) in &objects {
+                let errors = isac_stix::validate(b.as_object().unwrap());
+                assert!(isac_stix::is_valid(&errors), "{id}: {errors:?}");
+            }
+            store.insert_objects(&news, audit()).await.unwrap();
+            let analyst = viewer_of(&store, &c.analyst.id).await;
+            let member = viewer_of(&store, &c.member_analyst.id).await;
+            async fn body_of(store: &Store, viewer: &Viewer, id: &str) -> Option<serde_json::Value> {
+                let o = store.object(viewer, id).await.ok()?;
+                Some(serde_json::from_str(&o.body).unwrap())
+            }
+            // The operator reads every object as stored.
+            for (id, _, b) in &objects {
+                assert_eq!(body_of(&store, &analyst, id).await.as_ref(), Some(b), "{id}");
+            }
+            // A member: the AMBER ends, senders and parts are withheld.
+            let flow = body_of(&store, &member, &flow_both).await.unwrap();
+            assert!(flow.get("src_ref").is_none(), "{flow}");
+            assert_eq!(flow["dst_ref"], serde_json::json!(green_ip));
+            let m = body_of(&store, &member, &mail).await.unwrap();
+            assert!(m.get("from_ref").is_none(), "{m}");
+            assert_eq!(m["to_refs"], serde_json::json!([unstored]));
+            // A flow with no end left, a MIME part with no body, an archive holding nothing and a
+            // translation of nothing are not STIX: each is left out whole, on every read path.
+            for id in [&flow_amber_only, &attached, &zip, &translation] {
+                assert!(body_of(&store, &member, id).await.is_none(), "{id}");
+                let by_id = store
+                    .objects_by_id(&member, std::slice::from_ref(id))
+                    .await
+                    .unwrap();
+                assert!(by_id.is_empty(), "{id}");
+                assert!(store.object_versions(&member, id).await.unwrap_or_default().is_empty());
+            }
+            let listed = pages_from(
+                &store,
+                &member,
+                &ObjectFilter::default(),
+                Sort::OldestFirst,
+                10,
+                None,
+            )
+            .await;
+            let mut ids: Vec<&str> = listed.iter().map(|o| o.stix_id.as_str()).collect();
+            ids.sort_unstable();
+            let mut want = vec![green_ip.as_str(), flow_both.as_str(), mail.as_str()];
+            want.sort_unstable();
+            assert_eq!(ids, want);
+            for o in &listed {
+                let b: serde_json::Value = serde_json::from_str(&o.body).unwrap();
+                let errors = isac_stix::validate(b.as_object().unwrap());
+                assert!(isac_stix::is_valid(&errors), "{}: {errors:?}", o.stix_id);
+            }
+        },
+    )
+    .await;
+}
