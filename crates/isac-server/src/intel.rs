@@ -129,6 +129,25 @@ pub fn column_time(s: &str) -> Option<String> {
         return None;
     }
     let t = DateTime::parse_from_rfc3339(s).ok()?.with_timezone(&Utc);
+    // Every stored version goes through here. A valid UTC timestamp of at most six fraction
+    // digits and no leap second already is its column form but for the padding of the fraction:
+    // written directly, not through chrono's formatter (a tenth of the time of an import's
+    // preparation went to it).
+    let fraction = &s[19..s.len() - 1];
+    let digits = fraction.strip_prefix('.').unwrap_or(fraction);
+    if &s[17..19] != "60"
+        && digits.len() <= 6
+        && (fraction.is_empty() || !digits.is_empty())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        let mut out = String::with_capacity(27);
+        out.push_str(&s[..19]);
+        out.push('.');
+        out.push_str(digits);
+        out.extend(std::iter::repeat_n('0', 6 - digits.len()));
+        out.push('Z');
+        return Some(out);
+    }
     Some(t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
 }
 
@@ -1178,4 +1197,41 @@ pub async fn ingest(
         Err(e) => return Err(e.into()),
     }
     Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct form of `column_time` is exactly chrono's.
+    #[test]
+    fn column_time_writes_what_chrono_writes() {
+        let chrono_form = |s: &str| {
+            DateTime::parse_from_rfc3339(s).ok().map(|t| {
+                t.with_timezone(&Utc)
+                    .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                    .to_string()
+            })
+        };
+        for s in [
+            "2026-03-01T00:00:00Z",
+            "2026-03-01T00:00:00.1Z",
+            "2026-03-01T00:00:00.123Z",
+            "2026-03-01T23:59:59.123456Z",
+            "2026-03-01T23:59:59.1234567Z",
+            "2026-03-01T23:59:59.123456789Z",
+            "2016-12-31T23:59:60Z",
+            "2016-12-31T23:59:60.5Z",
+            "2024-02-29T12:00:00.000Z",
+            "2023-02-29T12:00:00.000Z",
+            "2026-13-01T00:00:00Z",
+            "2026-03-01T00:00:00.Z",
+            "2026-03-01T24:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+        ] {
+            assert_eq!(column_time(s), chrono_form(s), "{s}");
+        }
+        assert_eq!(column_time("2026-03-01T00:00:00+00:00"), None);
+    }
 }
