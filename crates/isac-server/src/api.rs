@@ -1307,7 +1307,7 @@ pub async fn version(
     b: VersionInput,
     revoke: bool,
 ) -> ApiResult<ObjectView> {
-    let current = s.store.object(&p.viewer, id).await?;
+    let (current, withheld) = s.store.object_for_version(&p.viewer, id).await?;
     if current.revoked {
         return Err(ApiError::conflict(crate::i18n::tr(
             l,
@@ -1330,6 +1330,7 @@ pub async fn version(
         &users,
         &p.user,
         &current,
+        &withheld,
         b,
         revoke,
         chrono::Utc::now(),

@@ -543,7 +543,42 @@ pub struct VersionInput {
     pub recipients: Option<Recipients>,
 }
 
-/// Prepares a new version of `current`, written by `writer`.
+/// A reference list that a new version replaces keeps the ids of the stored list that were
+/// withheld from the writer (`Store::object_for_version`): the writer could not see them, so
+/// cannot mean to remove them. The object's own id, which stands in for a container's list whose
+/// every id was withheld, is not kept unless the stored list named it.
+fn keep_withheld(
+    key: &str,
+    new: &mut Value,
+    stored: Option<&Value>,
+    withheld: &BTreeSet<String>,
+    own_id: &str,
+) {
+    if !key.ends_with("_refs") || withheld.is_empty() {
+        return;
+    }
+    let (Value::Array(list), Some(Value::Array(old))) = (new, stored) else {
+        return;
+    };
+    let kept: Vec<&Value> = old
+        .iter()
+        .filter(|v| v.as_str().is_some_and(|id| withheld.contains(id)))
+        .collect();
+    if kept.is_empty() {
+        return;
+    }
+    if !old.iter().any(|v| v == own_id) {
+        list.retain(|v| v != own_id);
+    }
+    for v in kept {
+        if !list.contains(v) {
+            list.push(v.clone());
+        }
+    }
+}
+
+/// Prepares a new version of `current`, written by `writer`; `withheld` are the ids
+/// its references name that `writer` was not shown ([`keep_withheld`]).
 #[expect(
     clippy::too_many_arguments,
     reason = "the language, the directory checked against, who writes, and the version's parts"
@@ -554,13 +589,14 @@ pub fn prepare_version(
     users: &BTreeSet<String>,
     writer: &User,
     current: &StoredObject,
+    withheld: &BTreeSet<String>,
     input: VersionInput,
     revoke: bool,
     now: DateTime<Utc>,
 ) -> Result<NewObject, ApiError> {
     let mut o: Map<String, Value> =
         serde_json::from_str(&current.body).map_err(|_| ApiError::internal())?;
-    for (k, v) in input.changes {
+    for (k, mut v) in input.changes {
         if matches!(
             k.as_str(),
             "id" | "type"
@@ -573,6 +609,7 @@ pub fn prepare_version(
         ) {
             continue;
         }
+        keep_withheld(&k, &mut v, o.get(&k), withheld, &current.stix_id);
         o.insert(k, v);
     }
     let tlp = match &input.tlp {

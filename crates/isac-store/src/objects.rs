@@ -725,6 +725,33 @@ impl Store {
             .ok_or(StoreError::NotFound("object"))
     }
 
+    /// The latest version of `stix_id` for building its next version: read for `viewer` exactly
+    /// as [`Store::object`] reads it, but with its body as stored, beside the ids its references
+    /// name that were withheld from `viewer` (`withhold_refs`). A writer cannot mean to remove
+    /// what it was never shown, so a new version keeps those references; the body returned here
+    /// is for building that version only, never for showing.
+    pub async fn object_for_version(
+        &self,
+        viewer: &Viewer,
+        stix_id: &str,
+    ) -> Result<(StoredObject, BTreeSet<String>)> {
+        let mut o = self.object(viewer, stix_id).await?;
+        let mut q = Sql::new("SELECT o.body FROM objects o WHERE o.pk = ");
+        q.int(o.pk);
+        let r = q.query().fetch_one(&self.read).await?;
+        let stored: String = r.try_get(0)?;
+        let refs = |body: &str| {
+            let mut ids = BTreeSet::new();
+            if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(body) {
+                withhold::collect(&m, &mut ids);
+            }
+            ids
+        };
+        let withheld = refs(&stored).difference(&refs(&o.body)).cloned().collect();
+        o.body = stored;
+        Ok((o, withheld))
+    }
+
     /// The latest versions of `stix_ids` that `viewer` may read, in `pk` order, each once. Ids
     /// the viewer may not read are left out exactly as ids that are not stored. Read in
     /// batches of 500 ids, each one query under the same scope and re-check as

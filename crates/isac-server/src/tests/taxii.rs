@@ -1765,3 +1765,133 @@ async fn paging_walks_past_objects_withheld_whole() {
         }
     }
 }
+
+/// A new version keeps the references its writer was not shown: another member renaming a GREEN
+/// report, or replacing its list, does not drop the AMBER ids withheld from that member.
+#[tokio::test]
+async fn new_versions_keep_what_their_writer_was_not_shown() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let create = async |who: &str, object: Value, tlp: &str| -> String {
+            let r = fx
+                .call(
+                    Method::POST,
+                    "/api/v1/objects",
+                    who,
+                    Some(json!({"object": object, "tlp": tlp})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+            r.json()["id"].as_str().expect("id").to_owned()
+        };
+        let ip = create(
+            "m1_analyst",
+            json!({"type": "ipv4-addr", "value": "198.51.100.78"}),
+            "amber",
+        )
+        .await;
+        let malware = create(
+            "m1_analyst",
+            json!({"type": "malware", "name": "seen", "is_family": true}),
+            "green",
+        )
+        .await;
+        let other = create(
+            "m2_analyst",
+            json!({"type": "malware", "name": "added", "is_family": true}),
+            "green",
+        )
+        .await;
+        let report = create(
+            "m1_analyst",
+            json!({"type": "report", "name": "weekly", "published": "2026-11-30T00:00:00Z",
+                   "object_refs": [malware, ip]}),
+            "green",
+        )
+        .await;
+        let refs_for = async |who: &str| -> Vec<String> {
+            let r = fx
+                .call(Method::GET, &format!("/api/v1/objects/{report}"), who, None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+            r.json()["object"]["object_refs"]
+                .as_array()
+                .expect("object_refs")
+                .iter()
+                .map(|v| v.as_str().expect("id").to_owned())
+                .collect()
+        };
+        assert_eq!(refs_for("m2_analyst").await, vec![malware.clone()]);
+        let version = async |changes: Value| -> Value {
+            let r = fx
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/objects/{report}/versions"),
+                    "m2_analyst",
+                    Some(json!({ "changes": changes })),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+            r.json()
+        };
+        // Renaming: the list is the stored one.
+        let v = version(json!({"name": "weekly, renamed"})).await;
+        assert_eq!(v["object"]["object_refs"], json!([malware]), "{backend}");
+        assert_eq!(
+            refs_for("m1_analyst").await,
+            vec![malware.clone(), ip.clone()]
+        );
+        // Replacing the list: what the writer was shown is replaced, the rest is kept.
+        let v = version(json!({"object_refs": [other]})).await;
+        assert_eq!(v["object"]["object_refs"], json!([other]), "{backend}");
+        assert_eq!(
+            refs_for("m1_analyst").await,
+            vec![other.clone(), ip.clone()]
+        );
+        assert_eq!(refs_for("m2_analyst").await, vec![other.clone()]);
+        // A container whose every id was withheld names itself to the writer; sent back, that
+        // stand-in is not stored.
+        let note = create(
+            "m1_analyst",
+            json!({"type": "note", "content": "about the address", "object_refs": [ip]}),
+            "green",
+        )
+        .await;
+        let path = format!("/api/v1/objects/{note}/versions");
+        let r = fx
+            .call(
+                Method::GET,
+                &format!("/api/v1/objects/{note}"),
+                "m2_analyst",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.json()["object"]["object_refs"],
+            json!([note]),
+            "{backend}"
+        );
+        let r = fx
+            .call(
+                Method::POST,
+                &path,
+                "m2_analyst",
+                Some(json!({"changes": {"object_refs": [note, other]}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
+        let r = fx
+            .call(
+                Method::GET,
+                &format!("/api/v1/objects/{note}"),
+                "m1_analyst",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.json()["object"]["object_refs"],
+            json!([other, ip]),
+            "{backend}"
+        );
+    }
+}
