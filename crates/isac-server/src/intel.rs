@@ -491,8 +491,12 @@ pub fn prepare_new(
         values: extract_values(obj),
         title: title_of(obj, &id),
         stix_id: id,
+        modified: if isac_stix::types::is_sco(&t) {
+            UNVERSIONED.to_owned()
+        } else {
+            column_of(now)
+        },
         stix_type: t,
-        modified: column_of(now),
         access,
         revoked: false,
         body: body_text,
@@ -513,14 +517,23 @@ fn finish(
     o.insert("type".into(), Value::String(t.to_owned()));
     o.insert("id".into(), Value::String(id.to_owned()));
     o.insert("spec_version".into(), Value::String("2.1".into()));
-    if first || !o.contains_key("created") {
-        o.insert("created".into(), Value::String(ts.clone()));
+    if isac_stix::types::is_sco(t) {
+        // STIX 2.1 observables have no `created`, `modified` or `created_by_ref` (§3.2, §6):
+        // on one they would be custom properties. One is stored under the fixed version of
+        // unversioned objects, as TAXII and imports store them ([`UNVERSIONED`]).
+        for k in ["created", "modified", "created_by_ref"] {
+            o.remove(k);
+        }
+    } else {
+        if first || !o.contains_key("created") {
+            o.insert("created".into(), Value::String(ts.clone()));
+        }
+        o.insert("modified".into(), Value::String(ts));
+        o.insert(
+            "created_by_ref".into(),
+            Value::String(identity_id(&access.owner_org)),
+        );
     }
-    o.insert("modified".into(), Value::String(ts));
-    o.insert(
-        "created_by_ref".into(),
-        Value::String(identity_id(&access.owner_org)),
-    );
     // Keep non-TLP markings; the TLP marking is ours to set.
     isac_stix::tlp::set_tlp(o, tlp);
     Ok(())
@@ -594,6 +607,17 @@ pub fn prepare_version(
     revoke: bool,
     now: DateTime<Utc>,
 ) -> Result<NewObject, ApiError> {
+    if isac_stix::types::is_sco(&current.stix_type) {
+        return Err(ApiError::conflict(match l {
+            Locale::En => {
+                "observables have no versions in STIX 2.1 and cannot be revoked: their id is \
+                 derived from their value, so a changed observable is another object"
+            }
+            Locale::ZhTw => {
+                "STIX 2.1 的可觀察物件沒有版本，也不能撤銷：其識別碼由值產生，改變後即為另一個物件"
+            }
+        }));
+    }
     let mut o: Map<String, Value> =
         serde_json::from_str(&current.body).map_err(|_| ApiError::internal())?;
     for (k, mut v) in input.changes {

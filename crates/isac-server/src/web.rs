@@ -1019,7 +1019,9 @@ async fn intel_detail(
         h2 { (tr(l, "Versions", "版本")) }
         table.data { thead { tr { th { (tr(l, "Modified", "修改時間")) } th { (tr(l, "Added", "加入時間")) } th { "TLP" } } }
             tbody { @for v in versions.iter().rev() { tr { td { (v.modified) } td { (fmt_time(v.date_added)) } td { (tlp_badge(l, v.access.tlp)) } } } } }
-        @if p.user.role.may_write_intel() && o.access.owner_org == p.org.id && !o.revoked {
+        // Observables have no versions, so none can be revoked (`intel::prepare_version`).
+        @if p.user.role.may_write_intel() && o.access.owner_org == p.org.id && !o.revoked
+            && !isac_stix::types::is_sco(&o.stix_type) {
             form method="post" action={"/intel/" (o.stix_id) "/revoke"} {
                 (csrf_field(&p))
                 button.danger type="submit" { (tr(l, "Revoke", "撤銷")) }

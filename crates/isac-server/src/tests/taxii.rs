@@ -1591,6 +1591,48 @@ async fn rest_gives_observables_their_deterministic_ids() {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
         assert_eq!(r.json()["id"], want, "{backend}");
+        // An observable carries none of the SDO's common properties, and has no versions.
+        let body = &r.json()["object"];
+        for k in ["created", "modified", "created_by_ref"] {
+            assert!(body.get(k).is_none(), "{backend}: {k} in {body}");
+        }
+        let r = fx
+            .call(
+                Method::GET,
+                &format!("/api/v1/objects/{want}/versions"),
+                "m1_analyst",
+                None,
+            )
+            .await;
+        assert_eq!(
+            r.json()[0]["modified"],
+            crate::intel::UNVERSIONED,
+            "{backend}"
+        );
+        for path in [
+            format!("/api/v1/objects/{want}/versions"),
+            format!("/api/v1/objects/{want}/revoke"),
+        ] {
+            let r = fx
+                .call(
+                    Method::POST,
+                    &path,
+                    "m1_analyst",
+                    Some(json!({"changes": {"value": "198.51.100.204"}})),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::CONFLICT,
+                "{backend} {path}: {}",
+                r.text()
+            );
+            assert!(
+                r.text().contains("observables have no versions"),
+                "{backend}: {}",
+                r.text()
+            );
+        }
         // One value is one object: another org's create of the same value is refused, and
         // stores nothing.
         let r = fx
