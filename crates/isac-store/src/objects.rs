@@ -542,9 +542,10 @@ impl Store {
     /// object (at its latest version) or directory identity that `viewer` may not read
     /// (`crate::withhold`). Ids that name nothing stored are kept: they reveal nothing isac
     /// holds. A container's `object_refs` left empty names the container itself, as STIX
-    /// requires one. An object that withholding would leave invalid STIX (a `network-traffic`
-    /// left with neither end, a `language-content` without its object, an archive that contains
-    /// nothing) is left out whole, as relationships and sightings are left out unless every object
+    /// requires one. An extension that withholding would leave invalid (an `archive-ext` that
+    /// contains nothing) is removed. An object that withholding would still leave invalid STIX (a
+    /// `network-traffic` left with neither end, a `language-content` without its object, a MIME
+    /// part with no body) is left out whole, as relationships and sightings are left out unless every object
     /// they connect is readable (`push_scope`). What is stored is unchanged.
     async fn withhold_refs(&self, viewer: &Viewer, objects: &mut Vec<StoredObject>) -> Result<()> {
         let mut naming: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = Vec::new();
@@ -583,9 +584,13 @@ impl Store {
                     serde_json::Value::Array(vec![serde_json::Value::String(o.stix_id.clone())]),
                 );
             }
-            if !withhold::errors(&body).is_subset(&withhold::errors(&before)) {
-                left_out.insert(i);
-                continue;
+            let before_errors = withhold::errors(&before);
+            if !withhold::errors(&body).is_subset(&before_errors) {
+                withhold::drop_broken_extensions(&mut body, &before_errors);
+                if !withhold::errors(&body).is_subset(&before_errors) {
+                    left_out.insert(i);
+                    continue;
+                }
             }
             o.body = serde_json::to_string(&body)
                 .map_err(|e| StoreError::Invalid(format!("re-serialising an object: {e}")))?;

@@ -127,6 +127,33 @@ fn withhold_nested(value: &mut Value, hidden: &impl Fn(&str) -> bool) -> bool {
     }
 }
 
+/// Removes each extension that has errors `before` did not have (an `archive-ext` whose every
+/// `contains_refs` id was withheld), and `extensions` if none is left: the object keeps the rest
+/// of what it says instead of being left out whole.
+pub(crate) fn drop_broken_extensions(
+    object: &mut Map<String, Value>,
+    before: &BTreeSet<(&'static str, String)>,
+) {
+    let broken: BTreeSet<String> = errors(object)
+        .difference(before)
+        .filter_map(|(_, path)| {
+            let token = path.strip_prefix("/extensions/")?.split('/').next()?;
+            Some(token.replace("~1", "/").replace("~0", "~"))
+        })
+        .collect();
+    if broken.is_empty() {
+        return;
+    }
+    if let Some(Value::Object(extensions)) = object.get_mut("extensions") {
+        for name in &broken {
+            extensions.remove(name);
+        }
+        if extensions.is_empty() {
+            object.remove("extensions");
+        }
+    }
+}
+
 /// The STIX errors of `object`, each as its code and its path without list indexes (which
 /// withholding shifts), so that the errors before and after withholding can be compared.
 pub(crate) fn errors(object: &Map<String, Value>) -> BTreeSet<(&'static str, String)> {
@@ -211,6 +238,37 @@ mod tests {
             })
         );
         assert!(!withhold(&mut o, &hidden));
+    }
+
+    #[test]
+    fn only_the_extension_left_invalid_is_removed() {
+        let file = |extensions: Value| {
+            let mut o = map(json!({
+                "type": "file", "spec_version": "2.1",
+                "id": "file--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "name": "a.zip",
+            }));
+            o.insert("extensions".into(), extensions);
+            o
+        };
+        let hidden = |id: &str| id == "file--00000000-0000-4000-8000-000000000001";
+        let mut both = file(json!({
+            "archive-ext": {"contains_refs": ["file--00000000-0000-4000-8000-000000000001"]},
+            "ntfs-ext": {"sid": "S-1-5-21"},
+        }));
+        let before = errors(&both);
+        assert!(before.is_empty(), "{before:?}");
+        assert!(withhold(&mut both, &hidden));
+        assert!(!errors(&both).is_empty());
+        drop_broken_extensions(&mut both, &before);
+        assert_eq!(both["extensions"], json!({"ntfs-ext": {"sid": "S-1-5-21"}}));
+        assert!(errors(&both).is_empty());
+        let mut only = file(json!({
+            "archive-ext": {"contains_refs": ["file--00000000-0000-4000-8000-000000000001"]},
+        }));
+        withhold(&mut only, &hidden);
+        drop_broken_extensions(&mut only, &before);
+        assert!(only.get("extensions").is_none());
+        assert!(errors(&only).is_empty());
     }
 
     #[test]

@@ -1014,9 +1014,13 @@ async fn single_and_nested_references_are_withheld() {
             let m = body_of(&store, &member, &mail).await.unwrap();
             assert!(m.get("from_ref").is_none(), "{m}");
             assert_eq!(m["to_refs"], serde_json::json!([unstored]));
-            // A flow with no end left, a MIME part with no body, an archive holding nothing and a
-            // translation of nothing are not STIX: each is left out whole, on every read path.
-            for id in [&flow_amber_only, &attached, &zip, &translation] {
+            // An archive extension holding nothing is not STIX: the file is served without it.
+            let z = body_of(&store, &member, &zip).await.unwrap();
+            assert!(z.get("extensions").is_none(), "{z}");
+            assert_eq!(z["name"], "a.zip");
+            // A flow with no end left, a MIME part with no body and a translation of nothing are
+            // not STIX: each is left out whole, on every read path.
+            for id in [&flow_amber_only, &attached, &translation] {
                 assert!(body_of(&store, &member, id).await.is_none(), "{id}");
                 let by_id = store
                     .objects_by_id(&member, std::slice::from_ref(id))
@@ -1036,7 +1040,12 @@ async fn single_and_nested_references_are_withheld() {
             .await;
             let mut ids: Vec<&str> = listed.iter().map(|o| o.stix_id.as_str()).collect();
             ids.sort_unstable();
-            let mut want = vec![green_ip.as_str(), flow_both.as_str(), mail.as_str()];
+            let mut want = vec![
+                green_ip.as_str(),
+                flow_both.as_str(),
+                mail.as_str(),
+                zip.as_str(),
+            ];
             want.sort_unstable();
             assert_eq!(ids, want);
             for o in &listed {
