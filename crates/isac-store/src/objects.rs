@@ -543,10 +543,10 @@ impl Store {
     /// (`crate::withhold`). Ids that name nothing stored are kept: they reveal nothing isac
     /// holds. A container's `object_refs` left empty names the container itself, as STIX
     /// requires one. An extension that withholding would leave invalid (an `archive-ext` that
-    /// contains nothing) is removed. An object that withholding would still leave invalid STIX (a
-    /// `network-traffic` left with neither end, a `language-content` without its object, a MIME
-    /// part with no body) is left out whole, as relationships and sightings are left out unless every object
-    /// they connect is readable (`push_scope`). What is stored is unchanged.
+    /// contains nothing) is removed. An object that withholding would still leave invalid STIX
+    /// (a `network-traffic` left with neither end, a `language-content` without its object, a
+    /// MIME part with no body) is left out whole, as relationships and sightings are left out
+    /// unless every object they connect is readable (`push_scope`). What is stored is unchanged.
     async fn withhold_refs(&self, viewer: &Viewer, objects: &mut Vec<StoredObject>) -> Result<()> {
         let mut naming: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = Vec::new();
         for (i, o) in objects.iter().enumerate() {
