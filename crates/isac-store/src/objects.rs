@@ -543,10 +543,11 @@ impl Store {
     /// (`crate::withhold`). Ids that name nothing stored are kept: they reveal nothing isac
     /// holds. A container's `object_refs` left empty names the container itself, as STIX
     /// requires one. An extension that withholding would leave invalid (an `archive-ext` that
-    /// contains nothing) is removed. An object that withholding would still leave invalid STIX
-    /// (a `network-traffic` left with neither end, a `language-content` without its object, a
-    /// MIME part with no body) is left out whole, as relationships and sightings are left out
-    /// unless every object they connect is readable (`push_scope`). What is stored is unchanged.
+    /// contains nothing) is removed, and so is a MIME part left without a body. An object that
+    /// withholding would still leave invalid STIX (a `network-traffic` left with neither end, a
+    /// `language-content` without its object) is left out whole, as relationships and sightings
+    /// are left out unless every object they connect is readable (`push_scope`). What is stored
+    /// is unchanged.
     async fn withhold_refs(&self, viewer: &Viewer, objects: &mut Vec<StoredObject>) -> Result<()> {
         let mut naming: Vec<(usize, serde_json::Map<String, serde_json::Value>)> = Vec::new();
         for (i, o) in objects.iter().enumerate() {
@@ -587,6 +588,7 @@ impl Store {
             let before_errors = withhold::errors(&before);
             if !withhold::errors(&body).is_subset(&before_errors) {
                 withhold::drop_broken_extensions(&mut body, &before_errors);
+                withhold::drop_bodiless_parts(&mut body);
                 if !withhold::errors(&body).is_subset(&before_errors) {
                     left_out.insert(i);
                     continue;

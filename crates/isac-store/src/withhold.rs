@@ -154,6 +154,22 @@ pub(crate) fn drop_broken_extensions(
     }
 }
 
+/// Removes each MIME part of an email's `body_multipart` left with neither `body` nor
+/// `body_raw_ref` (its raw body was withheld), and `body_multipart` if no part is left: the email
+/// keeps its other parts instead of being left out whole.
+pub(crate) fn drop_bodiless_parts(object: &mut Map<String, Value>) {
+    let Some(Value::Array(parts)) = object.get_mut("body_multipart") else {
+        return;
+    };
+    parts.retain(|p| {
+        p.as_object()
+            .is_none_or(|p| p.contains_key("body") || p.contains_key("body_raw_ref"))
+    });
+    if parts.is_empty() {
+        object.remove("body_multipart");
+    }
+}
+
 /// The STIX errors of `object`, each as its code and its path without list indexes (which
 /// withholding shifts), so that the errors before and after withholding can be compared.
 pub(crate) fn errors(object: &Map<String, Value>) -> BTreeSet<(&'static str, String)> {
@@ -269,6 +285,28 @@ mod tests {
         drop_broken_extensions(&mut only, &before);
         assert!(only.get("extensions").is_none());
         assert!(errors(&only).is_empty());
+    }
+
+    #[test]
+    fn only_the_part_left_without_a_body_is_removed() {
+        let mut mail = map(json!({
+            "type": "email-message", "spec_version": "2.1",
+            "id": "email-message--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", "is_multipart": true,
+            "body_multipart": [
+                {"body_raw_ref": "artifact--00000000-0000-4000-8000-000000000001"},
+                {"body": "hello", "content_type": "text/plain"},
+            ],
+        }));
+        let before = errors(&mail);
+        assert!(before.is_empty(), "{before:?}");
+        withhold(&mut mail, &|id: &str| id.starts_with("artifact--"));
+        assert!(!errors(&mail).is_empty());
+        drop_bodiless_parts(&mut mail);
+        assert_eq!(
+            mail["body_multipart"],
+            json!([{"body": "hello", "content_type": "text/plain"}])
+        );
+        assert!(errors(&mail).is_empty());
     }
 
     #[test]

@@ -1018,9 +1018,15 @@ async fn single_and_nested_references_are_withheld() {
             let z = body_of(&store, &member, &zip).await.unwrap();
             assert!(z.get("extensions").is_none(), "{z}");
             assert_eq!(z["name"], "a.zip");
-            // A flow with no end left, a MIME part with no body and a translation of nothing are
-            // not STIX: each is left out whole, on every read path.
-            for id in [&flow_amber_only, &attached, &translation] {
+            // A MIME part whose raw body is withheld is left out; the other parts stay.
+            let a = body_of(&store, &member, &attached).await.unwrap();
+            assert_eq!(
+                a["body_multipart"],
+                serde_json::json!([{"body": "hello", "content_type": "text/plain"}])
+            );
+            // A flow with no end left and a translation of nothing are not STIX: each is left
+            // out whole, on every read path.
+            for id in [&flow_amber_only, &translation] {
                 assert!(body_of(&store, &member, id).await.is_none(), "{id}");
                 let by_id = store
                     .objects_by_id(&member, std::slice::from_ref(id))
@@ -1044,6 +1050,7 @@ async fn single_and_nested_references_are_withheld() {
                 green_ip.as_str(),
                 flow_both.as_str(),
                 mail.as_str(),
+                attached.as_str(),
                 zip.as_str(),
             ];
             want.sort_unstable();
