@@ -1062,11 +1062,17 @@ fn with_date_headers(mut r: Response, range: Option<(i64, i64)>) -> Response {
     r
 }
 
-fn envelope(items: Vec<Item>, next: Option<Cursor>) -> Response {
+/// The paging part of a list response: `more`, and `next` when more follow.
+fn paging(next: Option<Cursor>) -> Value {
     let mut body = json!({ "more": next.is_some() });
     if let Some(n) = next {
         body["next"] = Value::String(n.encode());
     }
+    body
+}
+
+fn envelope(items: Vec<Item>, next: Option<Cursor>) -> Response {
+    let mut body = paging(next);
     let range = date_range(&items);
     if !items.is_empty() {
         body["objects"] = Value::Array(items.into_iter().map(|i| i.object).collect());
@@ -1185,10 +1191,7 @@ async fn get_versions(
     if items.is_empty() && f.next.is_none() && !object_in_collection(s, p, &c, object_id).await? {
         return Err(TaxiiError(ApiError::not_found("object")));
     }
-    let mut body = json!({ "more": next.is_some() });
-    if let Some(n) = next {
-        body["next"] = Value::String(n.encode());
-    }
+    let mut body = paging(next);
     // An empty list is never sent (TAXII 2.1 §2, list; §5.8.1): no versions, no key.
     if !items.is_empty() {
         body["versions"] = items.iter().map(|i| i.version.clone()).collect();
@@ -1223,10 +1226,7 @@ async fn get_manifest(
     let c = read_collection(s, p, id).await?;
     let f = parse_filters(q)?;
     let (items, next) = list(s, p, &c, &f, None).await?;
-    let mut body = json!({ "more": next.is_some() });
-    if let Some(n) = next {
-        body["next"] = Value::String(n.encode());
-    }
+    let mut body = paging(next);
     if !items.is_empty() {
         body["objects"] = Value::Array(
             items

@@ -243,6 +243,20 @@ impl Fx {
     async fn call(&self, method: Method, uri: &str, who: &str, body: Option<Value>) -> Resp {
         send(&self.app, api(method, uri, Some(&self.keys[who]), body)).await
     }
+
+    /// Creates `object` at `tlp` over REST as `who`, which must succeed; returns its id.
+    async fn create(&self, who: &str, object: Value, tlp: &str) -> String {
+        let r = self
+            .call(
+                Method::POST,
+                "/api/v1/objects",
+                who,
+                Some(json!({"object": object, "tlp": tlp})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()["id"].as_str().expect("id").to_owned()
+    }
 }
 
 /// A concrete path for a route pattern: every `{param}` becomes a fresh id.
@@ -824,21 +838,7 @@ async fn objects_api_and_bad_input() {
 async fn connections_are_listed_where_every_end_is_readable() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
-        let create = |who: &'static str, object: Value, tlp: &'static str| {
-            let fx = &fx;
-            async move {
-                let r = fx
-                    .call(
-                        Method::POST,
-                        "/api/v1/objects",
-                        who,
-                        Some(json!({"object": object, "tlp": tlp})),
-                    )
-                    .await;
-                assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
-                r.json()["id"].as_str().expect("id").to_owned()
-            }
-        };
+        let create = |who, object, tlp| fx.create(who, object, tlp);
         let a = create(
             "m1_analyst",
             indicator("Shared C2", "198.51.100.1"),

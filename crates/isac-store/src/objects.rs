@@ -571,11 +571,13 @@ impl Store {
         let hidden = |id: &str| latest.get(id).is_some_and(|a| !can_read(viewer, a));
         let mut left_out: BTreeSet<usize> = BTreeSet::new();
         for (i, mut body) in naming {
-            let before = body.clone();
             if !withhold::withhold(&mut body, &hidden) {
                 continue;
             }
             let o = &mut objects[i];
+            // The object as stored, parsed again only when something was withheld from it.
+            let before: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&o.body).unwrap_or_default();
             if before.contains_key("object_refs")
                 && !body.contains_key("object_refs")
                 && withhold::REF_CONTAINERS.contains(&o.stix_type.as_str())

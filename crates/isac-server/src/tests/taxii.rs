@@ -1738,18 +1738,7 @@ async fn rest_writes_refuse_invalid_stix() {
 async fn paging_walks_past_objects_withheld_whole() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
-        let create = async |object: Value, tlp: &str| -> String {
-            let r = fx
-                .call(
-                    Method::POST,
-                    "/api/v1/objects",
-                    "m1_analyst",
-                    Some(json!({"object": object, "tlp": tlp})),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
-            r.json()["id"].as_str().expect("id").to_owned()
-        };
+        let create = |object, tlp| fx.create("m1_analyst", object, tlp);
         let ip = create(
             json!({"type": "ipv4-addr", "value": "198.51.100.77"}),
             "amber",
@@ -1814,18 +1803,7 @@ async fn paging_walks_past_objects_withheld_whole() {
 async fn new_versions_keep_what_their_writer_was_not_shown() {
     for (backend, store) in stores().await {
         let fx = fixture(store).await;
-        let create = async |who: &str, object: Value, tlp: &str| -> String {
-            let r = fx
-                .call(
-                    Method::POST,
-                    "/api/v1/objects",
-                    who,
-                    Some(json!({"object": object, "tlp": tlp})),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{backend}: {}", r.text());
-            r.json()["id"].as_str().expect("id").to_owned()
-        };
+        let create = |who, object, tlp| fx.create(who, object, tlp);
         let ip = create(
             "m1_analyst",
             json!({"type": "ipv4-addr", "value": "198.51.100.78"}),
