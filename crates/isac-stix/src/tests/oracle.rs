@@ -843,6 +843,12 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             "§3.2: `lang` is a common property of SDOs and SROs, not of observables, so here it is a custom property (§11.1); the validator checks RFC 5646 on any object",
         ),
         spec(
+            "marking definition with lang not a language tag",
+            set("marking-statement", "lang", json!("")),
+            true,
+            "§7.2.1: a marking definition has no `lang` property, so here it is a custom property (§11.1); the validator checks RFC 5646 on any object",
+        ),
+        spec(
             "observable with external_references not a list",
             set("ipv4-addr", "external_references", json!(0)),
             true,
