@@ -1079,7 +1079,6 @@ pub async fn ingest(
             }
         })
         .collect();
-    // The current version of every id, as the caller may read it (`None`: not held).
     // TLP levels the call's own marking definitions declare, for the objects they mark; a
     // definition past the table's cap is refused rather than forgotten.
     let mut declared = isac_stix::tlp::DeclaredTlp::default();
@@ -1118,7 +1117,27 @@ pub async fn ingest(
             Err(e) => return Err(e.into()),
         }
     }
-    let mut current: BTreeMap<String, Option<StoredObject>> = BTreeMap::new();
+    // What the store holds for the ids the call names, read in a few queries rather than a
+    // few per object: the latest version of each as the caller may read it, and every stored
+    // version whoever may read it (which also says whether an id the caller may not read is
+    // stored at all). Nothing of the second reaches the caller but "exists"/"already stored".
+    let named: Vec<String> = outcomes
+        .iter()
+        .map(|o| &o.id)
+        .filter(|id| !id.is_empty() && id.len() <= 300)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .cloned()
+        .collect();
+    let readable: BTreeMap<String, StoredObject> = store
+        .objects_by_id(&p.viewer, &named)
+        .await?
+        .into_iter()
+        .map(|o| (o.stix_id.clone(), o))
+        .collect();
+    let stored = store.stored_versions(&named).await?;
+    let stored_ids: BTreeSet<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    let mut denied: BTreeSet<String> = BTreeSet::new();
     let mut batch: Vec<NewObject> = Vec::new();
     let mut index: Vec<usize> = Vec::new();
     let mut planned: BTreeSet<(String, String)> = BTreeSet::new();
@@ -1132,32 +1151,23 @@ pub async fn ingest(
             continue;
         }
         let id = outcomes[i].id.clone();
-        if !id.is_empty() && id.len() <= 300 && !current.contains_key(&id) {
-            let c = match store.object(&p.viewer, &id).await {
-                Ok(c) => Some(c),
-                Err(StoreError::NotFound(_)) => {
-                    if store.object_exists(&id).await? {
-                        store
-                            .audit(
-                                &p.audit("access.denied", id.as_str(), ip)
-                                    .outcome(isac_store::Outcome::Denied)
-                                    .detail("submitted a version of an object outside the caller's audience"),
-                            )
-                            .await?;
-                        outcomes[i].result = Err(NOT_YOURS.into());
-                        current.insert(id, None);
-                        continue;
-                    }
-                    None
-                }
-                Err(e) => return Err(e.into()),
-            };
-            current.insert(id.clone(), c);
-        } else if current.get(&id).is_some_and(Option::is_none) && store.object_exists(&id).await? {
+        let cur = readable.get(&id);
+        if cur.is_none() && stored_ids.contains(id.as_str()) {
+            // Stored, but not for this caller: audited once per id and call.
+            if denied.insert(id.clone()) {
+                store
+                    .audit(
+                        &p.audit("access.denied", id.as_str(), ip)
+                            .outcome(isac_store::Outcome::Denied)
+                            .detail(
+                                "submitted a version of an object outside the caller's audience",
+                            ),
+                    )
+                    .await?;
+            }
             outcomes[i].result = Err(NOT_YOURS.into());
             continue;
         }
-        let cur = current.get(&id).and_then(Option::as_ref);
         // TAXII status resources are read by programs: their messages stay English.
         let prepared = match prepare_ingest(
             Locale::En,
@@ -1176,10 +1186,14 @@ pub async fn ingest(
             }
         };
         let key = (prepared.stix_id.clone(), prepared.modified.clone());
+        // An id the call did not name as such (one the preparation gave the object) is looked
+        // up on its own.
         let already = planned.contains(&key)
-            || store
-                .version_exists(&prepared.stix_id, &prepared.modified)
-                .await?;
+            || stored.contains(&key)
+            || (named.binary_search(&prepared.stix_id).is_err()
+                && store
+                    .version_exists(&prepared.stix_id, &prepared.modified)
+                    .await?);
         if let Some(c) = cur {
             if !already && outcomes[i].version.is_empty() && c.body == prepared.body {
                 outcomes[i].result = Ok(Ingested::Unchanged);

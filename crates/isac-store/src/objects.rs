@@ -20,7 +20,7 @@ const MODIFIED_MAX: usize = 64;
 const TYPE_MAX: usize = 250;
 /// Ids read by one query of [`Store::objects_by_id`]: one page's worth, well below the bind
 /// parameter limits of both backends.
-const BY_ID_BATCH: usize = 500;
+pub(crate) const BY_ID_BATCH: usize = 500;
 /// The latest versions among those an `o.stix_id IN (...)` selects. The unary plus changes
 /// nothing, but keeps SQLite, which has no statistics to go by, from walking every latest
 /// version through the `(is_latest, ...)` indexes instead of looking each id up: 0.1 to 0.2 s a

@@ -249,6 +249,31 @@ impl Store {
         Ok(r.is_some())
     }
 
+    /// Every stored version, as `(stix_id, modified)`, of the ids in `stix_ids`, whoever may
+    /// read them: one query per 500 ids. Used only to recognise resubmitted versions and to tell
+    /// a submission of an object the caller may not read from a new object, as
+    /// [`Store::version_exists`] and [`Store::object_exists`] do one id at a time; the answer
+    /// never reaches the caller.
+    pub async fn stored_versions(&self, stix_ids: &[String]) -> Result<BTreeSet<(String, String)>> {
+        let ids: BTreeSet<&String> = stix_ids.iter().collect();
+        let ids: Vec<&String> = ids.into_iter().collect();
+        let mut out = BTreeSet::new();
+        for batch in ids.chunks(crate::objects::BY_ID_BATCH) {
+            let mut q = Sql::new("SELECT stix_id, modified FROM objects WHERE stix_id IN (");
+            for (i, id) in batch.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.text((*id).clone());
+            }
+            q.push(")");
+            for r in q.query().fetch_all(&self.read).await? {
+                out.insert((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores a status resource, and purges those past [`STATUS_RETENTION_MICROS`].
     pub async fn save_taxii_status(&self, s: &TaxiiStatus, audit: AuditEntry) -> Result<()> {
         crate::required_text("status id", &s.id, 64)?;

@@ -873,19 +873,54 @@ async fn taxii_endpoints_status_codes_and_submissions() {
             j.get("objects").is_none(),
             "no STIX 2.0 version: an empty envelope"
         );
-        // Another org may not widen, but may narrow... and may not version what it cannot read.
+        // Another org may not widen, but may narrow... and may not version what it cannot read:
+        // each such object fails alike, whether or not it is stored, and the attempt is audited
+        // once per id and submission.
+        let audit_before = fx.store.audit_page(None, 1).await.expect("audit")[0].seq;
         let st = fx
             .post_envelope(
                 "m2_analyst",
-                vec![indicator(
-                    &amber,
-                    "2026-04-01T00:00:00.000Z",
-                    "taken",
-                    Some(Tlp::Amber),
-                )],
+                vec![
+                    indicator(
+                        &amber,
+                        "2026-04-01T00:00:00.000Z",
+                        "taken",
+                        Some(Tlp::Amber),
+                    ),
+                    indicator(
+                        &amber,
+                        "2026-05-01T00:00:00.000Z",
+                        "again",
+                        Some(Tlp::Amber),
+                    ),
+                    // The version m1 stored, resubmitted: still not m2's to see.
+                    indicator(
+                        &amber,
+                        "2026-03-01T00:00:00.000Z",
+                        "amber",
+                        Some(Tlp::Amber),
+                    ),
+                ],
             )
             .await;
-        assert_eq!(st["failure_count"], 1, "{st}");
+        assert_eq!(st["failure_count"], 3, "{st}");
+        for f in st["failures"].as_array().expect("failures") {
+            assert_eq!(f["id"], amber.as_str(), "{st}");
+            assert_eq!(
+                f["message"], "an object with this id exists and this account may not change it",
+                "{st}"
+            );
+        }
+        let denials: Vec<_> = fx
+            .store
+            .audit_page(None, 20)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|a| a.seq > audit_before && a.action == "access.denied")
+            .collect();
+        assert_eq!(denials.len(), 1, "{denials:?}");
+        assert_eq!(denials[0].target, amber);
         let st = fx
             .post_envelope(
                 "m2_analyst",
