@@ -428,7 +428,7 @@ fn short(s: &str) -> String {
 
 /// The ids of every user, for checking named users.
 pub async fn user_ids(store: &Store) -> Result<BTreeSet<String>, ApiError> {
-    Ok(store.users(None).await?.into_iter().map(|u| u.id).collect())
+    Ok(store.user_ids().await?)
 }
 
 /// Prepares a first version. `now` stamps `created` and `modified`.
