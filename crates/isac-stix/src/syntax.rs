@@ -392,9 +392,22 @@ pub fn pointer_token(s: &str) -> String {
     s.replace('~', "~0").replace('/', "~1")
 }
 
+/// Unescapes one JSON-pointer reference token (RFC 6901): the inverse of [`pointer_token`].
+pub fn pointer_token_key(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointer_tokens_round_trip() {
+        for key in ["plain", "a/b", "~", "~1", "a~/b/~0", ""] {
+            assert_eq!(pointer_token_key(&pointer_token(key)), key);
+        }
+        assert_eq!(pointer_token("a~/b"), "a~0~1b");
+    }
 
     #[test]
     fn language_tags() {

@@ -194,12 +194,7 @@ fn push_base_scope(q: &mut Sql, s: &ReadScope, t: &str) {
                 .push(")");
             if !s.groups.is_empty() {
                 q.push(" OR (r.kind = 'group' AND r.ref_id IN (");
-                for (i, g) in s.groups.iter().enumerate() {
-                    if i > 0 {
-                        q.push(", ");
-                    }
-                    q.text(g.clone());
-                }
+                q.texts(s.groups.iter().cloned());
                 q.push("))");
             }
             // `LIMIT 1 OFFSET 0` changes nothing in an EXISTS, but keeps PostgreSQL from turning
@@ -616,12 +611,7 @@ impl Store {
         }
         let mut q =
             Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
-        for (i, o) in objects.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.int(o.pk);
-        }
+        q.ints(objects.iter().map(|o| o.pk));
         q.push(")");
         let rows = q.query().fetch_all(&self.read).await?;
         let by_pk: BTreeMap<i64, usize> =
@@ -655,12 +645,7 @@ impl Store {
             return Ok(out);
         }
         let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
-        for (i, pk) in connecting.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.int(*pk);
-        }
+        q.ints(connecting.iter().copied());
         q.push(")");
         let rows = q.query().fetch_all(&self.read).await?;
         let mut ends: BTreeMap<i64, Vec<String>> =
@@ -685,12 +670,7 @@ impl Store {
             let mut q = Sql::new(&format!(
                 "SELECT {ACCESS_COLUMNS} FROM objects o WHERE o.stix_id IN ("
             ));
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.text((*id).clone());
-            }
+            q.texts(chunk.iter().map(|id| id.as_str()));
             q.push(&format!(") AND {LATEST_BY_ID}"));
             let rows = q.query().fetch_all(&self.read).await?;
             let found = self
@@ -778,12 +758,7 @@ impl Store {
             let mut q = Sql::new(&format!(
                 "SELECT {COLUMNS} FROM objects o WHERE o.stix_id IN ("
             ));
-            for (i, id) in batch.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.text((*id).clone());
-            }
+            q.texts(batch.iter().map(|id| id.as_str()));
             q.push(&format!(") AND {LATEST_BY_ID} AND "));
             push_scope(&mut q, &scope);
             let rows = q.query().fetch_all(&self.read).await?;
@@ -852,12 +827,7 @@ impl Store {
             };
             before = Some(last);
             let mut q = Sql::new(&format!("SELECT {COLUMNS} FROM objects o WHERE o.pk IN ("));
-            for (i, pk) in pks.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.int(*pk);
-            }
+            q.ints(pks.iter().copied());
             q.push(&format!(") AND {LATEST_BY_ID} AND "));
             push_scope(&mut q, &scope);
             q.push(" ORDER BY o.pk DESC");

@@ -40,6 +40,28 @@ impl Sql {
         self.placeholder()
     }
 
+    /// Comma-separated text values, as the inside of an `IN (…)` list.
+    pub fn texts<S: Into<String>>(&mut self, values: impl IntoIterator<Item = S>) -> &mut Sql {
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text(v);
+        }
+        self
+    }
+
+    /// Comma-separated integers, as the inside of an `IN (…)` list.
+    pub fn ints(&mut self, values: impl IntoIterator<Item = i64>) -> &mut Sql {
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.int(v);
+        }
+        self
+    }
+
     fn placeholder(&mut self) -> &mut Sql {
         use std::fmt::Write;
         let _ = write!(self.text, "${}", self.binds.len());

@@ -105,12 +105,7 @@ pub fn identity_access(org: &Org) -> Access {
 
 fn push_in(q: &mut Sql, column: &str, values: &[String]) {
     q.push(&format!(" AND {column} IN ("));
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            q.push(", ");
-        }
-        q.text(v.clone());
-    }
+    q.texts(values.iter().map(String::as_str));
     q.push(")");
 }
 
@@ -260,12 +255,7 @@ impl Store {
         let mut out = BTreeSet::new();
         for batch in ids.chunks(crate::objects::BY_ID_BATCH) {
             let mut q = Sql::new("SELECT stix_id, modified FROM objects WHERE stix_id IN (");
-            for (i, id) in batch.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.text((*id).clone());
-            }
+            q.texts(batch.iter().map(|id| id.as_str()));
             q.push(")");
             for r in q.query().fetch_all(&self.read).await? {
                 out.insert((r.try_get(0)?, r.try_get(1)?));

@@ -138,7 +138,7 @@ pub(crate) fn drop_broken_extensions(
         .difference(before)
         .filter_map(|(_, path)| {
             let token = path.strip_prefix("/extensions/")?.split('/').next()?;
-            Some(token.replace("~1", "/").replace("~0", "~"))
+            Some(isac_stix::syntax::pointer_token_key(token))
         })
         .collect();
     if broken.is_empty() {
