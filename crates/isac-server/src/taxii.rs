@@ -390,8 +390,11 @@ enum Kind {
     Submit {
         org: String,
     },
-    /// A sharing group's collection: the group id.
-    Group(String),
+    /// A sharing group's collection.
+    Group {
+        id: String,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -423,7 +426,7 @@ impl Collection {
         TaxiiQuery {
             tlp: (self.kind == Kind::Public).then_some(Tlp::Clear),
             group: match &self.kind {
-                Kind::Group(g) => Some(g.clone()),
+                Kind::Group { id, .. } => Some(id.clone()),
                 _ => None,
             },
             owner_org: match &self.kind {
@@ -500,7 +503,10 @@ async fn collections_for(
                     g.name
                 ),
                 former_id: Some(former_group_collection_id(&g.id)),
-                kind: Kind::Group(g.id),
+                kind: Kind::Group {
+                    id: g.id,
+                    name: g.name,
+                },
                 can_read: true,
                 can_write: false,
             });
@@ -515,6 +521,68 @@ async fn collections_for(
             can_read: true,
             can_write: p.user.role.may_write_intel(),
             former_id: None,
+        });
+    }
+    Ok(out)
+}
+
+/// What a collection is, for the web page that lists them (which names it in the reader's
+/// language; the TAXII resource's own title is English).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CollectionKind {
+    /// Everything the reader may read.
+    All,
+    /// The TLP:CLEAR collection, readable without login.
+    Public,
+    /// A sharing group's collection: the group's name.
+    Group(String),
+    /// The write collection.
+    Submit,
+}
+
+/// One collection as `p` may read it, with what a full read of it would return now.
+#[derive(Debug, Clone)]
+pub struct CollectionSummary {
+    pub id: String,
+    pub kind: CollectionKind,
+    pub can_read: bool,
+    pub can_write: bool,
+    /// Current versions a full read returns: stored objects under the reader's TLP scope and
+    /// the collection's narrowing, and the directory entries it serves.
+    pub objects: i64,
+    /// When the newest of them was added, unix microseconds.
+    pub last_added: Option<i64>,
+}
+
+/// The collections `p` may know of, in the order of the collections endpoint, each with the
+/// number of current versions it serves to `p`. Every figure passes the TLP policy: the store
+/// counts under `p`'s read scope, and directory entries are those `p` may read.
+pub async fn collection_summaries(
+    s: &AppState,
+    p: &Principal,
+) -> Result<Vec<CollectionSummary>, ApiError> {
+    let viewer = viewer_of(Some(p));
+    let mut out = Vec::new();
+    for c in collections_for(s, Some(p)).await.map_err(|e| e.0)? {
+        let (stored, last) = s
+            .store
+            .taxii_collection_summary(&viewer, &c.query())
+            .await
+            .map_err(|e| from_store(e).0)?;
+        let directory = directory_items(s, Some(p), &c).await.map_err(|e| e.0)?;
+        let last_directory = directory.iter().map(|i| i.date_added).max();
+        out.push(CollectionSummary {
+            id: c.id,
+            kind: match c.kind {
+                Kind::All => CollectionKind::All,
+                Kind::Public => CollectionKind::Public,
+                Kind::Submit { .. } => CollectionKind::Submit,
+                Kind::Group { name, .. } => CollectionKind::Group(name),
+            },
+            can_read: c.can_read,
+            can_write: c.can_write,
+            objects: stored + i64::try_from(directory.len()).unwrap_or(i64::MAX),
+            last_added: last.max(last_directory),
         });
     }
     Ok(out)
@@ -870,7 +938,7 @@ async fn directory_items(
     let wanted = match c.kind {
         Kind::All => None,
         Kind::Public => Some(Tlp::Clear),
-        Kind::Group(_) | Kind::Submit { .. } => return Ok(Vec::new()),
+        Kind::Group { .. } | Kind::Submit { .. } => return Ok(Vec::new()),
     };
     let viewer = viewer_of(p);
     let ids = s

@@ -57,6 +57,7 @@ pub fn routes(r: Routes) -> Routes {
         .add(Method::GET, "/exchange", User, get(exchange_page))
         .add(Method::GET, "/export/{format}", User, get(export_download))
         .add_upload(Method::POST, "/import", IntelWriter, post(import_upload))
+        .add(Method::GET, "/taxii", User, get(taxii_page))
         .add(Method::GET, "/keys", User, get(keys_page))
         .add(Method::POST, "/keys", User, post(keys_create))
         .add(Method::POST, "/keys/{id}/revoke", User, post(keys_revoke))
@@ -177,6 +178,7 @@ fn layout(c: &Ctx<'_>, title: &str, body: Markup) -> Markup {
                                 a href="/admin/audit" { (tr(l, "Audit log", "稽核紀錄")) }
                             }
                             a href="/exchange" accesskey="x" { (tr(l, "Import / export", "匯入／匯出")) }
+                            a href="/taxii" accesskey="t" { "TAXII" }
                             a href="/keys" { (tr(l, "API keys", "API 金鑰")) }
                             a href="/settings" { (tr(l, "Settings", "設定")) }
                         }
@@ -1292,6 +1294,82 @@ async fn intel_new_submit(
 
 // ---------------------------------------------------------------- API keys and settings
 
+/// How SIEMs, firewalls and other platforms connect over TAXII 2.1: the server's addresses, how
+/// to authenticate, and the collections the user may read, each with what a full read of it would
+/// return to that user now (`taxii::collection_summaries`: counted under the user's TLP scope).
+/// Addresses are written as paths; `app.js` puts the page's own origin before them, so the page
+/// never takes the host from the request.
+async fn taxii_page(State(s): State<AppState>, p: Principal) -> WebResult {
+    let l = p.user.locale;
+    let collections = crate::taxii::collection_summaries(&s, &p)
+        .await
+        .map_err(|e| error_page(&p, &e))?;
+    let all = collections
+        .iter()
+        .find(|c| c.kind == crate::taxii::CollectionKind::All)
+        .map(|c| c.id.clone())
+        .unwrap_or_default();
+    let root = crate::taxii::API_ROOT;
+    let body = html! {
+        h1 { (tr(l, "TAXII 2.1 feeds", "TAXII 2.1 情資訂閱")) }
+        p.muted { (tr(l, "SIEMs, firewalls and threat-intelligence platforms (MISP, OpenCTI and others) read isac's intelligence over TAXII 2.1, and members submit to the ISAC the same way. A client reads with your API key, as you: each collection holds only what you may read under TLP.", "SIEM、防火牆與威脅情資平台（MISP、OpenCTI 等）可透過 TAXII 2.1 讀取 isac 的情資，會員也可用同一方式向營運單位分享情資。用戶端以您的 API 金鑰、以您的身分讀取：每個集合只包含您依 TLP 可檢視的內容。")) }
+        section.card {
+            h2 { (tr(l, "Connection", "連線設定")) }
+            dl.meta {
+                dt { (tr(l, "Discovery", "探索端點")) } dd { code #taxii-discovery data-origin { "/taxii2/" } }
+                dt { (tr(l, "API root", "API 根")) } dd { code #taxii-root data-origin { (root) } }
+                dt { (tr(l, "Authentication", "驗證方式")) }
+                dd {
+                    (tr(l, "Your API key as ", "以您的 API 金鑰作為 ")) code { "Authorization: Bearer <key>" }
+                    (tr(l, ", or as the password of HTTP Basic (any user name). ", "，或作為 HTTP Basic 的密碼（使用者名稱不拘）。"))
+                    a href="/keys" { (tr(l, "Manage your API keys", "管理您的 API 金鑰")) }
+                }
+                dt { (tr(l, "Media types", "媒體類型")) }
+                dd { code { "Accept: application/taxii+json;version=2.1" } (tr(l, "; objects are posted as ", "；提交物件時使用 ")) code { "Content-Type: application/taxii+json;version=2.1" } }
+                dt { (tr(l, "Without login", "免登入")) }
+                dd { (tr(l, "The TLP:CLEAR collection is readable by anyone.", "TLP:CLEAR 集合任何人皆可讀取。")) }
+            }
+        }
+        section.card {
+            h2 { (tr(l, "Collections", "集合")) }
+            table.data #taxii-collections {
+                thead { tr {
+                    th { (tr(l, "Collection", "集合")) }
+                    th { (tr(l, "Collection ID", "集合 ID")) }
+                    th { (tr(l, "Access", "權限")) }
+                    th.num { (tr(l, "Objects you may read", "您可讀取的物件")) }
+                    th { (tr(l, "Last added", "最近加入")) }
+                } }
+                tbody { @for c in &collections { tr data-collection=(c.id) {
+                    td {
+                        @match &c.kind {
+                            crate::taxii::CollectionKind::All => { strong { (tr(l, "All intelligence I may read", "我可讀取的全部情資")) } br; span.muted.hint { (tr(l, "Every object you may read, with the organisations' identities and the TLP marking definitions.", "您可讀取的每一筆物件，並含各組織的身分物件與 TLP 標記定義。")) } }
+                            crate::taxii::CollectionKind::Public => { strong { "TLP:CLEAR" } br; span.muted.hint { (tr(l, "Intelligence marked TLP:CLEAR, readable without login.", "標記為 TLP:CLEAR 的情資，免登入即可讀取。")) } }
+                            crate::taxii::CollectionKind::Group(name) => { strong { (tr(l, "Sharing group: ", "分享群組：")) (name) } br; span.muted.hint { (tr(l, "What you may read whose audience names this sharing group.", "您可讀取、且受眾包含此分享群組的情資。")) } }
+                            crate::taxii::CollectionKind::Submit => { strong { (tr(l, "Submit to the ISAC", "會員情資分享")) } br; span.muted.hint { (tr(l, "Post STIX 2.1 objects here: they are shared under their TLP markings and audience; unmarked ones get the server's default TLP. Reading it lists what your organisation has shared.", "在此提交 STIX 2.1 物件：依其 TLP 標記與受眾分享；未標記者套用伺服器的預設 TLP。讀取時列出貴組織已分享的情資。")) } }
+                        }
+                    }
+                    td.nowrap { code { (c.id) } }
+                    td.nowrap { @if c.can_write { (tr(l, "read, write", "讀取、寫入")) } @else { (tr(l, "read", "讀取")) } }
+                    td.num { (c.objects) }
+                    td.nowrap { (c.last_added.map(fmt_time).unwrap_or_else(|| "—".into())) }
+                } } }
+            }
+            p.muted.hint { (tr(l, "Counts are current versions, as a full read of the collection would return them to you now.", "數量為各物件的現行版本，即此刻完整讀取該集合時您會取得的數目。")) }
+        }
+        section.card {
+            h2 { (tr(l, "Example", "範例")) }
+            p.muted { (tr(l, "The first page of everything you may read, 100 objects at a time; follow next to page on, and keep the last X-TAXII-Date-Added-Last for added_after on the next poll:", "讀取您可讀取的全部情資的第一頁，每頁 100 筆；依 next 繼續翻頁，並保留最後一個 X-TAXII-Date-Added-Last，作為下次輪詢的 added_after：")) }
+            pre.json #taxii-example { "curl -H 'Accept: application/taxii+json;version=2.1' \\\n     -H 'Authorization: Bearer <key>' \\\n     '" span data-origin { (root) "collections/" (all) "/objects/?limit=100" } "'" }
+        }
+    };
+    Ok(page(
+        &p,
+        tr(l, "TAXII 2.1 feeds", "TAXII 2.1 情資訂閱"),
+        body,
+    ))
+}
+
 async fn keys_page(State(s): State<AppState>, p: Principal) -> WebResult {
     keys_view(&s, &p, None).await
 }
@@ -1315,6 +1393,10 @@ async fn keys_view(s: &AppState, p: &Principal, token: Option<&str>) -> WebResul
                 td { @if let Some(r) = k.revoked_at { (tr(l, "revoked", "已撤銷")) " " (fmt_time(r)) } @else { (tr(l, "active", "有效")) } }
                 td { @if k.revoked_at.is_none() { form.inline method="post" action={"/keys/" (k.id) "/revoke"} { (csrf_field(p)) button.danger type="submit" { (tr(l, "Revoke", "撤銷")) } } } }
             } } } }
+        @if keys.is_empty() {
+            p.empty.muted { (tr(l, "You have no API keys yet. A key lets a SIEM, a firewall or a script read and submit intelligence as you, over TAXII or the REST API.", "您尚無 API 金鑰。金鑰可讓 SIEM、防火牆或程式透過 TAXII 或 REST API，以您的身分讀取與分享情資。")) }
+        }
+        p.muted { a href="/taxii" { (tr(l, "How to connect over TAXII 2.1", "如何以 TAXII 2.1 連線")) } }
         h2 { (tr(l, "New key", "新增金鑰")) }
         form.inline method="post" action="/keys" {
             (csrf_field(p))

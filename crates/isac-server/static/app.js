@@ -1,4 +1,5 @@
-// Keyboard: "/" focuses the search box; "g" then "d"/"i"/"s" goes to the dashboard, intelligence or search.
+// Keyboard: "/" focuses the search box; "g" then "d"/"i"/"s"/"k"/"t" goes to the dashboard,
+// intelligence, search, API keys or TAXII feeds.
 (function () {
   var pending = false;
   document.addEventListener('keydown', function (e) {
@@ -12,10 +13,17 @@
     }
     if (pending) {
       pending = false;
-      var to = { d: '/', i: '/intel', s: '/search', k: '/keys' }[e.key];
+      var to = { d: '/', i: '/intel', s: '/search', k: '/keys', t: '/taxii' }[e.key];
       if (to) { e.preventDefault(); window.location.href = to; }
       return;
     }
     if (e.key === 'g') pending = true;
   });
 })();
+// Addresses the server writes as paths (data-origin) are shown with this page's own origin, so
+// that they are right behind any proxy without the server trusting the Host header.
+document.addEventListener('DOMContentLoaded', function () {
+  document.querySelectorAll('[data-origin]').forEach(function (e) {
+    e.textContent = window.location.origin + e.textContent;
+  });
+});

@@ -142,6 +142,33 @@ fn push_versions(q: &mut Sql, versions: &[VersionSel]) {
     q.push(")");
 }
 
+/// The conditions of a TAXII listing: the viewer's read scope, then every narrowing of `q` but
+/// its page position.
+fn push_query(s: &mut Sql, viewer: &Viewer, q: &TaxiiQuery) {
+    push_scope(s, &ReadScope::for_viewer(viewer));
+    push_versions(s, &q.versions);
+    if let Some(id) = &q.stix_id {
+        s.push(" AND o.stix_id = ").text(id.clone());
+    }
+    if !q.ids.is_empty() {
+        push_in(s, "o.stix_id", &q.ids);
+    }
+    if !q.types.is_empty() {
+        push_in(s, "o.stix_type", &q.types);
+    }
+    if let Some(t) = q.tlp {
+        s.push(" AND o.tlp = ").text(t.as_str());
+    }
+    if let Some(g) = &q.group {
+        s.push(" AND EXISTS (SELECT 1 FROM object_recipients g WHERE g.object_pk = o.pk AND g.kind = 'group' AND g.ref_id = ")
+            .text(g.clone())
+            .push(")");
+    }
+    if let Some(org) = &q.owner_org {
+        s.push(" AND o.owner_org = ").text(org.clone());
+    }
+}
+
 impl Store {
     /// A page of the objects `viewer` may read that match `q`, oldest `date_added` first.
     pub async fn taxii_objects(&self, viewer: &Viewer, q: &TaxiiQuery) -> Result<TaxiiPage> {
@@ -177,30 +204,8 @@ impl Store {
             };
             min_pk = Some(min_pk.map_or(pk, |m| m.max(pk)));
         }
-        let scope = ReadScope::for_viewer(viewer);
         let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM objects o WHERE "));
-        push_scope(&mut s, &scope);
-        push_versions(&mut s, &q.versions);
-        if let Some(id) = &q.stix_id {
-            s.push(" AND o.stix_id = ").text(id.clone());
-        }
-        if !q.ids.is_empty() {
-            push_in(&mut s, "o.stix_id", &q.ids);
-        }
-        if !q.types.is_empty() {
-            push_in(&mut s, "o.stix_type", &q.types);
-        }
-        if let Some(t) = q.tlp {
-            s.push(" AND o.tlp = ").text(t.as_str());
-        }
-        if let Some(g) = &q.group {
-            s.push(" AND EXISTS (SELECT 1 FROM object_recipients g WHERE g.object_pk = o.pk AND g.kind = 'group' AND g.ref_id = ")
-                .text(g.clone())
-                .push(")");
-        }
-        if let Some(org) = &q.owner_org {
-            s.push(" AND o.owner_org = ").text(org.clone());
-        }
+        push_query(&mut s, viewer, q);
         if let Some(p) = min_pk {
             s.push(" AND o.pk >= ").int(p);
         }
@@ -215,6 +220,29 @@ impl Store {
             more,
             last_read,
         })
+    }
+
+    /// How many current versions `viewer` may read in the collection that `q` narrows to (its
+    /// `tlp`, `group` and `owner_org`; the client's filters and page position are ignored), and
+    /// when the newest of them was added (unix microseconds): the figures of the web page that
+    /// lists the TAXII collections. The same scope and narrowing as [`Store::taxii_objects`], so
+    /// the count is that of the objects a full read of the collection returns (directory
+    /// entries aside, which the caller adds).
+    pub async fn taxii_collection_summary(
+        &self,
+        viewer: &Viewer,
+        q: &TaxiiQuery,
+    ) -> Result<(i64, Option<i64>)> {
+        let narrowing = TaxiiQuery {
+            tlp: q.tlp,
+            group: q.group.clone(),
+            owner_org: q.owner_org.clone(),
+            ..TaxiiQuery::default()
+        };
+        let mut s = Sql::new("SELECT COUNT(*), MAX(o.date_added) FROM objects o WHERE ");
+        push_query(&mut s, viewer, &narrowing);
+        let r = s.query().fetch_one(&self.read).await?;
+        Ok((r.try_get(0)?, r.try_get(1)?))
     }
 
     /// The orgs whose STIX identity `viewer` may read (see [`identity_access`]), oldest first.
