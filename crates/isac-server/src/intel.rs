@@ -259,11 +259,64 @@ pub fn extract_values(o: &Map<String, Value>) -> Vec<String> {
         .collect()
 }
 
+/// The title an object is listed and found by: its `name`, `value` or `title`, else what names
+/// it best for its type (a note's abstract or first line, an opinion and its explanation, a
+/// file's strongest hash, an email's subject, …), else its id. Only the object's own properties
+/// are used, never the objects it references: a reader of this object may not read those.
 fn title_of(o: &Map<String, Value>, id: &str) -> String {
+    let text = |k: &str| {
+        o.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let first_line = |s: &str| {
+        s.lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let hash = || {
+        let hashes = o.get("hashes")?.as_object()?;
+        ["SHA-256", "SHA-512", "SHA3-256", "SHA-1", "MD5"]
+            .iter()
+            .find_map(|a| Some(format!("{a} {}", hashes.get(*a)?.as_str()?)))
+            .or_else(|| {
+                let (a, v) = hashes.iter().next()?;
+                Some(format!("{a} {}", v.as_str()?))
+            })
+    };
+    let by_type = || match o.get("type").and_then(Value::as_str).unwrap_or_default() {
+        "note" => text("abstract").or_else(|| text("content")).map(first_line),
+        "opinion" => {
+            let opinion = text("opinion")?;
+            Some(match text("explanation") {
+                Some(e) => format!("{opinion}: {}", first_line(e)),
+                None => opinion.to_owned(),
+            })
+        }
+        "email-message" => text("subject").map(first_line),
+        "x509-certificate" => text("subject").map(first_line).or_else(hash),
+        "file" | "artifact" => hash(),
+        "windows-registry-key" => text("key").map(str::to_owned),
+        "directory" => text("path").map(str::to_owned),
+        "process" => text("command_line").map(first_line),
+        "user-account" => text("account_login")
+            .or_else(|| text("user_id"))
+            .or_else(|| text("display_name"))
+            .map(str::to_owned),
+        "autonomous-system" => o
+            .get("number")
+            .and_then(Value::as_u64)
+            .map(|n| format!("AS{n}")),
+        _ => None,
+    };
     let t = ["name", "value", "title"]
         .iter()
-        .find_map(|k| o.get(*k).and_then(Value::as_str))
-        .unwrap_or(id);
+        .find_map(|k| text(k).map(str::to_owned))
+        .or_else(by_type)
+        .unwrap_or_else(|| id.to_owned());
     t.chars().take(200).collect()
 }
 
@@ -1277,6 +1330,68 @@ pub async fn ingest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_from_the_objects_own_properties() {
+        use serde_json::json;
+        let title = |v: Value| {
+            let o = v.as_object().expect("object").clone();
+            title_of(&o, "x--1")
+        };
+        assert_eq!(
+            title(json!({"type": "malware", "name": "LanternJack"})),
+            "LanternJack"
+        );
+        assert_eq!(
+            title(json!({"type": "domain-name", "value": "a.example"})),
+            "a.example"
+        );
+        assert_eq!(
+            title(json!({"type": "note", "abstract": " ", "content": "\n  First line\nsecond"})),
+            "First line"
+        );
+        assert_eq!(
+            title(json!({"type": "note", "abstract": "Summary", "content": "body"})),
+            "Summary"
+        );
+        assert_eq!(
+            title(json!({"type": "opinion", "opinion": "agree", "explanation": "Seen too.\nMore"})),
+            "agree: Seen too."
+        );
+        assert_eq!(
+            title(json!({"type": "file", "hashes": {"MD5": "aa", "SHA-256": "bb"}})),
+            "SHA-256 bb"
+        );
+        assert_eq!(
+            title(json!({"type": "file", "hashes": {"TLSH": "cc"}})),
+            "TLSH cc"
+        );
+        assert_eq!(
+            title(json!({"type": "file", "name": "a.exe", "hashes": {"MD5": "aa"}})),
+            "a.exe"
+        );
+        assert_eq!(
+            title(json!({"type": "email-message", "subject": "Invoice"})),
+            "Invoice"
+        );
+        assert_eq!(
+            title(json!({"type": "autonomous-system", "number": 64496})),
+            "AS64496"
+        );
+        assert_eq!(
+            title(json!({"type": "user-account", "user_id": "1001"})),
+            "1001"
+        );
+        // Nothing of its own to go by, so its id: never a referenced object's name.
+        assert_eq!(
+            title(json!({"type": "sighting", "sighting_of_ref": "indicator--2"})),
+            "x--1"
+        );
+        assert_eq!(
+            title(json!({"type": "note", "content": "x".repeat(300)})).len(),
+            200
+        );
+    }
 
     /// The direct form of `column_time` is exactly chrono's.
     #[test]

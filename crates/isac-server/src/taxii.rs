@@ -562,13 +562,15 @@ pub async fn collection_summaries(
     p: &Principal,
 ) -> Result<Vec<CollectionSummary>, ApiError> {
     let viewer = viewer_of(Some(p));
+    let collections = collections_for(s, Some(p)).await.map_err(|e| e.0)?;
+    let queries: Vec<TaxiiQuery> = collections.iter().map(Collection::query).collect();
+    let figures = s
+        .store
+        .taxii_collection_summaries(&viewer, &queries)
+        .await
+        .map_err(|e| from_store(e).0)?;
     let mut out = Vec::new();
-    for c in collections_for(s, Some(p)).await.map_err(|e| e.0)? {
-        let (stored, last) = s
-            .store
-            .taxii_collection_summary(&viewer, &c.query())
-            .await
-            .map_err(|e| from_store(e).0)?;
+    for (c, (stored, last)) in collections.into_iter().zip(figures) {
         let directory = directory_items(s, Some(p), &c).await.map_err(|e| e.0)?;
         let last_directory = directory.iter().map(|i| i.date_added).max();
         out.push(CollectionSummary {

@@ -222,27 +222,42 @@ impl Store {
         })
     }
 
-    /// How many current versions `viewer` may read in the collection that `q` narrows to (its
-    /// `tlp`, `group` and `owner_org`; the client's filters and page position are ignored), and
-    /// when the newest of them was added (unix microseconds): the figures of the web page that
-    /// lists the TAXII collections. The same scope and narrowing as [`Store::taxii_objects`], so
-    /// the count is that of the objects a full read of the collection returns (directory
-    /// entries aside, which the caller adds).
-    pub async fn taxii_collection_summary(
+    /// For each collection that a query of `collections` narrows to (its `tlp`, `group` and
+    /// `owner_org`; the client's filters and page position are ignored): how many current
+    /// versions `viewer` may read in it, and when the newest of them was added (unix
+    /// microseconds). These are the figures of the web page that lists the TAXII collections.
+    /// The same scope and narrowing as [`Store::taxii_objects`], so each count is that of the
+    /// objects a full read of the collection returns (directory entries aside, which the caller
+    /// adds). A group's collection is counted from the group's recipient rows (its index), not
+    /// by a pass over every current version.
+    pub async fn taxii_collection_summaries(
         &self,
         viewer: &Viewer,
-        q: &TaxiiQuery,
-    ) -> Result<(i64, Option<i64>)> {
-        let narrowing = TaxiiQuery {
-            tlp: q.tlp,
-            group: q.group.clone(),
-            owner_org: q.owner_org.clone(),
-            ..TaxiiQuery::default()
-        };
-        let mut s = Sql::new("SELECT COUNT(*), MAX(o.date_added) FROM objects o WHERE ");
-        push_query(&mut s, viewer, &narrowing);
-        let r = s.query().fetch_one(&self.read).await?;
-        Ok((r.try_get(0)?, r.try_get(1)?))
+        collections: &[TaxiiQuery],
+    ) -> Result<Vec<(i64, Option<i64>)>> {
+        let scope = ReadScope::for_viewer(viewer);
+        let mut out = Vec::with_capacity(collections.len());
+        for q in collections {
+            let mut s = Sql::new("SELECT COUNT(*), MAX(o.date_added) FROM objects o WHERE ");
+            push_scope(&mut s, &scope);
+            push_versions(&mut s, &[]);
+            if let Some(t) = q.tlp {
+                s.push(" AND o.tlp = ").text(t.as_str());
+            }
+            if let Some(g) = &q.group {
+                s.push(
+                    " AND o.pk IN (SELECT g.object_pk FROM object_recipients g WHERE g.ref_id = ",
+                )
+                .text(g.clone())
+                .push(" AND g.kind = 'group')");
+            }
+            if let Some(org) = &q.owner_org {
+                s.push(" AND o.owner_org = ").text(org.clone());
+            }
+            let r = s.query().fetch_one(&self.read).await?;
+            out.push((r.try_get(0)?, r.try_get(1)?));
+        }
+        Ok(out)
     }
 
     /// The orgs whose STIX identity `viewer` may read (see [`identity_access`]), oldest first.
