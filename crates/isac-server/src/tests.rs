@@ -958,6 +958,40 @@ async fn connections_are_listed_where_every_end_is_readable() {
                 "{backend}: {email}: {html}"
             );
             assert!(html.contains(&m2_identity), "{backend}: {email}");
+            // Lists name a relationship by its ends and a sighting by what was sighted, with
+            // only titles the reader may read; an end that is an org's identity leaves the id.
+            let list = |query: &'static str| {
+                let app = fx.app.clone();
+                let session = session.clone();
+                async move {
+                    let r = send(
+                        &app,
+                        with_session(Method::GET, &format!("/intel?{query}"), &session, None),
+                    )
+                    .await;
+                    assert_eq!(r.status, StatusCode::OK, "{backend}");
+                    r.text()
+                }
+            };
+            let html = list("type=relationship").await;
+            assert!(
+                html.contains("Shared C2 indicates → Seen by m2"),
+                "{backend}: {email}"
+            );
+            assert_eq!(
+                html.contains("Shared C2 indicates → Kept to m1"),
+                email != "analyst@m2.example",
+                "{backend}: {email}"
+            );
+            if email == "analyst@m2.example" {
+                assert!(
+                    !html.contains("Kept to m1") && !html.contains(&to_b),
+                    "{backend}"
+                );
+            }
+            assert!(html.contains(&format!(">{to_m2}<")), "{backend}: {email}");
+            let html = list("type=sighting").await;
+            assert!(html.contains("Sighted ×3: Shared C2"), "{backend}: {email}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! state-changing form posts the session's CSRF token. Intelligence is read only through the
 //! store's viewer-scoped functions, exactly as the REST API reads it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -752,7 +752,81 @@ async fn apply_submit(
 
 // ---------------------------------------------------------------- intelligence
 
-fn objects_table(l: Locale, objects: &[StoredObject]) -> Markup {
+/// Names for the relationships and sightings of a list, which have no title of their own: a
+/// relationship by its ends and type ("A uses → B"), a sighting by what was sighted ("Sighted ×3:
+/// A"). The ends are read through the viewer (`Store::objects_by_id`), so a name holds only
+/// titles the viewer may read; the policy lists a connection only where its ends are readable,
+/// and an end not found (an org's identity) leaves the connection under its id.
+async fn connection_names(
+    s: &AppState,
+    p: &Principal,
+    objects: &[StoredObject],
+) -> Result<BTreeMap<String, String>, Response> {
+    let l = p.user.locale;
+    let untitled: Vec<(&StoredObject, serde_json::Map<String, serde_json::Value>)> = objects
+        .iter()
+        .filter(|o| {
+            matches!(o.stix_type.as_str(), "relationship" | "sighting") && o.title == o.stix_id
+        })
+        .map(|o| (o, serde_json::from_str(&o.body).unwrap_or_default()))
+        .collect();
+    let text = |b: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        b.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ends: Vec<String> = untitled
+        .iter()
+        .flat_map(|(_, b)| {
+            ["source_ref", "target_ref", "sighting_of_ref"]
+                .into_iter()
+                .map(|k| text(b, k))
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ends.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let titles: BTreeMap<String, String> = s
+        .store
+        .objects_by_id(&p.viewer, &ends)
+        .await
+        .map_err(|e| fail(p, e))?
+        .into_iter()
+        .map(|x| (x.stix_id, x.title))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (o, b) in &untitled {
+        let name = if o.stix_type == "relationship" {
+            match (
+                titles.get(&text(b, "source_ref")),
+                titles.get(&text(b, "target_ref")),
+            ) {
+                (Some(src), Some(dst)) => {
+                    Some(format!("{src} {} → {dst}", text(b, "relationship_type")))
+                }
+                _ => None,
+            }
+        } else {
+            titles.get(&text(b, "sighting_of_ref")).map(|t| {
+                match b.get("count").and_then(|v| v.as_u64()) {
+                    Some(n) => format!("{} ×{n}: {t}", tr(l, "Sighted", "目擊")),
+                    None => format!("{}: {t}", tr(l, "Sighted", "目擊")),
+                }
+            })
+        };
+        if let Some(n) = name {
+            out.insert(o.stix_id.clone(), n);
+        }
+    }
+    Ok(out)
+}
+
+fn objects_table(l: Locale, objects: &[StoredObject], names: &BTreeMap<String, String>) -> Markup {
     html! {
         @if objects.is_empty() {
             p.muted.empty { (tr(l, "Nothing to show.", "沒有資料。")) }
@@ -766,7 +840,7 @@ fn objects_table(l: Locale, objects: &[StoredObject]) -> Markup {
                         tr class=[o.revoked.then_some("revoked")] {
                             td { (tlp_badge(l, o.access.tlp)) }
                             td { code { (o.stix_type) } }
-                            td { a href={"/intel/" (o.stix_id)} { (o.title) } @if o.revoked { " " span.tag { (tr(l, "revoked", "已撤銷")) } } }
+                            td { a href={"/intel/" (o.stix_id)} { (names.get(&o.stix_id).unwrap_or(&o.title)) } @if o.revoked { " " span.tag { (tr(l, "revoked", "已撤銷")) } } }
                             td.nowrap { (o.modified.get(..16).unwrap_or(&o.modified).replace('T', " ")) }
                             td.nowrap { (fmt_time(o.date_added)) }
                         }
@@ -796,6 +870,7 @@ async fn dashboard(State(s): State<AppState>, p: Principal) -> WebResult {
         .await
         .map_err(|e| fail(&p, e))?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let names = connection_names(&s, &p, &latest.objects).await?;
     let body = html! {
         h1 { (tr(l, "Dashboard", "總覽")) }
         section.stats {
@@ -806,7 +881,7 @@ async fn dashboard(State(s): State<AppState>, p: Principal) -> WebResult {
             }
         }
         h2 { (tr(l, "Latest intelligence", "最新情資")) }
-        (objects_table(l, &latest.objects))
+        (objects_table(l, &latest.objects, &names))
         p { a href="/intel" { (tr(l, "All intelligence →", "全部情資 →")) } }
     };
     Ok(page(&p, tr(l, "Dashboard", "總覽"), body))
@@ -880,10 +955,11 @@ async fn intel_list(
         .list_objects(&p.viewer, &lq)
         .await
         .map_err(|e| fail(&p, e))?;
+    let names = connection_names(&s, &p, &pg.objects).await?;
     let body = html! {
         h1 { (tr(l, "Intelligence", "情資")) }
         (list_filters(l, &q, "/intel", false))
-        (objects_table(l, &pg.objects))
+        (objects_table(l, &pg.objects, &names))
         (next_link(l, "/intel", &q, &pg.next))
     };
     Ok(page(&p, tr(l, "Intelligence", "情資"), body))
@@ -906,13 +982,17 @@ async fn search_page(
         ),
         None => None,
     };
+    let names = match &results {
+        Some(r) => connection_names(&s, &p, &r.objects).await?,
+        None => BTreeMap::new(),
+    };
     let body = html! {
         h1 { (tr(l, "Search", "搜尋")) }
         p.muted { (tr(l, "Exact value: an IP address, domain, URL, file hash, CVE id…", "完全比對：IP 位址、網域、網址、檔案雜湊、CVE 編號…")) }
         (list_filters(l, &q, "/search", true))
         @if let Some(r) = &results {
             h2 { (tr(l, "Results", "搜尋結果")) }
-            (objects_table(l, &r.objects))
+            (objects_table(l, &r.objects, &names))
             (next_link(l, "/search", &q, &r.next))
         }
     };
