@@ -228,16 +228,49 @@ impl Store {
     /// microseconds). These are the figures of the web page that lists the TAXII collections.
     /// The same scope and narrowing as [`Store::taxii_objects`], so each count is that of the
     /// objects a full read of the collection returns (directory entries aside, which the caller
-    /// adds). A group's collection is counted from the group's recipient rows (its index), not
-    /// by a pass over every current version.
+    /// adds). The collections narrowed by TLP alone (or not at all) are counted in one pass over
+    /// the current versions; a group's collection from the group's recipient rows (their index),
+    /// and an org's from the owner index.
     pub async fn taxii_collection_summaries(
         &self,
         viewer: &Viewer,
         collections: &[TaxiiQuery],
     ) -> Result<Vec<(i64, Option<i64>)>> {
         let scope = ReadScope::for_viewer(viewer);
-        let mut out = Vec::with_capacity(collections.len());
-        for q in collections {
+        let mut out = vec![(0, None); collections.len()];
+        let (wide, narrow): (Vec<_>, Vec<_>) = collections
+            .iter()
+            .enumerate()
+            .partition(|(_, q)| q.group.is_none() && q.owner_org.is_none());
+        if !wide.is_empty() {
+            let mut s = Sql::new("SELECT ");
+            for (n, (_, q)) in wide.iter().enumerate() {
+                if n > 0 {
+                    s.push(", ");
+                }
+                let when = |s: &mut Sql| match q.tlp {
+                    Some(t) => {
+                        s.push("CASE WHEN o.tlp = ").text(t.as_str()).push(" THEN ");
+                    }
+                    None => {
+                        s.push("CASE WHEN 1 = 1 THEN ");
+                    }
+                };
+                s.push("COUNT(");
+                when(&mut s);
+                s.push("1 END), MAX(");
+                when(&mut s);
+                s.push("o.date_added END)");
+            }
+            s.push(" FROM objects o WHERE ");
+            push_scope(&mut s, &scope);
+            push_versions(&mut s, &[]);
+            let r = s.query().fetch_one(&self.read).await?;
+            for (n, (i, _)) in wide.iter().enumerate() {
+                out[*i] = (r.try_get(2 * n)?, r.try_get(2 * n + 1)?);
+            }
+        }
+        for (i, q) in narrow {
             let mut s = Sql::new("SELECT COUNT(*), MAX(o.date_added) FROM objects o WHERE ");
             push_scope(&mut s, &scope);
             push_versions(&mut s, &[]);
@@ -255,7 +288,7 @@ impl Store {
                 s.push(" AND o.owner_org = ").text(org.clone());
             }
             let r = s.query().fetch_one(&self.read).await?;
-            out.push((r.try_get(0)?, r.try_get(1)?));
+            out[i] = (r.try_get(0)?, r.try_get(1)?);
         }
         Ok(out)
     }
