@@ -900,7 +900,19 @@ fn list_filters(l: Locale, q: &ListParams, action: &str, with_q: bool) -> Markup
         "tool",
         "identity",
         "observed-data",
+        "intrusion-set",
+        "infrastructure",
+        "course-of-action",
+        "grouping",
+        "opinion",
+        "relationship",
+        "sighting",
     ];
+    // A type the list does not offer (a link, a custom type) stays selected as given.
+    let other = q
+        .stix_type
+        .as_deref()
+        .filter(|t| !t.is_empty() && !types.contains(t));
     html! {
         form.filters method="get" action=(action) {
             @if with_q {
@@ -909,6 +921,7 @@ fn list_filters(l: Locale, q: &ListParams, action: &str, with_q: bool) -> Markup
             label { (tr(l, "Type", "類型")) select name="type" {
                 option value="" { (tr(l, "any", "全部")) }
                 @for t in types { option value=(t) selected[q.stix_type.as_deref() == Some(t)] { (t) } }
+                @if let Some(t) = other { option value=(t) selected { (t) } }
             } }
             label { "TLP" select name="tlp" {
                 option value="" { (tr(l, "any", "全部")) }
