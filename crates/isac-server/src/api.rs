@@ -133,6 +133,12 @@ pub fn routes(r: Routes) -> Routes {
         )
         .add(Method::GET, "/api/v1/search", User, get(search))
         .add(Method::GET, "/api/v1/stats", User, get(stats))
+        .add(
+            Method::GET,
+            "/api/v1/taxii-collections",
+            User,
+            get(taxii_collections),
+        )
         .add(Method::GET, "/api/v1/audit", OperatorAdmin, get(audit))
         .add(
             Method::GET,
@@ -149,7 +155,7 @@ pub fn routes(r: Routes) -> Routes {
         me, list_orgs, create_org, get_org, update_org, list_users, create_user, get_user, update_user,
         list_groups, create_group, add_member, remove_member, apply, list_applications, approve, reject,
         list_keys, create_key, revoke_key, list_objects, create_object, create_batch, get_object,
-        object_versions, object_connections, new_version, revoke_object, search, stats, audit, audit_verify
+        object_versions, object_connections, new_version, revoke_object, search, stats, taxii_collections, audit, audit_verify
     ),
     components(schemas(ErrorBody, OrgOut, UserOut, GroupOut, ApplicationOut, KeyOut, NewKeyOut, ObjectView,
         Recipients, ObjectInput, VersionInput, BatchInput, ObjectPageOut, StatsOut, AuditOut, VerifyOut, MeOut,
@@ -1380,6 +1386,68 @@ async fn stats(State(s): State<AppState>, p: Principal) -> ApiResult<Json<StatsO
         total: by_tlp.iter().map(|(_, n)| n).sum(),
         by_tlp,
     }))
+}
+
+/// What a TAXII collection is.
+#[derive(Serialize, Deserialize, ToSchema, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CollectionKindOut {
+    /// Everything the caller may read.
+    All,
+    /// TLP:CLEAR, readable without login.
+    Public,
+    /// A sharing group of the caller's org.
+    Group,
+    /// The write collection (reading it lists what the caller's org has shared).
+    Submit,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TaxiiCollectionOut {
+    /// The collection id under `/taxii2/isac/collections/`.
+    pub id: String,
+    pub kind: CollectionKindOut,
+    /// The sharing group's name, for a group's collection.
+    pub group: Option<String>,
+    pub can_read: bool,
+    pub can_write: bool,
+    /// Current versions a full TAXII read of the collection returns to the caller now.
+    pub objects: i64,
+    /// When the newest of them was added, RFC 3339, UTC.
+    pub last_added: Option<String>,
+}
+
+/// The TAXII 2.1 collections the caller may know of, in the order of the TAXII collections
+/// endpoint, each with what a full read of it returns to the caller (counted under the caller's
+/// TLP scope): the figures of the web UI's TAXII page.
+#[utoipa::path(get, path = "/api/v1/taxii-collections", tag = "intelligence", responses((status = 200, body = [TaxiiCollectionOut]), (status = 401, body = ErrorBody)))]
+async fn taxii_collections(
+    State(s): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<Vec<TaxiiCollectionOut>>> {
+    use crate::taxii::CollectionKind;
+    let out = crate::taxii::collection_summaries(&s, &p)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let (kind, group) = match c.kind {
+                CollectionKind::All => (CollectionKindOut::All, None),
+                CollectionKind::Public => (CollectionKindOut::Public, None),
+                CollectionKind::Group(name) => (CollectionKindOut::Group, Some(name)),
+                CollectionKind::Submit => (CollectionKindOut::Submit, None),
+            };
+            TaxiiCollectionOut {
+                id: c.id,
+                kind,
+                group,
+                can_read: c.can_read,
+                can_write: c.can_write,
+                objects: c.objects,
+                last_added: c.last_added.map(crate::taxii::date_text),
+            }
+        })
+        .collect();
+    Ok(Json(out))
 }
 
 // ---------------------------------------------------------------- audit

@@ -867,7 +867,8 @@ struct Item {
     object: Value,
 }
 
-fn date_text(micros: i64) -> String {
+/// A stored time as TAXII writes `date_added`: RFC 3339, UTC, to the microsecond.
+pub(crate) fn date_text(micros: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(micros)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .unwrap_or_default()
