@@ -139,12 +139,19 @@ pub enum Command {
 /// A remote TAXII 2.1 collection.
 #[derive(Debug, Args)]
 pub struct TaxiiRemote {
+    #[command(flatten)]
+    pub server: TaxiiServer,
+    /// Collection id on the remote server (`isac taxii collections` lists them)
+    #[arg(long, value_name = "ID")]
+    pub collection: String,
+}
+
+/// A remote TAXII 2.1 server and how to authenticate to it.
+#[derive(Debug, Args)]
+pub struct TaxiiServer {
     /// Discovery or API root URL of the remote server
     #[arg(long, value_name = "URL")]
     pub url: String,
-    /// Collection id on the remote server
-    #[arg(long, value_name = "ID")]
-    pub collection: String,
     /// HTTP Basic user name
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
@@ -171,6 +178,11 @@ pub struct TaxiiRemote {
 
 #[derive(Debug, Subcommand)]
 pub enum TaxiiCommand {
+    /// List the collections of a remote server's API root that these credentials may know of
+    Collections {
+        #[command(flatten)]
+        server: TaxiiServer,
+    },
     /// Fetch what is new in a remote collection (resuming from the state file) and import it
     Pull {
         #[command(flatten)]

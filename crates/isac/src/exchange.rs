@@ -487,18 +487,24 @@ pub async fn export(
     Ok(n)
 }
 
-/// Settings of `isac taxii pull|push`.
-pub struct TaxiiTarget {
+/// A remote server of `isac taxii`: its URL and credentials.
+pub struct TaxiiServer {
     pub url: String,
-    pub collection: String,
     pub user: Option<String>,
     pub password: Option<String>,
     pub token: Option<String>,
     pub allow_private: bool,
 }
 
-impl TaxiiTarget {
-    fn collection(&self) -> Result<isac_taxii::Collection> {
+/// Settings of `isac taxii pull|push`.
+pub struct TaxiiTarget {
+    pub server: TaxiiServer,
+    pub collection: String,
+}
+
+impl TaxiiServer {
+    /// The API root the URL leads to (the URL itself, or the discovery resource's default).
+    fn api_root(&self) -> Result<isac_taxii::ApiRoot> {
         let auth = match (&self.token, &self.user, &self.password) {
             (Some(t), _, _) => isac_taxii::Auth::bearer(t.clone()),
             (None, Some(u), Some(p)) => isac_taxii::Auth::basic(u.clone(), p.clone()),
@@ -510,8 +516,31 @@ impl TaxiiTarget {
             config = config.outbound(isac_taxii::OutboundPolicy::allow_all());
         }
         let client = isac_taxii::Client::new(config)?;
-        Ok(client.api_root()?.collection(&self.collection))
+        Ok(client.api_root()?)
     }
+}
+
+impl TaxiiTarget {
+    fn collection(&self) -> Result<isac_taxii::Collection> {
+        Ok(self.server.api_root()?.collection(&self.collection))
+    }
+}
+
+/// `isac taxii collections`: the remote API root (its URL and resource) and the collections the
+/// credentials may know of.
+pub async fn taxii_collections(
+    server: TaxiiServer,
+) -> Result<(
+    String,
+    isac_taxii::ApiRootInfo,
+    Vec<isac_taxii::CollectionInfo>,
+)> {
+    tokio::task::spawn_blocking(move || -> Result<_> {
+        let root = server.api_root()?;
+        let collections = root.collections()?;
+        Ok((root.url().to_string(), root.info().clone(), collections))
+    })
+    .await?
 }
 
 /// `isac taxii pull`: polls the collection from where the state file left off and imports what

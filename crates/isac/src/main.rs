@@ -274,6 +274,30 @@ async fn run(command: Command, l: Locale) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Taxii(cli::TaxiiCommand::Collections { server: remote }) => {
+            let (url, root, collections) = exchange::taxii_collections(server(remote)).await?;
+            println!("{} {url}", tr(l, "API root:".into(), "API 根：".into()));
+            println!("  {}", root.title);
+            if collections.is_empty() {
+                println!(
+                    "{}",
+                    tr(
+                        l,
+                        "no collection these credentials may know of".into(),
+                        "此身分沒有可知悉的集合".into()
+                    )
+                );
+            }
+            for c in &collections {
+                let access = match (c.can_read, c.can_write) {
+                    (true, true) => tr(l, "read, write".into(), "讀取、寫入".into()),
+                    (true, false) => tr(l, "read".into(), "讀取".into()),
+                    (false, true) => tr(l, "write".into(), "寫入".into()),
+                    (false, false) => tr(l, "none".into(), "無".into()),
+                };
+                println!("{}  {access:<12}  {}", c.id, c.title);
+            }
+        }
         Command::Taxii(cli::TaxiiCommand::Pull {
             storage,
             remote,
@@ -358,8 +382,14 @@ async fn serve(store: Store, config: isac_server::Config) -> Result<()> {
 
 fn target(r: cli::TaxiiRemote) -> exchange::TaxiiTarget {
     exchange::TaxiiTarget {
-        url: r.url,
+        server: server(r.server),
         collection: r.collection,
+    }
+}
+
+fn server(r: cli::TaxiiServer) -> exchange::TaxiiServer {
+    exchange::TaxiiServer {
+        url: r.url,
         user: r.user,
         password: r.password,
         token: r.token,

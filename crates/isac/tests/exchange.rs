@@ -1701,6 +1701,49 @@ fn taxii_pull_resumes_and_push_sends_only_what_may_leave() {
     assert!(export_ids(d, OP_ANALYST).is_empty());
     assert!(!dir.path().join("taxii-state.json").exists());
 
+    // The remote collections, to choose one from: ids, access and titles, in either language.
+    let list = |lang: &str| {
+        run(&[
+            "taxii",
+            "collections",
+            "--url",
+            url.as_str(),
+            "--user",
+            TAXII_USER,
+            "--password",
+            TAXII_PASSWORD,
+            "--allow-private",
+            "--lang",
+            lang,
+        ])
+    };
+    let out = list("en");
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    for (id, title) in [(PULL, "Pull source"), (PUSH, "Push destination")] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(id) && l.contains("read, write") && l.ends_with(title)),
+            "{id} {title}: {}",
+            out.stdout
+        );
+    }
+    assert!(out.stdout.starts_with("API root: "), "{}", out.stdout);
+    let out = list("zh-TW");
+    assert!(out.stdout.contains("讀取、寫入"), "{}", out.stdout);
+    let out = run(&[
+        "taxii",
+        "collections",
+        "--url",
+        url.as_str(),
+        "--user",
+        TAXII_USER,
+        "--password",
+        "wrong",
+        "--allow-private",
+    ]);
+    failed(&out, &["401"]);
+
     // First pull: every seeded object.
     let out = pull(&["--allow-private"]);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
