@@ -1666,8 +1666,15 @@ impl FeedExport {
         }
         out.retain(|a| !a.value.trim().is_empty());
         // An event report has no object references, sightings or clusters in MISP; links from
-        // its note stay unwritten and are named (`unwritten_links`).
-        if out.iter().any(|a| a.event_report) {
+        // its note stay unwritten and are named (`unwritten_links`). It holds analyst data.
+        if let Some(i) = out.iter().position(|a| a.event_report) {
+            let uuid = out[i].uuid.clone();
+            let holder = links::Holder {
+                item,
+                object_type: "EventReport",
+                uuid: &uuid,
+            };
+            out[i].analyst = self.analyst_data(&holder, event, objs);
             return out;
         }
         self.attach_links(item, event, &mut out, objs);
@@ -1969,6 +1976,17 @@ impl FeedExport {
                     "較寬事件中的 TLP:RED 事件報告沒有 MISP 形式（事件報告不帶 TLP 標籤，而散布等級 0 會被讀為 AMBER+STRICT）；未寫出".to_string(),
                 );
                 self.diag(Level::Skipped, Some(&meta.uuid), &r.stix_id, reason);
+                for (_, a) in &r.analyst {
+                    let uuid = a.get("uuid").and_then(Value::as_str).unwrap_or_default();
+                    let reason = (
+                        format!(
+                            "not written: the analyst data is about the event report {}, which is not written",
+                            r.stix_id
+                        ),
+                        format!("未寫出：此分析資料所關於的事件報告 {} 未寫出", r.stix_id),
+                    );
+                    self.diag(Level::Skipped, Some(&meta.uuid), uuid, reason);
+                }
                 continue;
             }
             if r.tlp.breadth() > meta.tlp.breadth() {
@@ -1999,6 +2017,7 @@ impl FeedExport {
                 v["sharing_group_id"] = misp_group_id(g).unwrap_or_default().to_string().into();
                 v["SharingGroup"] = sharing_group_json(g);
             }
+            add_analyst_data(&mut v, &r.analyst);
             out.push(v);
         }
         out

@@ -345,6 +345,9 @@ struct Context<'a> {
     /// (lower-case): its first indicator, else its first observation, else its first other
     /// object.
     object_ends: HashMap<String, End>,
+    /// The note each converted event report became and its audience, by the report's uuid
+    /// (lower-case): what analyst data on the report is about.
+    report_ends: HashMap<String, (String, Audience)>,
     /// Object references (`ObjectReference`), resolved once every object is known.
     references: Vec<Reference>,
     /// Sightings, from the event and from its attributes.
@@ -424,6 +427,7 @@ impl<'a> Context<'a> {
             cluster_relations: Vec::new(),
             attribute_ends: HashMap::new(),
             object_ends: HashMap::new(),
+            report_ends: HashMap::new(),
             references: Vec::new(),
             sightings: Vec::new(),
             sighted: Vec::new(),
@@ -803,6 +807,9 @@ impl<'a> Context<'a> {
             );
             return;
         };
+        // Its analyst data is about the note it becomes; where it becomes none, they are named
+        // as about an element that was not converted.
+        self.collect_analyst(r, &About::EventReport(uuid.to_ascii_lowercase()));
         if truthy(r.get("deleted")) {
             self.diag(
                 Level::Skipped,
@@ -874,8 +881,10 @@ impl<'a> Context<'a> {
             self.created_by.clone(),
             props,
             ext,
-            aud,
+            aud.clone(),
         );
+        self.report_ends
+            .insert(uuid.to_ascii_lowercase(), (item.id().to_string(), aud));
         self.refs.push(item.id().to_string());
         self.items.push(item);
     }

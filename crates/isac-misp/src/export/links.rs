@@ -76,7 +76,7 @@ pub(super) struct Holder<'a> {
     /// The STIX object the element was written from; analyst data narrower than it carry their
     /// own distribution.
     pub item: &'a StixItem,
-    /// `Attribute` or `Event`.
+    /// `Attribute`, `Event` or `EventReport`.
     pub object_type: &'static str,
     pub uuid: &'a str,
 }

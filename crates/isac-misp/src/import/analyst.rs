@@ -1,5 +1,5 @@
 //! MISP analyst data (MISP 2.5): an analyst's `Note`, `Opinion` or `Relationship` on the event,
-//! an attribute or a MISP object. A note becomes a STIX `note`, an opinion an `opinion`, and a
+//! an attribute, a MISP object or an event report. A note becomes a STIX `note`, an opinion an `opinion`, and a
 //! relationship a `relationship`, each about the object its element became.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -43,12 +43,14 @@ impl Kind {
     }
 }
 
-/// What analyst data is about: the event, or an attribute or MISP object by uuid (lower-case).
+/// What analyst data is about: the event, or an attribute, MISP object or event report by uuid
+/// (lower-case).
 #[derive(Debug, Clone)]
 pub(super) enum About {
     Event,
     Attribute(String),
     Object(String),
+    EventReport(String),
 }
 
 pub(super) struct AnalystIn {
@@ -122,6 +124,7 @@ impl Context<'_> {
                 .object_ends
                 .get(u)
                 .map(|e| (e.id.clone(), e.audience.clone())),
+            About::EventReport(u) => self.report_ends.get(u).cloned(),
         }
     }
 

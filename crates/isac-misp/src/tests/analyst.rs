@@ -261,3 +261,97 @@ fn analyst_data_never_goes_out_wider_than_it_is() {
         .unwrap();
     assert_eq!(agree["opinion"], "70");
 }
+
+const REPORT: &str = "b4000000-0000-4000-8000-000000000001";
+const ON_REPORT: &str = "b4000000-0000-4000-8000-000000000002";
+const JUDGED: &str = "b4000000-0000-4000-8000-000000000003";
+const ON_GONE: &str = "b4000000-0000-4000-8000-000000000004";
+
+/// An event whose report carries an analyst note and opinion, and a deleted report with a note.
+pub(super) fn reported_event() -> Value {
+    event(
+        json!({
+            "Tag": [{ "name": "tlp:green" }],
+            "EventReport": [
+                { "uuid": REPORT, "name": "Summary", "content": "The wave reached three banks.", "distribution": "5", "timestamp": "1714570000",
+                  "Note": [{ "uuid": ON_REPORT, "note": "Confirmed by a second bank.", "object_uuid": REPORT, "object_type": "EventReport" }],
+                  "Opinion": [{ "uuid": JUDGED, "opinion": "90", "comment": "Accurate.", "object_uuid": REPORT, "object_type": "EventReport" }] },
+                { "uuid": "b4000000-0000-4000-8000-0000000000f1", "name": "Old", "content": "x", "deleted": true,
+                  "Note": [{ "uuid": ON_GONE, "note": "About a deleted report." }] },
+            ],
+        }),
+        json!([attr(IP, "ip-dst", "198.51.100.77", true)]),
+    )
+}
+
+#[test]
+fn analyst_data_on_event_reports_round_trips() {
+    let first = import(&reported_event());
+    let report = format!("note--{REPORT}");
+    let on_report = by_id(&first, &format!("note--{ON_REPORT}"));
+    assert_eq!(on_report.object["object_refs"], json!([report]));
+    assert_eq!(on_report.object["content"], "Confirmed by a second bank.");
+    assert_eq!(on_report.tlp, Tlp::Green);
+    let judged = by_id(&first, &format!("opinion--{JUDGED}"));
+    assert_eq!(judged.object["object_refs"], json!([report]));
+    assert_eq!(judged.object["opinion"], "strongly-agree");
+    // Analyst data on a report that is not converted is named, not converted.
+    assert!(first.objects.iter().all(|o| !o.id().contains(ON_GONE)));
+    assert!(
+        first
+            .diagnostics
+            .iter()
+            .any(|d| d.element.as_deref() == Some(ON_GONE) && d.reason.contains("not converted")),
+        "{:#?}",
+        first.diagnostics
+    );
+
+    let (second, diags, feed) = reimport(&first.objects);
+    let unwritten: Vec<_> = diags
+        .iter()
+        .filter(|d| d.reason.contains("analyst"))
+        .collect();
+    assert!(unwritten.is_empty(), "{unwritten:#?}");
+    let ev = exported_event(&feed);
+    let reports = ev["EventReport"].as_array().expect("event reports");
+    assert_eq!(reports.len(), 1, "{ev:#}");
+    let (notes, opinions) = analyst_on(&reports[0]);
+    assert_eq!(notes.len(), 1, "{:#}", reports[0]);
+    assert_eq!(notes[0]["uuid"], ON_REPORT);
+    assert_eq!(notes[0]["object_type"], "EventReport");
+    assert_eq!(notes[0]["object_uuid"], REPORT);
+    assert_eq!(notes[0]["note"], "Confirmed by a second bank.");
+    assert_eq!(notes[0]["distribution"], "5");
+    assert_eq!(opinions.len(), 1);
+    assert_eq!(opinions[0]["uuid"], JUDGED);
+    assert_eq!(opinions[0]["opinion"], "90");
+    for id in [format!("note--{ON_REPORT}"), format!("opinion--{JUDGED}")] {
+        let (a, b) = (by_id(&first, &id), by_id_in(&second, &id));
+        assert_eq!(a.tlp, b.tlp, "{id}");
+        for k in ["content", "object_refs", "opinion", "explanation"] {
+            assert_eq!(a.object.get(k), b.object.get(k), "{id} {k}");
+        }
+    }
+}
+
+#[test]
+fn analyst_data_on_an_unwritten_event_report_is_named() {
+    let mut items = import(&reported_event()).objects;
+    let report = format!("note--{REPORT}");
+    for o in &mut items {
+        if o.id() == report {
+            o.tlp = Tlp::Red;
+        }
+    }
+    let (_, diags, feed) = reimport(&items);
+    let ev = exported_event(&feed);
+    assert!(ev.get("EventReport").is_none(), "{ev:#}");
+    assert!(!ev.to_string().contains("Confirmed by a second bank."));
+    for uuid in [ON_REPORT, JUDGED] {
+        assert!(
+            diags.iter().any(|d| d.element.as_deref() == Some(uuid)
+                && d.reason.contains("is about the event report")),
+            "{uuid}: {diags:#?}"
+        );
+    }
+}

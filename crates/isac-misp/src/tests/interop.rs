@@ -102,7 +102,7 @@ for uuid in manifest:
     e = MISPEvent()
     e.load_file(str(root / f"{uuid}.json"))
     # Before to_feed, which drops the distribution of event reports.
-    reports = [[r.uuid, r.name, r.content, int(r.distribution)] for r in e.event_reports]
+    reports = [[r.uuid, r.name, r.content, int(r.distribution), analyst(r)] for r in e.event_reports]
     feed = e.to_feed(with_meta=True)
     def attr(a):
         return [a.uuid, a.type, a.value, bool(a.to_ids), sorted(t.name for t in a.tags), int(a.distribution), a.get("object_relation"),
@@ -201,6 +201,13 @@ fn pymisp_loads_our_feed() {
     analysed["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a2".into();
     items.extend(
         import_event(&analysed, &ImportOptions::default())
+            .unwrap()
+            .objects,
+    );
+    let mut reported = super::analyst::reported_event();
+    reported["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a3".into();
+    items.extend(
+        import_event(&reported, &ImportOptions::default())
             .unwrap()
             .objects,
     );
@@ -361,7 +368,8 @@ fn pymisp_loads_our_feed() {
                     r["uuid"],
                     r["name"],
                     r["content"],
-                    r["distribution"].as_str().unwrap().parse::<u8>().unwrap()
+                    r["distribution"].as_str().unwrap().parse::<u8>().unwrap(),
+                    analyst_seen(r)
                 ])
             })
             .collect();
@@ -380,9 +388,10 @@ fn pymisp_loads_our_feed() {
     );
     assert!(references >= 3, "{references} object references compared");
     assert_eq!(sighted.get(), 2, "sightings compared");
-    assert_eq!(reports, 2, "event reports compared");
-    // The analysed event's note on the event, three notes and an opinion on attributes.
-    assert_eq!(analysed.get(), 5, "analyst notes and opinions compared");
+    assert_eq!(reports, 3, "event reports compared");
+    // The analysed event's note on the event, three notes and an opinion on attributes; a note
+    // and an opinion on an event report.
+    assert_eq!(analysed.get(), 7, "analyst notes and opinions compared");
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
