@@ -1000,8 +1000,15 @@ impl FeedExport {
             if let Some(sightings) = self.sightings.get(&s) {
                 out.extend(sightings.iter().copied());
             }
-            if let Some(notes) = self.annotations.get(&s) {
-                out.extend(notes.iter().copied());
+            // Analyst data about it, and about those, to any depth (MISP nests analyst data
+            // about analyst data in the entry it is about).
+            let mut stack: Vec<u32> = self.annotations.get(&s).cloned().unwrap_or_default();
+            let mut seen = HashSet::new();
+            while let Some(n) = stack.pop() {
+                if seen.insert(n) {
+                    out.push(n);
+                    stack.extend(self.annotations.get(&n).into_iter().flatten().copied());
+                }
             }
         }
     }
@@ -1016,7 +1023,10 @@ impl FeedExport {
             let given = |s: u32| s != NONE && ix.has(s, PRESENT);
             if ix.stix_type(r) != "relationship" {
                 if ix.has(r, ANNOTATES) {
-                    if given(target) && (ix.has_attributes(target) || ix.has(target, CONTAINER)) {
+                    let holds = |t: u32| {
+                        ix.has_attributes(t) || ix.has(t, CONTAINER) || ix.has(t, ANNOTATES)
+                    };
+                    if given(target) && holds(target) {
                         self.annotations.entry(target).or_default().push(r);
                         ix.set(r, ANNOTATION);
                     }

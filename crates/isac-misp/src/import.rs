@@ -348,6 +348,9 @@ struct Context<'a> {
     /// The note each converted event report became and its audience, by the report's uuid
     /// (lower-case): what analyst data on the report is about.
     report_ends: HashMap<String, (String, Audience)>,
+    /// What each converted analyst entry became and its audience, by its uuid (lower-case):
+    /// what analyst data about it is about.
+    analyst_ends: HashMap<String, (String, Audience)>,
     /// Object references (`ObjectReference`), resolved once every object is known.
     references: Vec<Reference>,
     /// Sightings, from the event and from its attributes.
@@ -428,6 +431,7 @@ impl<'a> Context<'a> {
             attribute_ends: HashMap::new(),
             object_ends: HashMap::new(),
             report_ends: HashMap::new(),
+            analyst_ends: HashMap::new(),
             references: Vec::new(),
             sightings: Vec::new(),
             sighted: Vec::new(),

@@ -76,7 +76,8 @@ pub(super) struct Holder<'a> {
     /// The STIX object the element was written from; analyst data narrower than it carry their
     /// own distribution.
     pub item: &'a StixItem,
-    /// `Attribute`, `Event` or `EventReport`.
+    /// `Attribute`, `Event`, `EventReport`, or `Note` or `Opinion` for analyst data about
+    /// analyst data.
     pub object_type: &'static str,
     pub uuid: &'a str,
 }
@@ -99,13 +100,28 @@ impl FeedExport {
         };
         let mut out = Vec::new();
         for n in self.annotations.get(&s).cloned().unwrap_or_default() {
+            // Handled once, which also ends a loop of notes about each other.
+            if self.ix.has(n, HANDLED) {
+                continue;
+            }
             let nid = self.ix.id(n);
             let Some(x) = objs.get(&self.ix, &nid) else {
                 continue;
             };
             self.ix.set(n, HANDLED);
-            match analyst_json(x, holder, &self.misp_uuid(&nid)) {
-                Ok(v) => out.push(v),
+            let uuid = self.misp_uuid(&nid);
+            match analyst_json(x, holder, &uuid) {
+                Ok((note, mut v)) => {
+                    // What is said about this note or opinion goes inside it.
+                    let about = Holder {
+                        item: x,
+                        object_type: if note { "Note" } else { "Opinion" },
+                        uuid: &uuid,
+                    };
+                    let nested = self.analyst_data(&about, event, objs);
+                    super::add_analyst_data(&mut v, &nested);
+                    out.push((note, v));
+                }
                 Err(reason) => self.diag(Level::Skipped, Some(event), &nid, reason),
             }
         }

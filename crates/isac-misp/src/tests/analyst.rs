@@ -16,15 +16,22 @@ const DOUBT: &str = "b2000000-0000-4000-8000-000000000003";
 const RELATED: &str = "b2000000-0000-4000-8000-000000000004";
 const ON_OBJECT: &str = "b2000000-0000-4000-8000-000000000005";
 const PRIVATE: &str = "b2000000-0000-4000-8000-000000000006";
+const NESTED: &str = "b2000000-0000-4000-8000-0000000000f1";
+const FLAT: &str = "b2000000-0000-4000-8000-000000000007";
+const ON_PRIVATE: &str = "b2000000-0000-4000-8000-000000000008";
 
 pub(super) fn analysed_event() -> Value {
     let mut ip = attr(IP, "ip-dst", "198.51.100.77", true);
     ip["Note"] = json!([
         { "uuid": ON_IP, "note": "Sinkholed since May.", "language": "en", "authors": "analyst@cert.example",
           "object_uuid": IP, "object_type": "Attribute", "created": "2024-05-02 10:00:00", "modified": "2024-05-03 11:00:00",
-          "Opinion": [{ "uuid": "b2000000-0000-4000-8000-0000000000f1", "opinion": "80" }] },
-        { "uuid": PRIVATE, "note": "Our customer was hit.", "distribution": "0", "object_uuid": IP, "object_type": "Attribute" },
-        { "uuid": "b2000000-0000-4000-8000-0000000000f2", "note": "gone", "deleted": true },
+          "Opinion": [{ "uuid": NESTED, "opinion": "80", "comment": "" }] },
+        { "uuid": PRIVATE, "note": "Our customer was hit.", "distribution": "0", "object_uuid": IP, "object_type": "Attribute",
+          "Note": [{ "uuid": ON_PRIVATE, "note": "Two branches.", "object_uuid": PRIVATE, "object_type": "Note" }] },
+        { "uuid": "b2000000-0000-4000-8000-0000000000f2", "note": "gone", "deleted": true,
+          "Note": [{ "uuid": "b2000000-0000-4000-8000-0000000000f5", "note": "about a deleted note" }] },
+        { "uuid": FLAT, "note": "Agreed, sinkholed.", "object_uuid": ON_IP, "object_type": "Note" },
+        { "uuid": "b2000000-0000-4000-8000-0000000000f6", "note": "about nothing here", "object_uuid": "ffffffff-0000-4000-8000-000000000001", "object_type": "Note" },
     ]);
     ip["Opinion"] = json!([
         { "uuid": DOUBT, "opinion": 10, "comment": "Shared hosting; likely a false positive.", "object_uuid": IP },
@@ -97,7 +104,6 @@ fn analyst_data_becomes_notes_opinions_and_relationships() {
         .map(|d| (d.reason.as_str(), d.reason_zh.as_deref().unwrap()))
         .collect();
     for want in [
-        "1 analyst entries about this analyst note are not converted",
         "the analyst note is deleted",
         "the analyst opinion is not a number from 0 to 100; not converted",
         "the analyst relationship `related-to` is not converted: its related element is not converted in this event",
@@ -113,6 +119,35 @@ fn analyst_data_becomes_notes_opinions_and_relationships() {
             .any(|(r, _)| r.contains("entries of the event")),
         "{named:#?}"
     );
+    // Analyst data about analyst data: the opinion nested in the note is about the note.
+    let nested = by_id(&i, &format!("opinion--{NESTED}"));
+    assert_eq!(
+        nested.object["object_refs"],
+        json!([format!("note--{ON_IP}")])
+    );
+    assert_eq!(nested.object["opinion"], "agree");
+    assert_eq!(nested.tlp, Tlp::Green);
+    // The flat form PyMISP writes (on the attribute, `object_type` Note) says the same.
+    let flat = by_id(&i, &format!("note--{FLAT}"));
+    assert_eq!(
+        flat.object["object_refs"],
+        json!([format!("note--{ON_IP}")])
+    );
+    // A note on the private note is never wider than it.
+    assert_eq!(
+        by_id(&i, &format!("note--{ON_PRIVATE}")).tlp,
+        Tlp::AmberStrict
+    );
+    // Analyst data about analyst data that is not converted is named.
+    for want in [
+        "1 analyst entries about this analyst note are not converted, as it is not",
+        "the analyst note is about an element that was not converted",
+    ] {
+        assert!(
+            named.iter().any(|(r, _)| *r == want),
+            "{want} in {named:#?}"
+        );
+    }
     for o in &i.objects {
         let d = isac_stix::validate(&o.object);
         assert!(isac_stix::is_valid(&d), "{}: {d:?}", o.id());
@@ -185,6 +220,21 @@ fn analyst_notes_and_opinions_go_back_to_misp_as_analyst_data() {
     );
     // The analyst's strong disagreement is no false positive.
     assert!(ip.get("Sighting").is_none(), "{ip:#}");
+    // Analyst data about a note goes inside it.
+    let (inner_notes, inner_opinions) = analyst_on(on_ip);
+    assert_eq!(inner_opinions.len(), 1, "{on_ip:#}");
+    assert_eq!(inner_opinions[0]["uuid"], NESTED);
+    assert_eq!(inner_opinions[0]["object_type"], "Note");
+    assert_eq!(inner_opinions[0]["object_uuid"], ON_IP);
+    assert_eq!(inner_opinions[0]["opinion"], "80");
+    assert_eq!(inner_notes.len(), 1);
+    assert_eq!(inner_notes[0]["uuid"], FLAT);
+    let on_private = analyst_on(note(PRIVATE)).0;
+    assert_eq!(on_private[0]["uuid"], ON_PRIVATE);
+    assert_eq!(
+        on_private[0]["distribution"], "5",
+        "as narrow as the note it is about"
+    );
     // A note about a MISP object goes on the attribute standing for it.
     let url = ev["Object"][0]["Attribute"][0].clone();
     assert_eq!(analyst_on(&url).0[0]["uuid"], ON_OBJECT);
@@ -195,6 +245,9 @@ fn analyst_notes_and_opinions_go_back_to_misp_as_analyst_data() {
         format!("note--{PRIVATE}"),
         format!("note--{ON_OBJECT}"),
         format!("opinion--{DOUBT}"),
+        format!("opinion--{NESTED}"),
+        format!("note--{FLAT}"),
+        format!("note--{ON_PRIVATE}"),
     ] {
         let (a, b) = (by_id(&first, &id), by_id_in(&second, &id));
         assert_eq!(a.tlp, b.tlp, "{id}");

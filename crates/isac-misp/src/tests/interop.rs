@@ -96,8 +96,9 @@ def galaxies(gs):
         [[r.galaxy_cluster_uuid, r.referenced_galaxy_cluster_uuid, r.referenced_galaxy_cluster_type, int(r.distribution)]
          for r in c.cluster_relations]] for c in g.clusters]] for g in gs]
 def analyst(x):
-    return [[[n.uuid, n.note, n.object_uuid, n.object_type, int(n.distribution)] for n in x.notes],
-            [[o.uuid, int(o.opinion), o.comment, o.object_uuid, o.object_type, int(o.distribution)] for o in x.opinions]]
+    # PyMISP lists analyst data about analyst data on the element that holds them all.
+    return [sorted([n.uuid, n.note, n.object_uuid, n.object_type, int(n.distribution)] for n in x.notes),
+            sorted([o.uuid, int(o.opinion), o.comment, o.object_uuid, o.object_type, int(o.distribution)] for o in x.opinions)]
 for uuid in manifest:
     e = MISPEvent()
     e.load_file(str(root / f"{uuid}.json"))
@@ -232,9 +233,25 @@ fn pymisp_loads_our_feed() {
     let mut references = 0;
     let mut reports = 0;
     let analysed = std::cell::Cell::new(0);
-    // Analyst data as `LOAD_FEED` prints them: notes, then opinions.
+    // Analyst data as `LOAD_FEED` prints them: notes, then opinions, each by uuid, those nested
+    // in analyst data (about analyst data) with those of the element holding them.
     let analyst_seen = |x: &Value| {
-        let list = |k: &str| -> Vec<&Value> { x[k].as_array().into_iter().flatten().collect() };
+        fn nested<'a>(x: &'a Value, k: &str, out: &mut Vec<&'a Value>) {
+            for key in ["Note", "Opinion"] {
+                for v in x[key].as_array().into_iter().flatten() {
+                    if key == k {
+                        out.push(v);
+                    }
+                    nested(v, k, out);
+                }
+            }
+        }
+        let list = |k: &str| -> Vec<&Value> {
+            let mut out = Vec::new();
+            nested(x, k, &mut out);
+            out.sort_by_key(|v| v["uuid"].as_str().unwrap_or_default().to_owned());
+            out
+        };
         let n = |v: &Value| v.as_str().unwrap().parse::<u8>().unwrap();
         let notes: Vec<Value> = list("Note")
             .into_iter()
@@ -389,9 +406,9 @@ fn pymisp_loads_our_feed() {
     assert!(references >= 3, "{references} object references compared");
     assert_eq!(sighted.get(), 2, "sightings compared");
     assert_eq!(reports, 3, "event reports compared");
-    // The analysed event's note on the event, three notes and an opinion on attributes; a note
-    // and an opinion on an event report.
-    assert_eq!(analysed.get(), 7, "analyst notes and opinions compared");
+    // The analysed event's note on the event, three notes and an opinion on attributes, an
+    // opinion, a note and a note about notes; a note and an opinion on an event report.
+    assert_eq!(analysed.get(), 10, "analyst notes and opinions compared");
     // Our hashes.csv lists exactly the hashes PyMISP computes.
     let csv = fs::read_to_string(dir.0.join("hashes.csv")).unwrap();
     let total: usize = expected.events.iter().map(|e| e.hashes.len()).sum();
@@ -485,8 +502,13 @@ e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000020", "t
 e.attributes[0].add_sighting({"uuid": "c0000000-0000-4000-8000-000000000021", "type": "1",
     "date_sighting": 1714600100, "Organisation": {"uuid": "f0000000-0000-4000-8000-000000000001", "name": "Member Bank"}})
 # An analyst's note and opinion on the second address (MISP 2.5 analyst data).
-e.attributes[1].add_note("Seen in three member SIEMs", language="en", uuid="c0000000-0000-4000-8000-000000000040")
+n = e.attributes[1].add_note("Seen in three member SIEMs", language="en", uuid="c0000000-0000-4000-8000-000000000040")
 e.attributes[1].add_opinion(opinion=90, comment="Confirmed by a member", uuid="c0000000-0000-4000-8000-000000000041")
+# Analyst data about analyst data: an opinion on that note.
+n.add_opinion(opinion=30, comment="Only two of them", uuid="c0000000-0000-4000-8000-000000000042")
+# And an analyst's note on an event report.
+r = e.add_event_report("Timeline", "Seen from May.", uuid="c0000000-0000-4000-8000-000000000032", distribution=5)
+r.add_note("Dates from the member SIEMs", uuid="c0000000-0000-4000-8000-000000000043")
 # Event reports: one naming the file object and the first address, one for this organisation.
 e.add_event_report("Campaign summary", f"The dropper @[object]({f.uuid}) calls @[attribute]({uuid(1)}).",
     uuid="c0000000-0000-4000-8000-000000000030", distribution=5)
@@ -714,7 +736,8 @@ fn we_import_what_pymisp_wrote() {
     let kinds = |i: &Import, t: &str| i.objects.iter().filter(|o| o.stix_type() == t).count();
     assert_eq!(kinds(e1, "indicator"), 17);
     assert_eq!(kinds(e1, "observed-data"), 6);
-    assert_eq!(kinds(e1, "note"), 7);
+    // With the third event report and the analyst's note on it.
+    assert_eq!(kinds(e1, "note"), 9);
     // The analyst's note and opinion, about the second address's indicator, with its audience.
     let note = get(e1, "note--c0000000-0000-4000-8000-000000000040");
     assert_eq!(note.object["content"], "Seen in three member SIEMs");
@@ -727,6 +750,20 @@ fn we_import_what_pymisp_wrote() {
     let opinion = get(e1, "opinion--c0000000-0000-4000-8000-000000000041");
     assert_eq!(opinion.object["opinion"], "strongly-agree");
     assert_eq!(opinion.object["explanation"], "Confirmed by a member");
+    // PyMISP's opinion on that note is about the note; its note on an event report, about the
+    // note the report became.
+    let on_note = get(e1, "opinion--c0000000-0000-4000-8000-000000000042");
+    assert_eq!(
+        on_note.object["object_refs"],
+        json!(["note--c0000000-0000-4000-8000-000000000040"])
+    );
+    assert_eq!(on_note.object["opinion"], "disagree");
+    assert_eq!(on_note.tlp, Tlp::Amber);
+    let on_report = get(e1, "note--c0000000-0000-4000-8000-000000000043");
+    assert_eq!(
+        on_report.object["object_refs"],
+        json!(["note--c0000000-0000-4000-8000-000000000032"])
+    );
 
     let e2 = &imports["a0000000-0000-4000-8000-000000000002"];
     assert_eq!(e2.audience.tlp, Tlp::Amber);
