@@ -207,8 +207,14 @@ pub fn parse_tlp(s: &str) -> Result<Tlp, ApiError> {
     })
 }
 
-/// The searchable values of an object: quoted literals of a pattern, and the `value`, `hashes`,
-/// `name` of observables. Lower-cased, at most 200.
+/// The objects a container names (`object_refs` of a report, grouping, note, opinion or
+/// observed-data) are searchable values of it, so that an object's page can list what mentions
+/// it (`MENTIONING`).
+const MENTIONING: [&str; 5] = ["report", "grouping", "note", "opinion", "observed-data"];
+
+/// The searchable values of an object: quoted literals of a pattern, the `value` and `hashes` of
+/// observables, CVE and other external ids, and the ids a container names (see [`MENTIONING`]).
+/// Lower-cased, at most 200.
 pub fn extract_values(o: &Map<String, Value>) -> Vec<String> {
     let mut out = BTreeSet::new();
     if let Some(p) = o.get("pattern").and_then(Value::as_str) {
@@ -253,10 +259,28 @@ pub fn extract_values(o: &Map<String, Value>) -> Vec<String> {
             }
         }
     }
-    out.into_iter()
+    let mut values: Vec<String> = out
+        .into_iter()
         .filter(|v| v.len() <= limits::SEARCH_CHARS)
         .take(200)
-        .collect()
+        .collect();
+    // The ids a container names come after its own values, up to the same 200 in all.
+    let t = o.get("type").and_then(Value::as_str).unwrap_or_default();
+    if MENTIONING.contains(&t) {
+        let named: BTreeSet<String> = o
+            .get("object_refs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|id| id.len() <= limits::SEARCH_CHARS)
+            .map(str::to_lowercase)
+            .filter(|id| !values.contains(id))
+            .collect();
+        let room = 200usize.saturating_sub(values.len());
+        values.extend(named.into_iter().take(room));
+    }
+    values
 }
 
 /// The title an object is listed and found by: its `name`, `value` or `title`, else what names

@@ -875,6 +875,19 @@ async fn connections_are_listed_where_every_end_is_readable() {
             "green",
         )
         .await;
+        // What mentions a: an AMBER report of m1's, and a GREEN note of m2's.
+        create(
+            "m1_analyst",
+            json!({"type": "report", "name": "Kept report", "published": "2026-01-02T00:00:00Z", "object_refs": [a, b]}),
+            "amber",
+        )
+        .await;
+        create(
+            "m2_analyst",
+            json!({"type": "note", "content": "Seen here too", "object_refs": [a]}),
+            "green",
+        )
+        .await;
         let ids = |r: &Resp| -> Vec<String> {
             r.json()
                 .as_array()
@@ -951,6 +964,13 @@ async fn connections_are_listed_where_every_end_is_readable() {
                 assert!(!html.contains(s), "{backend}: {email} should not see {s}");
             }
             assert!(html.contains("indicates →"), "{backend}");
+            // What mentions it, as the reader may read it.
+            assert!(html.contains("Seen here too"), "{backend}: {email}");
+            assert_eq!(
+                html.contains("Kept report"),
+                email != "analyst@m2.example",
+                "{backend}: {email}"
+            );
             let named = format!("Member Two <code>{m2_identity}</code>");
             assert_eq!(
                 html.contains(&named),

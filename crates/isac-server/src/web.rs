@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use isac_model::{Locale, OrgKind, Role, Sector, Tlp, limits};
-use isac_store::{AuditEntry, ListQuery, NewOrg, Outcome, StoredObject};
+use isac_store::{AuditEntry, ListQuery, NewOrg, ObjectFilter, Outcome, StoredObject};
 use maud::{DOCTYPE, Markup, html};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
@@ -1048,6 +1048,29 @@ async fn intel_detail(
         .into_iter()
         .map(|x| (x.stix_id, x.title))
         .collect();
+    // What mentions it: containers naming it in `object_refs` (searchable values), as the viewer
+    // may read them.
+    let mentioned = s
+        .store
+        .list_objects(
+            &p.viewer,
+            &ListQuery {
+                filter: ObjectFilter {
+                    value: Some(id.clone()),
+                    ..Default::default()
+                },
+                limit: MENTIONS_SHOWN,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| fail(&p, e))?;
+    let more_mentions = mentioned.next.is_some();
+    let mentions: Vec<StoredObject> = mentioned
+        .objects
+        .into_iter()
+        .filter(|m| m.stix_id != id)
+        .collect();
     let dir = Directory::load(&s.store).await.map_err(|e| fail(&p, e))?;
     // An end that is an org's identity is named by the org when it is the viewer's own org or
     // the operator, or the viewer is the operator's, and the viewer may read that identity (a
@@ -1109,6 +1132,21 @@ async fn intel_detail(
                     td { (x.modified) }
                 } } } }
         }
+        h2 { (tr(l, "Mentioned in", "提及此情資")) }
+        @if mentions.is_empty() {
+            p.muted { (tr(l, "No report, grouping, note, opinion or observation that you may read names this object.", "沒有您可閱覽的報告、群組、備註、意見或觀察紀錄提及此物件。")) }
+        } @else {
+            table.data #mentions { thead { tr { th { "TLP" } th { (tr(l, "Type", "類型")) } th { (tr(l, "Title", "標題")) } th { (tr(l, "Modified", "修改時間")) } } }
+                tbody { @for m in &mentions { tr {
+                    td { (tlp_badge(l, m.access.tlp)) }
+                    td { code { (m.stix_type) } }
+                    td { a href={"/intel/" (m.stix_id)} { (m.title) } }
+                    td.nowrap { (m.modified.get(..16).unwrap_or(&m.modified).replace('T', " ")) }
+                } } } }
+            @if more_mentions {
+                p.muted { a href={"/search?q=" (id)} { (tr(l, "All that mention it", "所有提及者")) } }
+            }
+        }
         h2 { "STIX 2.1" }
         pre.json { (pretty) }
         h2 { (tr(l, "Versions", "版本")) }
@@ -1128,6 +1166,9 @@ async fn intel_detail(
 
 /// Connections listed on an object's page, newest first.
 const CONNECTIONS_SHOWN: usize = 100;
+
+/// How many of what mentions an object its page lists, newest first; the search lists them all.
+const MENTIONS_SHOWN: u32 = 20;
 
 /// A relationship or sighting as seen from one of its ends.
 struct Connection {
