@@ -888,6 +888,28 @@ async fn connections_are_listed_where_every_end_is_readable() {
             "green",
         )
         .await;
+        // A GREEN note of m1's naming a and the AMBER b: m2 reads it with b withheld, so a
+        // search for b's id must not find it for m2 either.
+        let naming_b = create(
+            "m1_analyst",
+            json!({"type": "note", "content": "Both of them", "object_refs": [a, b]}),
+            "green",
+        )
+        .await;
+        for (who, finds) in [("m1_analyst", true), ("m2_analyst", false)] {
+            let r = fx
+                .call(Method::GET, &format!("/api/v1/search?q={b}"), who, None)
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+            assert_eq!(r.text().contains(&naming_b), finds, "{backend}: {who}");
+            let r = fx
+                .call(Method::GET, &format!("/api/v1/search?q={a}"), who, None)
+                .await;
+            assert!(r.text().contains(&naming_b), "{backend}: {who}");
+            if !finds {
+                assert!(!r.text().contains(&b), "{backend}: {who}: {}", r.text());
+            }
+        }
         let ids = |r: &Resp| -> Vec<String> {
             r.json()
                 .as_array()

@@ -220,7 +220,7 @@ fn push_base_scope(q: &mut Sql, s: &ReadScope, t: &str) {
     q.push(")");
 }
 
-fn push_filter(q: &mut Sql, f: &ObjectFilter) {
+fn push_filter(q: &mut Sql, f: &ObjectFilter, s: &ReadScope) {
     if let Some(t) = &f.stix_type {
         q.push(" AND o.stix_type = ").text(t.clone());
     }
@@ -232,6 +232,21 @@ fn push_filter(q: &mut Sql, f: &ObjectFilter) {
     }
     if let Some(r) = f.revoked {
         q.push(" AND o.revoked = ").int(i64::from(r));
+    }
+    // A value that is a STIX identifier matches what names that object (the `object_refs` of
+    // containers are searchable values). A reference to an object the reader may not read is
+    // withheld from what it is sent (`withhold.rs`), so a search must not reveal it either: such
+    // a value matches only where the reader may read the named object's latest version, under
+    // the same scope as any read (the inner `o` is that object).
+    if let Some(v) = &f.value {
+        let v = v.trim().to_lowercase();
+        if isac_stix::syntax::parse_identifier(&v).is_some() {
+            q.push(" AND EXISTS (SELECT 1 FROM objects o WHERE o.stix_id = ")
+                .text(v)
+                .push(" AND o.is_latest = 1 AND ");
+            push_scope(q, s);
+            q.push(")");
+        }
     }
 }
 
@@ -848,7 +863,7 @@ impl Store {
         let limit = lq.limit.clamp(1, isac_model::limits::PAGE_MAX);
         let mut q = select_latest(COLUMNS, &lq.filter);
         push_scope(&mut q, &scope);
-        push_filter(&mut q, &lq.filter);
+        push_filter(&mut q, &lq.filter, &scope);
         if let Some(c) = &lq.cursor {
             let (key, pk) = decode_cursor(c)?;
             match lq.sort {
@@ -899,7 +914,7 @@ impl Store {
         let scope = ReadScope::for_viewer(viewer);
         let mut q = select_latest("COUNT(*)", filter);
         push_scope(&mut q, &scope);
-        push_filter(&mut q, filter);
+        push_filter(&mut q, filter, &scope);
         let r = q.query().fetch_one(&self.read).await?;
         Ok(r.try_get(0)?)
     }
