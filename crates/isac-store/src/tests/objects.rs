@@ -1064,3 +1064,100 @@ async fn single_and_nested_references_are_withheld() {
     )
     .await;
 }
+
+/// Migration 0007 gives containers stored before it the ids they name as searchable values:
+/// lower-cased, strings only, after their own values and up to 200 in all, for container types
+/// only; run again, it adds nothing.
+#[tokio::test]
+async fn mention_values_are_backfilled() {
+    each_backend("mention_values_are_backfilled", |store| async move {
+        let c = community(&store).await;
+        let a = access(Tlp::Green, &c.operator, &c.analyst);
+        let named = "indicator--abcdef00-0000-4000-8000-00000000000a".to_string();
+        let with_refs = |id: &str, refs: serde_json::Value, own: &[&str]| {
+            let mut o = new_object(id, &stix_time(0), a.clone());
+            o.body =
+                serde_json::json!({"type": o.stix_type, "id": id, "object_refs": refs}).to_string();
+            o.values = own.iter().map(|v| v.to_string()).collect();
+            o
+        };
+        let report = stix_id("report", 2);
+        let many = stix_id("note", 3);
+        let other = stix_id("indicator", 4);
+        let refs: Vec<String> = (0..250).map(|n| stix_id("malware", 100 + n)).collect();
+        store
+            .insert_objects(
+                &[
+                    with_refs(
+                        &report,
+                        serde_json::json!([named.to_uppercase(), 5, named]),
+                        &["own value"],
+                    ),
+                    with_refs(&many, serde_json::json!(refs), &["a", "b"]),
+                    with_refs(&other, serde_json::json!([named]), &[]),
+                    new_object(&named, &stix_time(0), a.clone()),
+                ],
+                audit(),
+            )
+            .await
+            .expect("insert");
+        let sql = match store.backend() {
+            crate::Backend::Sqlite => {
+                include_str!("../../migrations/sqlite/0007_mention_values.sql")
+            }
+            crate::Backend::Postgres => {
+                include_str!("../../migrations/postgres/0007_mention_values.sql")
+            }
+        };
+        let values = |store: Store, id: String| async move {
+            let pk: i64 = sqlx::query_scalar("SELECT pk FROM objects WHERE stix_id = $1")
+                .bind(id)
+                .fetch_one(&store.read)
+                .await
+                .expect("pk");
+            let mut v: Vec<String> =
+                sqlx::query_scalar("SELECT value FROM object_values WHERE object_pk = $1")
+                    .bind(pk)
+                    .fetch_all(&store.read)
+                    .await
+                    .expect("values");
+            v.sort();
+            v
+        };
+        for round in 0..2 {
+            sqlx::raw_sql(sql)
+                .execute(&store.write)
+                .await
+                .expect("migration");
+            assert_eq!(
+                values(store.clone(), report.clone()).await,
+                [named.clone(), "own value".to_string()],
+                "round {round}"
+            );
+            let on_many = values(store.clone(), many.clone()).await;
+            assert_eq!(on_many.len(), 200, "round {round}");
+            assert!(on_many.contains(&"a".to_string()) && on_many.contains(&refs[0]));
+            assert!(!on_many.contains(&refs[249]), "in id order");
+            assert!(values(store.clone(), other.clone()).await.is_empty());
+        }
+        // And a search by the named id finds the report, under the reader's scope.
+        let viewer = viewer_of(&store, &c.analyst.id).await;
+        let found = store
+            .list_objects(
+                &viewer,
+                &ListQuery {
+                    filter: ObjectFilter {
+                        value: Some(named.clone()),
+                        ..ObjectFilter::default()
+                    },
+                    limit: 10,
+                    ..ListQuery::default()
+                },
+            )
+            .await
+            .expect("search");
+        let ids: Vec<&str> = found.objects.iter().map(|o| o.stix_id.as_str()).collect();
+        assert_eq!(ids, [report.as_str()]);
+    })
+    .await;
+}
