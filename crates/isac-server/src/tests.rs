@@ -1558,9 +1558,63 @@ async fn rest_read_paths_match_reference_model() {
             }
             let batch: Vec<_> = objects.iter().map(|(_, n)| n.clone()).collect();
             store.insert_objects(&batch, cli()).await.expect("objects");
+            // Containers naming world objects (their `object_refs` are searchable values, as the
+            // server stores them): container k has the audience of world object k and names
+            // world object (7k + 3) mod n. A search by a named id must find exactly the
+            // containers the reader may read, and only where the reader may read the named one.
+            let n = objects.len();
+            let containers: Vec<(usize, usize, isac_store::NewObject)> = (0..n.min(24))
+                .map(|k| {
+                    let named = (7 * k + 3) % n;
+                    let id = format!("note--{}", uuid::Uuid::new_v4());
+                    let target = objects[named].1.stix_id.clone();
+                    let body = json!({"type": "note", "id": id, "spec_version": "2.1",
+                        "content": "about", "object_refs": [target]});
+                    let new = isac_store::NewObject {
+                        stix_id: id,
+                        body: body.to_string(),
+                        title: format!("container {k}"),
+                        values: vec![target],
+                        ..objects[k].1.clone()
+                    };
+                    (k, named, new)
+                })
+                .collect();
+            let batch: Vec<_> = containers.iter().map(|(_, _, c)| c.clone()).collect();
+            store
+                .insert_objects(&batch, cli())
+                .await
+                .expect("containers");
             let state = AppState::new(store.clone(), Config::default());
             let (app, _) = crate::app(state);
             for u in &world.users {
+                // Search by a named id: what mentions it, within the reader's audience.
+                let reads = |i: usize| world.audience(&objects[i].0.access).0.contains(&u.id);
+                for (_, named, _) in &containers {
+                    let target = &objects[*named].1.stix_id;
+                    let r = send(
+                        &app,
+                        api(
+                            Method::GET,
+                            &format!("/api/v1/search?q={target}&limit=100"),
+                            Some(&keys[&u.id]),
+                            None,
+                        ),
+                    )
+                    .await;
+                    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+                    let seen: BTreeSet<String> = r.json()["objects"]
+                        .as_array()
+                        .expect("objects")
+                        .iter()
+                        .map(|o| o["id"].as_str().expect("id").to_owned())
+                        .collect();
+                    for (k, nk, c) in &containers {
+                        checks += 1;
+                        let want = nk == named && reads(*k) && reads(*named);
+                        disagreements += u64::from(seen.contains(&c.stix_id) != want);
+                    }
+                }
                 let key = &keys[&u.id];
                 let mut expected = BTreeSet::new();
                 for (wo, n) in &objects {
