@@ -1285,6 +1285,7 @@ impl FeedExport {
             item: c,
             object_type: "Event",
             uuid: &event_uuid,
+            depth: 0,
         };
         let analyst = self.analyst_data(&holder, &event_uuid, objs);
         let meta = EventMeta {
@@ -1683,6 +1684,7 @@ impl FeedExport {
                 item,
                 object_type: "EventReport",
                 uuid: &uuid,
+                depth: 0,
             };
             out[i].analyst = self.analyst_data(&holder, event, objs);
             return out;

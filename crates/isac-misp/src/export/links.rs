@@ -80,7 +80,13 @@ pub(super) struct Holder<'a> {
     /// analyst data.
     pub object_type: &'static str,
     pub uuid: &'a str,
+    /// How deep in analyst data about analyst data the holder is: 0 for an element.
+    pub depth: usize,
 }
+
+/// How deep analyst data about analyst data is written; deeper entries are named as unwritten,
+/// so that a long chain cannot exhaust the stack.
+const ANALYST_DEPTH: usize = 16;
 
 impl FeedExport {
     /// The analyst data about `holder`'s object, as MISP `Note` and `Opinion` entries (`true`
@@ -113,13 +119,16 @@ impl FeedExport {
             match analyst_json(x, holder, &uuid) {
                 Ok((note, mut v)) => {
                     // What is said about this note or opinion goes inside it.
-                    let about = Holder {
-                        item: x,
-                        object_type: if note { "Note" } else { "Opinion" },
-                        uuid: &uuid,
-                    };
-                    let nested = self.analyst_data(&about, event, objs);
-                    super::add_analyst_data(&mut v, &nested);
+                    if holder.depth < ANALYST_DEPTH {
+                        let about = Holder {
+                            item: x,
+                            object_type: if note { "Note" } else { "Opinion" },
+                            uuid: &uuid,
+                            depth: holder.depth + 1,
+                        };
+                        let nested = self.analyst_data(&about, event, objs);
+                        super::add_analyst_data(&mut v, &nested);
+                    }
                     out.push((note, v));
                 }
                 Err(reason) => self.diag(Level::Skipped, Some(event), &nid, reason),
@@ -204,6 +213,7 @@ impl FeedExport {
             item,
             object_type: "Attribute",
             uuid: &out[0].uuid.clone(),
+            depth: 0,
         };
         out[0].analyst = self.analyst_data(&holder, event, objs);
     }

@@ -96,6 +96,22 @@ fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
     })
 }
 
+/// The analyst entries nested in `entry` (analyst data about it), with their kinds.
+fn nested_of(entry: &Map<String, Value>) -> Vec<(Kind, Map<String, Value>)> {
+    Kind::ALL
+        .iter()
+        .flat_map(|(k, key)| {
+            entry
+                .get(*key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .map(|e| (*k, e.clone()))
+        })
+        .collect()
+}
+
 impl Context<'_> {
     /// Queues the analyst data of one element. An entry whose `object_type` is itself analyst
     /// data (`Note`, `Opinion`, `Relationship`) is about that entry, by its `object_uuid`:
@@ -149,67 +165,70 @@ impl Context<'_> {
     /// it in the entry it is about) is converted after that entry, about what it became, and
     /// never wider; where that entry is not converted, it is named.
     pub(super) fn convert_analyst(&mut self) {
-        let mut pending = std::mem::take(&mut self.analyst);
-        while !pending.is_empty() {
-            // Entries about analyst data not converted yet wait for a later round; a round that
-            // converts nothing leaves them about something that is not converted.
-            let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|a| {
-                !matches!(&a.about, About::AnalystUuid(u) if !self.analyst_ends.contains_key(u))
-            });
-            if ready.is_empty() {
-                for a in waiting {
-                    self.convert_entry(a.kind, a.entry, &a.about);
-                }
-                break;
+        // Each entry is taken once from `ready`; one about analyst data not converted yet waits
+        // under that entry's uuid and is released when it is converted, so a long chain costs
+        // no more than its length.
+        let mut ready: std::collections::VecDeque<AnalystIn> =
+            std::mem::take(&mut self.analyst).into();
+        let mut waiting: std::collections::HashMap<String, Vec<AnalystIn>> =
+            std::collections::HashMap::new();
+        while let Some(a) = ready.pop_front() {
+            if let About::AnalystUuid(u) = &a.about
+                && !self.analyst_ends.contains_key(u)
+            {
+                waiting.entry(u.clone()).or_default().push(a);
+                continue;
             }
-            for AnalystIn { kind, entry, about } in ready {
-                let nested: Vec<(Kind, Map<String, Value>)> = Kind::ALL
-                    .iter()
-                    .flat_map(|(k, key)| {
-                        entry
-                            .get(*key)
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_object)
-                            .map(|e| (*k, e.clone()))
-                    })
-                    .collect();
-                let uuid = text(&entry, "uuid");
-                match self.convert_entry(kind, entry, &about) {
-                    Some((id, aud)) => {
-                        if let Some(u) = &uuid {
-                            self.analyst_ends
-                                .insert(u.to_ascii_lowercase(), (id.clone(), aud.clone()));
-                        }
-                        for (k, e) in nested {
-                            self.analyst.push(AnalystIn {
-                                kind: k,
-                                entry: e,
-                                about: About::Analyst(id.clone(), aud.clone()),
-                            });
-                        }
+            let AnalystIn { kind, entry, about } = a;
+            let nested = nested_of(&entry);
+            let uuid = text(&entry, "uuid");
+            match self.convert_entry(kind, entry, &about) {
+                Some((id, aud)) => {
+                    for (k, e) in nested {
+                        ready.push_back(AnalystIn {
+                            kind: k,
+                            entry: e,
+                            about: About::Analyst(id.clone(), aud.clone()),
+                        });
                     }
-                    None if !nested.is_empty() => {
-                        let n = nested.len();
-                        self.diag(
-                            Level::Skipped,
-                            uuid.as_deref(),
-                            (
-                                format!(
-                                    "{n} analyst entries about this analyst {} are not converted, as it is not",
-                                    kind.name()
-                                ),
-                                format!("此{}未轉換，關於它的 {n} 筆分析資料亦未轉換", kind.name_zh()),
-                            ),
-                        );
+                    if let Some(u) = uuid.map(|u| u.to_ascii_lowercase()) {
+                        ready.extend(waiting.remove(&u).unwrap_or_default());
+                        self.analyst_ends.insert(u, (id, aud));
                     }
-                    None => {}
                 }
+                None => self.nested_not_converted(kind, uuid.as_deref(), nested.len()),
             }
-            pending = waiting;
-            pending.append(&mut self.analyst);
         }
+        // What still waits is about analyst data that is not converted (or about each other).
+        let mut left: Vec<AnalystIn> = waiting.into_values().flatten().collect();
+        left.sort_by_key(|a| text(&a.entry, "uuid"));
+        for AnalystIn { kind, entry, about } in left {
+            let nested = nested_of(&entry).len();
+            let uuid = text(&entry, "uuid");
+            self.convert_entry(kind, entry, &about);
+            self.nested_not_converted(kind, uuid.as_deref(), nested);
+        }
+    }
+
+    /// Names the `n` analyst entries nested in an entry that is not converted.
+    fn nested_not_converted(&mut self, kind: Kind, uuid: Option<&str>, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.diag(
+            Level::Skipped,
+            uuid,
+            (
+                format!(
+                    "{n} analyst entries about this analyst {} are not converted, as it is not",
+                    kind.name()
+                ),
+                format!(
+                    "此{}未轉換，關於它的 {n} 筆分析資料亦未轉換",
+                    kind.name_zh()
+                ),
+            ),
+        );
     }
 
     /// One analyst entry about `about`: the id and audience of what it became, or `None` (with

@@ -408,3 +408,49 @@ fn analyst_data_on_an_unwritten_event_report_is_named() {
         );
     }
 }
+
+/// A long chain of notes, each about the one before, in PyMISP's flat form and listed in reverse:
+/// every note is converted about the one before (each waits for the one it is about, not for a
+/// round of the whole list, so the work grows with the chain's length), and the export writes the
+/// chain nested to a bounded depth and names the rest.
+#[test]
+fn long_chains_of_analyst_data_convert_and_export_bounded() {
+    const LEN: usize = 3000;
+    let uuid = |n: usize| format!("b5000000-0000-4000-8000-{n:012}");
+    let notes: Vec<Value> = (0..LEN)
+        .rev()
+        .map(|n| {
+            let (about, object_type) = if n == 0 {
+                (IP.to_string(), "Attribute")
+            } else {
+                (uuid(n - 1), "Note")
+            };
+            json!({ "uuid": uuid(n), "note": format!("step {n}"), "object_uuid": about, "object_type": object_type })
+        })
+        .collect();
+    let mut ip = attr(IP, "ip-dst", "198.51.100.77", true);
+    ip["Note"] = json!(notes);
+    let ev = event(json!({ "Tag": [{ "name": "tlp:green" }] }), json!([ip]));
+    let first = import(&ev);
+    for n in [1, LEN / 2, LEN - 1] {
+        let o = by_id(&first, &format!("note--{}", uuid(n)));
+        assert_eq!(
+            o.object["object_refs"],
+            json!([format!("note--{}", uuid(n - 1))])
+        );
+    }
+    let (_, diags, feed) = reimport(&first.objects);
+    let ev = exported_event(&feed);
+    let mut depth = 0;
+    let mut at = ip_attribute(&ev).clone();
+    while let Some(next) = at["Note"].as_array().and_then(|l| l.first()).cloned() {
+        depth += 1;
+        at = next;
+    }
+    assert_eq!(depth, 17, "the element's note and 16 levels below it");
+    let named = diags
+        .iter()
+        .filter(|d| d.reason.contains("to carry the analyst data"))
+        .count();
+    assert_eq!(named, LEN - 17, "the rest are named");
+}
