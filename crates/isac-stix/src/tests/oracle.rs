@@ -837,6 +837,16 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             "§3.2: `created` is not a common property of observables, so here it is a custom property (§11.1) whose value the specification leaves open; the validator raises a TypeError on a value that is not a string",
         ),
         spec(
+            "observable with created not a valid date",
+            set(
+                "autonomous-system",
+                "created",
+                json!("2026-02-30T00:00:00Z"),
+            ),
+            true,
+            "§3.2: `created` is not a common property of observables, so here it is a custom property (§11.1) whose value the specification leaves open; the validator checks it as a timestamp",
+        ),
+        spec(
             "observable with modified not a valid date",
             set(
                 "x509-certificate",
