@@ -248,19 +248,18 @@ impl Store {
                 if n > 0 {
                     s.push(", ");
                 }
-                let when = |s: &mut Sql| match q.tlp {
+                match q.tlp {
                     Some(t) => {
-                        s.push("CASE WHEN o.tlp = ").text(t.as_str()).push(" THEN ");
+                        s.push("COUNT(CASE WHEN o.tlp = ")
+                            .text(t.as_str())
+                            .push(" THEN 1 END), MAX(CASE WHEN o.tlp = ")
+                            .text(t.as_str())
+                            .push(" THEN o.date_added END)");
                     }
                     None => {
-                        s.push("CASE WHEN 1 = 1 THEN ");
+                        s.push("COUNT(*), MAX(o.date_added)");
                     }
-                };
-                s.push("COUNT(");
-                when(&mut s);
-                s.push("1 END), MAX(");
-                when(&mut s);
-                s.push("o.date_added END)");
+                }
             }
             s.push(" FROM objects o WHERE ");
             push_scope(&mut s, &scope);

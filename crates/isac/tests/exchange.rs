@@ -1702,7 +1702,7 @@ fn taxii_pull_resumes_and_push_sends_only_what_may_leave() {
     assert!(!dir.path().join("taxii-state.json").exists());
 
     // The remote collections, to choose one from: ids, access and titles, in either language.
-    let list = |lang: &str| {
+    let list = |password: &str, lang: &str| {
         run(&[
             "taxii",
             "collections",
@@ -1711,13 +1711,13 @@ fn taxii_pull_resumes_and_push_sends_only_what_may_leave() {
             "--user",
             TAXII_USER,
             "--password",
-            TAXII_PASSWORD,
+            password,
             "--allow-private",
             "--lang",
             lang,
         ])
     };
-    let out = list("en");
+    let out = list(TAXII_PASSWORD, "en");
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     for (id, title) in [(PULL, "Pull source"), (PUSH, "Push destination")] {
         assert!(
@@ -1729,20 +1729,9 @@ fn taxii_pull_resumes_and_push_sends_only_what_may_leave() {
         );
     }
     assert!(out.stdout.starts_with("API root: "), "{}", out.stdout);
-    let out = list("zh-TW");
+    let out = list(TAXII_PASSWORD, "zh-TW");
     assert!(out.stdout.contains("讀取、寫入"), "{}", out.stdout);
-    let out = run(&[
-        "taxii",
-        "collections",
-        "--url",
-        url.as_str(),
-        "--user",
-        TAXII_USER,
-        "--password",
-        "wrong",
-        "--allow-private",
-    ]);
-    failed(&out, &["401"]);
+    failed(&list("wrong", "en"), &["401"]);
 
     // First pull: every seeded object.
     let out = pull(&["--allow-private"]);

@@ -1,6 +1,7 @@
 //! MISP analyst data (MISP 2.5): an analyst's `Note`, `Opinion` or `Relationship` on the event,
-//! an attribute, a MISP object or an event report. A note becomes a STIX `note`, an opinion an `opinion`, and a
-//! relationship a `relationship`, each about the object its element became.
+//! an attribute, a MISP object, an event report or other analyst data. A note becomes a STIX
+//! `note`, an opinion an `opinion`, and a relationship a `relationship`, each about the object
+//! its element became.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -96,7 +97,8 @@ fn time_of(v: Option<&Value>) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The analyst entries nested in `entry` (analyst data about it), with their kinds.
+/// The analyst entries an element or an entry holds (`Note`, `Opinion`, `Relationship`), with
+/// their kinds.
 fn nested_of(entry: &Map<String, Value>) -> Vec<(Kind, Map<String, Value>)> {
     Kind::ALL
         .iter()
@@ -117,27 +119,15 @@ impl Context<'_> {
     /// data (`Note`, `Opinion`, `Relationship`) is about that entry, by its `object_uuid`:
     /// PyMISP lists analyst data about analyst data on the element that holds them all.
     pub(super) fn collect_analyst(&mut self, holder: &Map<String, Value>, about: &About) {
-        for (kind, key) in Kind::ALL {
-            for entry in holder
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_object)
-            {
-                let about_analyst = Kind::ALL
-                    .iter()
-                    .any(|(_, k)| text(entry, "object_type").as_deref() == Some(*k));
-                let about = match text(entry, "object_uuid") {
-                    Some(u) if about_analyst => About::AnalystUuid(u.to_ascii_lowercase()),
-                    _ => about.clone(),
-                };
-                self.analyst.push(AnalystIn {
-                    kind,
-                    entry: entry.clone(),
-                    about,
-                });
-            }
+        for (kind, entry) in nested_of(holder) {
+            let about_analyst = Kind::ALL
+                .iter()
+                .any(|(_, k)| text(&entry, "object_type").as_deref() == Some(*k));
+            let about = match text(&entry, "object_uuid") {
+                Some(u) if about_analyst => About::AnalystUuid(u.to_ascii_lowercase()),
+                _ => about.clone(),
+            };
+            self.analyst.push(AnalystIn { kind, entry, about });
         }
     }
 

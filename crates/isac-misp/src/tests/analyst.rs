@@ -174,6 +174,18 @@ fn ip_attribute(ev: &Value) -> &Value {
         .unwrap()
 }
 
+/// `first` exported to a feed and imported again, with no analyst data left unwritten: the
+/// objects imported the second time and the exported event.
+fn reexported_whole(first: &Import) -> (Vec<StixItem>, Value) {
+    let (second, diags, feed) = reimport(&first.objects);
+    let unwritten: Vec<_> = diags
+        .iter()
+        .filter(|d| d.reason.contains("analyst"))
+        .collect();
+    assert!(unwritten.is_empty(), "{unwritten:#?}");
+    (second, exported_event(&feed))
+}
+
 fn exported_event(feed: &super::MemFeed) -> Value {
     let files = feed.0.borrow();
     serde_json::from_slice::<Value>(&files[&format!("{EV}.json")]).unwrap()["Event"].clone()
@@ -182,13 +194,7 @@ fn exported_event(feed: &super::MemFeed) -> Value {
 #[test]
 fn analyst_notes_and_opinions_go_back_to_misp_as_analyst_data() {
     let first = import(&analysed_event());
-    let (second, diags, feed) = reimport(&first.objects);
-    let unwritten: Vec<_> = diags
-        .iter()
-        .filter(|d| d.reason.contains("analyst"))
-        .collect();
-    assert!(unwritten.is_empty(), "{unwritten:#?}");
-    let ev = exported_event(&feed);
+    let (second, ev) = reexported_whole(&first);
     // On the event.
     let (notes, opinions) = analyst_on(&ev);
     assert_eq!(notes.len(), 1, "{ev:#}");
@@ -359,13 +365,7 @@ fn analyst_data_on_event_reports_round_trips() {
         first.diagnostics
     );
 
-    let (second, diags, feed) = reimport(&first.objects);
-    let unwritten: Vec<_> = diags
-        .iter()
-        .filter(|d| d.reason.contains("analyst"))
-        .collect();
-    assert!(unwritten.is_empty(), "{unwritten:#?}");
-    let ev = exported_event(&feed);
+    let (second, ev) = reexported_whole(&first);
     let reports = ev["EventReport"].as_array().expect("event reports");
     assert_eq!(reports.len(), 1, "{ev:#}");
     let (notes, opinions) = analyst_on(&reports[0]);
