@@ -2116,10 +2116,20 @@ fn mutations_against_the_oasis_validator() {
         let (what, object) = mutate(&mut rng, base);
         cases.push(case(format!("{name}: {what}"), object));
     }
-    let verdicts = run_validator(&cases);
+    let disagree = print_disagreements(&cases);
+    println!("mutations: {n}, disagreements: {disagree}");
+}
+
+/// Runs both validators over `cases` and prints each disagreement with both sides' errors;
+/// returns how many there were.
+fn print_disagreements(cases: &[Case]) -> usize {
+    let verdicts = run_validator(cases);
     let mut disagree = 0;
     for (c, theirs) in cases.iter().zip(&verdicts) {
-        let diags = validate(c.object.as_object().unwrap());
+        let Some(object) = c.object.as_object() else {
+            continue;
+        };
+        let diags = validate(object);
         let ours = is_valid(&diags);
         if ours != theirs.valid {
             disagree += 1;
@@ -2134,5 +2144,55 @@ fn mutations_against_the_oasis_validator() {
             );
         }
     }
-    println!("mutations: {n}, disagreements: {disagree}");
+    disagree
+}
+
+/// Exploratory, not part of the suite: STIX documents from elsewhere (other tools' examples,
+/// feeds) judged by both validators. `ISAC_DOCUMENTS` names a directory; each `*.json` file in
+/// it (recursively) is one case, and each object of a bundle one more.
+#[test]
+#[ignore = "exploratory: ISAC_DOCUMENTS=DIR cargo test -p isac-stix documents -- --ignored --nocapture"]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "an exploratory run reads the documents named by the environment"
+)]
+fn documents_against_the_oasis_validator() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("read ISAC_DOCUMENTS")
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                out.push(p);
+            }
+        }
+    }
+    let dir = PathBuf::from(std::env::var("ISAC_DOCUMENTS").expect("ISAC_DOCUMENTS=DIR"));
+    let mut files = Vec::new();
+    walk(&dir, &mut files);
+    let mut cases = Vec::new();
+    for f in &files {
+        let name = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
+        let Ok(doc) = serde_json::from_slice::<Value>(&std::fs::read(f).unwrap()) else {
+            println!("SKIP {name}: not JSON");
+            continue;
+        };
+        if let Some(objects) = doc.get("objects").and_then(Value::as_array) {
+            for (i, o) in objects.iter().enumerate() {
+                let id = o["id"].as_str().unwrap_or("?");
+                cases.push(case(format!("{name} [{i}] {id}"), o.clone()));
+            }
+        }
+        cases.push(case(name, doc));
+    }
+    let disagree = print_disagreements(&cases);
+    println!(
+        "files: {}, cases: {}, disagreements: {disagree}",
+        files.len(),
+        cases.len()
+    );
 }
