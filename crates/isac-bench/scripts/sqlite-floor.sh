@@ -20,6 +20,10 @@
 #   load          isac's schema loaded as `isac import` loads an empty store: one transaction,
 #                 the table and its unique (stix_id, modified) index written row by row, every
 #                 other index on objects, audiences and ends built at the end (CREATE INDEX)
+#   rollback      isac's schema with a rollback journal (journal_mode=DELETE) instead of the WAL:
+#                 pages new to the file are written once, not into the WAL and then back
+#   small-body    isac's schema with each body cut to its first 250 bytes, the size a compressed
+#                 body would have
 #
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
 #   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN [VARIANT]]]
@@ -69,11 +73,14 @@ SQL
         sed -i -E '/^CREATE (UNIQUE )?INDEX (objects_|object_recipients_ref|object_ends_ref)/d' \
             "$work/schema.sql"
         ;;
+    rollback) ;;
+    small-body) sel="${sel/%body/substr(body, 1, 250)}" ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
 {
-    echo "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
+    if [ "$variant" = rollback ]; then echo "PRAGMA journal_mode=DELETE;"; else echo "PRAGMA journal_mode=WAL;"; fi
+    echo "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
     echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=ON;"
     echo "ATTACH '$src' AS s;"
     echo "INSERT INTO orgs SELECT * FROM s.orgs; INSERT INTO users SELECT * FROM s.users;"
