@@ -73,6 +73,7 @@ use serde_json::{Map, Value};
 
 pub mod audience;
 pub mod bundle;
+mod charsets;
 pub mod id;
 pub mod syntax;
 pub mod tlp;

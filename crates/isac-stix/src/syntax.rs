@@ -353,12 +353,137 @@ pub fn is_url(s: &str) -> bool {
         })
 }
 
-/// An email address: a local part, `@` and a domain.
+/// An email address as `email-addr.value` carries it (§6.5): the `addr-spec` of RFC 5322 §3.4.1,
+/// never a display name or angle brackets. The local part is a dot-atom or a quoted string; the
+/// domain a dot-atom or a domain literal (`[192.0.2.1]`). Characters beyond ASCII are allowed in
+/// atoms, as internationalised addresses carry them (RFC 6532 §3.2). Comments and folding white
+/// space, which RFC 5322 allows around the parts, are not part of the address itself and are
+/// refused.
 pub fn is_email(s: &str) -> bool {
-    match s.rsplit_once('@') {
-        Some((local, domain)) => !local.is_empty() && !domain.is_empty(),
-        None => false,
+    fn atext(c: char) -> bool {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
     }
+    fn dot_atom(s: &str) -> bool {
+        !s.is_empty() && s.split('.').all(|a| !a.is_empty() && a.chars().all(atext))
+    }
+    fn quoted(s: &str) -> bool {
+        let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+            return false;
+        };
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            let ok = match c {
+                // quoted-pair: a backslash and any visible character or space.
+                '\\' => chars
+                    .next()
+                    .is_some_and(|n| n == ' ' || n == '\t' || !n.is_control()),
+                '"' => false,
+                ' ' | '\t' => true,
+                c => !c.is_control(),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+    fn domain_literal(s: &str) -> bool {
+        s.strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .is_some_and(|d| {
+                !d.is_empty()
+                    && d.chars()
+                        .all(|c| (c.is_ascii_graphic() && !"[]\\".contains(c)) || !c.is_ascii())
+            })
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    (dot_atom(local) || quoted(local)) && (dot_atom(domain) || domain_literal(domain))
+}
+
+/// A CPE 2.3 name in its formatted-string binding (NISTIR 7695 §6.2), which `software.cpe` must
+/// be (§6.14): `cpe:2.3:` and eleven components — part (`a`, `o`, `h`), vendor, product, version,
+/// update, edition, language, software edition, target software, target hardware, other — each
+/// `*` (any) or `-` (not applicable) or a value. A value is letters, digits, `-`, `.`, `_` and
+/// backslash-quoted punctuation, with an optional run of `?` or one `*` at either end; the
+/// language is a two- or three-letter code with an optional two-letter or three-digit region.
+pub fn is_cpe23(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("cpe:2.3:") else {
+        return false;
+    };
+    // Split on the colons that are not quoted.
+    let mut parts = Vec::with_capacity(11);
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ':' => {
+                parts.push(&rest[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&rest[start..]);
+    if parts.len() != 11 {
+        return false;
+    }
+    let logical = |p: &str| p == "*" || p == "-";
+    let value = |p: &str| {
+        // Tokens: a wildcard (`*` or `?`, unquoted) or a character of the value.
+        let mut tokens = Vec::with_capacity(p.len());
+        let mut chars = p.chars();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '\\' => match chars.next() {
+                    Some(q) if q.is_ascii_punctuation() && !matches!(q, '-' | '.' | '_') => None,
+                    _ => return false,
+                },
+                '*' | '?' => Some(c),
+                c if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') => None,
+                _ => return false,
+            });
+        }
+        // At either end, one `*` or a run of `?`; none in between; at least one character.
+        let ends = |t: &[Option<char>]| match t {
+            [Some('*'), ..] => 1,
+            _ => t.iter().take_while(|x| **x == Some('?')).count(),
+        };
+        let lead = ends(&tokens);
+        let rest = &tokens[lead..];
+        let mut reversed: Vec<Option<char>> = rest.iter().rev().copied().collect();
+        let trail = ends(&reversed);
+        reversed.drain(..trail);
+        !reversed.is_empty() && reversed.iter().all(Option::is_none)
+    };
+    let language = |p: &str| {
+        let (lang, region) = p.split_once('-').unwrap_or((p, ""));
+        (2..=3).contains(&lang.len())
+            && lang.bytes().all(|b| b.is_ascii_alphabetic())
+            && (region.is_empty()
+                || (region.len() == 2 && region.bytes().all(|b| b.is_ascii_alphabetic()))
+                || (region.len() == 3 && region.bytes().all(|b| b.is_ascii_digit())))
+    };
+    matches!(parts[0], "a" | "o" | "h" | "*" | "-")
+        && parts[1..]
+            .iter()
+            .enumerate()
+            .all(|(i, p)| logical(p) || if i == 5 { language(p) } else { value(p) })
+}
+
+/// A character set name of the IANA registry (§6.3 `path_enc`, §6.7 `name_enc`): the preferred
+/// MIME name where one is defined, else the registry's name, in any letter case (RFC 2978 §2.3).
+pub fn is_charset(s: &str) -> bool {
+    crate::charsets::NAMES
+        .binary_search_by(|n| {
+            n.bytes()
+                .map(|b| b.to_ascii_lowercase())
+                .cmp(s.bytes().map(|b| b.to_ascii_lowercase()))
+        })
+        .is_ok()
 }
 
 /// A media type `type/subtype` (RFC 6838 §4.2) under one of the registered top-level types.
@@ -407,6 +532,111 @@ mod tests {
             assert_eq!(pointer_token_key(&pointer_token(key)), key);
         }
         assert_eq!(pointer_token("a~/b"), "a~0~1b");
+    }
+
+    #[test]
+    fn email_addresses() {
+        for ok in [
+            "jane@example.com",
+            "jane.doe+tw@mail.example.com",
+            "o'brien@example.com",
+            "\"jane doe\"@example.com",
+            "\"a\\\"b\"@example.com",
+            "jane@[192.0.2.1]",
+            "root@localhost",
+            "用戶@例子.台灣",
+        ] {
+            assert!(is_email(ok), "{ok}");
+        }
+        for bad in [
+            "Jane <jane@example.com>",
+            "<jane@example.com>",
+            "jane doe@example.com",
+            "jane@example.com ",
+            "jane(work)@example.com",
+            "jane@@example.com",
+            "jane..doe@example.com",
+            ".jane@example.com",
+            "jane.@example.com",
+            "jane@example..com",
+            "jane@",
+            "@example.com",
+            "nobody",
+            "\"unterminated@example.com",
+            "jane@[192.0.2.1",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpe_names() {
+        for ok in [
+            "cpe:2.3:a:microsoft:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:o:microsoft:windows_7:-:sp1:*:*:*:*:x64:*",
+            "cpe:2.3:h:*:*:*:*:*:*:*:*:*:*",
+            "cpe:2.3:a:example:reader:2.0\\:beta:*:*:zh-tw:*:*:*:*",
+            "cpe:2.3:a:example:reader:*:*:*:es-419:*:*:*:*",
+            "cpe:2.3:a:exam*:??ader:1.?:*:*:*:*:*:*:*",
+            "cpe:2.3:a:example:reader\\\\?:*:*:*:*:*:*:*:*",
+            "cpe:2.3:a:example:reader\\*:*:*:*:*:*:*:*:*",
+        ] {
+            assert!(is_cpe23(ok), "{ok}");
+        }
+        for bad in [
+            "cpe:/a:microsoft:word:2000",
+            "cpe:2.3:a:microsoft:word",
+            "cpe:2.3:a:microsoft:word:2000:*:*:*:*:*:*:*:*",
+            "cpe:2.3:a:microsoft:word:2000:*:*:*:*:*:*:",
+            "cpe:2.3:x:microsoft:word:2000:*:*:*:*:*:*:*",
+            "CPE:2.3:a:microsoft:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:micro soft:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:micro*soft:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:*?microsoft:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:**:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:??:word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a::word:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:microsoft:wörd:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:microsoft:word:2000:*:*:zh-Hant:*:*:*:*",
+            "cpe:2.3:a:microsoft:word:2000:*:*:e:*:*:*:*",
+            "cpe:2.3:a:microsoft:word\\-x:2000:*:*:*:*:*:*:*",
+            "cpe:2.3:a:microsoft:word\\",
+        ] {
+            assert!(!is_cpe23(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn charset_names() {
+        let lower = |s: &str| s.to_ascii_lowercase();
+        assert!(
+            crate::charsets::NAMES
+                .windows(2)
+                .all(|w| lower(w[0]) < lower(w[1]) && w[0].is_ascii()),
+            "the registry's names are sorted case-insensitively, for the binary search"
+        );
+        for ok in [
+            "UTF-8",
+            "utf-8",
+            "US-ASCII",
+            "Shift_JIS",
+            "Big5",
+            "windows-1252",
+            "GB18030",
+        ] {
+            assert!(is_charset(ok), "{ok}");
+        }
+        // Aliases and unregistered names are not names.
+        for bad in [
+            "latin1",
+            "csUTF8",
+            "ISO_8859-1:1987",
+            "utf8",
+            "bla.bla.bla",
+            "",
+        ] {
+            assert!(!is_charset(bad), "{bad}");
+        }
     }
 
     #[test]

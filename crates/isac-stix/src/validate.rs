@@ -1236,6 +1236,37 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
                 }
             }
         }
+        "software" => {
+            // §6.14: "MUST be a CPE v2.3 entry"; entries are written in the formatted-string
+            // binding.
+            if let Some(cpe) = str_of("cpe")
+                && !syntax::is_cpe23(cpe)
+            {
+                f.error(
+                    "invalid-value",
+                    &child(path, "cpe"),
+                    format!("`{cpe}` is not a CPE 2.3 name (`cpe:2.3:` and eleven components)"),
+                );
+            }
+        }
+        "file" | "directory" => {
+            // §6.7 `name_enc`, §6.3 `path_enc`: "MUST be specified using the corresponding name
+            // in the ... IANA character set registry".
+            let key = if def.name == "file" {
+                "name_enc"
+            } else {
+                "path_enc"
+            };
+            if let Some(enc) = str_of(key)
+                && !syntax::is_charset(enc)
+            {
+                f.error(
+                    "invalid-value",
+                    &child(path, key),
+                    format!("`{enc}` is not the name of a character set in the IANA registry"),
+                );
+            }
+        }
         "windows-registry-key" => {
             // §6.13.2: "The hive portion of the key MUST be fully expanded and not truncated; e.g.,
             // HKEY_LOCAL_MACHINE must be used instead of HKLM." The hive is the key's first

@@ -1240,6 +1240,174 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             "§6.14: languages are RFC 5646 language codes, in which zh-Hant (a script subtag, written as registered) is well-formed; the validator's pattern wants script subtags in lower case",
         ),
         spec(
+            "software language nan-TW",
+            set("software", "languages", json!(["nan-TW", "zh-TW"])),
+            true,
+            "§6.14: languages are RFC 5646 language codes, and nan (Min Nan, ISO 639-3, as spoken in Taiwan) is a registered primary language subtag; the validator only knows a fixed list",
+        ),
+        // §6.14: "MUST be a CPE v2.3 entry" (NISTIR 7695 §6.2, the formatted-string binding).
+        case(
+            "software cpe",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:a:example:reader:2.0\\:beta:*:*:zh-tw:*:*:x64:*"),
+            ),
+        ),
+        case(
+            "software cpe wildcards at the ends",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:a:exam*:??ader:*:-:*:*:*:*:*:*"),
+            ),
+        ),
+        case(
+            "software cpe 2.2 URI binding",
+            set("software", "cpe", json!("cpe:/a:example:reader:2.0")),
+        ),
+        case(
+            "software cpe too few components",
+            set("software", "cpe", json!("cpe:2.3:a:example:reader")),
+        ),
+        case(
+            "software cpe too many components",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:a:example:reader:2.0:*:*:*:*:*:*:*:*"),
+            ),
+        ),
+        case(
+            "software cpe wildcard inside a value",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:a:exa*mple:reader:2.0:*:*:*:*:*:*:*"),
+            ),
+        ),
+        case(
+            "software cpe unquoted space",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:a:ex ample:reader:2.0:*:*:*:*:*:*:*"),
+            ),
+        ),
+        case(
+            "software cpe bad part",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:x:example:reader:2.0:*:*:*:*:*:*:*"),
+            ),
+        ),
+        case(
+            "software cpe script in language",
+            set(
+                "software",
+                "cpe",
+                json!("cpe:2.3:a:example:reader:2.0:*:*:zh-Hant:*:*:*:*"),
+            ),
+        ),
+        case(
+            "software cpe free text",
+            set("software", "cpe", json!("reader 2.0")),
+        ),
+        // §6.7, §6.3: names of the IANA character set registry.
+        case(
+            "file name_enc registered",
+            set("file", "name_enc", json!("Shift_JIS")),
+        ),
+        case("file name_enc Big5", set("file", "name_enc", json!("Big5"))),
+        case(
+            "file name_enc alias",
+            set("file", "name_enc", json!("latin1")),
+        ),
+        case(
+            "file name_enc unregistered",
+            set("file", "name_enc", json!("bla.bla.bla")),
+        ),
+        case(
+            "directory path_enc registered",
+            set("directory", "path_enc", json!("UTF-16BE")),
+        ),
+        case(
+            "directory path_enc alias",
+            set("directory", "path_enc", json!("csUTF8")),
+        ),
+        spec(
+            "file name_enc in lower case",
+            set("file", "name_enc", json!("utf-8")),
+            true,
+            "§6.7: name_enc is a name of the IANA character set registry, and those names are compared without regard to case (RFC 2978 §2.3); the validator compares them case for case",
+        ),
+        // §6.5: the value is an RFC 5322 addr-spec, never a display name.
+        case(
+            "email with display name",
+            set("email-addr", "value", json!("Jane Doe <jane@example.com>")),
+        ),
+        case(
+            "email in angle brackets",
+            set("email-addr", "value", json!("<jane@example.com>")),
+        ),
+        case(
+            "email with a space",
+            set("email-addr", "value", json!("jane doe@example.com")),
+        ),
+        case(
+            "email with two at signs",
+            set("email-addr", "value", json!("jane@@example.com")),
+        ),
+        case(
+            "email with a comment",
+            set("email-addr", "value", json!("jane(work)@example.com")),
+        ),
+        case(
+            "email with a trailing space",
+            set("email-addr", "value", json!("jane@example.com ")),
+        ),
+        case(
+            "email with plus and dots",
+            set("email-addr", "value", json!("jane.doe+tw@mail.example.com")),
+        ),
+        spec(
+            "email quoted local part",
+            set("email-addr", "value", json!("\"jane doe\"@example.com")),
+            true,
+            "§6.5: the value is an RFC 5322 addr-spec (§3.4.1), whose local part may be a quoted string; the validator refuses it",
+        ),
+        spec(
+            "email domain literal",
+            set("email-addr", "value", json!("jane@[192.0.2.1]")),
+            true,
+            "§6.5: the value is an RFC 5322 addr-spec (§3.4.1), whose domain may be a domain literal; the validator refuses it",
+        ),
+        spec(
+            "email single-label domain",
+            set("email-addr", "value", json!("root@localhost")),
+            true,
+            "§6.5: the value is an RFC 5322 addr-spec (§3.4.1), whose domain is a dot-atom of one atom or more; the validator wants a dot",
+        ),
+        spec(
+            "email internationalised",
+            set("email-addr", "value", json!("用戶@例子.台灣")),
+            true,
+            "§6.5: an internationalised address is an addr-spec with UTF-8 in its atoms (RFC 6532 §3.2); the validator refuses characters beyond ASCII",
+        ),
+        spec(
+            "email doubled dot",
+            set("email-addr", "value", json!("jane..doe@example.com")),
+            false,
+            "§6.5: the value is an RFC 5322 addr-spec, whose dot-atom local part has no empty atom (§3.2.3); the validator accepts it",
+        ),
+        spec(
+            "email dot before at",
+            set("email-addr", "value", json!("jane.@example.com")),
+            false,
+            "§6.5: the value is an RFC 5322 addr-spec, whose dot-atom local part has no empty atom (§3.2.3); the validator accepts it",
+        ),
+        spec(
             "archive contains an identity",
             with(base(bases, "file-ext"), |o| {
                 o["extensions"]["archive-ext"]["contains_refs"] = json!([sid("identity", 1)]);
