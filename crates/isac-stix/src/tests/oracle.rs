@@ -1044,6 +1044,16 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             false,
             "§6.12: src_ref MUST reference ipv4-addr, ipv6-addr, mac-addr or domain-name; the validator checks only strings",
         ),
+        spec(
+            "traffic src_ref with a short UUID",
+            set(
+                "network-traffic",
+                "src_ref",
+                json!("ipv4-addr--e42c19c8-f9fe-5ae9-9fc8-22c398f78fb"),
+            ),
+            false,
+            "§2.9: an identifier is type--UUID, whose last group has 12 hex digits (RFC 4122 §3); the validator checks only strings in observables' references",
+        ),
         case(
             "traffic without protocols",
             del("network-traffic", "protocols"),
