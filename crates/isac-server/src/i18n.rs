@@ -192,7 +192,7 @@ pub fn stix_code_zh(code: &str) -> Option<&'static str> {
         "enumeration" => "值不在允許的列舉中",
         "extension-definition" => "擴充定義不正確",
         "extension-owner" => "擴充用在不適用的物件類型",
-        "external-id" => "外部參照缺少正確的 external_id",
+        "external-id" => "外部參照的 source_name 與 external_id 不相符",
         "granular-marking" => "細部標記不正確",
         "id-type-mismatch" => "id 的類型與 type 不符",
         "invalid-binary" => "不是有效的 Base64 二進位值",

@@ -65,9 +65,10 @@
 //! granular markings with `lang` only, and does not require `created_by_ref` on
 //! extension definitions. It also checks `lang`, and fails with a Python exception on
 //! non-string `created`, `modified` and `external_references`, on observables, which do not
-//! have these properties (they are custom properties there); it refuses a CVE-shaped
-//! `external_id` under a source other than `cve`, and an empty `payload_bin`; it does not check
-//! that `sample_refs` holds identifiers.
+//! have these properties (they are custom properties there); it refuses an empty
+//! `payload_bin`, and RFC 5322 addresses with a quoted local part, a domain literal or UTF-8; it
+//! does not check that `sample_refs` holds identifiers. docs/STIX.md lists what is checked and
+//! every kind of documented case.
 
 use serde_json::{Map, Value};
 

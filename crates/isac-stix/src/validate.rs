@@ -607,10 +607,7 @@ fn check_external_reference(v: &Value, p: &str, f: &mut Findings) {
             }
         }
         (Some("capec"), id) => {
-            if !id.is_some_and(|i| {
-                i.strip_prefix("CAPEC-")
-                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
-            }) {
+            if !id.is_some_and(is_capec) {
                 f.error(
                     "external-id",
                     &child(p, "external_id"),
@@ -618,6 +615,19 @@ fn check_external_reference(v: &Value, p: &str, f: &mut Findings) {
                 );
             }
         }
+        // §4.19 and §4.1: "When specifying a CVE ID, the source_name property of the external
+        // reference MUST be set to cve", and a CAPEC ID likewise under `capec`. An id of either
+        // form therefore names its own source.
+        (Some(_), Some(id)) if is_cve(id) => f.error(
+            "external-id",
+            &child(p, "source_name"),
+            format!("a CVE id (`{id}`) must be given under the source name `cve` (§4.19)"),
+        ),
+        (Some(_), Some(id)) if is_capec(id) => f.error(
+            "external-id",
+            &child(p, "source_name"),
+            format!("a CAPEC id (`{id}`) must be given under the source name `capec` (§4.1)"),
+        ),
         (Some(_), _) => {
             if !["description", "url", "external_id"]
                 .iter()
@@ -628,6 +638,11 @@ fn check_external_reference(v: &Value, p: &str, f: &mut Findings) {
         }
         (None, _) => {}
     }
+}
+
+fn is_capec(s: &str) -> bool {
+    s.strip_prefix("CAPEC-")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
 }
 
 fn is_cve(s: &str) -> bool {

@@ -874,15 +874,38 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             true,
             "§3.2: `external_references` is not a common property of observables, so here it is a custom property (§11.1); the validator raises a TypeError on it",
         ),
-        spec(
+        // §4.19, §4.1: a CVE id is given under `cve`, a CAPEC id under `capec`.
+        case(
             "external reference with a CVE id under another source",
             set(
                 "vulnerability",
                 "external_references",
                 json!([{"source_name": "acme-advisories", "external_id": "CVE-2026-0001"}]),
             ),
-            true,
-            "§2.5: a `cve` source requires a CVE id, not the other way round; the OASIS schema also refuses a CVE- or CAPEC-shaped id under any other source name",
+        ),
+        case(
+            "external reference with a CVE id under CVE in capitals",
+            set(
+                "vulnerability",
+                "external_references",
+                json!([{"source_name": "CVE", "external_id": "CVE-2026-0001"}]),
+            ),
+        ),
+        case(
+            "indicator citing a CAPEC id under another source",
+            set(
+                "indicator",
+                "external_references",
+                json!([{"source_name": "acme", "external_id": "CAPEC-66"}]),
+            ),
+        ),
+        case(
+            "external reference with a lower-case cve id under another source",
+            set(
+                "vulnerability",
+                "external_references",
+                json!([{"source_name": "acme-advisories", "external_id": "cve-2026-0001"}]),
+            ),
         ),
         spec(
             "artifact with an empty payload",
