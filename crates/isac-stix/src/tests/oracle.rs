@@ -796,6 +796,27 @@ fn special_cases(bases: &[(String, Value)]) -> Vec<Case> {
             "§6.13.2: the hive portion MUST be fully expanded; the validator's pattern looks \
              for HKLM and hklm only",
         ),
+        spec(
+            "registry key with modified_time only",
+            json!({
+                "type": "windows-registry-key", "spec_version": "2.1",
+                "id": "windows-registry-key--ff1e0780-358c-4808-a8c7-d0fca4ef6ef4",
+                "modified_time": "2026-01-01T00:00:00Z",
+            }),
+            true,
+            "§6.13: every property of a registry key is optional; the validator's schema wants one \
+             of them and names `modified` where the object has `modified_time`",
+        ),
+        spec(
+            "registry key with no properties of its own",
+            json!({
+                "type": "windows-registry-key", "spec_version": "2.1",
+                "id": "windows-registry-key--ff1e0780-358c-4808-a8c7-d0fca4ef6ef4",
+            }),
+            true,
+            "§6.13: every property of a registry key is optional (its id is then a UUIDv4, §2.9); \
+             the validator's schema wants one of them",
+        ),
         case(
             "mime part content type not a string",
             with(&b("email-multipart"), |o| {
