@@ -15,11 +15,21 @@ pub const ISAC_MISP_NAMESPACE: Uuid = Uuid::from_u128(0x3168a535_6141_4ede_8aa7_
 /// The STIX 2.1 namespace for deterministic SCO ids (§2.9).
 pub const SCO_NAMESPACE: Uuid = Uuid::from_u128(0x00abedb4_aa42_466c_9c01_fed23315a9b7);
 
-/// The UUID a MISP uuid stands for: itself (lower-cased) when it is a valid UUID, else a UUIDv5 of
-/// its text in [`ISAC_MISP_NAMESPACE`], so that the same MISP uuid always gives the same STIX id.
+/// The UUID a MISP uuid stands for: itself (lower-cased) when it is an RFC 4122 UUID of version 1
+/// to 5, as STIX identifiers require (§2.9), else a UUIDv5 in [`ISAC_MISP_NAMESPACE`] of its text
+/// (of its lower-cased hyphenated form when it has the shape of a UUID, so that letter case never
+/// changes the result), so that the same MISP uuid always gives the same STIX id. MISP itself
+/// takes any 32 hex digits as a uuid, and feeds written by other tools carry such values (a
+/// version nibble of 0, 6 to 15, or another variant).
 pub fn stix_uuid(misp_uuid: &str) -> Uuid {
-    match Uuid::parse_str(misp_uuid.trim()) {
-        Ok(u) if !u.is_nil() => u,
+    let trimmed = misp_uuid.trim();
+    if let Some(u) = isac_stix::syntax::parse_uuid(trimmed) {
+        return u;
+    }
+    match Uuid::parse_str(trimmed) {
+        Ok(u) if !u.is_nil() => {
+            Uuid::new_v5(&ISAC_MISP_NAMESPACE, u.hyphenated().to_string().as_bytes())
+        }
         _ => Uuid::new_v5(&ISAC_MISP_NAMESPACE, misp_uuid.as_bytes()),
     }
 }

@@ -511,6 +511,68 @@ fn report_for_the_event() {
     assert!(import_event_json(b"not json", &ImportOptions::default()).is_err());
 }
 
+/// Feeds written by other tools carry uuids that MISP takes (32 hex digits) but that are not RFC
+/// 4122 UUIDs of version 1 to 5 (version nibble 2, 3 or 7 with an NCS or Microsoft variant):
+/// each becomes a name-based UUID, the same whatever its letter case, so the event imports as
+/// valid STIX with its references intact.
+#[test]
+fn uuids_that_are_not_rfc_4122_become_name_based_ones() {
+    let ev_uuid = "1cccb622-ea9f-7533-674f-bd43ede7018b";
+    let a1 = "a3361a05-81a9-283e-cb38-7842f5e620c3";
+    let a2 = "de93d714-b12f-3df0-cbb7-41ef2e3e00fa";
+    let obj = "8093f016-058d-9c18-f713-8323bf3472bd";
+    let mut doc = event(
+        json!({ "Tag": [{ "name": "tlp:green" }] }),
+        json!([
+            attr(a1, "ip-dst", "198.51.100.7", true),
+            attr(
+                &a2.to_ascii_uppercase(),
+                "comment",
+                "seen in phishing",
+                false
+            ),
+        ]),
+    );
+    doc["Event"]["uuid"] = json!(ev_uuid);
+    doc["Event"]["Object"] = json!([{
+        "uuid": obj, "name": "domain-ip", "meta-category": "network", "timestamp": "1714563600",
+        "Attribute": [
+            { "uuid": "f7f3bf2a-3f7e-0d3f-1c1e-0a5e1f6f0a77", "type": "domain", "object_relation": "domain",
+              "value": "evil.example", "to_ids": true, "category": "Network activity", "timestamp": "1714563600" },
+        ],
+        "ObjectReference": [{ "uuid": "0e5f4c3b-2a19-6807-f6e5-d4c3b2a19080", "referenced_uuid": a1.to_ascii_uppercase(),
+            "relationship_type": "resolves-to", "timestamp": "1714563600" }],
+    }]);
+    let i = import(&doc);
+    assert_eq!(i, import(&doc), "deterministic");
+    for o in &i.objects {
+        let diags = isac_stix::validate(&o.object);
+        assert!(isac_stix::is_valid(&diags), "{}: {diags:?}", o.id());
+    }
+    let report = format!("report--{}", stix_uuid(ev_uuid));
+    assert_ne!(report, format!("report--{ev_uuid}"));
+    let r = by_id(&i, &report);
+    let refs = r.object["object_refs"].as_array().unwrap();
+    // Attribute ids are the same whether the uuid is written in capitals or not.
+    assert_eq!(stix_uuid(a2), stix_uuid(&a2.to_ascii_uppercase()));
+    for id in [
+        format!("indicator--{}", stix_uuid(a1)),
+        format!("note--{}", stix_uuid(a2)),
+    ] {
+        by_id(&i, &id);
+        assert!(refs.contains(&json!(id)), "{id} in {refs:?}");
+    }
+    // The object's reference to the first attribute reaches it.
+    let target = format!("indicator--{}", stix_uuid(a1));
+    assert!(
+        i.objects
+            .iter()
+            .any(|o| o.object["type"] == "relationship" && o.object["target_ref"] == json!(target)),
+        "{:#?}",
+        i.objects
+    );
+}
+
 #[test]
 fn ids_and_timestamps_are_deterministic() {
     let doc = event(
