@@ -451,7 +451,12 @@ pub fn document_kind(head: &[u8]) -> Option<DocumentKind> {
     let head = String::from_utf8_lossy(&head[..head.len().min(4096)]);
     if head.contains("\"Event\"") || head.contains("\"response\"") {
         Some(DocumentKind::MispEvent)
-    } else if head.contains("\"bundle\"") || head.contains("\"objects\"") {
+    } else if head.contains("\"bundle\"")
+        || head.contains("\"objects\"")
+        || (head.trim_start().starts_with('[') && head.contains("\"type\""))
+    {
+        // A bundle, a TAXII envelope, or a bare list of STIX objects: one streaming reader
+        // takes all three (`isac_stix::bundle::Container`).
         Some(DocumentKind::Bundle)
     } else if head.contains("\"info\"") || head.contains("\"Attribute\"") {
         Some(DocumentKind::MispEvent)

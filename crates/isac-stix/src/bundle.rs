@@ -170,12 +170,30 @@ impl<W: io::Write> BundleWriter<W> {
 /// The envelope of a streamed bundle: everything but its objects.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BundleHeader {
+    /// The bundle's id; empty for the other containers.
     pub id: String,
     pub other: Map<String, Value>,
+    /// What held the objects.
+    pub container: Container,
+}
+
+/// What the streaming reader found the objects in. A bundle is STIX's own container (§8); the
+/// others are what tools also write to files: the envelope of a TAXII 2.1 response (saved with
+/// `curl`, say) and a bare JSON list of objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Container {
+    #[default]
+    Bundle,
+    /// `{"objects": [...]}` without `type` and `id`, as TAXII 2.1 sends objects (its envelope,
+    /// with `more` and `next` kept in [`BundleHeader::other`]).
+    TaxiiEnvelope,
+    /// `[...]`: a JSON list of objects.
+    List,
 }
 
 /// Reads a bundle from a reader, handing each object to `each` as soon as it is parsed; at most
-/// one object is in memory at a time. `each` may refuse an object (a cap reached, a storage
+/// one object is in memory at a time. A TAXII envelope and a bare list of objects are read the
+/// same way ([`Container`]). `each` may refuse an object (a cap reached, a storage
 /// failure) and so stop the read. Returns the envelope after the whole bundle is read.
 ///
 /// The input is read in blocks of [`SCAN_BLOCK`] bytes, so it needs no buffering of its own.
@@ -212,11 +230,23 @@ pub fn read_streaming_limited<R: io::Read>(
         since: 0,
         max: max_value_bytes,
     };
-    if !s.eat(b'{')? {
-        return Err(BundleError::Shape("a bundle is a JSON object".into()));
-    }
     let mut header = BundleHeader::default();
+    if s.skip_ws()? == Some(b'[') {
+        header.container = Container::List;
+        let mut raw = Vec::new();
+        s.objects(&mut raw, &mut each)?;
+        if let Some(b) = s.skip_ws()? {
+            return Err(unexpected(Some(b), "the end of the input"));
+        }
+        return Ok(header);
+    }
+    if !s.eat(b'{')? {
+        return Err(BundleError::Shape(
+            "a bundle is a JSON object (or a TAXII envelope, or a list of objects)".into(),
+        ));
+    }
     let mut saw_type = false;
+    let mut saw_objects = false;
     let mut raw = Vec::new();
     let mut more = !s.eat(b'}')?;
     while more {
@@ -232,6 +262,7 @@ pub fn read_streaming_limited<R: io::Read>(
         s.skip_ws()?;
         s.since = 0;
         if key == "objects" {
+            saw_objects = true;
             s.objects(&mut raw, &mut each)?;
         } else {
             s.value(&mut raw)?;
@@ -259,6 +290,20 @@ pub fn read_streaming_limited<R: io::Read>(
     }
     if let Some(b) = s.skip_ws()? {
         return Err(unexpected(Some(b), "the end of the input"));
+    }
+    if !saw_type && header.id.is_empty() && saw_objects {
+        // A TAXII envelope: `objects` and at most `more` and `next` besides.
+        if let Some(k) = header
+            .other
+            .keys()
+            .find(|k| !matches!(k.as_str(), "more" | "next"))
+        {
+            return Err(BundleError::Shape(format!(
+                "a bundle needs `type` and `id`; a TAXII envelope has no `{k}`"
+            )));
+        }
+        header.container = Container::TaxiiEnvelope;
+        return Ok(header);
     }
     if !saw_type || header.id.is_empty() {
         return Err(BundleError::Shape("a bundle needs `type` and `id`".into()));

@@ -663,6 +663,48 @@ async fn a_lone_object_is_imported_as_a_bundle_of_one() {
     }
 }
 
+/// A bare JSON list of STIX objects and a saved TAXII 2.1 response are imported as bundles are;
+/// a list with one invalid object stores none of it.
+#[tokio::test]
+async fn lists_of_objects_and_taxii_envelopes_are_imported_as_bundles() {
+    for (backend, store) in stores().await {
+        let fx = fixture(store).await;
+        let app = &fx.app;
+        let (session, csrf) = m1_analyst_on_exchange(app).await;
+        let objects = indicators(4);
+        let list = serde_json::to_vec_pretty(&json!([objects[0], objects[1]])).unwrap();
+        let r = upload(app, &session, &csrf, &list).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(r.text().contains("Created 2 ·"), "{backend}: {}", r.text());
+        let envelope =
+            serde_json::to_vec(&json!({"more": false, "objects": [objects[2], objects[3]]}))
+                .unwrap();
+        let r = upload(app, &session, &csrf, &envelope).await;
+        assert_eq!(r.status, StatusCode::OK, "{backend}: {}", r.text());
+        assert!(r.text().contains("Created 2 ·"), "{backend}: {}", r.text());
+        for o in &objects {
+            assert!(fx.stored(o).await, "{backend}");
+        }
+        let before = fx.versions().await;
+        let mut broken = indicators(6);
+        broken[5].as_object_mut().unwrap().remove("pattern");
+        let r = upload(
+            app,
+            &session,
+            &csrf,
+            &serde_json::to_vec(&json!(broken[4..])).unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
+        assert!(r.text().contains("`pattern`"), "{backend}: {}", r.text());
+        assert_eq!(
+            fx.versions().await,
+            before,
+            "{backend}: nothing of it stored"
+        );
+    }
+}
+
 /// A tar archive of `files` (path, content); a path is written into the header as given, so a
 /// test can name paths no well-behaved archiver writes.
 fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {

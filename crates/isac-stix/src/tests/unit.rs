@@ -565,6 +565,53 @@ fn streaming_reader_finds_every_value_whatever_it_holds() {
     }
 }
 
+/// A TAXII envelope and a bare list of objects are read as a bundle is, and say which they were;
+/// anything else that is neither stays refused.
+#[test]
+fn streaming_reader_takes_taxii_envelopes_and_lists() {
+    let a = json!({"type": "note", "id": sid("note", 1), "content": "a"});
+    let b = json!({"type": "note", "id": sid("note", 2), "content": "]"});
+    let read = |text: &str| {
+        let mut seen = Vec::new();
+        bundle::read_streaming(text.as_bytes(), |o| {
+            seen.push(Value::Object(o));
+            Ok(())
+        })
+        .map(|h| (h, seen))
+    };
+    let (h, seen) = read(&format!("\n [ {a} ,\n {b} ] \n")).unwrap();
+    assert_eq!(h.container, bundle::Container::List);
+    assert_eq!(seen, vec![a.clone(), b.clone()]);
+    let (h, seen) = read("[]").unwrap();
+    assert_eq!((h.container, seen.len()), (bundle::Container::List, 0));
+    let (h, seen) = read(&format!(
+        "{{\"more\": true, \"next\": \"abc\", \"objects\": [{a}, {b}]}}"
+    ))
+    .unwrap();
+    assert_eq!(h.container, bundle::Container::TaxiiEnvelope);
+    assert_eq!(Value::Object(h.other), json!({"more": true, "next": "abc"}));
+    assert_eq!(seen, vec![a.clone(), b.clone()]);
+    let (h, _) = read(&format!(
+        "{{\"type\": \"bundle\", \"id\": \"{}\", \"objects\": [{a}]}}",
+        sid("bundle", 1)
+    ))
+    .unwrap();
+    assert_eq!(h.container, bundle::Container::Bundle);
+    for bad in [
+        format!("[{a}] x"),
+        format!("[{a},]"),
+        format!("[{a}"),
+        "[1]".to_string(),
+        // Neither a bundle nor an envelope: other members, or no objects at all.
+        format!("{{\"objects\": [{a}], \"x_custom\": 1}}"),
+        format!("{{\"objects\": [{a}], \"type\": \"report\"}}"),
+        "{\"more\": false}".to_string(),
+        "{}".to_string(),
+    ] {
+        assert!(read(&bad).is_err(), "{bad}");
+    }
+}
+
 #[test]
 fn upgrade_turns_stix_2_0_into_valid_stix_2_1() {
     let b20 = json!({
