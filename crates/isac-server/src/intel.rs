@@ -1362,55 +1362,53 @@ mod tests {
             let o = v.as_object().expect("object").clone();
             title_of(&o, "x--1")
         };
-        assert_eq!(
-            title(json!({"type": "malware", "name": "LanternJack"})),
-            "LanternJack"
-        );
-        assert_eq!(
-            title(json!({"type": "domain-name", "value": "a.example"})),
-            "a.example"
-        );
-        assert_eq!(
-            title(json!({"type": "note", "abstract": " ", "content": "\n  First line\nsecond"})),
-            "First line"
-        );
-        assert_eq!(
-            title(json!({"type": "note", "abstract": "Summary", "content": "body"})),
-            "Summary"
-        );
-        assert_eq!(
-            title(json!({"type": "opinion", "opinion": "agree", "explanation": "Seen too.\nMore"})),
-            "agree: Seen too."
-        );
-        assert_eq!(
-            title(json!({"type": "file", "hashes": {"MD5": "aa", "SHA-256": "bb"}})),
-            "SHA-256 bb"
-        );
-        assert_eq!(
-            title(json!({"type": "file", "hashes": {"TLSH": "cc"}})),
-            "TLSH cc"
-        );
-        assert_eq!(
-            title(json!({"type": "file", "name": "a.exe", "hashes": {"MD5": "aa"}})),
-            "a.exe"
-        );
-        assert_eq!(
-            title(json!({"type": "email-message", "subject": "Invoice"})),
-            "Invoice"
-        );
-        assert_eq!(
-            title(json!({"type": "autonomous-system", "number": 64496})),
-            "AS64496"
-        );
-        assert_eq!(
-            title(json!({"type": "user-account", "user_id": "1001"})),
-            "1001"
-        );
-        // Nothing of its own to go by, so its id: never a referenced object's name.
-        assert_eq!(
-            title(json!({"type": "sighting", "sighting_of_ref": "indicator--2"})),
-            "x--1"
-        );
+        for (object, expected) in [
+            (
+                json!({"type": "malware", "name": "LanternJack"}),
+                "LanternJack",
+            ),
+            (
+                json!({"type": "domain-name", "value": "a.example"}),
+                "a.example",
+            ),
+            (
+                json!({"type": "note", "abstract": " ", "content": "\n  First line\nsecond"}),
+                "First line",
+            ),
+            (
+                json!({"type": "note", "abstract": "Summary", "content": "body"}),
+                "Summary",
+            ),
+            (
+                json!({"type": "opinion", "opinion": "agree", "explanation": "Seen too.\nMore"}),
+                "agree: Seen too.",
+            ),
+            (
+                json!({"type": "file", "hashes": {"MD5": "aa", "SHA-256": "bb"}}),
+                "SHA-256 bb",
+            ),
+            (json!({"type": "file", "hashes": {"TLSH": "cc"}}), "TLSH cc"),
+            (
+                json!({"type": "file", "name": "a.exe", "hashes": {"MD5": "aa"}}),
+                "a.exe",
+            ),
+            (
+                json!({"type": "email-message", "subject": "Invoice"}),
+                "Invoice",
+            ),
+            (
+                json!({"type": "autonomous-system", "number": 64496}),
+                "AS64496",
+            ),
+            (json!({"type": "user-account", "user_id": "1001"}), "1001"),
+            // Nothing of its own to go by, so its id: never a referenced object's name.
+            (
+                json!({"type": "sighting", "sighting_of_ref": "indicator--2"}),
+                "x--1",
+            ),
+        ] {
+            assert_eq!(title(object.clone()), expected, "{object}");
+        }
         assert_eq!(
             title(json!({"type": "note", "content": "x".repeat(300)})).len(),
             200

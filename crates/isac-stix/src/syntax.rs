@@ -448,16 +448,17 @@ pub fn is_cpe23(s: &str) -> bool {
             });
         }
         // At either end, one `*` or a run of `?`; none in between; at least one character.
-        let ends = |t: &[Option<char>]| match t {
-            [Some('*'), ..] => 1,
-            _ => t.iter().take_while(|x| **x == Some('?')).count(),
-        };
-        let lead = ends(&tokens);
-        let rest = &tokens[lead..];
-        let mut reversed: Vec<Option<char>> = rest.iter().rev().copied().collect();
-        let trail = ends(&reversed);
-        reversed.drain(..trail);
-        !reversed.is_empty() && reversed.iter().all(Option::is_none)
+        fn wildcards<'a>(mut t: impl Iterator<Item = &'a Option<char>>) -> usize {
+            match t.next() {
+                Some(Some('*')) => 1,
+                Some(Some('?')) => 1 + t.take_while(|x| **x == Some('?')).count(),
+                _ => 0,
+            }
+        }
+        let lead = wildcards(tokens.iter());
+        let trail = wildcards(tokens[lead..].iter().rev());
+        let body = &tokens[lead..tokens.len() - trail];
+        !body.is_empty() && body.iter().all(Option::is_none)
     };
     let language = |p: &str| {
         let (lang, region) = p.split_once('-').unwrap_or((p, ""));

@@ -186,40 +186,26 @@ fn galaxies_seen(ours: &Value) -> Value {
 #[test]
 fn pymisp_loads_our_feed() {
     let dir = TempDir::new("ours");
-    let mut items = import_event(&rich_event(), &ImportOptions::default())
-        .unwrap()
-        .objects;
+    let objects_of = |event: &Value| {
+        import_event(event, &ImportOptions::default())
+            .unwrap()
+            .objects
+    };
+    let mut items = objects_of(&rich_event());
     items.extend(foreign_items());
     items.extend(galaxy_objects());
     items.extend(foreign_clusters());
-    items.extend(
-        import_event(&referencing_event(), &ImportOptions::default())
-            .unwrap()
-            .objects,
-    );
+    items.extend(objects_of(&referencing_event()));
     items.extend(sighted_items());
     let mut analysed = super::analyst::analysed_event();
     analysed["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a2".into();
-    items.extend(
-        import_event(&analysed, &ImportOptions::default())
-            .unwrap()
-            .objects,
-    );
+    items.extend(objects_of(&analysed));
     let mut reported = super::analyst::reported_event();
     reported["Event"]["uuid"] = "6a000000-0000-4000-8000-0000000000a3".into();
-    items.extend(
-        import_event(&reported, &ImportOptions::default())
-            .unwrap()
-            .objects,
-    );
-    items.extend(
-        import_event(
-            &super::reports::reported_event_as("a1000000-0000-4000-8000-0000000000ee"),
-            &ImportOptions::default(),
-        )
-        .unwrap()
-        .objects,
-    );
+    items.extend(objects_of(&reported));
+    items.extend(objects_of(&super::reports::reported_event_as(
+        "a1000000-0000-4000-8000-0000000000ee",
+    )));
     let mut sink = DirFeed(&dir.0);
     write_feed(&items, &publisher(), &mut sink).unwrap();
     let expected = export_events(&items, &publisher());
