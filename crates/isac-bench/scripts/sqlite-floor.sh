@@ -24,6 +24,8 @@
 #                 pages new to the file are written once, not into the WAL and then back
 #   small-body    isac's schema with each body cut to its first 250 bytes, the size a compressed
 #                 body would have
+#   drop:A,B      isac's schema without the named indexes (e.g. drop:objects_modified), to see
+#                 what each index costs the import
 #
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
 #   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN [VARIANT]]]
@@ -75,6 +77,12 @@ SQL
         ;;
     rollback) ;;
     small-body) sel="${sel/%body/substr(body, 1, 250)}" ;;
+    drop:*)
+        ixs="${variant#drop:}"; for ix in ${ixs//,/ }; do
+            grep -q "^CREATE \(UNIQUE \)\?INDEX $ix " "$work/schema.sql" || { echo "no index $ix" >&2; exit 2; }
+            sed -i "/^CREATE \(UNIQUE \)\?INDEX $ix /d" "$work/schema.sql"
+        done
+        ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
 esac
 n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")

@@ -330,6 +330,16 @@ fn title_of(o: &Map<String, Value>, id: &str) -> String {
             .or_else(|| text("user_id"))
             .or_else(|| text("display_name"))
             .map(str::to_owned),
+        // A statement marking (ATT&CK's copyright, a distribution statement) by its text; a
+        // TLP 1.0 definition by its level.
+        "marking-definition" => {
+            let d = o.get("definition")?.as_object()?;
+            match (d.get("statement"), d.get("tlp")) {
+                (Some(Value::String(s)), _) if !s.trim().is_empty() => Some(first_line(s)),
+                (_, Some(Value::String(t))) => Some(format!("TLP:{}", t.to_uppercase())),
+                _ => None,
+            }
+        }
         "autonomous-system" => o
             .get("number")
             .and_then(Value::as_u64)
@@ -1401,6 +1411,21 @@ mod tests {
                 "AS64496",
             ),
             (json!({"type": "user-account", "user_id": "1001"}), "1001"),
+            (
+                json!({"type": "marking-definition", "definition_type": "statement",
+                       "definition": {"statement": "Copyright 2020, Example Corp.\nMore"}}),
+                "Copyright 2020, Example Corp.",
+            ),
+            (
+                json!({"type": "marking-definition", "definition_type": "tlp",
+                       "definition": {"tlp": "amber"}}),
+                "TLP:AMBER",
+            ),
+            (
+                json!({"type": "marking-definition", "name": "PAP:GREEN",
+                       "definition": {"statement": "s"}}),
+                "PAP:GREEN",
+            ),
             // Nothing of its own to go by, so its id: never a referenced object's name.
             (
                 json!({"type": "sighting", "sighting_of_ref": "indicator--2"}),
