@@ -145,14 +145,16 @@ class Api:
 
 
 class Server:
-    def __init__(self, data: Path, log_path: Path):
+    def __init__(self, data: Path, log_path: Path, command: str = "demo"):
+        """`command` is `demo` (seeds demo data the first time) or `serve` (the data as it is)."""
         self.data = data
+        self.command = command
         self.log_path = log_path
         self.url: str | None = None
         self.output: list[str] = []
         self._ready = threading.Event()
         self.proc = subprocess.Popen(
-            [isac_bin(), "demo", "--data", str(data), "--listen", "127.0.0.1:0"],
+            [isac_bin(), command, "--data", str(data), "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -180,7 +182,7 @@ class Server:
         if not self._ready.wait(timeout) or self.url is None:
             self.stop()
             tail = "\n".join(self.output[-40:])
-            pytest.fail(f"isac demo did not print its listening line within {timeout}s:\n{tail}")
+            pytest.fail(f"isac {self.command} did not print its listening line within {timeout}s:\n{tail}")
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -193,7 +195,7 @@ class Server:
                 last = e
             if time.monotonic() > deadline:
                 self.stop()
-                pytest.fail(f"isac demo at {self.url} never answered GET /login: {last}")
+                pytest.fail(f"isac {self.command} at {self.url} never answered GET /login: {last}")
             time.sleep(0.2)
 
     def stop(self):
