@@ -32,7 +32,7 @@ use crate::error::ApiError;
 use crate::intel::{self, Directory};
 
 /// Totals of one `isac import`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ImportTotals {
     pub units: usize,
     pub refused_units: usize,
@@ -59,6 +59,17 @@ pub struct Prepared {
     /// Copies of entries isac publishes itself left out ([`intel::is_published_copy`]); they count
     /// as unchanged.
     published: usize,
+    /// Whether this is the last unit of its document: always for a unit prepared on its own; for
+    /// the chunks of a bundle ([`Importer::read_bundle`]), only the one after which the bundle
+    /// was read to its end without error.
+    last: bool,
+}
+
+impl Prepared {
+    /// Whether this is the last unit of its document (see [`Importer::read_bundle`]).
+    pub fn is_last(&self) -> bool {
+        self.last
+    }
 }
 
 /// Who an import or pull is made as. Cloning copies the directory facts loaded at creation, so
@@ -245,6 +256,7 @@ impl Importer {
                 Err(problems)
             },
             published,
+            last: true,
         }
     }
 
@@ -828,30 +840,31 @@ impl Importer {
         // The second read: chunks are parsed and prepared on a blocking thread while the store
         // writes the chunk before; at most three chunks are in memory (one being read, one
         // queued, one being stored).
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Prepared>(1);
+        let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Prepared)>(1);
         let preparer = self.clone();
         let reader = tokio::task::spawn_blocking(move || {
             preparer
-                .read_bundle(&file, |_, prepared| {
-                    tx.blocking_send(prepared)
+                .read_bundle(&file, |n, prepared| {
+                    tx.blocking_send((n, prepared))
                         .map_err(|_| "the import stopped".to_string())
                 })
                 .map_err(|e| e.to_string())
         });
         let mut notes = Notes::default();
-        // Committing after every unit, as `Importer::unit` does: an upload shares the store with
-        // every other writer of a running server, so it never holds the write lock for long.
+        // A bundle of one chunk commits on its own, as `Importer::unit` does; a larger one is one
+        // transaction, so the upload holds the server's write connection while it is stored.
+        // On an error, dropping the receiver stops the reader at its next chunk.
         let mut session = store.import_session(0);
-        while let Some(prepared) = rx.recv().await {
-            // On an error, dropping the receiver stops the reader at its next chunk.
-            let problems = self
-                .store_prepared(&mut session, source, prepared, totals)
-                .await?;
-            notes.extend(problems);
-        }
+        let refused = !self
+            .store_bundle(&mut session, source, rx, totals, |problems, _| {
+                notes.extend(problems)
+            })
+            .await?;
         session.finish().await.map_err(ApiError::from)?;
         match reader.await {
             Ok(Ok(())) => {}
+            // The reader stopped because the bundle was refused.
+            Ok(Err(_)) if refused => {}
             Ok(Err(e)) => {
                 // The first read found the bundle readable, so only the file itself can fail.
                 totals.refused_units += 1;
@@ -916,10 +929,14 @@ impl Importer {
 
     /// Reads a STIX bundle as a stream (STIX 2.0 objects, without `spec_version`, upgraded;
     /// 2.1 objects as they are), prepares it in chunks of [`IMPORT_CHUNK`] objects and hands
-    /// each, with the number of objects read into it, to `send`. No object may take more than
-    /// [`BUNDLE_VALUE_BYTES`] of input: a larger one stops the read as it passes the limit. What
-    /// was read before a read error is handed on too, and the error is returned. Blocking: the
-    /// CLI and uploads run it on a thread of its own, overlapping the store's writes.
+    /// each, with the number of objects read into it, to `send`. A full chunk is handed on when
+    /// the next object is read, so each chunk says whether it is the bundle's last
+    /// ([`Prepared::is_last`]): only the chunk after which the bundle ended without error is.
+    /// After a read error nothing more is handed on, and the error is returned: the chunks
+    /// handed on before it are not a whole bundle ([`Importer::store_bundle`] stores nothing of
+    /// them). No object may take more than [`BUNDLE_VALUE_BYTES`] of input: a larger one stops
+    /// the read as it passes the limit. Blocking: the CLI and uploads run it on a thread of its
+    /// own, overlapping the store's writes.
     pub fn read_bundle(
         &self,
         input: impl std::io::Read,
@@ -927,26 +944,105 @@ impl Importer {
     ) -> Result<(), isac_stix::bundle::BundleError> {
         let mut chunk = Vec::with_capacity(IMPORT_CHUNK);
         let mut declared = self.declared();
-        let mut prepare_and_send = |chunk: Vec<Map<String, Value>>| {
+        let mut prepare_and_send = |chunk: Vec<Map<String, Value>>, last: bool| {
             let n = chunk.len() as u64;
-            send(n, self.prepare_declared(chunk, &mut declared))
+            let mut prepared = self.prepare_declared(chunk, &mut declared);
+            prepared.last = last;
+            send(n, prepared)
         };
         let read = isac_stix::bundle::read_streaming_limited(input, BUNDLE_VALUE_BYTES, |o| {
+            if chunk.len() >= IMPORT_CHUNK {
+                prepare_and_send(std::mem::take(&mut chunk), false)?;
+            }
             if o.contains_key("spec_version") {
                 chunk.push(o);
             } else {
                 chunk.extend(isac_stix::upgrade::upgrade_object(&o));
             }
-            if chunk.len() >= IMPORT_CHUNK {
-                prepare_and_send(std::mem::take(&mut chunk))?;
-            }
             Ok(())
         });
-        if !chunk.is_empty() {
+        if read.is_ok() && !chunk.is_empty() {
             // A stopped import no longer listens; nothing else can fail here.
-            let _ = prepare_and_send(chunk);
+            let _ = prepare_and_send(chunk, true);
         }
         read.map(|_| ())
+    }
+
+    /// Stores the chunks of one bundle, as [`Importer::read_bundle`] hands them on through
+    /// `chunks`, whole or not at all. A bundle of one chunk is one unit of `session`, sharing its
+    /// transaction with the units around it. A larger bundle is stored in a transaction of its
+    /// own: what `session` holds is committed first, the session is held
+    /// ([`ImportSession::hold`]) over the bundle's chunks and committed after the last one; if a
+    /// chunk is refused, or the chunks end without the last one (the bundle could not be read to
+    /// its end), the transaction is rolled back and nothing of the bundle is stored. Returns
+    /// `false` when the bundle was refused (the reader, told to stop, then fails with that), and
+    /// `true` otherwise, also when the chunks ended early: the reader's own error then says why
+    /// the bundle could not be read. `chunk_done` gets each chunk's notes and object count. A
+    /// refused bundle counts as one refused unit in `totals`, and the notes of its refused chunk
+    /// start with a line saying nothing of it was stored. Dropping `chunks` early stops the reader.
+    pub async fn store_bundle(
+        &self,
+        session: &mut ImportSession,
+        source: &str,
+        mut chunks: tokio::sync::mpsc::Receiver<(u64, Prepared)>,
+        totals: &mut ImportTotals,
+        mut chunk_done: impl FnMut(Vec<String>, u64),
+    ) -> Result<bool, ApiError> {
+        let before = totals.clone();
+        let mut multi = false;
+        let mut first = true;
+        let mut ended = false;
+        let mut refused = false;
+        while let Some((n, prepared)) = chunks.recv().await {
+            if first && !prepared.is_last() {
+                session.commit().await?;
+                session.hold(true);
+                multi = true;
+            }
+            first = false;
+            ended = prepared.is_last();
+            let mut problems = match self.store_prepared(session, source, prepared, totals).await {
+                Ok(p) => p,
+                Err(e) => {
+                    session.hold(false);
+                    return Err(e);
+                }
+            };
+            refused |= !problems.is_empty();
+            if multi && !problems.is_empty() {
+                session.rollback();
+                session.hold(false);
+                let invalid = totals.invalid - before.invalid;
+                *totals = before;
+                totals.refuse_unit();
+                totals.invalid += invalid;
+                // First, so that it is among the notes shown however many follow.
+                problems.insert(0, self.bundle_not_stored());
+                chunk_done(problems, n);
+                return Ok(false);
+            }
+            chunk_done(problems, n);
+        }
+        if multi {
+            session.hold(false);
+            if ended {
+                session.commit().await?;
+            } else {
+                session.rollback();
+                *totals = before;
+            }
+        }
+        Ok(!refused)
+    }
+
+    /// The note that starts the notes of a refused bundle of several chunks.
+    pub fn bundle_not_stored(&self) -> String {
+        match self.locale {
+            Locale::En => {
+                "the bundle is stored whole or not at all: nothing of it was stored".to_owned()
+            }
+            Locale::ZhTw => "套組須全部存入或全部不存：其內容均未存入".to_owned(),
+        }
     }
 }
 

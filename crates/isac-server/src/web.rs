@@ -2272,9 +2272,7 @@ fn exchange_view(p: &Principal, result: Option<(&ImportTotals, &Notes)>) -> Resp
                     (size_text(l, UPLOAD_BYTES as u64))
                     (tr(l, " (or a JSON list of STIX objects, or a saved TAXII 2.1 envelope, read as a bundle), one STIX object on its own, a MISP feed archived with tar (as the MISP feed download here), or a MISP event (JSON) of up to ", "；STIX 物件的 JSON 清單或存下的 TAXII 2.1 信封亦視同套組）、單獨一個 STIX 物件、以 tar 封存的 MISP feed（如本頁的 MISP feed 下載），或 MISP 事件 JSON（上限 "))
                     (size_text(l, MISP_EVENT_BYTES))
-                    (tr(l, ". Your org owns what is imported. Unmarked objects are TLP:GREEN. A bundle or event is stored whole or not at all; a bundle of more than ", "）。匯入的內容歸屬於您的組織；未標記的物件為 TLP:GREEN。每個套組或事件全部存入或全部不存；超過 "))
-                    (isac_store::IMPORT_CHUNK)
-                    (tr(l, " objects is stored in chunks of that many, each whole or not at all. What is already stored is skipped.", " 筆物件的套組則依此筆數分批存入，每批全部存入或全部不存。已存在者略過。"))
+                    (tr(l, ". Your org owns what is imported. Unmarked objects are TLP:GREEN. A bundle or event is stored whole or not at all, however large. What is already stored is skipped.", "）。匯入的內容歸屬於您的組織；未標記的物件為 TLP:GREEN。每個套組或事件無論大小，全部存入或全部不存。已存在者略過。"))
                 }
                 form method="post" action="/import" enctype="multipart/form-data" {
                     // The CSRF token must come before the file: the server reads it from the

@@ -9,9 +9,11 @@
 //! Atomicity of a large bundle: a call takes at most [`IMPORT_OBJECTS_MAX`] objects, and a
 //! bundle larger than that (or than the caller's memory budget, [`IMPORT_CHUNK`] is the
 //! recommended size) is imported as consecutive calls over consecutive chunks of the bundle.
-//! Each chunk is then atomic on its own: if the import stops part-way, the chunks already
-//! committed stay, and because importing a version that is already stored changes nothing,
-//! running the same import again completes it. The unit of all-or-nothing is the call.
+//! Each chunk is then atomic on its own, and the unit of all-or-nothing is the call. To make a
+//! whole bundle all-or-nothing, an importer stores its chunks in one [`ImportSession`] held
+//! uncommitted over them ([`ImportSession::hold`]) and rolls it back when one is refused, as
+//! `isac import` and web uploads do. Because importing a version that is already stored
+//! changes nothing, running an interrupted import again completes it.
 //!
 //! Transactions: [`Store::import`] commits its unit on its own. A bulk importer uses an
 //! [`ImportSession`] instead, in which consecutive units share a transaction committed every
@@ -664,6 +666,9 @@ pub struct ImportSession {
     commit_objects: usize,
     /// Objects of the units in the open transaction.
     pending: usize,
+    /// Set by [`ImportSession::hold`]: no unit commits the transaction, so that a caller can make
+    /// several units (the chunks of one bundle) all-or-nothing together.
+    held: bool,
 }
 
 /// Objects of import units an [`ImportSession`] lets share one transaction, for bulk imports:
@@ -700,7 +705,7 @@ impl ImportSession {
         match import_unit(tx, self.store.backend, batch, on_refusal, &mut check, audit).await {
             Ok(outcome) => {
                 self.pending += batch.len();
-                if self.pending >= self.commit_objects {
+                if self.pending >= self.commit_objects && !self.held {
                     self.commit().await?;
                 }
                 Ok(outcome)
@@ -719,12 +724,28 @@ impl ImportSession {
         self.pending
     }
 
-    async fn commit(&mut self) -> Result<()> {
+    /// While held, units go on sharing the open transaction however many objects it holds: it
+    /// is committed only by [`ImportSession::commit`] or [`ImportSession::finish`], or
+    /// discarded by [`ImportSession::rollback`]. Importers hold a session over the chunks of one
+    /// bundle, so that the bundle is stored whole or not at all.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    /// Commits the units not yet committed, if any.
+    pub async fn commit(&mut self) -> Result<()> {
         self.pending = 0;
         if let Some(tx) = self.tx.take() {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// Discards the units not yet committed.
+    pub fn rollback(&mut self) {
+        // Dropping the transaction rolls it back.
+        self.tx = None;
+        self.pending = 0;
     }
 
     /// Commits the units not yet committed.
@@ -742,6 +763,7 @@ impl Store {
             tx: None,
             commit_objects,
             pending: 0,
+            held: false,
         }
     }
 

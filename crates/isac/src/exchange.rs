@@ -14,10 +14,12 @@
 //!   the object with no recipients beyond the owner and the operator (narrower, never wider).
 //! - Atomic per bundle or event: every object of a unit is prepared (validated, audience
 //!   checked) first; if any fails, the unit is refused whole with every object's reason. Bundles
-//!   larger than `isac_store::IMPORT_CHUNK` objects are imported in consecutive chunks, each
-//!   atomic. Units share write transactions of about `isac_store::IMPORT_COMMIT_OBJECTS`
-//!   objects (`isac_store::ImportSession`); re-running the same import completes an interrupted
-//!   one.
+//!   larger than `isac_store::IMPORT_CHUNK` objects are read and prepared in consecutive chunks
+//!   (bounded memory) but stored in one transaction of their own, committed after the last
+//!   chunk: a refused chunk, or a bundle that cannot be read to its end, stores nothing of the
+//!   bundle (`Importer::store_bundle`). Smaller units share write transactions of about
+//!   `isac_store::IMPORT_COMMIT_OBJECTS` objects (`isac_store::ImportSession`); re-running the
+//!   same import completes an interrupted one.
 //! - Idempotent: a version (id and `modified`) already stored is counted as unchanged.
 //! - A version of an object owned by another org is refused: importing never changes another
 //!   org's object.
@@ -371,7 +373,7 @@ async fn import_bundle(
     // its own, while the store writes the chunk before: the two stages overlap, and at most three
     // chunks are in memory (one being read, one queued, one being stored) whatever the bundle's
     // size.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Prepared)>(1);
+    let (tx, rx) = tokio::sync::mpsc::channel::<(u64, Prepared)>(1);
     let file = std::fs::File::open(path).with_context(|| format!("opening {source}"))?;
     let preparer = importer.clone();
     let reader = std::thread::spawn(move || {
@@ -380,16 +382,18 @@ async fn import_bundle(
                 .map_err(|_| "the import stopped".to_string())
         })
     });
-    while let Some((n, prepared)) = rx.recv().await {
-        let problems = importer
-            .store_prepared(session, &source, prepared, totals)
-            .await
-            .map_err(uncommitted)?;
-        report(&source, &problems, bar);
-        bar.inc(n);
-    }
+    // The bundle is stored whole or not at all (`Importer::store_bundle`).
+    let stored = importer
+        .store_bundle(session, &source, rx, totals, |problems, n| {
+            report(&source, &problems, bar);
+            bar.inc(n);
+        })
+        .await
+        .map_err(uncommitted)?;
     match reader.join() {
         Ok(Ok(_)) => Ok(()),
+        // Told to stop: the bundle was refused, and its notes say why.
+        Ok(Err(_)) if !stored => Ok(()),
         Ok(Err(e)) => {
             totals.refused_units += 1;
             report(&source, &[importer.unreadable_bundle(&e)], bar);

@@ -871,6 +871,84 @@ fn invalid_object_refuses_its_whole_bundle_only() {
     );
 }
 
+/// A bundle larger than one chunk is read and prepared in chunks but stored whole or not at all:
+/// an invalid object in its second chunk, or a file cut off part-way, stores nothing of it, while
+/// the small bundles before and after it in the same run are stored.
+#[test]
+fn a_bundle_of_several_chunks_is_stored_whole_or_not_at_all() {
+    let dir = TempDir::new();
+    let d = dir.str();
+    community(d);
+    let n = isac_store::IMPORT_CHUNK as u32 + 1_000;
+    let large = |from: u32| -> Vec<Value> {
+        (from..from + n)
+            .map(|k| {
+                indicator(
+                    k,
+                    &format!("Chunked indicator {k}"),
+                    &format!("[domain-name:value = 'c{k}.example']"),
+                    Some(GREEN),
+                )
+            })
+            .collect()
+    };
+    let before = [ip_indicator(1, "198.51.100.1", GREEN)];
+    let after = [ip_indicator(2, "198.51.100.2", GREEN)];
+    let mut invalid = large(100_000);
+    invalid[n as usize - 500]["pattern"] = json!("[domain-name:value = 'unterminated");
+    let cut = large(200_000);
+    let cut_text = serde_json::to_vec(&bundle(&cut)).unwrap();
+    let (f1, f2, f3, f4) = (
+        dir.join("1.json"),
+        dir.join("2.json"),
+        dir.join("3.json"),
+        dir.join("4.json"),
+    );
+    write_json(&f1, &bundle(&before));
+    write_json(&f2, &bundle(&invalid));
+    std::fs::write(&f3, &cut_text[..cut_text.len() * 9 / 10]).unwrap();
+    write_json(&f4, &bundle(&after));
+
+    let out = run(&["import", "--data", d, &f1, &f2, &f3, &f4]);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "stdout: {}\nstderr: {}",
+        out.stdout,
+        out.stderr
+    );
+    let s = summary(&out.stdout);
+    assert_eq!(
+        (s.created, s.refused, s.invalid),
+        (2, 2, 1),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.lines().any(|l| l.starts_with(&f2)
+            && l.contains("the bundle is stored whole or not at all: nothing of it was stored")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&f3) && l.contains("not a readable STIX bundle")),
+        "{}",
+        out.stderr
+    );
+    let stored = export_ids(d, OP_ANALYST);
+    let expected: BTreeSet<String> = ids_of(&before).union(&ids_of(&after)).cloned().collect();
+    assert_eq!(stored, expected, "only the two small bundles are stored");
+
+    // Fixed, the large bundle is stored whole.
+    invalid[n as usize - 500]["pattern"] = json!("[domain-name:value = 'fixed.example']");
+    write_json(&f2, &bundle(&invalid));
+    let again = summary(&ok(&["import", "--data", d, &f2]));
+    assert_eq!((again.created, again.refused), (u64::from(n), 0));
+    println!("a bundle of {n} objects was refused whole, then stored whole");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. STIX 2.0 bundles are upgraded, then imported.
 

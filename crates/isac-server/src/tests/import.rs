@@ -256,8 +256,8 @@ async fn web_import_streams_large_uploads() {
         assert!(r.text().contains("unchanged 11000"), "{backend}");
         assert_eq!(fx.versions().await - before, 11_000, "{backend}");
 
-        // One invalid unit: the first chunk is stored, the second (with 300 invalid objects)
-        // refused whole, and the page shows the first notes and counts the rest.
+        // One invalid chunk refuses the whole bundle: the first chunk, valid, is not stored
+        // either, and the page says so first, then shows the first notes and counts the rest.
         let mut objects = indicators(10_000);
         for o in &mut objects[9_700..] {
             o["pattern"] = json!("[domain-name:value = 'unterminated");
@@ -266,8 +266,12 @@ async fn web_import_streams_large_uploads() {
         let r = upload(app, &session, &csrf, &bundle(&objects)).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{backend}");
         let html = r.text();
-        assert!(html.contains("Created 5000 ·"), "{backend}");
+        assert!(html.contains("Created 0 ·"), "{backend}: {html}");
         assert!(html.contains("refused units 1"), "{backend}");
+        assert!(
+            html.contains("the bundle is stored whole or not at all: nothing of it was stored"),
+            "{backend}"
+        );
         assert!(
             html.contains(id(&objects[9_700])),
             "{backend}: the reason is shown"
@@ -278,12 +282,12 @@ async fn web_import_streams_large_uploads() {
             "{backend}"
         );
         assert!(
-            html.contains("Only the first 200 notes are shown; 100 more are not."),
+            html.contains("Only the first 200 notes are shown; 101 more are not."),
             "{backend}"
         );
-        assert_eq!(fx.versions().await - before, 5_000, "{backend}");
-        assert!(fx.stored(&objects[4_999]).await, "{backend}");
-        assert!(!fx.stored(&objects[5_000]).await, "{backend}");
+        assert_eq!(fx.versions().await - before, 0, "{backend}");
+        assert!(!fx.stored(&objects[0]).await, "{backend}");
+        assert!(!fx.stored(&objects[4_999]).await, "{backend}");
 
         // In zh-TW, each finding's meaning comes first, with the English detail after it.
         fx.store
