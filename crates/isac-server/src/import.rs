@@ -993,7 +993,9 @@ impl Importer {
         let mut first = true;
         let mut ended = false;
         let mut refused = false;
+        let mut read = 0u64;
         while let Some((n, prepared)) = chunks.recv().await {
+            read += n;
             if first && !prepared.is_last() {
                 session.commit().await?;
                 session.hold(true);
@@ -1012,6 +1014,23 @@ impl Importer {
             if multi && !problems.is_empty() {
                 session.rollback();
                 session.hold(false);
+                // The audit records of its chunks went with the transaction: one record says
+                // the bundle was refused.
+                session
+                    .store()
+                    .audit(
+                        &AuditEntry::new("object.import", source.to_owned())
+                            .by(Some(&self.user().id), Some(&self.principal.org.id))
+                            .outcome(isac_store::Outcome::Denied)
+                            .detail(format!(
+                                "bundle refused whole after {read} objects: {}; nothing stored",
+                                problems
+                                    .first()
+                                    .map(|p| p.chars().take(300).collect::<String>())
+                                    .unwrap_or_default()
+                            )),
+                    )
+                    .await?;
                 let invalid = totals.invalid - before.invalid;
                 *totals = before;
                 totals.refuse_unit();

@@ -719,6 +719,11 @@ impl ImportSession {
         }
     }
 
+    /// The store the session writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Objects of the units not yet committed.
     pub fn pending(&self) -> usize {
         self.pending

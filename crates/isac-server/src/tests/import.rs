@@ -288,6 +288,25 @@ async fn web_import_streams_large_uploads() {
         assert_eq!(fx.versions().await - before, 0, "{backend}");
         assert!(!fx.stored(&objects[0]).await, "{backend}");
         assert!(!fx.stored(&objects[4_999]).await, "{backend}");
+        // The refusal is audited, though its chunks' own records went with the transaction.
+        let last = fx.store.audit_page(None, 1).await.expect("audit");
+        assert_eq!(
+            (last[0].action.as_str(), last[0].outcome.as_str()),
+            ("object.import", "denied"),
+            "{backend}"
+        );
+        assert!(
+            last[0]
+                .detail
+                .starts_with("bundle refused whole after 10000 objects: "),
+            "{backend}: {}",
+            last[0].detail
+        );
+        assert_eq!(
+            fx.store.audit_verify().await.expect("verify").first_broken,
+            None,
+            "{backend}"
+        );
 
         // In zh-TW, each finding's meaning comes first, with the English detail after it.
         fx.store
