@@ -152,13 +152,12 @@ def isac(tmp_path_factory):
 def served(session: requests.Session, base: str) -> tuple[list[dict], list[dict]]:
     """Every version isac's collection serves, and its manifest, in `date_added` order."""
     objects, manifest = [], []
-    for path, out, key in (("objects/", objects, "objects"), ("manifest/", manifest, "objects")):
-        params = {"match[version]": "all", "limit": 1000}
-        r = session.get(base + path, params=params)
+    for path, out in (("objects/", objects), ("manifest/", manifest)):
+        r = session.get(base + path, params={"match[version]": "all", "limit": 1000})
         assert r.status_code == 200, r.text
         body = r.json()
         assert not body.get("more"), "the oracle's collection fits in one page"
-        out.extend(body.get(key, []))
+        out.extend(body.get("objects", []))
     return objects, manifest
 
 
@@ -250,8 +249,9 @@ def version_of(record: dict) -> str:
 
 
 def answer(session: requests.Session, url: str, params: list[tuple[str, str]]) -> dict:
-    """One request, or a whole walk when `limit` is given: status, versions in order, `more` of
-    the first page, the date headers of the first page, and the page sizes."""
+    """One request and the pages after it (followed by `next` while `more`): the status, the
+    versions served in order, the page sizes, and `more` and the date headers of the first
+    page."""
     r = session.get(url, params=params)
     out: dict = {"status": r.status_code}
     if r.status_code != 200:

@@ -383,7 +383,7 @@ async fn import_bundle(
         })
     });
     // The bundle is stored whole or not at all (`Importer::store_bundle`).
-    let stored = importer
+    let refused = !importer
         .store_bundle(session, &source, rx, totals, |problems, n| {
             report(&source, &problems, bar);
             bar.inc(n);
@@ -393,7 +393,7 @@ async fn import_bundle(
     match reader.join() {
         Ok(Ok(_)) => Ok(()),
         // Told to stop: the bundle was refused, and its notes say why.
-        Ok(Err(_)) if !stored => Ok(()),
+        Ok(Err(_)) if refused => Ok(()),
         Ok(Err(e)) => {
             totals.refused_units += 1;
             report(&source, &[importer.unreadable_bundle(&e)], bar);
