@@ -26,6 +26,8 @@
 #                 body would have
 #   drop:A,B      isac's schema without the named indexes (e.g. drop:objects_modified), to see
 #                 what each index costs the import
+#   nofk          isac's schema with foreign-key enforcement off (the same constraints declared)
+#   A+B           several of the above together (e.g. nofk+rollback)
 #
 #   isac-bench import --objects 100000 --runs 1 --data /tmp/isac-floor --keep
 #   crates/isac-bench/scripts/sqlite-floor.sh /tmp/isac-floor/import-*/isac.db [RUNS [TXN [VARIANT]]]
@@ -41,7 +43,10 @@ sqlite3 "$src" "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL
     ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid" > "$work/schema.sql"
 cols="pk, stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body"
 sel="$cols"
-case "$variant" in
+fk=ON
+journal=WAL
+for part in ${variant//+/ }; do
+case "$part" in
     isac) ;;
     page16k) sed -i '1i PRAGMA page_size=16384;' "$work/schema.sql" ;;
     trigger)
@@ -60,10 +65,10 @@ SQL
             -e 's/^    UNIQUE (stix_id, modified)$/    UNIQUE (id_key, modified)/' \
             -e 's/ON objects (stix_id) WHERE is_latest = 1/ON objects (id_key) WHERE is_latest = 1/' \
             "$work/schema.sql"
-        if [ "$variant" != compact-ids ]; then
+        if [ "$part" != compact-ids ]; then
             sed -i -E '/^CREATE (UNIQUE )?INDEX objects_[a-z_]+ ON objects/d' "$work/schema.sql"
         fi
-        if [ "$variant" = rows-only ]; then
+        if [ "$part" = rows-only ]; then
             sed -i 's/^    UNIQUE (id_key, modified)$/    id_key2    INTEGER/' "$work/schema.sql"
         fi
         cols="$cols, id_key"
@@ -75,33 +80,35 @@ SQL
         sed -i -E '/^CREATE (UNIQUE )?INDEX (objects_|object_recipients_ref|object_ends_ref)/d' \
             "$work/schema.sql"
         ;;
-    rollback) ;;
+    rollback) journal=DELETE ;;
+    nofk) fk=OFF ;;
     small-body) sel="${sel/%body/substr(body, 1, 250)}" ;;
     drop:*)
-        ixs="${variant#drop:}"; for ix in ${ixs//,/ }; do
+        ixs="${part#drop:}"; for ix in ${ixs//,/ }; do
             grep -q "^CREATE \(UNIQUE \)\?INDEX $ix " "$work/schema.sql" || { echo "no index $ix" >&2; exit 2; }
             sed -i "/^CREATE \(UNIQUE \)\?INDEX $ix /d" "$work/schema.sql"
         done
         ;;
-    *) echo "unknown variant $variant" >&2; exit 2 ;;
+    *) echo "unknown variant $part" >&2; exit 2 ;;
 esac
+done
 n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
 {
-    if [ "$variant" = rollback ]; then echo "PRAGMA journal_mode=DELETE;"; else echo "PRAGMA journal_mode=WAL;"; fi
+    echo "PRAGMA journal_mode=$journal;"
     echo "PRAGMA synchronous=FULL; PRAGMA cache_size=-131072;"
-    echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=ON;"
+    echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=$fk;"
     echo "ATTACH '$src' AS s;"
     echo "INSERT INTO orgs SELECT * FROM s.orgs; INSERT INTO users SELECT * FROM s.users;"
-    [ "$variant" = load ] && echo "BEGIN;"
+    [[ "+$variant+" == *+load+* ]] && echo "BEGIN;"
     for ((lo = 0; lo < n; lo += txn)); do
         hi=$((lo + txn))
-        [ "$variant" = load ] || echo "BEGIN;"
+        [[ "+$variant+" == *+load+* ]] || echo "BEGIN;"
         echo "INSERT INTO objects ($cols) SELECT $sel FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
         echo "INSERT INTO object_values SELECT * FROM s.object_values WHERE object_pk > $lo AND object_pk <= $hi;"
         echo "INSERT INTO object_recipients SELECT * FROM s.object_recipients WHERE object_pk > $lo AND object_pk <= $hi;"
-        [ "$variant" = load ] || echo "COMMIT;"
+        [[ "+$variant+" == *+load+* ]] || echo "COMMIT;"
     done
-    if [ "$variant" = load ]; then cat "$work/deferred.sql"; echo "COMMIT;"; fi
+    if [[ "+$variant+" == *+load+* ]]; then cat "$work/deferred.sql"; echo "COMMIT;"; fi
 } > "$work/copy.sql"
 echo "objects: $n, variant: $variant, transactions of $txn"
 for ((r = 1; r <= runs; r++)); do

@@ -13,7 +13,7 @@ use isac_model::{Locale, OrgKind, Tlp, limits};
 
 use crate::i18n::tr;
 use isac_policy::{Access, check_audience, check_new_version};
-use isac_store::{NewObject, Org, Store, StoredObject, User};
+use isac_store::{ImportSession, NewObject, Org, Store, StoredObject, User};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -1127,19 +1127,23 @@ pub fn is_published_copy(dir: &Directory, o: &Map<String, Value>) -> bool {
 }
 
 /// Stores STIX objects submitted as they are (a TAXII envelope, a bundle) for `p`, each through
-/// [`prepare_ingest`], in one write transaction ([`Store::import`]). Each object succeeds or fails
-/// on its own; a failure stores nothing of that object. A version of an object already held (or
-/// submitted earlier in the same call) is judged under the write lock against the latest version:
-/// the caller must be able to read it and may widen its audience only for its own org's objects
-/// (`check_new_version`). A version already stored is reported as [`Ingested::Unchanged`]. Errors
-/// of the storage itself end the whole call.
+/// [`prepare_ingest`], into `session`'s transaction, which the caller holds
+/// ([`ImportSession::hold`]) and commits with whatever else must go with the objects (TAXII
+/// POST: the status resource that reports them). Each object succeeds or fails on its own; a
+/// failure stores nothing of that object. A version of an object already held (or submitted
+/// earlier in the same call) is judged under the write lock against the latest version: the
+/// caller must be able to read it and may widen its audience only for its own org's objects
+/// (`check_new_version`). A version already stored is reported as [`Ingested::Unchanged`].
+/// Errors of the storage itself end the whole call, and the session's transaction is then gone:
+/// nothing of the call is stored.
 pub async fn ingest(
-    store: &Store,
+    session: &mut ImportSession,
     p: &crate::auth::Principal,
     ip: std::net::IpAddr,
     default: Tlp,
     objects: Vec<Value>,
 ) -> Result<Vec<IngestOutcome>, ApiError> {
+    let store = &session.store().clone();
     use isac_store::{OnRefusal, StoreError};
     const NOT_YOURS: &str = "an object with this id exists and this account may not change it";
     let dir = Directory::load(store).await?;
@@ -1317,7 +1321,7 @@ pub async fn ingest(
         check_new_version(&writer_org, latest, &new.access)
             .map_err(|e| StoreError::Invalid(e.to_string()))
     };
-    match store
+    match session
         .import(
             &batch,
             OnRefusal::SkipRefused,
@@ -1335,7 +1339,8 @@ pub async fn ingest(
         // out: store the objects one by one, so that each gets its own answer.
         Err(StoreError::Invalid(_) | StoreError::Conflict(_)) => {
             for (n, i) in batch.iter().zip(index) {
-                let one = store
+                let before = session.pending();
+                let one = session
                     .import(
                         std::slice::from_ref(n),
                         OnRefusal::SkipRefused,
@@ -1349,7 +1354,12 @@ pub async fn ingest(
                             outcomes[i].result = Err(r.reason);
                         }
                     }
-                    Err(e @ (StoreError::Invalid(_) | StoreError::Conflict(_))) => {
+                    // Refused before anything was written, or when nothing of the call had been
+                    // stored yet: the object fails on its own. A database error after other
+                    // objects went in has rolled them back with it, so the call fails whole.
+                    Err(e @ (StoreError::Invalid(_) | StoreError::Conflict(_)))
+                        if before == 0 || session.pending() == before =>
+                    {
                         outcomes[i].result = Err(e.to_string());
                     }
                     Err(e) => return Err(e.into()),

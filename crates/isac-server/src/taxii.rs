@@ -1420,7 +1420,11 @@ async fn post_objects(
     }
     let objects = read_envelope(headers, body)?;
     let requested = Utc::now();
-    let outcomes = intel::ingest(&s.store, p, ip, s.config.default_tlp, objects).await?;
+    // The objects and the status that reports them commit together or not at all (TAXII 2.1
+    // §5.5: the status describes what the POST stored).
+    let mut session = s.store.import_session(0);
+    session.hold(true);
+    let outcomes = intel::ingest(&mut session, p, ip, s.config.default_tlp, objects).await?;
     let detail = |o: &intel::IngestOutcome, message: Option<&str>| {
         // An object without `modified` or `created` has the version the store gives it.
         let version = if o.version.is_empty() && !o.id.is_empty() {
@@ -1458,7 +1462,7 @@ async fn post_objects(
         "failures": failures,
         "pending_count": 0,
     }));
-    s.store
+    session
         .save_taxii_status(
             &isac_store::TaxiiStatus {
                 id: status_id.clone(),
@@ -1477,6 +1481,7 @@ async fn post_objects(
         )
         .await
         .map_err(from_store)?;
+    session.finish().await.map_err(from_store)?;
     Ok(taxii_response(StatusCode::ACCEPTED, &body))
 }
 

@@ -697,12 +697,9 @@ impl ImportSession {
         F: FnMut(&Access, &NewObject) -> Result<()> + Send,
     {
         check_unit(batch)?;
-        let tx = match self.tx.take() {
-            Some(tx) => tx,
-            None => self.store.begin_write().await?,
-        };
-        let tx = self.tx.insert(tx);
-        match import_unit(tx, self.store.backend, batch, on_refusal, &mut check, audit).await {
+        let backend = self.store.backend;
+        let tx = self.transaction().await?;
+        match import_unit(tx, backend, batch, on_refusal, &mut check, audit).await {
             Ok(outcome) => {
                 self.pending += batch.len();
                 if self.pending >= self.commit_objects && !self.held {
@@ -717,6 +714,15 @@ impl ImportSession {
                 Err(e)
             }
         }
+    }
+
+    /// The open transaction, begun if none is.
+    pub(crate) async fn transaction(&mut self) -> Result<&mut Transaction<'static, Any>> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => self.store.begin_write().await?,
+        };
+        Ok(self.tx.insert(tx))
     }
 
     /// The store the session writes to.

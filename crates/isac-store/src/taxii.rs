@@ -343,21 +343,7 @@ impl Store {
     pub async fn save_taxii_status(&self, s: &TaxiiStatus, audit: AuditEntry) -> Result<()> {
         crate::required_text("status id", &s.id, 64)?;
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM taxii_status WHERE created_at < $1")
-            .bind(now_micros() - STATUS_RETENTION_MICROS)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO taxii_status (id, org_id, user_id, created_at, body) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(s.id.clone())
-        .bind(s.org_id.clone())
-        .bind(s.user_id.clone())
-        .bind(s.created_at)
-        .bind(s.body.clone())
-        .execute(&mut *tx)
-        .await?;
-        append(&mut tx, &audit).await?;
+        write_status(&mut tx, s, &audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -458,5 +444,46 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(doomed.len())
+    }
+}
+
+/// Purges the status resources past [`STATUS_RETENTION_MICROS`] and stores `s` with its audit
+/// record, in the caller's transaction.
+async fn write_status(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    s: &TaxiiStatus,
+    audit: &AuditEntry,
+) -> Result<()> {
+    sqlx::query("DELETE FROM taxii_status WHERE created_at < $1")
+        .bind(now_micros() - STATUS_RETENTION_MICROS)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO taxii_status (id, org_id, user_id, created_at, body) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(s.id.clone())
+    .bind(s.org_id.clone())
+    .bind(s.user_id.clone())
+    .bind(s.created_at)
+    .bind(s.body.clone())
+    .execute(&mut **tx)
+    .await?;
+    append(tx, audit).await?;
+    Ok(())
+}
+
+impl crate::ImportSession {
+    /// Stores a status resource in the session's open transaction (opening one if none is), so
+    /// that it commits with the objects it reports, or not at all: a TAXII POST holds its
+    /// session, imports the envelope, saves the status this way and then commits. Nothing is
+    /// committed here.
+    pub async fn save_taxii_status(&mut self, s: &TaxiiStatus, audit: AuditEntry) -> Result<()> {
+        crate::required_text("status id", &s.id, 64)?;
+        let tx = self.transaction().await?;
+        if let Err(e) = write_status(tx, s, &audit).await {
+            self.rollback();
+            return Err(e);
+        }
+        Ok(())
     }
 }

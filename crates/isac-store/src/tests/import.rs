@@ -804,3 +804,75 @@ async fn import_session_commits_units_together() {
     )
     .await;
 }
+
+/// A TAXII POST holds its session, imports the envelope and saves the status resource that
+/// reports it in the same transaction: both commit, or neither does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_commits_with_the_objects_it_reports() {
+    each_backend(
+        "a_status_commits_with_the_objects_it_reports",
+        |store| async move {
+            let c = community(&store).await;
+            let base = committed_objects(&store).await;
+            let status = |id: &str| crate::TaxiiStatus {
+                id: id.into(),
+                org_id: c.member.id.clone(),
+                user_id: c.member_analyst.id.clone(),
+                created_at: crate::now_micros(),
+                body: format!("{{\"id\":\"{id}\"}}"),
+            };
+            let kept = |id: &'static str| {
+                let store = store.clone();
+                async move { store.taxii_status(id).await.unwrap().is_some() }
+            };
+
+            let mut session = store.import_session(0);
+            session.hold(true);
+            stored(&mut session, &unit(&c, 0, 3)).await;
+            session
+                .save_taxii_status(&status("status-1"), audit())
+                .await
+                .unwrap();
+            assert_eq!(
+                committed_objects(&store).await,
+                base,
+                "nothing before the commit"
+            );
+            assert!(!kept("status-1").await);
+            session.finish().await.unwrap();
+            assert_eq!(committed_objects(&store).await, base + 4);
+            assert!(kept("status-1").await);
+
+            // A status that cannot be stored (its id taken) takes the objects with it.
+            let before = table_counts(&store).await;
+            let mut session = store.import_session(0);
+            session.hold(true);
+            stored(&mut session, &unit(&c, 100, 3)).await;
+            assert!(matches!(
+                session
+                    .save_taxii_status(&status("status-1"), audit())
+                    .await,
+                Err(StoreError::Conflict(_))
+            ));
+            assert_eq!(session.pending(), 0);
+            session.finish().await.unwrap();
+            assert_eq!(table_counts(&store).await, before);
+
+            // A status alone, in a session that stored nothing, opens its own transaction.
+            let mut session = store.import_session(0);
+            session.hold(true);
+            session
+                .save_taxii_status(&status("status-2"), audit())
+                .await
+                .unwrap();
+            session.finish().await.unwrap();
+            assert!(kept("status-2").await);
+            assert_eq!(
+                store.audit_verify().await.unwrap().first_broken,
+                None,
+                "the audit chain holds"
+            );
+        },
+    )
+    .await;
+}
