@@ -45,6 +45,7 @@ cols="pk, stix_id, stix_type, modified, date_added, owner_org, author, tlp, revo
 sel="$cols"
 fk=ON
 journal=WAL
+load=
 for part in ${variant//+/ }; do
 case "$part" in
     isac) ;;
@@ -75,6 +76,7 @@ SQL
         sel="$sel, random()"
         ;;
     load)
+        load=1
         grep -E '^CREATE (UNIQUE )?INDEX (objects_|object_recipients_ref|object_ends_ref)' \
             "$work/schema.sql" > "$work/deferred.sql"
         sed -i -E '/^CREATE (UNIQUE )?INDEX (objects_|object_recipients_ref|object_ends_ref)/d' \
@@ -99,16 +101,16 @@ n=$(sqlite3 "$src" "SELECT max(pk) FROM objects")
     echo "PRAGMA wal_autocheckpoint=16384; PRAGMA foreign_keys=$fk;"
     echo "ATTACH '$src' AS s;"
     echo "INSERT INTO orgs SELECT * FROM s.orgs; INSERT INTO users SELECT * FROM s.users;"
-    [[ "+$variant+" == *+load+* ]] && echo "BEGIN;"
+    [ -n "$load" ] && echo "BEGIN;"
     for ((lo = 0; lo < n; lo += txn)); do
         hi=$((lo + txn))
-        [[ "+$variant+" == *+load+* ]] || echo "BEGIN;"
+        [ -n "$load" ] || echo "BEGIN;"
         echo "INSERT INTO objects ($cols) SELECT $sel FROM s.objects WHERE pk > $lo AND pk <= $hi ORDER BY pk;"
         echo "INSERT INTO object_values SELECT * FROM s.object_values WHERE object_pk > $lo AND object_pk <= $hi;"
         echo "INSERT INTO object_recipients SELECT * FROM s.object_recipients WHERE object_pk > $lo AND object_pk <= $hi;"
-        [[ "+$variant+" == *+load+* ]] || echo "COMMIT;"
+        [ -n "$load" ] || echo "COMMIT;"
     done
-    if [[ "+$variant+" == *+load+* ]]; then cat "$work/deferred.sql"; echo "COMMIT;"; fi
+    if [ -n "$load" ]; then cat "$work/deferred.sql"; echo "COMMIT;"; fi
 } > "$work/copy.sql"
 echo "objects: $n, variant: $variant, transactions of $txn"
 for ((r = 1; r <= runs; r++)); do
