@@ -22,8 +22,8 @@
 #                 other index on objects, audiences and ends built at the end (CREATE INDEX)
 #   rollback      isac's schema with a rollback journal (journal_mode=DELETE) instead of the WAL:
 #                 pages new to the file are written once, not into the WAL and then back
-#   small-body    isac's schema with each body cut to its first 250 bytes, the size a compressed
-#                 body would have
+#   small-body    isac's schema with each body cut to its first 250 bytes (stores from before
+#                 bodies were stored compressed, whose bodies average 715 bytes)
 #   drop:A,B      isac's schema without the named indexes (e.g. drop:objects_modified), to see
 #                 what each index costs the import
 #   nofk          isac's schema with foreign-key enforcement off (the same constraints declared)
@@ -41,7 +41,7 @@ trap 'rm -rf "$work"' EXIT
 sqlite3 "$src" "SELECT sql || ';' FROM sqlite_schema WHERE sql IS NOT NULL
     AND name NOT LIKE '\_sqlx%' ESCAPE '\' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
     ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, rowid" > "$work/schema.sql"
-cols="pk, stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body"
+cols="pk, stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body, body_z"
 sel="$cols"
 fk=ON
 journal=WAL
@@ -62,7 +62,7 @@ END;
 SQL
         ;;
     compact-ids | unique-only | rows-only)
-        sed -i -e 's/^    body       TEXT NOT NULL,$/    body       TEXT NOT NULL,\n    id_key     INTEGER NOT NULL,/' \
+        sed -i -e 's/^    body       TEXT NOT NULL,\(.*\)$/    body       TEXT NOT NULL,\1\n    id_key     INTEGER NOT NULL,/' \
             -e 's/^    UNIQUE (stix_id, modified)$/    UNIQUE (id_key, modified)/' \
             -e 's/ON objects (stix_id) WHERE is_latest = 1/ON objects (id_key) WHERE is_latest = 1/' \
             "$work/schema.sql"
@@ -84,7 +84,7 @@ SQL
         ;;
     rollback) journal=DELETE ;;
     nofk) fk=OFF ;;
-    small-body) sel="${sel/%body/substr(body, 1, 250)}" ;;
+    small-body) sel="${sel/%body, body_z/substr(body, 1, 250), substr(body_z, 1, 250)}" ;;
     drop:*)
         ixs="${part#drop:}"; for ix in ${ixs//,/ }; do
             grep -q "^CREATE \(UNIQUE \)\?INDEX $ix " "$work/schema.sql" || { echo "no index $ix" >&2; exit 2; }

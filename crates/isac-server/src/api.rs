@@ -1185,7 +1185,7 @@ pub async fn create_objects(
             revoked: n.revoked,
             is_latest: true,
             title: n.title,
-            body: n.body,
+            body: n.body.into_string(),
         };
         out.push(intel::view(p, op.as_deref(), &stored));
     }

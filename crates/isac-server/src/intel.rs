@@ -586,7 +586,7 @@ pub fn prepare_new(
         stix_type: t,
         access,
         revoked: false,
-        body: body_text,
+        body: body_text.into(),
     })
 }
 
@@ -780,7 +780,7 @@ pub fn prepare_version(
         modified: column_of(now),
         access,
         revoked: revoke || current.revoked,
-        body: body_text,
+        body: body_text.into(),
     })
 }
 
@@ -1094,7 +1094,7 @@ pub fn prepare_ingest(
             modified,
             access,
             revoked,
-            body: body_text,
+            body: body_text.into(),
         },
     })
 }
@@ -1286,7 +1286,7 @@ pub async fn ingest(
                     .version_exists(&prepared.stix_id, &prepared.modified)
                     .await?);
         if let Some(c) = cur {
-            if !already && outcomes[i].version.is_empty() && c.body == prepared.body {
+            if !already && outcomes[i].version.is_empty() && c.body == prepared.body.as_str() {
                 outcomes[i].result = Ok(Ingested::Unchanged);
                 continue;
             }

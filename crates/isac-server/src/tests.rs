@@ -1551,7 +1551,8 @@ async fn rest_read_paths_match_reference_model() {
                         title: format!("object {i}"),
                         body:
                             json!({"type": "note", "id": id, "spec_version": "2.1", "content": "x"})
-                                .to_string(),
+                                .to_string()
+                                .into(),
                         values: vec![marker.clone()],
                     },
                 ));
@@ -1572,7 +1573,7 @@ async fn rest_read_paths_match_reference_model() {
                         "content": "about", "object_refs": [target]});
                     let new = isac_store::NewObject {
                         stix_id: id,
-                        body: body.to_string(),
+                        body: body.to_string().into(),
                         title: format!("container {k}"),
                         values: vec![target],
                         ..objects[k].1.clone()

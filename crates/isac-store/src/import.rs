@@ -416,7 +416,7 @@ async fn insert_rows<T>(
 
 /// The objects columns an import writes, after `pk`.
 const OBJECT_COLUMNS: &str = "stix_id, stix_type, modified, date_added, owner_org, author, tlp, \
-                              revoked, is_latest, title, body";
+                              revoked, is_latest, title, body, body_z";
 
 /// Binds one planned version's columns (after `pk`), `date_added` given.
 fn bind_object<'q>(
@@ -435,7 +435,8 @@ fn bind_object<'q>(
         .bind(i64::from(o.revoked))
         .bind(i64::from(r.is_latest))
         .bind(o.title.as_str())
-        .bind(o.body.as_str())
+        .bind(o.body.columns().0)
+        .bind(o.body.columns().1)
 }
 
 /// SQLite: the keys are given, not returned. The single writer connection holds the write lock,
@@ -450,7 +451,7 @@ async fn insert_objects_sqlite(
         .fetch_optional(&mut *conn)
         .await?;
     let first_pk = last.map_or(1, |(pk,)| pk + 1);
-    const COLS: usize = 12;
+    const COLS: usize = 13;
     let prefix = format!("INSERT INTO objects (pk, {OBJECT_COLUMNS}) VALUES");
     let mut at = 0usize;
     for chunk in rows.chunks(BINDS_MAX / COLS) {
@@ -473,7 +474,7 @@ async fn insert_objects_returning(
     rows: &[Planned<'_>],
     first: i64,
 ) -> Result<Vec<i64>> {
-    const COLS: usize = 11;
+    const COLS: usize = 12;
     let prefix = format!("INSERT INTO objects ({OBJECT_COLUMNS}) VALUES");
     let mut pks: Vec<i64> = Vec::with_capacity(rows.len());
     let mut at = 0usize;

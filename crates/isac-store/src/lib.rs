@@ -11,6 +11,7 @@
 //! - This crate knows nothing of HTTP; it does not parse STIX beyond storing it.
 
 mod audit;
+mod body;
 mod directory;
 mod import;
 mod objects;
@@ -27,6 +28,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use audit::{AuditEntry, AuditRecord, Outcome, VerifyReport};
+pub use body::Body;
 pub use directory::{
     Application, ApplicationDecision, Group, NewApplication, NewOrg, NewUser, Org, User,
 };

@@ -9,6 +9,7 @@ use isac_model::limits::{OBJECT_BYTES, RECIPIENTS, SEARCH_CHARS, TEXT_CHARS};
 use isac_policy::{Access, ReadScope, Viewer, can_read, can_read_connecting};
 use sqlx::{Any, AnyConnection, Row};
 
+use crate::Body;
 use crate::audit::{AuditEntry, append};
 use crate::sql::Sql;
 use crate::withhold;
@@ -56,7 +57,8 @@ pub struct NewObject {
     pub access: Access,
     pub revoked: bool,
     pub title: String,
-    pub body: String,
+    /// The STIX JSON, compressed for storage as it is built ([`crate::Body`]).
+    pub body: Body,
     /// Lower-cased searchable values.
     pub values: Vec<String>,
 }
@@ -112,10 +114,10 @@ pub struct ObjectPage {
     pub next: Option<String>,
 }
 
-pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body";
+pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, o.title, o.body, o.body_z";
 
 /// [`COLUMNS`] without the title and body, for reading access alone: [`row`] reads them as empty.
-const ACCESS_COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, '', ''";
+const ACCESS_COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, '', '', NULL";
 
 pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
     Ok(StoredObject {
@@ -135,7 +137,7 @@ pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
         revoked: r.try_get::<i64, _>(8)? != 0,
         is_latest: r.try_get::<i64, _>(9)? != 0,
         title: r.try_get(10)?,
-        body: r.try_get(11)?,
+        body: crate::body::decode(r.try_get(11)?, r.try_get(12)?)?,
     })
 }
 
@@ -320,8 +322,8 @@ pub(crate) fn check_new(o: &NewObject) -> Result<()> {
 
 async fn insert_version(conn: &mut AnyConnection, o: &NewObject, date_added: i64) -> Result<i64> {
     let (pk,): (i64,) = sqlx::query_as(
-        "INSERT INTO objects (stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10) RETURNING pk",
+        "INSERT INTO objects (stix_id, stix_type, modified, date_added, owner_org, author, tlp, revoked, is_latest, title, body, body_z) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11) RETURNING pk",
     )
     .bind(o.stix_id.clone())
     .bind(o.stix_type.clone())
@@ -332,7 +334,8 @@ async fn insert_version(conn: &mut AnyConnection, o: &NewObject, date_added: i64
     .bind(o.access.tlp.as_str())
     .bind(i64::from(o.revoked))
     .bind(o.title.clone())
-    .bind(o.body.clone())
+    .bind(o.body.columns().0.to_owned())
+    .bind(o.body.columns().1.map(<[u8]>::to_vec))
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| match StoreError::from(e) {
@@ -740,10 +743,10 @@ impl Store {
         stix_id: &str,
     ) -> Result<(StoredObject, BTreeSet<String>)> {
         let mut o = self.object(viewer, stix_id).await?;
-        let mut q = Sql::new("SELECT o.body FROM objects o WHERE o.pk = ");
+        let mut q = Sql::new("SELECT o.body, o.body_z FROM objects o WHERE o.pk = ");
         q.int(o.pk);
         let r = q.query().fetch_one(&self.read).await?;
-        let stored: String = r.try_get(0)?;
+        let stored = crate::body::decode(r.try_get(0)?, r.try_get(1)?)?;
         let refs = |body: &str| {
             let mut ids = BTreeSet::new();
             if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(body) {

@@ -304,7 +304,7 @@ fn new_object(id: &str, modified: &str, access: Access) -> NewObject {
         access,
         revoked: false,
         title: format!("object {id}"),
-        body: format!(r#"{{"type":"{stix_type}","id":"{id}","modified":"{modified}"}}"#),
+        body: format!(r#"{{"type":"{stix_type}","id":"{id}","modified":"{modified}"}}"#).into(),
         values: Vec::new(),
     }
 }

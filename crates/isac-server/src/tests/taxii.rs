@@ -1227,7 +1227,7 @@ async fn taxii_reads_match_reference_model() {
                     access,
                     revoked: false,
                     title: format!("object {i}"),
-                    body: json!({"type": "note", "id": id, "spec_version": "2.1", "created": "2026-01-01T00:00:00.000Z", "modified": format!("2026-01-01T00:00:00.{:06}Z", i), "content": "x"}).to_string(),
+                    body: json!({"type": "note", "id": id, "spec_version": "2.1", "created": "2026-01-01T00:00:00.000Z", "modified": format!("2026-01-01T00:00:00.{:06}Z", i), "content": "x"}).to_string().into(),
                     values: vec![],
                 },
             ));
@@ -1472,7 +1472,9 @@ async fn taxii_status_retention_and_deletion_in_the_store() {
             },
             revoked: false,
             title: "note".into(),
-            body: json!({"type": "note", "id": id, "content": "x"}).to_string(),
+            body: json!({"type": "note", "id": id, "content": "x"})
+                .to_string()
+                .into(),
             values: vec![],
         };
         let first = fx

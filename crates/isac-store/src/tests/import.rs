@@ -156,7 +156,7 @@ fn unit(c: &Community, from: u64, n: u64) -> Vec<NewObject> {
     );
     r.body = format!(
         r#"{{"type":"relationship","id":"{rel}","relationship_type":"related-to","source_ref":"{src}","target_ref":"{dst}"}}"#
-    );
+    ).into();
     out.push(r);
     out
 }
@@ -440,7 +440,7 @@ async fn an_invalid_object_fails_the_unit() {
             ),
             (
                 "a body over the limit",
-                Box::new(|o| o.body = "x".repeat(isac_model::limits::OBJECT_BYTES + 1)),
+                Box::new(|o| o.body = "x".repeat(isac_model::limits::OBJECT_BYTES + 1).into()),
             ),
             (
                 "a long value",

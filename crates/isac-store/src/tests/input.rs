@@ -202,7 +202,7 @@ async fn object_fields_are_checked() {
             ),
             (
                 "an over-long body",
-                Box::new(|o| o.body = long(limits::OBJECT_BYTES + 1)),
+                Box::new(|o| o.body = long(limits::OBJECT_BYTES + 1).into()),
             ),
             (
                 "an over-long value",
@@ -245,7 +245,7 @@ async fn object_fields_are_checked() {
 
         // A body of exactly the limit is accepted, and so is the good object.
         let mut big = good.clone();
-        big.body = long(limits::OBJECT_BYTES);
+        big.body = long(limits::OBJECT_BYTES).into();
         store.insert_objects(&[big], audit()).await.unwrap();
         let viewer = viewer_of(&store, &c.analyst.id).await;
         assert_eq!(

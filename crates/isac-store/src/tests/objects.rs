@@ -800,7 +800,8 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
                 "type": "report", "id": report, "modified": stix_time(2), "name": "Weekly",
                 "object_refs": [green, amber, elsewhere, partner_identity],
             })
-            .to_string();
+            .to_string()
+            .into();
             news.push(r);
             let mut n = new_object(
                 &only_amber,
@@ -811,7 +812,8 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
                 "type": "note", "id": only_amber, "modified": stix_time(2), "content": "x",
                 "object_refs": [amber],
             })
-            .to_string();
+            .to_string()
+            .into();
             news.push(n);
             // Other reference lists: an observable naming only the AMBER one, and malware
             // naming it beside an id that is not stored.
@@ -825,7 +827,8 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
                 "type": "domain-name", "id": domain, "value": "example.com",
                 "resolves_to_refs": [amber], "object_marking_refs": ["marking-definition--x"],
             })
-            .to_string();
+            .to_string()
+            .into();
             news.push(d);
             let malware = stix_id("malware", 7);
             let mut m = new_object(
@@ -837,7 +840,8 @@ async fn containers_withhold_the_ids_their_reader_may_not_read() {
                 "type": "malware", "id": malware, "modified": stix_time(2), "name": "m",
                 "is_family": false, "sample_refs": [amber, elsewhere],
             })
-            .to_string();
+            .to_string()
+            .into();
             news.push(m);
             store.insert_objects(&news, audit()).await.unwrap();
 
@@ -988,7 +992,7 @@ async fn single_and_nested_references_are_withheld() {
                 .iter()
                 .map(|(id, tlp, b)| {
                     let mut n = new_object(id, &t, Access { tlp: *tlp, ..green.clone() });
-                    n.body = b.to_string();
+                    n.body = b.to_string().into();
                     n
                 })
                 .collect();
@@ -1065,6 +1069,59 @@ async fn single_and_nested_references_are_withheld() {
     .await;
 }
 
+/// Bodies are stored compressed (`body.rs`), in `body_z` with `body` empty; versions stored before
+/// migration 0008 have their JSON in `body` and `body_z` NULL. Both read back as the JSON, through
+/// single reads, listings and the version-building read.
+#[tokio::test]
+async fn bodies_read_the_same_compressed_or_as_stored_before() {
+    each_backend("bodies_read_the_same", |store| async move {
+        let c = community(&store).await;
+        let viewer = viewer_of(&store, &c.analyst.id).await;
+        let a = access(Tlp::Green, &c.operator, &c.analyst);
+        let objects: Vec<NewObject> = (0..2)
+            .map(|i| new_object(&stix_id("indicator", i), &stix_time(0), a.clone()))
+            .collect();
+        store.insert_objects(&objects, audit()).await.unwrap();
+        let (body, z): (String, Option<Vec<u8>>) =
+            sqlx::query_as("SELECT body, body_z FROM objects WHERE stix_id = $1")
+                .bind(objects[0].stix_id.as_str())
+                .fetch_one(&store.read)
+                .await
+                .unwrap();
+        assert!(body.is_empty() && z.is_some_and(|z| z.len() < objects[0].body.len()));
+        sqlx::query("UPDATE objects SET body = $1, body_z = NULL WHERE stix_id = $2")
+            .bind(objects[1].body.as_str())
+            .bind(objects[1].stix_id.as_str())
+            .execute(&store.write)
+            .await
+            .unwrap();
+        for o in &objects {
+            assert_eq!(
+                store.object(&viewer, &o.stix_id).await.unwrap().body,
+                o.body
+            );
+            let (v, _) = store.object_for_version(&viewer, &o.stix_id).await.unwrap();
+            assert_eq!(v.body, o.body);
+        }
+        let page = store
+            .list_objects(
+                &viewer,
+                &ListQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.objects.len(), 2);
+        for got in &page.objects {
+            let o = objects.iter().find(|o| o.stix_id == got.stix_id).unwrap();
+            assert_eq!(got.body, o.body);
+        }
+    })
+    .await;
+}
+
 /// Migration 0007 gives containers stored before it the ids they name as searchable values:
 /// lower-cased, strings only, after their own values and up to 200 in all, for container types
 /// only; run again, it adds nothing.
@@ -1076,8 +1133,9 @@ async fn mention_values_are_backfilled() {
         let named = "indicator--abcdef00-0000-4000-8000-00000000000a".to_string();
         let with_refs = |id: &str, refs: serde_json::Value, own: &[&str]| {
             let mut o = new_object(id, &stix_time(0), a.clone());
-            o.body =
-                serde_json::json!({"type": o.stix_type, "id": id, "object_refs": refs}).to_string();
+            o.body = serde_json::json!({"type": o.stix_type, "id": id, "object_refs": refs})
+                .to_string()
+                .into();
             o.values = own.iter().map(|v| v.to_string()).collect();
             o
         };
@@ -1085,22 +1143,29 @@ async fn mention_values_are_backfilled() {
         let many = stix_id("note", 3);
         let other = stix_id("indicator", 4);
         let refs: Vec<String> = (0..250).map(|n| stix_id("malware", 100 + n)).collect();
+        let objects = [
+            with_refs(
+                &report,
+                serde_json::json!([named.to_uppercase(), 5, named]),
+                &["own value"],
+            ),
+            with_refs(&many, serde_json::json!(refs), &["a", "b"]),
+            with_refs(&other, serde_json::json!([named]), &[]),
+            new_object(&named, &stix_time(0), a.clone()),
+        ];
         store
-            .insert_objects(
-                &[
-                    with_refs(
-                        &report,
-                        serde_json::json!([named.to_uppercase(), 5, named]),
-                        &["own value"],
-                    ),
-                    with_refs(&many, serde_json::json!(refs), &["a", "b"]),
-                    with_refs(&other, serde_json::json!([named]), &[]),
-                    new_object(&named, &stix_time(0), a.clone()),
-                ],
-                audit(),
-            )
+            .insert_objects(&objects, audit())
             .await
             .expect("insert");
+        // Rows stored before migration 0008 held their JSON in `body`, uncompressed.
+        for o in &objects {
+            sqlx::query("UPDATE objects SET body = $1, body_z = NULL WHERE stix_id = $2")
+                .bind(o.body.as_str())
+                .bind(o.stix_id.as_str())
+                .execute(&store.write)
+                .await
+                .expect("store as before 0008");
+        }
         let sql = match store.backend() {
             crate::Backend::Sqlite => {
                 include_str!("../../migrations/sqlite/0007_mention_values.sql")

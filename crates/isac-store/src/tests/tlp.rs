@@ -305,7 +305,7 @@ async fn load(store: &Store, world: &World) -> Loaded {
                 let rest: Vec<serde_json::Value> = ends[1..].iter().map(|e| id(e).into()).collect();
                 body.insert("where_sighted_refs".into(), rest.into());
             }
-            nv.body = serde_json::Value::Object(body).to_string();
+            nv.body = serde_json::Value::Object(body).to_string().into();
         }
         nv
     };
