@@ -1,11 +1,11 @@
 //! How a version's STIX JSON is stored: compressed, in `objects.body_z`.
 //!
 //! A version's body is about two thirds of its row, and writing rows is most of what a bulk
-//! import costs SQLite (docs/BENCHMARKS.md, "Bodies stored compressed"). Bodies are therefore
-//! stored as zstd frames compressed against a fixed dictionary of the text every STIX object
-//! repeats: property names in the sorted order isac writes them, the TLP marking ids, isac's
-//! extension ids and the common vocabulary values. Against it a 700-byte object takes about 290
-//! bytes; without it zstd gains little on objects this small.
+//! import costs SQLite (docs/BENCHMARKS.md, "Bodies stored compressed; a rollback journal for
+//! loads"). Bodies are therefore stored as zstd frames compressed against a fixed dictionary of
+//! the text every STIX object repeats: property names in the sorted order isac writes them, the
+//! TLP marking ids, isac's extension ids and the common vocabulary values. Against it a 700-byte
+//! object takes about 330 bytes; without it zstd gains little on objects this small.
 //!
 //! Format of `body_z`: one format byte, then the frame. Format [`FORMAT_DICT_1`] is zstd with
 //! `stix-body-1.dict`, frame content size included. That file must never change: every stored
@@ -30,9 +30,12 @@ const FORMAT_DICT_1: u8 = 1;
 /// The dictionary of format 1. Never edit it (see the module documentation).
 const DICT_1: &[u8] = include_bytes!("stix-body-1.dict");
 
-/// zstd level: 1 is the fastest of the standard levels, and level 3 gains under 5% on STIX
-/// bodies against this dictionary.
-const LEVEL: i32 = 1;
+/// zstd level. -1, the first of the fast levels, leaves literals uncompressed: bodies come out
+/// about 15% larger than at level 1 (333 bytes against 288 for the benchmark's 715-byte average)
+/// but take about half the CPU, and CPU is what a bulk import on two cores runs short of
+/// (docs/BENCHMARKS.md, "Bodies stored compressed; a rollback journal for loads"). The level is
+/// the writer's choice alone: any level decodes with the same dictionary.
+const LEVEL: i32 = -1;
 
 /// The most bytes a stored body may decode to: the largest object the store accepts, with room.
 const DECODED_MAX: u64 = 2 * isac_model::limits::OBJECT_BYTES as u64;

@@ -103,6 +103,9 @@ pub struct Store {
     read: AnyPool,
     /// The group-commit writer task's queue (see [`Store::insert_objects`]).
     writer: tokio::sync::mpsc::Sender<objects::InsertJob>,
+    /// SQLite opened by [`Store::open_for_load`] with the file to itself: a rollback journal
+    /// instead of the WAL until [`Store::close`].
+    loading: bool,
 }
 
 /// Where the data lives.
@@ -117,16 +120,47 @@ pub enum Location {
 impl Store {
     /// Opens the database and applies the embedded migrations.
     pub async fn open(location: &Location) -> Result<Store> {
+        Store::open_as(location, false).await
+    }
+
+    /// Opens the database for a bulk load, as `isac import` does.
+    ///
+    /// On SQLite, when no other connection has the file open, the file is switched from the WAL
+    /// to a rollback journal until [`Store::close`] switches it back. With the WAL every page a
+    /// load writes goes into the WAL and then once more into the file when it is checkpointed;
+    /// with a rollback journal, pages new to the file (most of what a load writes) are written
+    /// once, which makes a bulk import about a tenth faster (docs/BENCHMARKS.md, "Bodies stored
+    /// compressed; a rollback journal for loads"). Durability and atomicity are SQLite's either
+    /// way (`synchronous=FULL`; a load cut short leaves a hot journal, which the next opening
+    /// rolls back before switching the file back to the WAL).
+    ///
+    /// What it costs: while a transaction that has written pages is open, other connections
+    /// cannot read the file, so a server opened on it meanwhile waits (up to its 10-second busy
+    /// timeout per statement) for the load's commits. That is why the switch is made only when
+    /// the file is not open elsewhere (SQLite refuses to leave the WAL otherwise, and the store
+    /// then opens as [`Store::open`] would), and why a caller that reads through this store
+    /// while a write transaction is open must not use it: such a read would wait for the very
+    /// transaction it holds up. On PostgreSQL this is [`Store::open`].
+    pub async fn open_for_load(location: &Location) -> Result<Store> {
+        Store::open_as(location, true).await
+    }
+
+    async fn open_as(location: &Location, load: bool) -> Result<Store> {
         install_default_drivers();
         let store = match location {
-            Location::SqliteFile(path) => Store::open_sqlite(path).await?,
+            Location::SqliteFile(path) => Store::open_sqlite(path, load).await?,
             Location::Postgres { url, schema } => Store::open_postgres(url, schema.clone()).await?,
         };
         store.migrate().await?;
         Ok(store)
     }
 
-    async fn open_sqlite(path: &Path) -> Result<Store> {
+    /// Whether this store holds its SQLite file with a rollback journal ([`Store::open_for_load`]).
+    pub fn is_loading(&self) -> bool {
+        self.loading
+    }
+
+    async fn open_sqlite(path: &Path, load: bool) -> Result<Store> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
         // synchronous=FULL: an acknowledged write survives power loss, not just a crash.
         // wal_autocheckpoint: the WAL is copied back into the database after 64 MiB rather than
@@ -136,12 +170,19 @@ impl Store {
         // truncates the WAL back to that size once it has been copied back.
         // cache_size: the page cache per connection, in KiB. The single writer gets the larger
         // one, as it walks every index of every table on each insert.
-        let pragmas = |pool: AnyPoolOptions, cache_kib: u32| {
+        // journal: the connection sets the file's journal mode to the WAL, or (during a load)
+        // leaves it as the writer set it.
+        let pragmas = |pool: AnyPoolOptions, cache_kib: u32, journal: bool| {
             pool.after_connect(move |conn, _| {
                 Box::pin(async move {
+                    let wal = if journal {
+                        "PRAGMA journal_mode=WAL;"
+                    } else {
+                        ""
+                    };
                     conn.execute(
                         format!(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                            "{wal} PRAGMA synchronous=FULL; \
                              PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
                              PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY; \
                              PRAGMA wal_autocheckpoint=16384; \
@@ -157,21 +198,46 @@ impl Store {
         let write = pragmas(
             AnyPoolOptions::new().max_connections(1).min_connections(1),
             WRITER_CACHE_KIB,
+            !load,
         )
         .acquire_timeout(Duration::from_secs(60))
         .connect(&url)
         .await?;
+        // SQLite leaves the WAL only for a connection that has the file to itself; otherwise it
+        // answers "database is locked" at once (no busy wait: the timeout is 0 for the attempt),
+        // and the store is opened as usual.
+        let loading = load && {
+            let mut conn = write.acquire().await?;
+            conn.execute("PRAGMA busy_timeout=0").await?;
+            let switched: std::result::Result<(String,), sqlx::Error> =
+                sqlx::query_as("PRAGMA journal_mode=DELETE")
+                    .fetch_one(&mut *conn)
+                    .await;
+            conn.execute("PRAGMA busy_timeout=10000").await?;
+            let alone = match switched {
+                Ok((mode,)) => mode == "delete",
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("5") => false,
+                Err(e) => return Err(e.into()),
+            };
+            if !alone {
+                conn.execute("PRAGMA journal_mode=WAL").await?;
+            }
+            alone
+        };
         let readers = std::thread::available_parallelism()
             .map_or(4, |n| n.get() as u32 * 2)
             .max(4);
         let read = pragmas(
             AnyPoolOptions::new().max_connections(readers),
             READER_CACHE_KIB,
+            !loading,
         )
         .acquire_timeout(Duration::from_secs(30))
         .connect(&url)
         .await?;
-        Ok(Store::assemble(Backend::Sqlite, write, read))
+        let mut store = Store::assemble(Backend::Sqlite, write, read);
+        store.loading = loading;
+        Ok(store)
     }
 
     async fn open_postgres(url: &str, schema: Option<String>) -> Result<Store> {
@@ -215,6 +281,7 @@ impl Store {
             write: write.clone(),
             read: read.clone(),
             writer: closed,
+            loading: false,
         };
         tokio::spawn(objects::writer_loop(inner, rx));
         Store {
@@ -222,6 +289,7 @@ impl Store {
             write,
             read,
             writer: tx,
+            loading: false,
         }
     }
 
@@ -270,9 +338,22 @@ impl Store {
         }
     }
 
-    /// Closes every connection, checkpointing the SQLite WAL.
+    /// Closes every connection, checkpointing the SQLite WAL. A store opened for a load
+    /// switches its file back to the WAL first; should that fail, the next [`Store::open`] does.
     pub async fn close(&self) {
         self.read.close().await;
+        if self.loading {
+            let back: std::result::Result<(String,), _> = sqlx::query_as("PRAGMA journal_mode=WAL")
+                .fetch_one(&self.write)
+                .await;
+            match back {
+                Ok((mode,)) if mode == "wal" => {}
+                other => tracing::warn!(
+                    ?other,
+                    "the database stays in rollback-journal mode until it is next opened"
+                ),
+            }
+        }
         self.write.close().await;
     }
 }

@@ -163,6 +163,21 @@ fn report(source: &str, problems: &[String], bar: &ProgressBar) {
     }
 }
 
+/// Whether `isac import` of `paths` may open the store for a bulk load
+/// ([`isac_store::Store::open_for_load`]): only when it imports STIX alone. A MISP event is
+/// checked against what the store holds through a read while the import's transaction is open
+/// (`Importer::drop_stored_in_same_second`), and under a rollback journal that read would wait
+/// for the transaction it holds up.
+pub fn may_load(paths: &[PathBuf]) -> Result<bool> {
+    let mut stix_only = true;
+    for p in paths {
+        stix_only &= classify(p)?
+            .iter()
+            .all(|i| matches!(i, Input::Bundle(_) | Input::Object(_)));
+    }
+    Ok(stix_only)
+}
+
 /// `isac import PATH...`.
 pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Result<ImportTotals> {
     let mut inputs = Vec::new();

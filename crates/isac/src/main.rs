@@ -68,11 +68,19 @@ fn init_logging() {
 
 /// Opens the store the storage flags and the configuration file point at.
 async fn open(storage: &cli::Storage, file: &FileConfig) -> Result<Store> {
+    open_as(storage, file, false).await
+}
+
+/// [`open`], or with `load` for a bulk load ([`Store::open_for_load`]).
+async fn open_as(storage: &cli::Storage, file: &FileConfig, load: bool) -> Result<Store> {
     let location = config::location(storage, file)?;
     config::create_data_dir(storage)?;
-    Store::open(&location)
-        .await
-        .with_context(|| format!("cannot open the database ({})", config::describe(&location)))
+    let opened = if load {
+        Store::open_for_load(&location).await
+    } else {
+        Store::open(&location).await
+    };
+    opened.with_context(|| format!("cannot open the database ({})", config::describe(&location)))
 }
 
 /// Opens the store for a command that only reads: an SQLite file must already exist.
@@ -242,13 +250,18 @@ async fn run(command: Command, l: Locale) -> Result<ExitCode> {
         } => {
             let tlp =
                 isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
-            let t = with_store(&storage, async |s: &Store| {
-                let importer = exchange::importer(s, owner.as_deref(), as_user.as_deref(), tlp)
-                    .await?
-                    .in_locale(l);
-                exchange::import(s, &importer, &paths).await
-            })
-            .await?;
+            let file = FileConfig::load(&storage)?;
+            let store = open_as(&storage, &file, exchange::may_load(&paths)?).await?;
+            let imported = async {
+                let importer =
+                    exchange::importer(&store, owner.as_deref(), as_user.as_deref(), tlp)
+                        .await?
+                        .in_locale(l);
+                exchange::import(&store, &importer, &paths).await
+            }
+            .await;
+            store.close().await;
+            let t = imported?;
             let (u, c, n, e, x, r, i) = (
                 t.units,
                 t.created,

@@ -876,3 +876,58 @@ async fn a_status_commits_with_the_objects_it_reports() {
     )
     .await;
 }
+
+async fn journal_mode(store: &Store) -> String {
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&store.read)
+        .await
+        .unwrap();
+    mode
+}
+
+/// `Store::open_for_load`: a rollback journal only while the SQLite file is not open elsewhere,
+/// the WAL again after `close`, and a load stored and read as any other; on PostgreSQL it is
+/// `Store::open`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_takes_the_file_only_when_it_is_alone() {
+    sqlx::any::install_default_drivers();
+    for db in TestDb::all() {
+        let shared = Store::open(&db.location).await.unwrap();
+        let c = community(&shared).await;
+        let sqlite = shared.backend() == crate::Backend::Sqlite;
+
+        // Open elsewhere: SQLite keeps the WAL, and the store opens as usual.
+        let beside = Store::open_for_load(&db.location).await.unwrap();
+        assert!(!beside.is_loading(), "{}", db.name);
+        if sqlite {
+            assert_eq!(journal_mode(&beside).await, "wal");
+        }
+        beside.close().await;
+        shared.close().await;
+
+        let load = Store::open_for_load(&db.location).await.unwrap();
+        assert_eq!(load.is_loading(), sqlite, "{}", db.name);
+        if sqlite {
+            assert_eq!(journal_mode(&load).await, "delete");
+        }
+        let mut session = load.import_session(30);
+        let o = stored(&mut session, &unit(&c, 0, 40)).await;
+        assert_eq!((o.applied, o.created), (true, 41));
+        session.finish().await.unwrap();
+        load.close().await;
+
+        let after = Store::open(&db.location).await.unwrap();
+        if sqlite {
+            assert_eq!(journal_mode(&after).await, "wal", "switched back on close");
+        }
+        let viewer = viewer_of(&after, &c.analyst.id).await;
+        let got = after
+            .object(&viewer, &stix_id("indicator", 0))
+            .await
+            .unwrap();
+        assert_eq!(got.body, unit(&c, 0, 1)[0].body);
+        assert_eq!(committed_objects(&after).await, 41);
+        assert_eq!(after.audit_verify().await.unwrap().first_broken, None);
+        after.close().await;
+    }
+}
