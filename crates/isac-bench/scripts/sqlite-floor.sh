@@ -22,8 +22,8 @@
 #                 other index on objects, audiences and ends built at the end (CREATE INDEX)
 #   rollback      isac's schema with a rollback journal (journal_mode=DELETE) instead of the WAL:
 #                 pages new to the file are written once, not into the WAL and then back
-#   small-body    isac's schema with each body cut to its first 250 bytes (stores from before
-#                 bodies were stored compressed, whose bodies average 715 bytes)
+#   small-body    isac's schema with each body, and each compressed body, cut to its first 250
+#                 bytes (a size study from before bodies were stored compressed)
 #   drop:A,B      isac's schema without the named indexes (e.g. drop:objects_modified), to see
 #                 what each index costs the import
 #   nofk          isac's schema with foreign-key enforcement off (the same constraints declared)
