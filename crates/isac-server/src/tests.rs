@@ -18,22 +18,27 @@ use crate::{AppState, Config, RouteInfo, auth};
 
 const PASSWORD: &str = "correct horse battery";
 
-pub(crate) async fn stores() -> Vec<(&'static str, Store)> {
-    let mut out = Vec::new();
+/// A fresh store on every configured backend: SQLite in a temporary directory, and PostgreSQL in
+/// a schema of its own when `ISAC_TEST_DATABASE_URL` is set. Iterate over it; the directory and
+/// the schema are removed when the iteration ends, also when a test body panics.
+pub(crate) async fn stores() -> TestStores {
+    let mut items = Vec::new();
     let dir = std::env::temp_dir().join(format!(
         "isac-srv-{}",
         hex::encode(rand::thread_rng().r#gen::<[u8; 8]>())
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    out.push((
+    let mut cleanup = Cleanup { dir, schema: None };
+    items.push((
         "sqlite",
-        Store::open(&Location::SqliteFile(dir.join("isac.db")))
+        Store::open(&Location::SqliteFile(cleanup.dir.join("isac.db")))
             .await
             .expect("sqlite"),
     ));
     if let Ok(url) = std::env::var("ISAC_TEST_DATABASE_URL") {
         let schema = format!("srv_{}", hex::encode(rand::thread_rng().r#gen::<[u8; 6]>()));
-        out.push((
+        cleanup.schema = Some((url.clone(), schema.clone()));
+        items.push((
             "postgres",
             Store::open(&Location::Postgres {
                 url,
@@ -43,7 +48,63 @@ pub(crate) async fn stores() -> Vec<(&'static str, Store)> {
             .expect("postgres"),
         ));
     }
-    out
+    TestStores {
+        items: items.into_iter(),
+        _cleanup: cleanup,
+    }
+}
+
+/// The stores of one test, see [`stores`].
+pub(crate) struct TestStores {
+    items: std::vec::IntoIter<(&'static str, Store)>,
+    /// Held for its `Drop`.
+    _cleanup: Cleanup,
+}
+
+impl Iterator for TestStores {
+    type Item = (&'static str, Store);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.items.next()
+    }
+}
+
+/// Removes a test's SQLite directory and drops its PostgreSQL schema.
+struct Cleanup {
+    dir: std::path::PathBuf,
+    /// The URL and the schema.
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let Some((url, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop may run inside the test's runtime, which cannot be blocked on; a thread with a
+        // runtime of its own can.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::{Connection, Executor};
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                let mut conn = sqlx::AnyConnection::connect(&url).await.ok()?;
+                conn.execute("SET lock_timeout = '10s'").await.ok()?;
+                conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop a test schema; drop the srv_* schemas by hand");
+        }
+    }
 }
 
 pub(crate) fn cli() -> AuditEntry {
