@@ -139,9 +139,10 @@ impl Store {
     /// timeout per statement) for the load's commits. That is why the switch is made only when
     /// the file is not open elsewhere (SQLite refuses to leave the WAL otherwise, and the store
     /// then opens as [`Store::open`] would; a store of the same process closed just before may
-    /// still count as open, as its connections close on their own threads), and why a caller that reads through this store
-    /// while a write transaction is open must not use it: such a read would wait for the very
-    /// transaction it holds up. On PostgreSQL this is [`Store::open`].
+    /// still count as open, as its connections close on their own threads), and why a caller
+    /// that reads through this store while a write transaction is open must not use it: such a
+    /// read would wait for the very transaction it holds up. On PostgreSQL this is
+    /// [`Store::open`].
     pub async fn open_for_load(location: &Location) -> Result<Store> {
         Store::open_as(location, true).await
     }
