@@ -31,7 +31,7 @@ const FORMAT_DICT_1: u8 = 1;
 const DICT_1: &[u8] = include_bytes!("stix-body-1.dict");
 
 /// zstd level. -1, the first of the fast levels, leaves literals uncompressed: bodies come out
-/// about 15% larger than at level 1 (333 bytes against 288 for the benchmark's 715-byte average)
+/// about 15% larger than at level 1 (335 bytes against 288 for the benchmark's 715-byte average)
 /// but take about half the CPU, and CPU is what a bulk import on two cores runs short of
 /// (docs/BENCHMARKS.md, "Bodies stored compressed; a rollback journal for loads"). The level is
 /// the writer's choice alone: any level decodes with the same dictionary.
