@@ -163,27 +163,33 @@ fn report(source: &str, problems: &[String], bar: &ProgressBar) {
     }
 }
 
-/// Whether `isac import` of `paths` may open the store for a bulk load
-/// ([`isac_store::Store::open_for_load`]): only when it imports STIX alone. A MISP event is
-/// checked against what the store holds through a read while the import's transaction is open
-/// (`Importer::drop_stored_in_same_second`), and under a rollback journal that read would wait
-/// for the transaction it holds up.
-pub fn may_load(paths: &[PathBuf]) -> Result<bool> {
-    let mut stix_only = true;
-    for p in paths {
-        stix_only &= classify(p)?
-            .iter()
-            .all(|i| matches!(i, Input::Bundle(_) | Input::Object(_)));
+/// The inputs of one `isac import`, each path classified once (a directory walked, a file's head
+/// read) before the store is opened.
+pub struct Inputs(Vec<Input>);
+
+impl Inputs {
+    pub fn classify(paths: &[PathBuf]) -> Result<Inputs> {
+        let mut inputs = Vec::new();
+        for p in paths {
+            inputs.extend(classify(p)?);
+        }
+        Ok(Inputs(inputs))
     }
-    Ok(stix_only)
+
+    /// Whether the import may open the store for a bulk load
+    /// ([`isac_store::Store::open_for_load`]): only when it imports STIX alone. A MISP event is
+    /// checked against what the store holds through a read while the import's transaction is
+    /// open (`Importer::drop_stored_in_same_second`), and under a rollback journal that read
+    /// would wait for the transaction it holds up.
+    pub fn may_load(&self) -> bool {
+        self.0
+            .iter()
+            .all(|i| matches!(i, Input::Bundle(_) | Input::Object(_)))
+    }
 }
 
 /// `isac import PATH...`.
-pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Result<ImportTotals> {
-    let mut inputs = Vec::new();
-    for p in paths {
-        inputs.extend(classify(p)?);
-    }
+pub async fn import(store: &Store, importer: &Importer, inputs: Inputs) -> Result<ImportTotals> {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {pos} objects ({per_sec}) {msg}")
@@ -195,7 +201,7 @@ pub async fn import(store: &Store, importer: &Importer, paths: &[PathBuf]) -> Re
     // far fewer rewrites of the id indexes than a commit per unit. A failure part-way loses
     // only the uncommitted units, which re-running the import stores.
     let mut session = store.import_session(IMPORT_COMMIT_OBJECTS);
-    for input in inputs {
+    for input in inputs.0 {
         match input {
             Input::Bundle(path) => {
                 import_bundle(&mut session, importer, &path, &bar, &mut totals).await?

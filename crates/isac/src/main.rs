@@ -251,13 +251,14 @@ async fn run(command: Command, l: Locale) -> Result<ExitCode> {
             let tlp =
                 isac_model::Tlp::parse_loose(&tlp).map_err(|e| anyhow::anyhow!("--tlp: {e}"))?;
             let file = FileConfig::load(&storage)?;
-            let store = open_as(&storage, &file, exchange::may_load(&paths)?).await?;
+            let inputs = exchange::Inputs::classify(&paths)?;
+            let store = open_as(&storage, &file, inputs.may_load()).await?;
             let imported = async {
                 let importer =
                     exchange::importer(&store, owner.as_deref(), as_user.as_deref(), tlp)
                         .await?
                         .in_locale(l);
-                exchange::import(&store, &importer, &paths).await
+                exchange::import(&store, &importer, inputs).await
             }
             .await;
             store.close().await;
