@@ -526,7 +526,7 @@ async fn write(
     demote: &[i64],
 ) -> Result<()> {
     // The old latest versions stop being the latest before any new one is inserted: at most one
-    // latest version per id is a unique index.
+    // latest version per id (a unique index on PostgreSQL; `Store::integrity_check` on both).
     for chunk in demote.chunks(LOOKUP_IDS) {
         let text = format!(
             "UPDATE objects SET is_latest = 0 WHERE {}",

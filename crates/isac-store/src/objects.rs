@@ -26,7 +26,10 @@ pub(crate) const BY_ID_BATCH: usize = 500;
 /// nothing, but keeps SQLite, which has no statistics to go by, from walking every latest
 /// version through the `(is_latest, ...)` indexes instead of looking each id up: 0.1 to 0.2 s a
 /// query at 200,000 objects instead of a millisecond. PostgreSQL, with statistics, looks the ids
-/// up either way.
+/// up either way. Every query that selects by id and asks for the latest version writes
+/// `is_latest` this way (`+t.is_latest`, `+o.is_latest`): on SQLite no index has both since the
+/// one-latest index was dropped (migration 0009), and the id's unique `(stix_id, modified)` index
+/// is the one to use. `tests::plans` checks their plans.
 const LATEST_BY_ID: &str = "+o.is_latest = 1";
 /// The most connections [`Store::connections`] returns in one call.
 pub const CONNECTIONS_MAX: usize = 1_000;
@@ -147,7 +150,7 @@ pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
 pub(crate) fn push_scope(q: &mut Sql, s: &ReadScope) {
     q.push("(");
     push_base_scope(q, s, "o");
-    q.push(" AND (o.stix_type NOT IN ('relationship', 'sighting') OR NOT EXISTS (SELECT 1 FROM object_ends e WHERE e.object_pk = o.pk AND NOT EXISTS (SELECT 1 FROM objects t WHERE t.stix_id = e.ref_id AND t.is_latest = 1 AND ");
+    q.push(" AND (o.stix_type NOT IN ('relationship', 'sighting') OR NOT EXISTS (SELECT 1 FROM object_ends e WHERE e.object_pk = o.pk AND NOT EXISTS (SELECT 1 FROM objects t WHERE t.stix_id = e.ref_id AND +t.is_latest = 1 AND ");
     push_base_scope(q, s, "t");
     q.push(") AND NOT EXISTS (SELECT 1 FROM orgs g WHERE e.ref_id = 'identity--' || g.id AND ");
     push_identity_scope(q, s);
@@ -245,7 +248,7 @@ fn push_filter(q: &mut Sql, f: &ObjectFilter, s: &ReadScope) {
         if isac_stix::syntax::parse_identifier(&v).is_some() {
             q.push(" AND EXISTS (SELECT 1 FROM objects o WHERE o.stix_id = ")
                 .text(v)
-                .push(" AND o.is_latest = 1 AND ");
+                .push(" AND +o.is_latest = 1 AND ");
             push_scope(q, s);
             q.push(")");
         }
@@ -433,12 +436,11 @@ async fn latest_in(
     conn: &mut AnyConnection,
     stix_id: &str,
 ) -> Result<Option<(i64, String, Access)>> {
-    let r = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM objects o WHERE o.stix_id = $1 AND o.is_latest = 1"
-    ))
-    .bind(stix_id.to_owned())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let mut q = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM objects o WHERE o.stix_id = "
+    ));
+    q.text(stix_id).push(" AND +o.is_latest = 1");
+    let r = q.query().fetch_optional(&mut *conn).await?;
     let Some(r) = r else { return Ok(None) };
     let mut o = row(&r)?;
     let rec = sqlx::query("SELECT kind, ref_id FROM object_recipients WHERE object_pk = $1")
@@ -508,8 +510,8 @@ impl Store {
             )));
         }
         let date_added = next_date_added(&mut tx).await?;
-        // The old version stops being the latest first: at most one latest version per id is a
-        // unique index.
+        // The old version stops being the latest first: at most one latest version per id (a
+        // unique index on PostgreSQL; `Store::integrity_check` on both).
         sqlx::query("UPDATE objects SET is_latest = 0 WHERE pk = $1")
             .bind(old_pk)
             .execute(&mut *tx)
@@ -722,7 +724,7 @@ impl Store {
         let mut q = Sql::new(&format!(
             "SELECT {COLUMNS} FROM objects o WHERE o.stix_id = "
         ));
-        q.text(stix_id).push(" AND o.is_latest = 1 AND ");
+        q.text(stix_id).push(" AND +o.is_latest = 1 AND ");
         push_scope(&mut q, &scope);
         let rows = q.query().fetch_all(&self.read).await?;
         let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;

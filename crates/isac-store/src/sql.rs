@@ -11,7 +11,7 @@ pub(crate) enum Val {
     Int(i64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Sql {
     text: String,
     binds: Vec<Val>,
@@ -62,6 +62,18 @@ impl Sql {
         self
     }
 
+    /// The statement as built.
+    #[cfg(test)]
+    pub fn sql(&self) -> &str {
+        &self.text
+    }
+
+    /// Its binds, in placeholder order.
+    #[cfg(test)]
+    pub fn binds(&self) -> &[Val] {
+        &self.binds
+    }
+
     fn placeholder(&mut self) -> &mut Sql {
         use std::fmt::Write;
         let _ = write!(self.text, "${}", self.binds.len());
@@ -69,6 +81,8 @@ impl Sql {
     }
 
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        #[cfg(test)]
+        recorder::record(self);
         let mut q = sqlx::query(&self.text);
         for b in &self.binds {
             q = match b {
@@ -77,5 +91,36 @@ impl Sql {
             };
         }
         q
+    }
+}
+
+/// Test builds only: the statements built on this thread while recording, for checking their
+/// plans (`tests::plans`). Per thread, so that only the recording test's statements are kept.
+#[cfg(test)]
+pub(crate) mod recorder {
+    use std::cell::RefCell;
+
+    use super::Sql;
+
+    thread_local! {
+        static RECORDED: RefCell<Option<Vec<Sql>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn record(s: &Sql) {
+        RECORDED.with(|r| {
+            if let Some(v) = r.borrow_mut().as_mut() {
+                v.push(s.clone());
+            }
+        });
+    }
+
+    /// Starts recording on this thread.
+    pub(crate) fn start() {
+        RECORDED.with(|r| *r.borrow_mut() = Some(Vec::new()));
+    }
+
+    /// Stops recording and returns what was recorded, as statements with their binds.
+    pub(crate) fn take() -> Vec<Sql> {
+        RECORDED.with(|r| r.borrow_mut().take()).unwrap_or_default()
     }
 }

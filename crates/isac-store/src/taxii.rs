@@ -109,16 +109,19 @@ fn push_in(q: &mut Sql, column: &str, values: &[String]) {
     q.push(")");
 }
 
-fn push_versions(q: &mut Sql, versions: &[VersionSel]) {
-    if versions.is_empty() {
-        q.push(" AND o.is_latest = 1");
+/// The version selection of a TAXII query. `by_id`: the query also selects ids, so the latest
+/// version is asked for as `+o.is_latest` and SQLite looks the ids up (`objects::LATEST_BY_ID`).
+fn push_versions(q: &mut Sql, versions: &[VersionSel], by_id: bool) {
+    let latest = if by_id {
+        "+o.is_latest = 1"
+    } else {
+        "o.is_latest = 1"
+    };
+    if versions.is_empty() || versions == [VersionSel::Last] {
+        q.push(" AND ").push(latest);
         return;
     }
     if versions.contains(&VersionSel::All) {
-        return;
-    }
-    if versions == [VersionSel::Last] {
-        q.push(" AND o.is_latest = 1");
         return;
     }
     q.push(" AND (");
@@ -128,7 +131,7 @@ fn push_versions(q: &mut Sql, versions: &[VersionSel]) {
         }
         match v {
             VersionSel::Last => {
-                q.push("o.is_latest = 1");
+                q.push(latest);
             }
             VersionSel::First => {
                 q.push("NOT EXISTS (SELECT 1 FROM objects f WHERE f.stix_id = o.stix_id AND f.modified < o.modified)");
@@ -146,7 +149,7 @@ fn push_versions(q: &mut Sql, versions: &[VersionSel]) {
 /// its page position.
 fn push_query(s: &mut Sql, viewer: &Viewer, q: &TaxiiQuery) {
     push_scope(s, &ReadScope::for_viewer(viewer));
-    push_versions(s, &q.versions);
+    push_versions(s, &q.versions, q.stix_id.is_some() || !q.ids.is_empty());
     if let Some(id) = &q.stix_id {
         s.push(" AND o.stix_id = ").text(id.clone());
     }
@@ -263,7 +266,7 @@ impl Store {
             }
             s.push(" FROM objects o WHERE ");
             push_scope(&mut s, &scope);
-            push_versions(&mut s, &[]);
+            push_versions(&mut s, &[], false);
             let r = s.query().fetch_one(&self.read).await?;
             for (n, (i, _)) in wide.iter().enumerate() {
                 out[*i] = (r.try_get(2 * n)?, r.try_get(2 * n + 1)?);
@@ -272,7 +275,7 @@ impl Store {
         for (i, q) in narrow {
             let mut s = Sql::new("SELECT COUNT(*), MAX(o.date_added) FROM objects o WHERE ");
             push_scope(&mut s, &scope);
-            push_versions(&mut s, &[]);
+            push_versions(&mut s, &[], false);
             if let Some(t) = q.tlp {
                 s.push(" AND o.tlp = ").text(t.as_str());
             }

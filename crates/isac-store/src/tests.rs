@@ -7,6 +7,7 @@ mod directory;
 mod import;
 mod input;
 mod objects;
+mod plans;
 mod sessions;
 mod tlp;
 

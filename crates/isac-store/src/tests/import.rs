@@ -8,7 +8,7 @@ use isac_model::Tlp;
 use isac_policy::{can_read, can_read_connecting};
 
 use super::*;
-use crate::{AuditRecord, IMPORT_OBJECTS_MAX, ImportOutcome, OnRefusal, Outcome};
+use crate::{AuditRecord, Backend, IMPORT_OBJECTS_MAX, ImportOutcome, OnRefusal, Outcome};
 
 /// What the suite expects of the latest version of each id.
 #[derive(Default)]
@@ -56,6 +56,7 @@ impl Model {
 /// Every viewer of the community sees, through the listing and through single reads, exactly
 /// what the policy allows on the model; the latest version is the model's.
 async fn check_reads(store: &Store, c: &Community, model: &Model) {
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
     for user in [
         &c.analyst,
         &c.member_analyst,
@@ -415,6 +416,47 @@ async fn import_stores_later_and_earlier_versions() {
                     .unwrap();
             assert_eq!(n, 1, "one latest version per id");
             check_reads(&store, &c, &model).await;
+        },
+    )
+    .await;
+}
+
+/// No index keeps a second latest version of an id out of a SQLite store (migration 0009);
+/// `integrity_check` finds one. PostgreSQL's unique index refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrity_check_finds_two_latest_versions() {
+    each_backend(
+        "integrity_check_finds_two_latest_versions",
+        |store| async move {
+            let c = community(&store).await;
+            let id = stix_id("indicator", 7);
+            let a = access(Tlp::Green, &c.operator, &c.analyst);
+            let versions = [
+                new_object(&id, &stix_time(100), a.clone()),
+                new_object(&id, &stix_time(200), a),
+            ];
+            store
+                .import(&versions, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            assert_eq!(store.integrity_check().await.unwrap(), "ok");
+            let both = sqlx::query("UPDATE objects SET is_latest = 1 WHERE stix_id = $1")
+                .bind(id.clone())
+                .execute(&store.write)
+                .await;
+            match store.backend {
+                Backend::Sqlite => {
+                    both.unwrap();
+                    assert_eq!(
+                        store.integrity_check().await.unwrap(),
+                        format!("more than one latest version of {id}")
+                    );
+                }
+                Backend::Postgres => {
+                    assert!(both.is_err(), "the unique index refuses a second latest");
+                    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+                }
+            }
         },
     )
     .await;

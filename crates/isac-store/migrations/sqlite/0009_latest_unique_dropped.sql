@@ -1,0 +1,16 @@
+-- SQLite only: the unique partial index `objects_one_latest (stix_id) WHERE is_latest = 1` goes.
+--
+-- It was a second B-tree keyed by the random 46-byte STIX id, so every stored version cost a
+-- random descent and insert into it; `isac import` of 100k objects ran 10–13% faster without it
+-- (docs/BENCHMARKS.md, "The one-latest index dropped on SQLite"). What it guarded stays true
+-- without it, because on SQLite every write is a transaction of the single writer connection
+-- that reads the latest version of each id it writes and then demotes it before inserting a new
+-- one (`Store::insert_objects`, `insert_version`, `import`, `delete_object_versions`), and
+-- SQLite's transactions are serialisable: a writer of another process that read before this
+-- one committed cannot commit on what it read (SQLITE_BUSY_SNAPSHOT). `Store::integrity_check`
+-- reports any id with two latest versions, and the store's tests run it after their writes.
+--
+-- Lookups of the latest version by id use the unique `(stix_id, modified)` index instead, which
+-- an id's few versions make as direct. PostgreSQL keeps the index: its writers are connections
+-- of a pool, serialised by an advisory lock, and its bulk import is not held to SQLite's rate.
+DROP INDEX objects_one_latest;
