@@ -128,6 +128,55 @@ fn check_unit(batch: &[NewObject]) -> Result<()> {
     Ok(())
 }
 
+/// What the foreign keys of `objects` would check, for a store whose writer does not check them
+/// (a load, [`crate::Store::open_for_load`]): every owner is an org and every author a user.
+/// The unit's other rows refer to versions it inserts itself. A failure is
+/// [`StoreError::Invalid`] before anything is written, as the foreign keys' would be.
+async fn check_references(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    batch: &[NewObject],
+) -> Result<()> {
+    let owners: BTreeSet<&str> = batch.iter().map(|o| o.access.owner_org.as_str()).collect();
+    let authors: BTreeSet<&str> = batch.iter().map(|o| o.access.author.as_str()).collect();
+    for (table, ids, what) in [("orgs", owners, "owner"), ("users", authors, "author")] {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(LOOKUP_IDS) {
+            let text = format!(
+                "SELECT id FROM {table} WHERE {}",
+                in_list(backend, "id", chunk.len())
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&text);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            let found: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
+            if let Some(missing) = chunk.iter().find(|id| !found.contains(**id)) {
+                let i = batch
+                    .iter()
+                    .position(|o| {
+                        let of = if table == "orgs" {
+                            &o.access.owner_org
+                        } else {
+                            &o.access.author
+                        };
+                        of == missing
+                    })
+                    .unwrap_or(0);
+                let shown: String = missing
+                    .chars()
+                    .take(100)
+                    .filter(|c| !c.is_control())
+                    .collect();
+                return Err(StoreError::Invalid(format!(
+                    "object {i}: its {what} `{shown}` is not in this store"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where the latest version of an id is while a unit is planned.
 #[derive(Debug, Clone, Copy)]
 enum Holder {
@@ -414,6 +463,22 @@ async fn insert_rows<T>(
     Ok(())
 }
 
+/// How an import's multi-row statements begin. On SQLite, `OR FAIL`: a statement that fails a
+/// constraint stops where it is, keeping its earlier rows, instead of undoing them. Nothing is
+/// lost by that, because a failed statement fails its unit and the [`ImportSession`] then rolls
+/// back the whole open transaction. What it saves: a statement that may have to undo its own
+/// rows makes SQLite copy every page it changes into a statement journal first, and the rows
+/// of an import land on pages spread over the id and value indexes, so that copy was a tenth of
+/// the writer's time at 1M objects (docs/BENCHMARKS.md, "No statement journal for loads").
+/// Foreign keys also make SQLite keep that journal, which is why loads check their references
+/// themselves ([`check_references`]).
+fn insert_into(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "INSERT OR FAIL INTO",
+        Backend::Postgres => "INSERT INTO",
+    }
+}
+
 /// The objects columns an import writes, after `pk`.
 const OBJECT_COLUMNS: &str = "stix_id, stix_type, modified, date_added, owner_org, author, tlp, \
                               revoked, is_latest, title, body, body_z";
@@ -452,7 +517,10 @@ async fn insert_objects_sqlite(
         .await?;
     let first_pk = last.map_or(1, |(pk,)| pk + 1);
     const COLS: usize = 13;
-    let prefix = format!("INSERT INTO objects (pk, {OBJECT_COLUMNS}) VALUES");
+    let prefix = format!(
+        "{} objects (pk, {OBJECT_COLUMNS}) VALUES",
+        insert_into(Backend::Sqlite)
+    );
     let mut at = 0usize;
     for chunk in rows.chunks(BINDS_MAX / COLS) {
         let text = values_sql(Backend::Sqlite, &prefix, COLS, chunk.len(), "");
@@ -475,7 +543,7 @@ async fn insert_objects_returning(
     first: i64,
 ) -> Result<Vec<i64>> {
     const COLS: usize = 12;
-    let prefix = format!("INSERT INTO objects ({OBJECT_COLUMNS}) VALUES");
+    let prefix = format!("{} objects ({OBJECT_COLUMNS}) VALUES", insert_into(backend));
     let mut pks: Vec<i64> = Vec::with_capacity(rows.len());
     let mut at = 0usize;
     for chunk in rows.chunks(BINDS_MAX / COLS) {
@@ -528,8 +596,12 @@ async fn write(
     // The old latest versions stop being the latest before any new one is inserted: at most one
     // latest version per id (a unique index on PostgreSQL; `Store::integrity_check` on both).
     for chunk in demote.chunks(LOOKUP_IDS) {
+        let update = match backend {
+            Backend::Sqlite => "UPDATE OR FAIL",
+            Backend::Postgres => "UPDATE",
+        };
         let text = format!(
-            "UPDATE objects SET is_latest = 0 WHERE {}",
+            "{update} objects SET is_latest = 0 WHERE {}",
             in_list(backend, "pk", chunk.len())
         );
         let mut q = sqlx::query(&text);
@@ -563,7 +635,10 @@ async fn write(
     insert_rows(
         conn,
         backend,
-        "INSERT INTO object_recipients (object_pk, kind, ref_id) VALUES",
+        &format!(
+            "{} object_recipients (object_pk, kind, ref_id) VALUES",
+            insert_into(backend)
+        ),
         3,
         &audience,
         |q, (pk, kind, id)| q.bind(*pk).bind(*kind).bind(*id),
@@ -572,7 +647,10 @@ async fn write(
     insert_rows(
         conn,
         backend,
-        "INSERT INTO object_values (value, object_pk) VALUES",
+        &format!(
+            "{} object_values (value, object_pk) VALUES",
+            insert_into(backend)
+        ),
         2,
         &found,
         |q, (v, pk)| q.bind(v.as_str()).bind(*pk),
@@ -581,7 +659,10 @@ async fn write(
     insert_rows(
         conn,
         backend,
-        "INSERT INTO object_ends (object_pk, ref_id) VALUES",
+        &format!(
+            "{} object_ends (object_pk, ref_id) VALUES",
+            insert_into(backend)
+        ),
         2,
         &ends,
         |q, (pk, id)| q.bind(*pk).bind(id.as_str()),
@@ -699,7 +780,11 @@ impl ImportSession {
     {
         check_unit(batch)?;
         let backend = self.store.backend;
+        let loading = self.store.loading;
         let tx = self.transaction().await?;
+        if loading {
+            check_references(tx, backend, batch).await?;
+        }
         match import_unit(tx, backend, batch, on_refusal, &mut check, audit).await {
             Ok(outcome) => {
                 self.pending += batch.len();

@@ -141,8 +141,17 @@ impl Store {
     /// then opens as [`Store::open`] would; a store of the same process closed just before may
     /// still count as open, as its connections close on their own threads), and why a caller
     /// that reads through this store while a write transaction is open must not use it: such a
-    /// read would wait for the very transaction it holds up. On PostgreSQL this is
-    /// [`Store::open`].
+    /// read would wait for the very transaction it holds up.
+    ///
+    /// With the rollback journal, the writer also stops checking foreign keys. A multi-row
+    /// statement on a table with foreign keys makes SQLite copy every page it changes into a
+    /// statement journal first, so that it can undo the statement alone; the rows of a load land
+    /// on pages spread over the id and value indexes, and without that copy and the checks a
+    /// load of 1M objects takes about 15% less time (docs/BENCHMARKS.md, "No statement
+    /// journal for loads"). What the checks guarded, an import checks itself: each unit's owners
+    /// and authors exist, and its other rows refer to the versions it inserts. A loading store is
+    /// for imports ([`crate::ImportSession`]); other writes through it are not checked against
+    /// the foreign keys. On PostgreSQL this is [`Store::open`].
     pub async fn open_for_load(location: &Location) -> Result<Store> {
         Store::open_as(location, true).await
     }
@@ -154,6 +163,11 @@ impl Store {
             Location::Postgres { url, schema } => Store::open_postgres(url, schema.clone()).await?,
         };
         store.migrate().await?;
+        if store.loading {
+            // See `open_for_load`. A pooled connection opened later (should the pool replace
+            // this one) checks foreign keys again: slower, never less checked.
+            store.write.execute("PRAGMA foreign_keys=OFF").await?;
+        }
         Ok(store)
     }
 

@@ -919,6 +919,14 @@ async fn a_status_commits_with_the_objects_it_reports() {
     .await;
 }
 
+async fn foreign_keys(pool: &sqlx::AnyPool) -> i64 {
+    let (on,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    on
+}
+
 async fn journal_mode(store: &Store) -> String {
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
         .fetch_one(&store.read)
@@ -944,7 +952,34 @@ async fn a_load_takes_the_file_only_when_it_is_alone() {
             assert_eq!(journal_mode(&load).await, "delete");
         }
         let c = community(&load).await;
+        // The writer of a load leaves foreign keys to the import (`check_references`).
+        if sqlite {
+            assert_eq!(foreign_keys(&load.write).await, 0);
+        }
         let mut session = load.import_session(30);
+        for (broken, what) in [(1, "owner `no-such-org`"), (0, "author `no-such-user`")] {
+            let mut u = unit(&c, 600, 2);
+            if what.starts_with("owner") {
+                u[broken].access.owner_org = "no-such-org".into();
+            } else {
+                u[broken].access.author = "no-such-user".into();
+            }
+            match session
+                .import(&u, OnRefusal::RefuseUnit, allow, audit())
+                .await
+            {
+                Err(StoreError::Invalid(m)) => {
+                    if sqlite {
+                        assert!(
+                            m.contains(what) && m.starts_with(&format!("object {broken}")),
+                            "{m}"
+                        );
+                    }
+                }
+                other => panic!("{}: {other:?}", db.name),
+            }
+            assert_eq!(session.pending(), 0);
+        }
         let o = stored(&mut session, &unit(&c, 0, 40)).await;
         assert_eq!((o.applied, o.created), (true, 41));
         session.finish().await.unwrap();
@@ -953,6 +988,12 @@ async fn a_load_takes_the_file_only_when_it_is_alone() {
         let after = Store::open(&db.location).await.unwrap();
         if sqlite {
             assert_eq!(journal_mode(&after).await, "wal", "switched back on close");
+            assert_eq!(foreign_keys(&after.write).await, 1);
+            let broken = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&after.read)
+                .await
+                .unwrap();
+            assert_eq!(broken.len(), 0, "rows breaking a foreign key");
         }
         let viewer = viewer_of(&after, &c.analyst.id).await;
         let got = after
