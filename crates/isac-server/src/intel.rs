@@ -1106,7 +1106,7 @@ pub fn prepare_ingest(
 /// version, and a copy's content would not be the directory's.
 pub fn is_published_id(dir: &Directory, id: &str) -> bool {
     id == isac_stix::audience::EXTENSION_ID
-        || isac_stix::tlp::canonical_for_id(id).is_some()
+        || isac_stix::tlp::is_canonical_id(id)
         || id
             .strip_prefix("identity--")
             .is_some_and(|org| dir.org(org).is_some())

@@ -79,6 +79,13 @@ pub fn all_definitions() -> Vec<Map<String, Value>> {
     all
 }
 
+/// Whether `id` is the id of a predefined TLP marking definition (1.0 or 2.0): that
+/// [`canonical_for_id`] has an object for it, without building the object.
+pub fn is_canonical_id(id: &str) -> bool {
+    V1.iter().any(|(_, i, _)| *i == id)
+        || Tlp::ALL.iter().any(|t| t.marking_id_v2() == id)
+}
+
 /// The canonical object behind a TLP marking-definition id (1.0 or 2.0).
 pub fn canonical_for_id(id: &str) -> Option<Map<String, Value>> {
     if let Some((t, _, _)) = V1.iter().find(|(_, i, _)| *i == id) {
@@ -335,7 +342,7 @@ pub fn mark_tlp(object: &mut Map<String, Value>, tlp: Tlp, declared: &DeclaredTl
     let level = |v: &Value| v.as_str().and_then(|id| declared.level(id)?.ok());
     if refs
         .iter()
-        .any(|r| level(r) == Some(tlp) && r.as_str().and_then(canonical_for_id).is_some())
+        .any(|r| level(r) == Some(tlp) && r.as_str().is_some_and(is_canonical_id))
     {
         return;
     }

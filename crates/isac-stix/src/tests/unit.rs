@@ -121,6 +121,18 @@ fn tlp_definitions_are_canonical_and_valid() {
         assert!(is_valid(&validate(&d)), "{d:?}: {:?}", validate(&d));
         let id = d["id"].as_str().unwrap();
         assert!(Tlp::from_marking_id(id).is_some());
+        assert!(tlp::is_canonical_id(id));
+        assert_eq!(tlp::canonical_for_id(id).as_ref(), Some(&d));
+    }
+    for other in [
+        "",
+        "marking-definition--",
+        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41dA",
+        "indicator--34098fce-860f-48ae-8e50-ebd3cc5e41da",
+        tlp::TLP2_CREATED_BY,
+    ] {
+        assert!(!tlp::is_canonical_id(other), "{other}");
+        assert_eq!(tlp::canonical_for_id(other), None);
     }
     assert_eq!(tlp::all_definitions().len(), 9);
     let mut fake = tlp::marking_definition(Tlp::Red);
