@@ -309,6 +309,11 @@ impl Importer {
                 audit,
             )
             .await?;
+        // Freeing a large unit's objects (bodies, values, audiences) took a few percent of the
+        // thread that feeds the store's writer, which waits meanwhile: it is done elsewhere.
+        if news.len() >= 1_000 {
+            tokio::task::spawn_blocking(move || drop(news));
+        }
         if !outcome.applied {
             totals.refused_units += 1;
             return Ok(outcome

@@ -82,8 +82,7 @@ pub fn all_definitions() -> Vec<Map<String, Value>> {
 /// Whether `id` is the id of a predefined TLP marking definition (1.0 or 2.0): that
 /// [`canonical_for_id`] has an object for it, without building the object.
 pub fn is_canonical_id(id: &str) -> bool {
-    V1.iter().any(|(_, i, _)| *i == id)
-        || Tlp::ALL.iter().any(|t| t.marking_id_v2() == id)
+    V1.iter().any(|(_, i, _)| *i == id) || Tlp::ALL.iter().any(|t| t.marking_id_v2() == id)
 }
 
 /// The canonical object behind a TLP marking-definition id (1.0 or 2.0).
