@@ -469,7 +469,8 @@ async fn insert_rows<T>(
 /// back the whole open transaction. What it saves: a statement that may have to undo its own
 /// rows makes SQLite copy every page it changes into a statement journal first, and the rows
 /// of an import land on pages spread over the id and value indexes, so that copy was a tenth of
-/// the writer's time at 1M objects (docs/BENCHMARKS.md, "No statement journal for loads").
+/// the writer's time at 1M objects (docs/BENCHMARKS.md, "The one-latest index dropped on
+/// SQLite; no statement journal for loads").
 /// Foreign keys also make SQLite keep that journal, which is why loads check their references
 /// themselves ([`check_references`]).
 fn insert_into(backend: Backend) -> &'static str {

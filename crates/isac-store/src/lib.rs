@@ -147,11 +147,12 @@ impl Store {
     /// statement on a table with foreign keys makes SQLite copy every page it changes into a
     /// statement journal first, so that it can undo the statement alone; the rows of a load land
     /// on pages spread over the id and value indexes, and without that copy and the checks a
-    /// load of 1M objects takes about 15% less time (docs/BENCHMARKS.md, "No statement
-    /// journal for loads"). What the checks guarded, an import checks itself: each unit's owners
-    /// and authors exist, and its other rows refer to the versions it inserts. A loading store is
-    /// for imports ([`crate::ImportSession`]); other writes through it are not checked against
-    /// the foreign keys. On PostgreSQL this is [`Store::open`].
+    /// load of 1M objects takes about 15% less time (docs/BENCHMARKS.md, "The one-latest index
+    /// dropped on SQLite; no statement journal for loads"). What the checks guarded, an import
+    /// checks itself: each unit's owners and authors exist, and its other rows refer to the
+    /// versions it inserts. A loading store is for imports ([`crate::ImportSession`]); other
+    /// writes through it are not checked against the foreign keys. On PostgreSQL this is
+    /// [`Store::open`].
     pub async fn open_for_load(location: &Location) -> Result<Store> {
         Store::open_as(location, true).await
     }
