@@ -94,6 +94,20 @@ impl Drop for Cleanup {
                 sqlx::any::install_default_drivers();
                 let mut conn = sqlx::AnyConnection::connect(&url).await.ok()?;
                 conn.execute("SET lock_timeout = '10s'").await.ok()?;
+                // A connection of the test's pool may still hold locks in the schema: a write
+                // the test made fail leaves its transaction open until the pool's task that
+                // returns the connection sends the rollback, and this thread blocks the test's
+                // runtime, so that task cannot run. The test is over; its sessions end here.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(l.pid) FROM pg_locks l \
+                     JOIN pg_class c ON c.oid = l.relation \
+                     JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = $1 AND l.pid <> pg_backend_pid() GROUP BY l.pid",
+                )
+                .bind(&schema)
+                .execute(&mut conn)
+                .await
+                .ok()?;
                 conn.execute(format!("DROP SCHEMA IF EXISTS {schema} CASCADE").as_str())
                     .await
                     .ok()?;
