@@ -137,10 +137,19 @@ async fn check_references(
     backend: Backend,
     batch: &[NewObject],
 ) -> Result<()> {
-    let owners: BTreeSet<&str> = batch.iter().map(|o| o.access.owner_org.as_str()).collect();
-    let authors: BTreeSet<&str> = batch.iter().map(|o| o.access.author.as_str()).collect();
-    for (table, ids, what) in [("orgs", owners, "owner"), ("users", authors, "author")] {
-        let ids: Vec<&str> = ids.into_iter().collect();
+    // (table, what the error calls it, the id a version refers to)
+    type Check = (&'static str, &'static str, fn(&NewObject) -> &str);
+    let checks: [Check; 2] = [
+        ("orgs", "owner", |o| &o.access.owner_org),
+        ("users", "author", |o| &o.access.author),
+    ];
+    for (table, what, of) in checks {
+        let ids: Vec<&str> = batch
+            .iter()
+            .map(of)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         for chunk in ids.chunks(LOOKUP_IDS) {
             let text = format!(
                 "SELECT id FROM {table} WHERE {}",
@@ -152,17 +161,7 @@ async fn check_references(
             }
             let found: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
             if let Some(missing) = chunk.iter().find(|id| !found.contains(**id)) {
-                let i = batch
-                    .iter()
-                    .position(|o| {
-                        let of = if table == "orgs" {
-                            &o.access.owner_org
-                        } else {
-                            &o.access.author
-                        };
-                        of == missing
-                    })
-                    .unwrap_or(0);
+                let i = batch.iter().position(|o| of(o) == *missing).unwrap_or(0);
                 let shown: String = missing
                     .chars()
                     .take(100)
@@ -463,20 +462,20 @@ async fn insert_rows<T>(
     Ok(())
 }
 
-/// How an import's multi-row statements begin. On SQLite, `OR FAIL`: a statement that fails a
-/// constraint stops where it is, keeping its earlier rows, instead of undoing them. Nothing is
-/// lost by that, because a failed statement fails its unit and the [`ImportSession`] then rolls
-/// back the whole open transaction. What it saves: a statement that may have to undo its own
-/// rows makes SQLite copy every page it changes into a statement journal first, and the rows
-/// of an import land on pages spread over the id and value indexes, so that copy was a tenth of
-/// the writer's time at 1M objects (docs/BENCHMARKS.md, "The one-latest index dropped on
-/// SQLite; no statement journal for loads").
-/// Foreign keys also make SQLite keep that journal, which is why loads check their references
-/// themselves ([`check_references`]).
-fn insert_into(backend: Backend) -> &'static str {
+/// The conflict clause of an import's multi-row statements (`INSERT{} INTO`, `UPDATE{}`). On
+/// SQLite, `OR FAIL`: a statement that fails a constraint stops where it is, keeping its earlier
+/// rows, instead of undoing them. Nothing is lost by that, because a failed statement fails its
+/// unit and the [`ImportSession`] then rolls back the whole open transaction. What it saves: a
+/// statement that may have to undo its own rows makes SQLite copy every page it changes into a
+/// statement journal first, and the rows of an import land on pages spread over the id and value
+/// indexes, so that copy was a tenth of the writer's time at 1M objects (docs/BENCHMARKS.md, "The
+/// one-latest index dropped on SQLite; no statement journal for loads"). Foreign keys also make
+/// SQLite keep that journal, which is why loads check their references themselves
+/// ([`check_references`]).
+fn or_fail(backend: Backend) -> &'static str {
     match backend {
-        Backend::Sqlite => "INSERT OR FAIL INTO",
-        Backend::Postgres => "INSERT INTO",
+        Backend::Sqlite => " OR FAIL",
+        Backend::Postgres => "",
     }
 }
 
@@ -519,8 +518,8 @@ async fn insert_objects_sqlite(
     let first_pk = last.map_or(1, |(pk,)| pk + 1);
     const COLS: usize = 13;
     let prefix = format!(
-        "{} objects (pk, {OBJECT_COLUMNS}) VALUES",
-        insert_into(Backend::Sqlite)
+        "INSERT{} INTO objects (pk, {OBJECT_COLUMNS}) VALUES",
+        or_fail(Backend::Sqlite)
     );
     let mut at = 0usize;
     for chunk in rows.chunks(BINDS_MAX / COLS) {
@@ -544,7 +543,10 @@ async fn insert_objects_returning(
     first: i64,
 ) -> Result<Vec<i64>> {
     const COLS: usize = 12;
-    let prefix = format!("{} objects ({OBJECT_COLUMNS}) VALUES", insert_into(backend));
+    let prefix = format!(
+        "INSERT{} INTO objects ({OBJECT_COLUMNS}) VALUES",
+        or_fail(backend)
+    );
     let mut pks: Vec<i64> = Vec::with_capacity(rows.len());
     let mut at = 0usize;
     for chunk in rows.chunks(BINDS_MAX / COLS) {
@@ -597,12 +599,9 @@ async fn write(
     // The old latest versions stop being the latest before any new one is inserted: at most one
     // latest version per id (a unique index on PostgreSQL; `Store::integrity_check` on both).
     for chunk in demote.chunks(LOOKUP_IDS) {
-        let update = match backend {
-            Backend::Sqlite => "UPDATE OR FAIL",
-            Backend::Postgres => "UPDATE",
-        };
         let text = format!(
-            "{update} objects SET is_latest = 0 WHERE {}",
+            "UPDATE{} objects SET is_latest = 0 WHERE {}",
+            or_fail(backend),
             in_list(backend, "pk", chunk.len())
         );
         let mut q = sqlx::query(&text);
@@ -637,8 +636,8 @@ async fn write(
         conn,
         backend,
         &format!(
-            "{} object_recipients (object_pk, kind, ref_id) VALUES",
-            insert_into(backend)
+            "INSERT{} INTO object_recipients (object_pk, kind, ref_id) VALUES",
+            or_fail(backend)
         ),
         3,
         &audience,
@@ -649,8 +648,8 @@ async fn write(
         conn,
         backend,
         &format!(
-            "{} object_values (value, object_pk) VALUES",
-            insert_into(backend)
+            "INSERT{} INTO object_values (value, object_pk) VALUES",
+            or_fail(backend)
         ),
         2,
         &found,
@@ -661,8 +660,8 @@ async fn write(
         conn,
         backend,
         &format!(
-            "{} object_ends (object_pk, ref_id) VALUES",
-            insert_into(backend)
+            "INSERT{} INTO object_ends (object_pk, ref_id) VALUES",
+            or_fail(backend)
         ),
         2,
         &ends,
