@@ -559,7 +559,7 @@ pub fn prepare_new(
     }
     finish(o, &id, &t, tlp, &access, now, true)?;
     let body = Value::Object(input.object);
-    let body_text = body.to_string();
+    let body_text = isac_stix::json_text(&body);
     if body_text.len() > limits::OBJECT_BYTES {
         return Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -758,7 +758,7 @@ pub fn prepare_version(
         false,
     )?;
     let body = Value::Object(o);
-    let body_text = body.to_string();
+    let body_text = isac_stix::json_text(&body);
     if body_text.len() > limits::OBJECT_BYTES {
         return Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
@@ -1064,7 +1064,7 @@ pub fn prepare_ingest(
         );
     }
     let body = Value::Object(o);
-    let body_text = body.to_string();
+    let body_text = isac_stix::json_text(&body);
     if body_text.len() > limits::OBJECT_BYTES {
         return Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,

@@ -121,7 +121,7 @@ impl Bundle {
 
     /// The bundle as JSON text.
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        crate::json_text(&self.to_value())
     }
 }
 
