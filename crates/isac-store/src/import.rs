@@ -151,12 +151,10 @@ async fn check_references(
             .into_iter()
             .collect();
         for chunk in ids.chunks(LOOKUP_IDS) {
-            let text = format!(
-                "SELECT id FROM {table} WHERE {}",
-                in_list(backend, "id", chunk.len())
-            );
+            let (n, binds) = padded(chunk);
+            let text = format!("SELECT id FROM {table} WHERE {}", in_list(backend, "id", n));
             let mut q = sqlx::query_scalar::<_, String>(&text);
-            for id in chunk {
+            for id in binds {
                 q = q.bind(*id);
             }
             let found: HashSet<String> = q.fetch_all(&mut *conn).await?.into_iter().collect();
@@ -261,6 +259,50 @@ fn in_list(backend: Backend, column: &str, n: usize) -> String {
     s
 }
 
+/// Sizes of the import's multi-row statements below their largest. The writer's connection
+/// keeps the statements it has prepared, by text (sqlx's cache of 100), and preparing one of
+/// thousands of placeholders costs about as much as running it: sized to fit each unit, the
+/// statements for a unit's audience, values and ends were new texts every unit and were
+/// prepared again and again. Cut into these sizes, the texts come from a set small enough for
+/// the cache (docs/BENCHMARKS.md, "Fewer instructions per imported object").
+const STATEMENT_ROWS: [usize; 6] = [1024, 256, 64, 16, 4, 1];
+
+/// `rows` cut into statements: as many of `max` rows as fit, then the rest in
+/// [`STATEMENT_ROWS`] sizes, largest first (at most three of each).
+fn statement_chunks<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= max {
+            max
+        } else {
+            STATEMENT_ROWS
+                .into_iter()
+                .find(|&n| n <= rest.len() && n <= max)
+                .unwrap_or(1)
+        };
+        let (chunk, after) = rest.split_at(n);
+        rest = after;
+        Some(chunk)
+    })
+}
+
+/// The values bound to an `IN` list for `chunk` (at most [`LOOKUP_IDS`] long): the chunk, then
+/// its last value again up to the next power of two. Repeating a value in an `IN` list changes
+/// no result, and the lists then come in a few lengths, each prepared once (see
+/// [`STATEMENT_ROWS`]). Give the returned length to [`in_list`].
+fn padded<T>(chunk: &[T]) -> (usize, impl Iterator<Item = &T>) {
+    let n = chunk
+        .len()
+        .next_power_of_two()
+        .min(LOOKUP_IDS)
+        .max(chunk.len());
+    let fill = chunk.last().into_iter().cycle().take(n - chunk.len());
+    (n, chunk.iter().chain(fill))
+}
+
 /// The rows of a version's audience: (kind, id).
 fn recipients(a: &Access) -> impl Iterator<Item = (&'static str, &str)> {
     a.recipient_orgs
@@ -295,12 +337,13 @@ async fn lookup(
     let mut state: HashMap<String, IdState> = HashMap::with_capacity(ids.len());
     let mut access: HashMap<i64, Access> = HashMap::new();
     for chunk in ids.chunks(LOOKUP_IDS) {
+        let (n, binds) = padded(chunk);
         let text = format!(
             "SELECT pk, stix_id, modified, is_latest, owner_org, author, tlp FROM objects WHERE {}",
-            in_list(backend, "stix_id", chunk.len())
+            in_list(backend, "stix_id", n)
         );
         let mut q = sqlx::query(&text);
-        for id in chunk {
+        for id in binds {
             q = q.bind(*id);
         }
         for r in q.fetch_all(&mut *conn).await? {
@@ -345,12 +388,13 @@ async fn lookup(
         .into_iter()
         .collect();
     for chunk in wanted.chunks(LOOKUP_IDS) {
+        let (n, binds) = padded(chunk);
         let text = format!(
             "SELECT object_pk, kind, ref_id FROM object_recipients WHERE {}",
-            in_list(backend, "object_pk", chunk.len())
+            in_list(backend, "object_pk", n)
         );
         let mut q = sqlx::query(&text);
-        for pk in chunk {
+        for pk in binds {
             q = q.bind(*pk);
         }
         for r in q.fetch_all(&mut *conn).await? {
@@ -438,8 +482,8 @@ fn plan<'a>(
     Ok(p)
 }
 
-/// Runs `INSERT … VALUES` over `rows` in statements of at most [`BINDS_MAX`] parameters.
-/// `bind` adds one row's `cols` values.
+/// Runs `INSERT … VALUES` over `rows` in statements of at most [`BINDS_MAX`] parameters, cut by
+/// [`statement_chunks`]. `bind` adds one row's `cols` values.
 async fn insert_rows<T>(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -451,7 +495,7 @@ async fn insert_rows<T>(
         &'q T,
     ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
 ) -> Result<()> {
-    for chunk in rows.chunks(BINDS_MAX / cols) {
+    for chunk in statement_chunks(rows, BINDS_MAX / cols) {
         let text = values_sql(backend, prefix, cols, chunk.len(), "");
         let mut q = sqlx::query(&text);
         for r in chunk {
@@ -522,7 +566,7 @@ async fn insert_objects_sqlite(
         or_fail(Backend::Sqlite)
     );
     let mut at = 0usize;
-    for chunk in rows.chunks(BINDS_MAX / COLS) {
+    for chunk in statement_chunks(rows, BINDS_MAX / COLS) {
         let text = values_sql(Backend::Sqlite, &prefix, COLS, chunk.len(), "");
         let mut q = sqlx::query(&text);
         for (k, r) in chunk.iter().enumerate() {
@@ -549,7 +593,7 @@ async fn insert_objects_returning(
     );
     let mut pks: Vec<i64> = Vec::with_capacity(rows.len());
     let mut at = 0usize;
-    for chunk in rows.chunks(BINDS_MAX / COLS) {
+    for chunk in statement_chunks(rows, BINDS_MAX / COLS) {
         let text = values_sql(
             backend,
             &prefix,
@@ -599,13 +643,14 @@ async fn write(
     // The old latest versions stop being the latest before any new one is inserted: at most one
     // latest version per id (a unique index on PostgreSQL; `Store::integrity_check` on both).
     for chunk in demote.chunks(LOOKUP_IDS) {
+        let (n, binds) = padded(chunk);
         let text = format!(
             "UPDATE{} objects SET is_latest = 0 WHERE {}",
             or_fail(backend),
-            in_list(backend, "pk", chunk.len())
+            in_list(backend, "pk", n)
         );
         let mut q = sqlx::query(&text);
-        for pk in chunk {
+        for pk in binds {
             q = q.bind(*pk);
         }
         q.execute(&mut *conn).await?;
@@ -895,5 +940,53 @@ impl Store {
         let outcome = session.import(batch, on_refusal, check, audit).await?;
         session.finish().await?;
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_come_in_a_few_sizes_and_cover_every_row() {
+        let rows: Vec<usize> = (0..12_345).collect();
+        let mut sizes = BTreeSet::new();
+        for n in [
+            0, 1, 2, 3, 5, 17, 999, 1_000, 1_023, 1_024, 2_307, 5_000, 12_345,
+        ] {
+            let chunks: Vec<&[usize]> = statement_chunks(&rows[..n], 2_307).collect();
+            let joined: Vec<usize> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(joined, rows[..n], "{n}: every row once, in order");
+            assert!(chunks.iter().all(|c| !c.is_empty() && c.len() <= 2_307));
+            // At most three of each smaller size.
+            for size in STATEMENT_ROWS {
+                assert!(
+                    chunks.iter().filter(|c| c.len() == size).count() <= 3,
+                    "{n}"
+                );
+            }
+            sizes.extend(chunks.iter().map(|c| c.len()));
+        }
+        assert!(
+            sizes
+                .iter()
+                .all(|s| *s == 2_307 || STATEMENT_ROWS.contains(s))
+        );
+        // A largest size below a fixed one is never exceeded.
+        assert!(statement_chunks(&rows[..1_000], 100).all(|c| c.len() <= 100));
+    }
+
+    #[test]
+    fn in_lists_are_padded_with_their_last_value() {
+        for n in [1, 2, 3, 7, 64, 65, 999, 1_000] {
+            let chunk: Vec<usize> = (0..n).collect();
+            let (len, binds) = padded(&chunk);
+            let binds: Vec<usize> = binds.copied().collect();
+            assert_eq!(binds.len(), len);
+            assert!(len == LOOKUP_IDS || len.is_power_of_two(), "{n} → {len}");
+            assert_eq!(binds[..n], chunk[..]);
+            assert!(binds[n..].iter().all(|v| *v == n - 1));
+            assert!(in_list(Backend::Sqlite, "pk", len).matches('?').count() == len);
+        }
     }
 }
