@@ -431,7 +431,10 @@ impl<R: io::Read> Scanner<R> {
             }
             let rest = &self.buf[self.pos..self.len];
             let mut end = None;
-            for (i, &b) in rest.iter().enumerate() {
+            let mut i = 0;
+            while i < rest.len() {
+                let b = rest[i];
+                i += 1;
                 if !started {
                     started = true;
                     match b {
@@ -447,18 +450,33 @@ impl<R: io::Read> Scanner<R> {
                 if in_str {
                     if esc {
                         esc = false;
-                    } else if b == b'\\' {
+                        continue;
+                    }
+                    // Most of a bundle is string contents: jump to the next quote or backslash
+                    // (or past what is buffered) instead of looking at every byte.
+                    let at = match b {
+                        b'"' | b'\\' => i - 1,
+                        _ => match memchr::memchr2(b'"', b'\\', &rest[i..]) {
+                            Some(k) => i + k,
+                            None => {
+                                i = rest.len();
+                                continue;
+                            }
+                        },
+                    };
+                    i = at + 1;
+                    if rest[at] == b'\\' {
                         esc = true;
-                    } else if b == b'"' {
+                    } else {
                         in_str = false;
                         if depth == 0 {
-                            end = Some(i + 1);
+                            end = Some(i);
                             break;
                         }
                     }
                 } else if scalar {
                     if matches!(b, b',' | b']' | b'}' | b':' | b' ' | b'\t' | b'\n' | b'\r') {
-                        end = Some(i);
+                        end = Some(i - 1);
                         break;
                     }
                 } else {
@@ -468,7 +486,7 @@ impl<R: io::Read> Scanner<R> {
                         b'}' | b']' => {
                             depth -= 1;
                             if depth == 0 {
-                                end = Some(i + 1);
+                                end = Some(i);
                                 break;
                             }
                         }

@@ -13,6 +13,12 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         (-1e12f64..1e12f64).prop_map(|f| json!(f)),
         "\\PC{0,20}".prop_map(Value::String),
+        // Strings that need escapes in JSON, and characters of several bytes.
+        prop::collection::vec(
+            prop::sample::select(vec!['"', '\\', '\n', '\u{1}', 'a', 'é', '中', '/']),
+            0..12
+        )
+        .prop_map(|v| Value::String(v.into_iter().collect())),
     ]
 }
 
@@ -81,9 +87,29 @@ proptest! {
         let pretty = serde_json::to_string_pretty(&serde_json::from_str::<Value>(&b.to_json()).unwrap()).unwrap();
         let mut seen = Vec::new();
         let header = bundle::read_streaming(pretty.as_bytes(), |o| { seen.push(o); Ok(()) }).unwrap();
-        prop_assert_eq!(seen, objects);
-        prop_assert_eq!(header.id, b.id);
-        prop_assert_eq!(header.other, b.other);
+        prop_assert_eq!(seen, objects.clone());
+        prop_assert_eq!(&header.id, &b.id);
+        prop_assert_eq!(&header.other, &b.other);
+        // And when the input comes a few bytes at a time, so that quotes, escapes and multi-byte
+        // characters straddle the reader's refills.
+        for step in [1, 2, 3, 7] {
+            let mut seen = Vec::new();
+            let header = bundle::read_streaming(Trickle(pretty.as_bytes(), step), |o| { seen.push(o); Ok(()) }).unwrap();
+            prop_assert_eq!(&seen, &objects);
+            prop_assert_eq!(&header.id, &b.id);
+        }
+    }
+}
+
+/// A reader that gives at most `.1` bytes per read.
+struct Trickle<'a>(&'a [u8], usize);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.1.min(buf.len()).min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
     }
 }
 
