@@ -45,6 +45,14 @@ pub use taxii::{
     identity_access,
 };
 
+/// SQLite page size of new stores, bytes. Twice SQLite's default: a bulk import into 8 KiB
+/// pages took about 15% less time and CPU at 1M objects than into 4 KiB ones (fewer pages to
+/// find, split and balance per row and per index entry; docs/BENCHMARKS.md, "Fewer
+/// instructions per imported object"), and a page of 8 KiB still holds a point lookup's row
+/// without reading much around it. Only a new, empty file takes it: a store created with
+/// another page size keeps it (README, "Running it", says how to convert one).
+pub const PAGE_SIZE: u32 = 8192;
+
 /// SQLite page cache of the single writer connection, KiB (allocated as pages are used).
 const WRITER_CACHE_KIB: u32 = 128 * 1024;
 
@@ -179,12 +187,15 @@ impl Store {
 
     async fn open_sqlite(path: &Path, load: bool) -> Result<Store> {
         let url = format!("sqlite://{}?mode=rwc", path.display());
+        // page_size: see PAGE_SIZE. It must come before the switch to the WAL, which writes the
+        // first page of a new file; on an existing file it does nothing.
         // synchronous=FULL: an acknowledged write survives power loss, not just a crash.
-        // wal_autocheckpoint: the WAL is copied back into the database after 64 MiB rather than
-        // SQLite's 4 MiB default. A bulk import commits units of thousands of versions, each
-        // rewriting index pages spread over the whole file; with the default, every commit
-        // checkpointed and the same pages were copied back again and again. journal_size_limit
-        // truncates the WAL back to that size once it has been copied back.
+        // wal_autocheckpoint: the WAL is copied back into the database after 8192 pages (64 MiB
+        // with PAGE_SIZE, 32 MiB in a store made with 4 KiB pages) rather than SQLite's 1000. A
+        // bulk import commits units of thousands of versions, each rewriting index pages spread
+        // over the whole file; with the default, every commit checkpointed and the same pages
+        // were copied back again and again. journal_size_limit truncates the WAL back to 64 MiB
+        // once it has been copied back.
         // cache_size: the page cache per connection, in KiB. The single writer gets the larger
         // one, as it walks every index of every table on each insert.
         // journal: the connection sets the file's journal mode to the WAL, or (during a load)
@@ -199,10 +210,10 @@ impl Store {
                     };
                     conn.execute(
                         format!(
-                            "{wal} PRAGMA synchronous=FULL; \
+                            "PRAGMA page_size={PAGE_SIZE}; {wal} PRAGMA synchronous=FULL; \
                              PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
                              PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY; \
-                             PRAGMA wal_autocheckpoint=16384; \
+                             PRAGMA wal_autocheckpoint=8192; \
                              PRAGMA journal_size_limit=67108864;"
                         )
                         .as_str(),

@@ -1015,3 +1015,58 @@ async fn a_load_takes_the_file_only_when_it_is_alone() {
         after.close().await;
     }
 }
+
+async fn page_size(pool: &sqlx::AnyPool) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("PRAGMA page_size")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    n
+}
+
+/// New SQLite stores get `PAGE_SIZE` pages, whether opened to serve or to load; a store made
+/// with another page size keeps it and opens as before.
+#[tokio::test]
+async fn new_sqlite_stores_use_the_larger_page() {
+    sqlx::any::install_default_drivers();
+    let db = TestDb::all().remove(0);
+    let dir = db.sqlite_dir().expect("the first test database is SQLite");
+    let served = Store::open(&Location::SqliteFile(dir.join("served.db")))
+        .await
+        .unwrap();
+    let loaded = Store::open_for_load(&Location::SqliteFile(dir.join("loaded.db")))
+        .await
+        .unwrap();
+    assert!(loaded.is_loading());
+    for store in [&served, &loaded] {
+        assert_eq!(page_size(&store.write).await, i64::from(crate::PAGE_SIZE));
+        assert_eq!(page_size(&store.read).await, i64::from(crate::PAGE_SIZE));
+    }
+    assert_eq!(journal_mode(&served).await, "wal");
+    // An older store, made with SQLite's default of 4 KiB.
+    let old = dir.join("old.db");
+    {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&old)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA page_size=4096; CREATE TABLE before_isac (x)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let store = Store::open(&Location::SqliteFile(old)).await.unwrap();
+    assert_eq!(page_size(&store.write).await, 4096);
+    assert_eq!(journal_mode(&store).await, "wal");
+    let c = community(&store).await;
+    let mut session = store.import_session(30);
+    session
+        .import(&unit(&c, 50, 1), OnRefusal::RefuseUnit, allow, audit())
+        .await
+        .unwrap();
+    session.finish().await.unwrap();
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+}
