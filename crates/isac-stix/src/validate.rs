@@ -34,6 +34,12 @@ impl Findings {
 /// machinery and, for the usual key with nothing to escape, in one allocation.
 fn child(path: &str, key: &str) -> String {
     let mut s = String::with_capacity(path.len() + 1 + key.len());
+    push_child(&mut s, path, key);
+    s
+}
+
+/// Appends the path of `key` under `path` to `s`.
+fn push_child(s: &mut String, path: &str, key: &str) {
     s.push_str(path);
     s.push('/');
     if key.contains(['~', '/']) {
@@ -41,7 +47,6 @@ fn child(path: &str, key: &str) -> String {
     } else {
         s.push_str(key);
     }
-    s
 }
 
 /// Validates one object (or a bundle, object by object) and returns every finding.
@@ -257,12 +262,16 @@ fn check_properties(
     path: &str,
     f: &mut Findings,
 ) {
+    // One buffer for every property's path, rewritten per property rather than allocated.
+    let mut p = String::with_capacity(path.len() + 64);
     for (key, value) in object {
-        let p = child(path, key);
+        p.clear();
+        push_child(&mut p, path, key);
+        let p = p.as_str();
         if !syntax::is_property_name(key) {
             f.error(
                 "invalid-property-name",
-                &p,
+                p,
                 format!("`{key}` is not a valid property name: 3-250 characters of a-z, 0-9 and _, starting with a letter"),
             );
             continue;
@@ -270,12 +279,12 @@ fn check_properties(
         if types::RESERVED_PROPERTIES.contains(&key.as_str()) {
             f.error(
                 "reserved-property",
-                &p,
+                p,
                 format!("`{key}` is a reserved property name"),
             );
             continue;
         }
-        check_generic_value(value, &p, f);
+        check_generic_value(value, p, f);
         let prop = match def {
             Some(d) => d.prop(key),
             None => types::common_props(kind)
@@ -284,17 +293,17 @@ fn check_properties(
                 .map(|(_, p)| *p),
         };
         match prop {
-            Some(prop) => check_value(prop, value, &p, f),
+            Some(prop) => check_value(prop, value, p, f),
             None => {
                 if key.ends_with("_bin") {
-                    check_value(Prop::Binary, value, &p, f);
+                    check_value(Prop::Binary, value, p, f);
                 } else if key.ends_with("_hex") {
-                    check_value(Prop::Hex, value, &p, f);
+                    check_value(Prop::Hex, value, p, f);
                 }
                 if def.is_some() {
                     f.warn(
                         "custom-property",
-                        &p,
+                        p,
                         format!("`{key}` is not defined for this type; custom properties are deprecated in favour of extensions (§11.1)"),
                     );
                 }
@@ -384,11 +393,11 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
                 want(f, "a list")
             }
         }
-        Ref(targets) => check_ref(targets, value, p, f),
+        Ref(targets) => check_ref(targets, value, || p.to_owned(), f),
         RefList(targets) => match value.as_array() {
             Some(a) => {
                 for (i, v) in a.iter().enumerate() {
-                    check_ref(targets, v, &format!("{p}/{i}"), f);
+                    check_ref(targets, v, || format!("{p}/{i}"), f);
                 }
             }
             None => want(f, "a list of identifiers"),
@@ -405,7 +414,10 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
         VocabList(words) => match value.as_array() {
             Some(a) => {
                 for (i, v) in a.iter().enumerate() {
-                    check_value(Vocab(words), v, &format!("{p}/{i}"), f);
+                    // The item's path is built only when there is something to say about it.
+                    if !matches!(v.as_str(), Some(s) if words.contains(&s)) {
+                        check_value(Vocab(words), v, &format!("{p}/{i}"), f);
+                    }
                 }
             }
             None => want(f, "a list of strings"),
@@ -422,7 +434,9 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
         EnumList(words) => match value.as_array() {
             Some(a) => {
                 for (i, v) in a.iter().enumerate() {
-                    check_value(Enum(words), v, &format!("{p}/{i}"), f);
+                    if !matches!(v.as_str(), Some(s) if words.contains(&s)) {
+                        check_value(Enum(words), v, &format!("{p}/{i}"), f);
+                    }
                 }
             }
             None => want(f, "a list of strings"),
@@ -533,11 +547,18 @@ fn fmt_bound<T: std::fmt::Display>(b: Option<T>) -> String {
     b.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn check_ref(targets: types::Targets, value: &Value, p: &str, f: &mut Findings) {
+/// Checks one reference. `path` gives the reference's path, built only for a finding: lists of
+/// references are long and nearly always right.
+fn check_ref(
+    targets: types::Targets,
+    value: &Value,
+    path: impl FnOnce() -> String,
+    f: &mut Findings,
+) {
     let Some(s) = value.as_str() else {
         f.error(
             "invalid-reference",
-            p,
+            &path(),
             "a reference must be an identifier string",
         );
         return;
@@ -545,12 +566,12 @@ fn check_ref(targets: types::Targets, value: &Value, p: &str, f: &mut Findings) 
     match syntax::parse_identifier(s) {
         None => f.error(
             "invalid-reference",
-            p,
+            &path(),
             format!("`{s}` is not an identifier `type--<uuid>`"),
         ),
         Some((t, _)) if !types::target_allows(targets, t) => f.error(
             "reference-target",
-            p,
+            &path(),
             format!("this property cannot refer to an object of type `{t}`"),
         ),
         Some(_) => {}
@@ -811,7 +832,7 @@ fn check_markings(object: &Map<String, Value>, type_name: &str, path: &str, f: &
             check_ref(
                 types::Targets::Types(&["marking-definition"]),
                 r,
-                &child(&p, "marking_ref"),
+                || child(&p, "marking_ref"),
                 f,
             );
             if type_name == "marking-definition" && r.as_str() == own_id {
@@ -1216,7 +1237,7 @@ fn check_type_rules(object: &Map<String, Value>, def: &TypeDef, path: &str, f: &
                         check_ref(
                             types::Targets::Types(&["artifact", "file"]),
                             r,
-                            &child(&q, "body_raw_ref"),
+                            || child(&q, "body_raw_ref"),
                             f,
                         );
                     }
