@@ -43,9 +43,9 @@ pub fn is_property_name(s: &str) -> bool {
     s == "id"
         || (s.len() >= 3
             && s.len() <= 250
-            && s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            && s.as_bytes()[0].is_ascii_lowercase()
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'))
 }
 
 /// A dictionary key (§2.3): up to 250 characters of letters, digits, `_` and `-`.
@@ -76,12 +76,15 @@ pub fn parse_uuid(s: &str) -> Option<uuid::Uuid> {
 
 /// Splits an identifier `type--uuid` (§2.9) into its type and UUID, checking both.
 pub fn parse_identifier(s: &str) -> Option<(&str, uuid::Uuid)> {
-    let (t, u) = s.split_once("--")?;
+    // The first `--`, found bytewise (`split_once` with a string pattern sets up a substring
+    // searcher for every call).
+    let at = s.as_bytes().windows(2).position(|w| w == b"--")?;
+    let (t, u) = (&s[..at], &s[at + 2..]);
     let type_ok = t.len() >= 3
-        && t.starts_with(|c: char| c.is_ascii_lowercase())
+        && t.as_bytes()[0].is_ascii_lowercase()
         && !t.ends_with('-')
-        && t.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && t.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
     if !type_ok {
         return None;
     }
@@ -119,13 +122,12 @@ pub fn parse_timestamp(s: &str) -> Option<Timestamp<'_>> {
     if b.len() < 20 || *b.last()? != b'Z' {
         return None;
     }
+    // At most four ASCII digits each, so no overflow; any other byte (a multi-byte character
+    // included) is not a digit.
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = s.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
+        b.get(r)?.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
     if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;

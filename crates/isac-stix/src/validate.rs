@@ -42,7 +42,7 @@ fn child(path: &str, key: &str) -> String {
 fn push_child(s: &mut String, path: &str, key: &str) {
     s.push_str(path);
     s.push('/');
-    if key.contains(['~', '/']) {
+    if key.bytes().any(|b| b == b'~' || b == b'/') {
         s.push_str(&pointer_token(key));
     } else {
         s.push_str(key);
