@@ -452,18 +452,14 @@ impl<R: io::Read> Scanner<R> {
                         esc = false;
                         continue;
                     }
-                    // Most of a bundle is string contents: jump to the next quote or backslash
-                    // (or past what is buffered) instead of looking at every byte.
-                    let at = match b {
-                        b'"' | b'\\' => i - 1,
-                        _ => match memchr::memchr2(b'"', b'\\', &rest[i..]) {
-                            Some(k) => i + k,
-                            None => {
-                                i = rest.len();
-                                continue;
-                            }
-                        },
+                    // Most of a bundle is string contents: jump to the next quote or backslash,
+                    // this byte included (or past what is buffered), instead of looking at
+                    // every byte.
+                    let Some(k) = memchr::memchr2(b'"', b'\\', &rest[i - 1..]) else {
+                        i = rest.len();
+                        continue;
                     };
+                    let at = i - 1 + k;
                     i = at + 1;
                     if rest[at] == b'\\' {
                         esc = true;

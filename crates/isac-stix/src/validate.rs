@@ -30,8 +30,9 @@ impl Findings {
     }
 }
 
-/// The path of `key` under `path`. Built for every property checked, so without the formatting
-/// machinery and, for the usual key with nothing to escape, in one allocation.
+/// The path of `key` under `path`, without the formatting machinery and, for the usual key with
+/// nothing to escape, in one allocation. (A property's own path is written into a reused buffer
+/// by [`push_child`].)
 fn child(path: &str, key: &str) -> String {
     let mut s = String::with_capacity(path.len() + 1 + key.len());
     push_child(&mut s, path, key);
@@ -415,7 +416,7 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
             Some(a) => {
                 for (i, v) in a.iter().enumerate() {
                     // The item's path is built only when there is something to say about it.
-                    if !matches!(v.as_str(), Some(s) if words.contains(&s)) {
+                    if !is_listed(v, words) {
                         check_value(Vocab(words), v, &format!("{p}/{i}"), f);
                     }
                 }
@@ -434,7 +435,7 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
         EnumList(words) => match value.as_array() {
             Some(a) => {
                 for (i, v) in a.iter().enumerate() {
-                    if !matches!(v.as_str(), Some(s) if words.contains(&s)) {
+                    if !is_listed(v, words) {
                         check_value(Enum(words), v, &format!("{p}/{i}"), f);
                     }
                 }
@@ -541,6 +542,12 @@ pub(crate) fn check_value(prop: Prop, value: &Value, p: &str, f: &mut Findings) 
             None => want(f, "a list of language tags"),
         },
     }
+}
+
+/// Whether `v` is one of `words`: a list item of a vocabulary or enumeration with nothing to
+/// report.
+fn is_listed(v: &Value, words: &[&str]) -> bool {
+    v.as_str().is_some_and(|s| words.contains(&s))
 }
 
 fn fmt_bound<T: std::fmt::Display>(b: Option<T>) -> String {

@@ -46,7 +46,7 @@ pub use taxii::{
 };
 
 /// SQLite page size of new stores, bytes. Twice SQLite's default: a bulk import into 8 KiB
-/// pages took about 15% less time and CPU at 1M objects than into 4 KiB ones (fewer pages to
+/// pages took about 13% less time and CPU at 1M objects than into 4 KiB ones (fewer pages to
 /// find, split and balance per row and per index entry; docs/BENCHMARKS.md, "Fewer
 /// instructions per imported object"), and a page of 8 KiB still holds a point lookup's row
 /// without reading much around it. Only a new, empty file takes it: a store created with
