@@ -23,7 +23,8 @@ use std::path::Path;
 
 use isac_model::{Locale, Tlp};
 use isac_store::{
-    AuditEntry, IMPORT_CHUNK, ImportSession, NewObject, OnRefusal, Store, StoreError, User,
+    AuditEntry, CheckedUnit, IMPORT_CHUNK, ImportSession, NewObject, OnRefusal, Store, StoreError,
+    User,
 };
 use serde_json::{Map, Value};
 
@@ -55,7 +56,10 @@ impl ImportTotals {
 /// One unit after [`Importer::prepare`]: the versions to store, or why the unit is refused.
 #[derive(Debug)]
 pub struct Prepared {
-    objects: Result<Vec<NewObject>, Vec<String>>,
+    /// The store's own check of the unit ([`CheckedUnit::new`]) is made here too, on the
+    /// preparing thread; a unit it fails fails [`Importer::store_prepared`] with that error, as
+    /// the store would have.
+    objects: Result<isac_store::Result<CheckedUnit>, Vec<String>>,
     /// Copies of entries isac publishes itself left out ([`intel::is_published_copy`]); they count
     /// as unchanged.
     published: usize,
@@ -251,7 +255,7 @@ impl Importer {
         }
         Prepared {
             objects: if problems.is_empty() {
-                Ok(news)
+                Ok(CheckedUnit::new(news))
             } else {
                 Err(problems)
             },
@@ -273,7 +277,7 @@ impl Importer {
         totals.units += 1;
         totals.unchanged += prepared.published;
         let news = match prepared.objects {
-            Ok(news) => news,
+            Ok(checked) => checked?,
             Err(problems) => {
                 totals.refused_units += 1;
                 totals.invalid += problems.len();
@@ -288,7 +292,7 @@ impl Importer {
             .by(Some(&self.user().id), Some(&writer_org));
         let l = self.locale;
         let outcome = session
-            .import(
+            .import_checked(
                 &news,
                 OnRefusal::RefuseUnit,
                 |old, new| {

@@ -128,6 +128,46 @@ fn check_unit(batch: &[NewObject]) -> Result<()> {
     Ok(())
 }
 
+/// A unit the store has checked ([`ImportSession::import`]'s checks, every version) with each
+/// version's searchable values normalised as they are stored. [`ImportSession::import_checked`]
+/// takes it without checking again. A bulk importer makes it where it builds the unit
+/// ([`CheckedUnit::new`]), on its bundle-reader thread: at 1M objects the thread that feeds the
+/// store's writer sets the import's pace, and checking and normalising took a twentieth of it
+/// (docs/BENCHMARKS.md, "The writer's feeder checks nothing twice"). The versions cannot be
+/// changed once checked.
+#[derive(Debug)]
+pub struct CheckedUnit {
+    objects: Vec<NewObject>,
+    /// `values(o)` of each version, in unit order.
+    values: Vec<BTreeSet<String>>,
+}
+
+impl CheckedUnit {
+    /// Checks `objects` as [`ImportSession::import`] would: the first invalid version fails the
+    /// whole unit with [`StoreError::Invalid`], named by position and id.
+    pub fn new(objects: Vec<NewObject>) -> Result<CheckedUnit> {
+        check_unit(&objects)?;
+        let values = objects.iter().map(values).collect();
+        Ok(CheckedUnit { objects, values })
+    }
+
+    pub fn objects(&self) -> &[NewObject] {
+        &self.objects
+    }
+
+    pub fn into_objects(self) -> Vec<NewObject> {
+        self.objects
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
+
 /// What the foreign keys of `objects` would check, for a store whose writer does not check them
 /// (a load, [`crate::Store::open_for_load`]): every owner is an org and every author a user.
 /// The unit's other rows refer to versions it inserts itself. A failure is
@@ -201,6 +241,8 @@ struct IdState {
 #[derive(Debug)]
 struct Planned<'a> {
     o: &'a NewObject,
+    /// Its searchable values as stored ([`values`]).
+    values: &'a BTreeSet<String>,
     is_latest: bool,
 }
 
@@ -417,12 +459,13 @@ async fn lookup(
 /// (first, later or earlier version), and which stored versions stop being the latest.
 fn plan<'a>(
     batch: &'a [NewObject],
+    found: &'a [BTreeSet<String>],
     mut state: HashMap<String, IdState>,
     access: &HashMap<i64, Access>,
     check: &mut impl FnMut(&Access, &NewObject) -> Result<()>,
 ) -> Result<Plan<'a>> {
     let mut p = Plan::default();
-    for (index, o) in batch.iter().enumerate() {
+    for (index, (o, values)) in batch.iter().zip(found).enumerate() {
         let s = state.entry(o.stix_id.clone()).or_default();
         if s.versions.contains(&o.modified) {
             p.outcome.unchanged += 1;
@@ -439,7 +482,11 @@ fn plan<'a>(
                 modified: o.modified.clone(),
                 holder: Holder::Planned(p.rows.len()),
             });
-            p.rows.push(Planned { o, is_latest: true });
+            p.rows.push(Planned {
+                o,
+                values,
+                is_latest: true,
+            });
             continue;
         };
         // Any version of an existing id, later or earlier, is judged against the audience of
@@ -470,11 +517,16 @@ fn plan<'a>(
                 modified: o.modified.clone(),
                 holder: Holder::Planned(p.rows.len()),
             });
-            p.rows.push(Planned { o, is_latest: true });
+            p.rows.push(Planned {
+                o,
+                values,
+                is_latest: true,
+            });
         } else {
             p.outcome.historical += 1;
             p.rows.push(Planned {
                 o,
+                values,
                 is_latest: false,
             });
         }
@@ -666,11 +718,11 @@ async fn write(
         Backend::Postgres => insert_objects_returning(conn, backend, rows, first).await?,
     };
     let mut audience: Vec<(i64, &'static str, &str)> = Vec::new();
-    let mut found: Vec<(String, i64)> = Vec::new();
+    let mut found: Vec<(&str, i64)> = Vec::new();
     let mut ends: Vec<(i64, String)> = Vec::new();
     for (r, pk) in rows.iter().zip(&pks) {
         audience.extend(recipients(&r.o.access).map(|(kind, id)| (*pk, kind, id)));
-        found.extend(values(r.o).into_iter().map(|v| (v, *pk)));
+        found.extend(r.values.iter().map(|v| (v.as_str(), *pk)));
         ends.extend(
             ends_of(&r.o.stix_type, &r.o.body)
                 .into_iter()
@@ -698,7 +750,7 @@ async fn write(
         ),
         2,
         &found,
-        |q, (v, pk)| q.bind(v.as_str()).bind(*pk),
+        |q, (v, pk)| q.bind(*v).bind(*pk),
     )
     .await?;
     insert_rows(
@@ -749,6 +801,7 @@ async fn import_unit<F>(
     tx: &mut AnyConnection,
     backend: Backend,
     batch: &[NewObject],
+    found: &[BTreeSet<String>],
     on_refusal: OnRefusal,
     check: &mut F,
     audit: AuditEntry,
@@ -757,7 +810,7 @@ where
     F: FnMut(&Access, &NewObject) -> Result<()> + Send,
 {
     let (state, access) = lookup(tx, backend, batch).await?;
-    let mut p = plan(batch, state, &access, check)?;
+    let mut p = plan(batch, found, state, &access, check)?;
     drop(access);
     p.outcome.applied = p.outcome.refused.is_empty() || on_refusal == OnRefusal::SkipRefused;
     if p.outcome.applied {
@@ -817,20 +870,51 @@ impl ImportSession {
         &mut self,
         batch: &[NewObject],
         on_refusal: OnRefusal,
-        mut check: F,
+        check: F,
         audit: AuditEntry,
     ) -> Result<ImportOutcome>
     where
         F: FnMut(&Access, &NewObject) -> Result<()> + Send,
     {
         check_unit(batch)?;
+        let found: Vec<BTreeSet<String>> = batch.iter().map(values).collect();
+        self.import_unit(batch, &found, on_refusal, check, audit)
+            .await
+    }
+
+    /// [`ImportSession::import`] of a unit checked already, where it was built.
+    pub async fn import_checked<F>(
+        &mut self,
+        unit: &CheckedUnit,
+        on_refusal: OnRefusal,
+        check: F,
+        audit: AuditEntry,
+    ) -> Result<ImportOutcome>
+    where
+        F: FnMut(&Access, &NewObject) -> Result<()> + Send,
+    {
+        self.import_unit(&unit.objects, &unit.values, on_refusal, check, audit)
+            .await
+    }
+
+    async fn import_unit<F>(
+        &mut self,
+        batch: &[NewObject],
+        found: &[BTreeSet<String>],
+        on_refusal: OnRefusal,
+        mut check: F,
+        audit: AuditEntry,
+    ) -> Result<ImportOutcome>
+    where
+        F: FnMut(&Access, &NewObject) -> Result<()> + Send,
+    {
         let backend = self.store.backend;
         let loading = self.store.loading;
         let tx = self.transaction().await?;
         if loading {
             check_references(tx, backend, batch).await?;
         }
-        match import_unit(tx, backend, batch, on_refusal, &mut check, audit).await {
+        match import_unit(tx, backend, batch, found, on_refusal, &mut check, audit).await {
             Ok(outcome) => {
                 self.pending += batch.len();
                 if self.pending >= self.commit_objects && !self.held {

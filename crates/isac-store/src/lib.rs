@@ -33,8 +33,8 @@ pub use directory::{
     Application, ApplicationDecision, Group, NewApplication, NewOrg, NewUser, Org, User,
 };
 pub use import::{
-    IMPORT_CHUNK, IMPORT_COMMIT_OBJECTS, IMPORT_OBJECTS_MAX, ImportOutcome, ImportSession,
-    OnRefusal, Refused,
+    CheckedUnit, IMPORT_CHUNK, IMPORT_COMMIT_OBJECTS, IMPORT_OBJECTS_MAX, ImportOutcome,
+    ImportSession, OnRefusal, Refused,
 };
 pub use objects::{
     CONNECTIONS_MAX, Inserted, ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject,

@@ -494,17 +494,23 @@ async fn an_invalid_object_fails_the_unit() {
             spoil(&mut batch[7]);
             let named = batch[7].stix_id.clone();
             let before = table_counts(&store).await;
-            match store
+            let message = match store
                 .import(&batch, OnRefusal::SkipRefused, allow, audit())
                 .await
             {
                 Err(StoreError::Invalid(m)) => {
                     assert!(m.starts_with("object 7 ("), "{what}: {m}");
                     assert!(m.contains(&named), "{what}: {m}");
+                    m
                 }
                 other => panic!("{what}: expected Invalid, got {other:?}"),
-            }
+            };
             assert_eq!(table_counts(&store).await, before, "{what}: nothing stored");
+            // Checking where the unit is built finds the same.
+            match crate::CheckedUnit::new(batch) {
+                Err(StoreError::Invalid(m)) => assert_eq!(m, message, "{what}"),
+                other => panic!("{what}: expected Invalid, got {other:?}"),
+            }
         }
         // A unit over the size limit is refused before anything is read.
         let one = good[0].clone();
@@ -528,6 +534,68 @@ async fn an_invalid_object_fails_the_unit() {
         )
         .await;
     })
+    .await;
+}
+
+/// A unit checked where it was built stores what the same objects would through `import`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checked_unit_stores_as_its_objects_would() {
+    each_backend(
+        "a_checked_unit_stores_as_its_objects_would",
+        |store| async move {
+            let c = community(&store).await;
+            let batch = unit(&c, 0, 40);
+            let checked = crate::CheckedUnit::new(batch.clone()).unwrap();
+            assert_eq!((checked.len(), checked.is_empty()), (41, false));
+            assert!(
+                checked
+                    .objects()
+                    .iter()
+                    .map(|o| &o.stix_id)
+                    .eq(batch.iter().map(|o| &o.stix_id))
+            );
+            let mut session = store.import_session(0);
+            let first = session
+                .import_checked(&checked, OnRefusal::RefuseUnit, allow, audit())
+                .await
+                .unwrap();
+            session.finish().await.unwrap();
+            assert_eq!((first.applied, first.created), (true, 41));
+            let mut model = Model::default();
+            model.record(&batch, &first);
+            check_reads(&store, &c, &model).await;
+            // Values trimmed, lower-cased and once per version, as `import` stores them.
+            let (values,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM object_values")
+                .fetch_one(&store.read)
+                .await
+                .unwrap();
+            assert_eq!(values, 80);
+            let analyst = viewer_of(&store, &c.analyst.id).await;
+            let found = all_pages(
+                &store,
+                &analyst,
+                &ObjectFilter {
+                    value: Some(" HOST-7.example".into()),
+                    ..ObjectFilter::default()
+                },
+                Sort::NewestFirst,
+                10,
+            )
+            .await;
+            assert_eq!(ids(&found), [stix_id("indicator", 7)]);
+            // The same objects through `import` change nothing.
+            let again = store
+                .import(
+                    &checked.into_objects(),
+                    OnRefusal::RefuseUnit,
+                    allow,
+                    audit(),
+                )
+                .await
+                .unwrap();
+            assert_eq!((again.created, again.unchanged), (0, 41));
+        },
+    )
     .await;
 }
 
