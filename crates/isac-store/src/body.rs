@@ -5,7 +5,7 @@
 //! loads"). Bodies are therefore stored as zstd frames compressed against a fixed dictionary of
 //! the text every STIX object repeats: property names in the sorted order isac writes them, the
 //! TLP marking ids, isac's extension ids and the common vocabulary values. Against it a 700-byte
-//! object takes about 330 bytes; without it zstd gains little on objects this small.
+//! object takes about 320 bytes; without it zstd gains little on objects this small.
 //!
 //! Format of `body_z`: one format byte, then the frame, frame content size included:
 //! - format [`FORMAT_DICT_1`]: zstd with `stix-body-1.dict`, the dictionary's text alone;
@@ -19,8 +19,9 @@
 //! a body stored in each format. A better dictionary is a new file and a new format byte;
 //! decoding keeps every old one, so no migration rewrites stored rows.
 //!
-//! Rows stored before this format have `body_z` NULL and the JSON in `body`; rows stored with it
-//! have `body` empty. [`decode`] reads both, so no migration rewrites old rows.
+//! Rows stored before bodies were compressed (migration 0008) have `body_z` NULL and the JSON in
+//! `body`; compressed rows have `body` empty. [`decode`] reads both, so no migration rewrites old
+//! rows.
 //!
 //! Compression is done where a [`Body`] is built ([`Body::new`]), not where it is written: a bulk
 //! importer builds its objects on the thread that parses the bundle, which has time to spare,

@@ -131,10 +131,10 @@ fn check_unit(batch: &[NewObject]) -> Result<()> {
 /// A unit the store has checked ([`ImportSession::import`]'s checks, every version) with each
 /// version's searchable values normalised as they are stored. [`ImportSession::import_checked`]
 /// takes it without checking again. A bulk importer makes it where it builds the unit
-/// ([`CheckedUnit::new`]), on its bundle-reader thread: at 1M objects the thread that feeds the
-/// store's writer sets the import's pace, and checking and normalising took a twentieth of it
-/// (docs/BENCHMARKS.md, "The writer's feeder checks nothing twice"). The versions cannot be
-/// changed once checked.
+/// ([`CheckedUnit::new`]), on its bundle-reader thread: at 1M objects the store's writer and the
+/// thread feeding it set the import's pace, and checking and normalising were a twentieth of
+/// their work (docs/BENCHMARKS.md, "The writer's feeder checks nothing twice"). The versions
+/// cannot be changed once checked.
 #[derive(Debug)]
 pub struct CheckedUnit {
     objects: Vec<NewObject>,
@@ -878,7 +878,7 @@ impl ImportSession {
     {
         check_unit(batch)?;
         let found: Vec<BTreeSet<String>> = batch.iter().map(values).collect();
-        self.import_unit(batch, &found, on_refusal, check, audit)
+        self.import_with_values(batch, &found, on_refusal, check, audit)
             .await
     }
 
@@ -893,11 +893,12 @@ impl ImportSession {
     where
         F: FnMut(&Access, &NewObject) -> Result<()> + Send,
     {
-        self.import_unit(&unit.objects, &unit.values, on_refusal, check, audit)
+        self.import_with_values(&unit.objects, &unit.values, on_refusal, check, audit)
             .await
     }
 
-    async fn import_unit<F>(
+    /// A checked unit, given its searchable values as stored, into the session.
+    async fn import_with_values<F>(
         &mut self,
         batch: &[NewObject],
         found: &[BTreeSet<String>],

@@ -193,6 +193,29 @@ async fn versions(store: &Store, viewer: &Viewer, id: &str) -> Vec<(String, bool
         .collect()
 }
 
+/// After `unit(c, 0, 40)`: values are stored trimmed, lower-cased and once per version, and are
+/// found whatever their case and blanks.
+async fn values_are_normalised(store: &Store, c: &Community) {
+    let analyst = viewer_of(store, &c.analyst.id).await;
+    let found = all_pages(
+        store,
+        &analyst,
+        &ObjectFilter {
+            value: Some(" HOST-7.example".into()),
+            ..ObjectFilter::default()
+        },
+        Sort::NewestFirst,
+        10,
+    )
+    .await;
+    assert_eq!(ids(&found), [stix_id("indicator", 7)]);
+    let (values,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM object_values")
+        .fetch_one(&store.read)
+        .await
+        .unwrap();
+    assert_eq!(values, 80, "two distinct values per indicator");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_is_idempotent() {
     each_backend("import_is_idempotent", |store| async move {
@@ -237,26 +260,7 @@ async fn import_is_idempotent() {
             rows.windows(2).all(|w| w[1].1 == w[0].1 + 1),
             "date_added grows by one per version"
         );
-        let analyst = viewer_of(&store, &c.analyst.id).await;
-
-        // Values are stored trimmed, lower-cased and once per version.
-        let found = all_pages(
-            &store,
-            &analyst,
-            &ObjectFilter {
-                value: Some(" HOST-7.example".into()),
-                ..ObjectFilter::default()
-            },
-            Sort::NewestFirst,
-            10,
-        )
-        .await;
-        assert_eq!(ids(&found), [stix_id("indicator", 7)]);
-        let (values,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM object_values")
-            .fetch_one(&store.read)
-            .await
-            .unwrap();
-        assert_eq!(values, 80, "two distinct values per indicator");
+        values_are_normalised(&store, &c).await;
         check_reads(&store, &c, &model).await;
 
         // The same unit again changes nothing but the audit log, which gains one record.
@@ -564,25 +568,7 @@ async fn a_checked_unit_stores_as_its_objects_would() {
             let mut model = Model::default();
             model.record(&batch, &first);
             check_reads(&store, &c, &model).await;
-            // Values trimmed, lower-cased and once per version, as `import` stores them.
-            let (values,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM object_values")
-                .fetch_one(&store.read)
-                .await
-                .unwrap();
-            assert_eq!(values, 80);
-            let analyst = viewer_of(&store, &c.analyst.id).await;
-            let found = all_pages(
-                &store,
-                &analyst,
-                &ObjectFilter {
-                    value: Some(" HOST-7.example".into()),
-                    ..ObjectFilter::default()
-                },
-                Sort::NewestFirst,
-                10,
-            )
-            .await;
-            assert_eq!(ids(&found), [stix_id("indicator", 7)]);
+            values_are_normalised(&store, &c).await;
             // The same objects through `import` change nothing.
             let again = store
                 .import(
