@@ -105,7 +105,8 @@ fn write_canonical(value: &Value, out: &mut String) {
                 write_es_number(n.as_f64().unwrap_or(0.0), None, out)
             }
         }
-        Value::String(s) => write_string(s, out),
+        // RFC 8785 escapes strings exactly as isac's compact JSON does (§3.2.2.2).
+        Value::String(s) => crate::text::write_str(out, s),
         Value::Array(a) => {
             out.push('[');
             for (i, v) in a.iter().enumerate() {
@@ -124,31 +125,13 @@ fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_string(k, out);
+                crate::text::write_str(out, k);
                 out.push(':');
                 write_canonical(&o[k], out);
             }
             out.push('}');
         }
     }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// ECMAScript `Number.prototype.toString` for finite numbers (RFC 8785 §3.2.2.3). Integers that

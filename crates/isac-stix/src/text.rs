@@ -85,8 +85,9 @@ fn escape(b: u8) -> Option<&'static str> {
     })
 }
 
-/// Appends `s` as a JSON string.
-fn write_str(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string. RFC 8785 escapes strings the same way, so `id::canonical_json`
+/// uses it too.
+pub(crate) fn write_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push('"');
