@@ -7,6 +7,7 @@ use isac_model::{Locale, OrgKind, Role, Sector, Tlp};
 use sqlx::{Any, AnyConnection, Row};
 
 use crate::audit::{AuditEntry, append};
+use crate::sql::{self, Sql};
 use crate::{
     Result, Store, StoreError, email, new_id, now_micros, optional_text, parse_enum, required_text,
 };
@@ -109,30 +110,30 @@ const ORG_COLUMNS: &str =
 const USER_COLUMNS: &str = "id, org_id, email, display_name, locale, role, enabled, password_hash, totp_secret, failed_logins, locked_until, created_at";
 const APP_COLUMNS: &str = "id, name_en, name_zh, sector, contact_name, contact_email, motivation, status, decided_by, decided_at, org_id, created_at";
 
-fn org_row(r: &<Any as sqlx::Database>::Row) -> Result<Org> {
+fn org_row(r: &sql::Row) -> Result<Org> {
     let sector: Option<String> = r.try_get(2)?;
     let ceiling: Option<String> = r.try_get(5)?;
     Ok(Org {
         id: r.try_get(0)?,
-        kind: parse_enum("org kind", &r.try_get::<String, _>(1)?)?,
+        kind: parse_enum("org kind", &r.try_get::<String>(1)?)?,
         sector: sector.map(|s| parse_enum("sector", &s)).transpose()?,
         name_en: r.try_get(3)?,
         name_zh: r.try_get(4)?,
         partner_ceiling: ceiling.map(|s| parse_enum("TLP", &s)).transpose()?,
-        require_totp: r.try_get::<i64, _>(6)? != 0,
+        require_totp: r.try_get::<i64>(6)? != 0,
         created_at: r.try_get(7)?,
     })
 }
 
-fn user_row(r: &<Any as sqlx::Database>::Row) -> Result<User> {
+fn user_row(r: &sql::Row) -> Result<User> {
     Ok(User {
         id: r.try_get(0)?,
         org_id: r.try_get(1)?,
         email: r.try_get(2)?,
         display_name: r.try_get(3)?,
-        locale: parse_enum("locale", &r.try_get::<String, _>(4)?)?,
-        role: parse_enum("role", &r.try_get::<String, _>(5)?)?,
-        enabled: r.try_get::<i64, _>(6)? != 0,
+        locale: parse_enum("locale", &r.try_get::<String>(4)?)?,
+        role: parse_enum("role", &r.try_get::<String>(5)?)?,
+        enabled: r.try_get::<i64>(6)? != 0,
         password_hash: r.try_get(7)?,
         totp_secret: r.try_get(8)?,
         failed_logins: r.try_get(9)?,
@@ -222,7 +223,7 @@ async fn insert_user(conn: &mut AnyConnection, u: &NewUser) -> Result<User> {
         .fetch_optional(&mut *conn)
         .await?
         .ok_or(StoreError::NotFound("org"))?;
-    let org = org_row(&org)?;
+    let org = org_row(&sql::Row::from_any(&org)?)?;
     if !u.role.allowed_for(org.kind) {
         return Err(StoreError::Invalid(format!(
             "role {} is not available to a {} org",
@@ -281,9 +282,9 @@ impl Store {
     }
 
     pub async fn org(&self, id: &str) -> Result<Org> {
-        let r = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = $1"))
-            .bind(id.to_owned())
-            .fetch_optional(&self.read)
+        let r = Sql::new(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE id = "))
+            .text(id)
+            .fetch_optional(self)
             .await?
             .ok_or(StoreError::NotFound("org"))?;
         org_row(&r)
@@ -298,7 +299,7 @@ impl Store {
         .fetch_all(&self.read)
         .await?;
         match r.as_slice() {
-            [one] => org_row(one),
+            [one] => org_row(&sql::Row::from_any(one)?),
             [] => Err(StoreError::NotFound("org")),
             _ => Err(StoreError::Conflict(format!(
                 "`{key}` names more than one org; use its id"
@@ -307,19 +308,19 @@ impl Store {
     }
 
     pub async fn orgs(&self) -> Result<Vec<Org>> {
-        let rows = sqlx::query(&format!(
+        let rows = Sql::new(&format!(
             "SELECT {ORG_COLUMNS} FROM orgs ORDER BY kind, name_en"
         ))
-        .fetch_all(&self.read)
+        .fetch_all(self)
         .await?;
         rows.iter().map(org_row).collect()
     }
 
     pub async fn operator_org(&self) -> Result<Org> {
-        let r = sqlx::query(&format!(
+        let r = Sql::new(&format!(
             "SELECT {ORG_COLUMNS} FROM orgs WHERE kind = 'operator'"
         ))
-        .fetch_optional(&self.read)
+        .fetch_optional(self)
         .await?
         .ok_or(StoreError::NotFound("operator org"))?;
         org_row(&r)
@@ -359,9 +360,9 @@ impl Store {
     }
 
     pub async fn user(&self, id: &str) -> Result<User> {
-        let r = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id.to_owned())
-            .fetch_optional(&self.read)
+        let r = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = "))
+            .text(id)
+            .fetch_optional(self)
             .await?
             .ok_or(StoreError::NotFound("user"))?;
         user_row(&r)
@@ -369,34 +370,23 @@ impl Store {
 
     /// Finds a user by id or email.
     pub async fn find_user(&self, key: &str) -> Result<User> {
-        let r = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 OR email = $2"
-        ))
-        .bind(key.trim().to_owned())
-        .bind(key.trim().to_lowercase())
-        .fetch_optional(&self.read)
-        .await?
-        .ok_or(StoreError::NotFound("user"))?;
+        let r = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = "))
+            .text(key.trim())
+            .push(" OR email = ")
+            .text(key.trim().to_lowercase())
+            .fetch_optional(self)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
         user_row(&r)
     }
 
     /// Users of one org, or of every org.
     pub async fn users(&self, org: Option<&str>) -> Result<Vec<User>> {
-        let rows = match org {
-            Some(o) => {
-                sqlx::query(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 ORDER BY email"
-                ))
-                .bind(o.to_owned())
-                .fetch_all(&self.read)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
-                    .fetch_all(&self.read)
-                    .await?
-            }
-        };
+        let mut q = Sql::new(&format!("SELECT {USER_COLUMNS} FROM users"));
+        if let Some(o) = org {
+            q.push(" WHERE org_id = ").text(o);
+        }
+        let rows = q.push(" ORDER BY email").fetch_all(self).await?;
         rows.iter().map(user_row).collect()
     }
 
@@ -544,21 +534,20 @@ impl Store {
     }
 
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        let rows = sqlx::query(
-            "SELECT id, name, description, created_at FROM sharing_groups ORDER BY name",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        let members = sqlx::query("SELECT group_id, org_id FROM group_members")
-            .fetch_all(&self.read)
+        let rows =
+            Sql::new("SELECT id, name, description, created_at FROM sharing_groups ORDER BY name")
+                .fetch_all(self)
+                .await?;
+        let members = Sql::new("SELECT group_id, org_id FROM group_members")
+            .fetch_all(self)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: String = r.try_get(0)?;
             let mut m = BTreeSet::new();
             for mr in &members {
-                if mr.try_get::<String, _>(0)? == id {
-                    m.insert(mr.try_get::<String, _>(1)?);
+                if mr.try_get::<String>(0)? == id {
+                    m.insert(mr.try_get::<String>(1)?);
                 }
             }
             out.push(Group {
@@ -583,13 +572,11 @@ impl Store {
 
     /// The ids of the groups `org` belongs to.
     pub async fn groups_of_org(&self, org: &str) -> Result<BTreeSet<String>> {
-        let rows = sqlx::query("SELECT group_id FROM group_members WHERE org_id = $1")
-            .bind(org.to_owned())
-            .fetch_all(&self.read)
+        let rows = Sql::new("SELECT group_id FROM group_members WHERE org_id = ")
+            .text(org)
+            .fetch_all(self)
             .await?;
-        rows.iter()
-            .map(|r| Ok(r.try_get::<String, _>(0)?))
-            .collect()
+        rows.iter().map(|r| r.try_get::<String>(0)).collect()
     }
 
     pub async fn set_group_member(

@@ -13,6 +13,7 @@
 mod audit;
 mod body;
 mod directory;
+mod files;
 mod import;
 mod objects;
 mod sessions;
@@ -109,6 +110,9 @@ pub struct Store {
     /// SQLite: the single writer connection. PostgreSQL: the same pool as `read`.
     write: AnyPool,
     read: AnyPool,
+    /// SQLite: the store's own reader connections, which run [`sql::Sql`] statements
+    /// (`files.rs`). PostgreSQL: none; they run on `read`.
+    files: Option<std::sync::Arc<files::Readers>>,
     /// The group-commit writer task's queue (see [`Store::insert_objects`]).
     writer: tokio::sync::mpsc::Sender<objects::InsertJob>,
     /// SQLite opened by [`Store::open_for_load`] with the file to itself: a rollback journal
@@ -201,27 +205,31 @@ impl Store {
         // journal: the connection sets the file's journal mode to the WAL, or (during a load)
         // leaves it as the writer set it.
         let pragmas = |pool: AnyPoolOptions, cache_kib: u32, journal: bool| {
-            pool.after_connect(move |conn, _| {
-                Box::pin(async move {
-                    let wal = if journal {
-                        "PRAGMA journal_mode=WAL;"
-                    } else {
-                        ""
-                    };
-                    conn.execute(
-                        format!(
-                            "PRAGMA page_size={PAGE_SIZE}; {wal} PRAGMA synchronous=FULL; \
+            // test_before_acquire(false): a connection to a local file cannot go stale the way a
+            // network connection can, and the check was one more round trip to SQLite's worker
+            // thread for every statement a pool runs.
+            pool.test_before_acquire(false)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        let wal = if journal {
+                            "PRAGMA journal_mode=WAL;"
+                        } else {
+                            ""
+                        };
+                        conn.execute(
+                            format!(
+                                "PRAGMA page_size={PAGE_SIZE}; {wal} PRAGMA synchronous=FULL; \
                              PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; \
                              PRAGMA cache_size=-{cache_kib}; PRAGMA temp_store=MEMORY; \
                              PRAGMA wal_autocheckpoint=8192; \
                              PRAGMA journal_size_limit=67108864;"
+                            )
+                            .as_str(),
                         )
-                        .as_str(),
-                    )
-                    .await?;
-                    Ok(())
+                        .await?;
+                        Ok(())
+                    })
                 })
-            })
         };
         let write = pragmas(
             AnyPoolOptions::new().max_connections(1).min_connections(1),
@@ -263,7 +271,8 @@ impl Store {
         .acquire_timeout(Duration::from_secs(30))
         .connect(&url)
         .await?;
-        let mut store = Store::assemble(Backend::Sqlite, write, read);
+        let files = files::Readers::new(path.to_owned(), readers as usize, READER_CACHE_KIB);
+        let mut store = Store::assemble(Backend::Sqlite, write, read, Some(files.into()));
         store.loading = loading;
         Ok(store)
     }
@@ -296,18 +305,24 @@ impl Store {
             })
             .connect(url)
             .await?;
-        Ok(Store::assemble(Backend::Postgres, pool.clone(), pool))
+        Ok(Store::assemble(Backend::Postgres, pool.clone(), pool, None))
     }
 
     /// Builds the handle and starts its group-commit writer task. The task holds a handle whose
     /// own queue is closed, so it ends when every user-facing handle is gone.
-    fn assemble(backend: Backend, write: AnyPool, read: AnyPool) -> Store {
+    fn assemble(
+        backend: Backend,
+        write: AnyPool,
+        read: AnyPool,
+        files: Option<std::sync::Arc<files::Readers>>,
+    ) -> Store {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
         let (closed, _) = tokio::sync::mpsc::channel(1);
         let inner = Store {
             backend,
             write: write.clone(),
             read: read.clone(),
+            files: files.clone(),
             writer: closed,
             loading: false,
         };
@@ -316,6 +331,7 @@ impl Store {
             backend,
             write,
             read,
+            files,
             writer: tx,
             loading: false,
         }
@@ -385,6 +401,9 @@ impl Store {
     /// Closes every connection, checkpointing the SQLite WAL. A store opened for a load
     /// switches its file back to the WAL first; should that fail, the next [`Store::open`] does.
     pub async fn close(&self) {
+        if let Some(f) = &self.files {
+            f.close();
+        }
         self.read.close().await;
         if self.loading {
             let back: std::result::Result<(String,), _> = sqlx::query_as("PRAGMA journal_mode=WAL")

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use isac_model::Tlp;
 use isac_model::limits::{OBJECT_BYTES, RECIPIENTS, SEARCH_CHARS, TEXT_CHARS};
 use isac_policy::{Access, ReadScope, Viewer, can_read, can_read_connecting};
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::{AnyConnection, Row as _};
 
 use crate::Body;
 use crate::audit::{AuditEntry, append};
-use crate::sql::Sql;
+use crate::sql::{self, Sql};
 use crate::withhold;
 use crate::{Result, Store, StoreError, now_micros, optional_text, parse_enum, required_text};
 
@@ -122,7 +122,7 @@ pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.da
 /// [`COLUMNS`] without the title and body, for reading access alone: [`row`] reads them as empty.
 const ACCESS_COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, '', '', NULL";
 
-pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
+pub(crate) fn row(r: &sql::Row) -> Result<StoredObject> {
     Ok(StoredObject {
         pk: r.try_get(0)?,
         stix_id: r.try_get(1)?,
@@ -132,13 +132,13 @@ pub(crate) fn row(r: &<Any as sqlx::Database>::Row) -> Result<StoredObject> {
         access: Access {
             owner_org: r.try_get(5)?,
             author: r.try_get(6)?,
-            tlp: parse_enum("TLP", &r.try_get::<String, _>(7)?)?,
+            tlp: parse_enum("TLP", &r.try_get::<String>(7)?)?,
             recipient_orgs: BTreeSet::new(),
             recipient_groups: BTreeSet::new(),
             named_users: BTreeSet::new(),
         },
-        revoked: r.try_get::<i64, _>(8)? != 0,
-        is_latest: r.try_get::<i64, _>(9)? != 0,
+        revoked: r.try_get::<i64>(8)? != 0,
+        is_latest: r.try_get::<i64>(9)? != 0,
         title: r.try_get(10)?,
         body: crate::body::decode(r.try_get(11)?, r.try_get(12)?)?,
     })
@@ -442,7 +442,7 @@ async fn latest_in(
     q.text(stix_id).push(" AND +o.is_latest = 1");
     let r = q.query().fetch_optional(&mut *conn).await?;
     let Some(r) = r else { return Ok(None) };
-    let mut o = row(&r)?;
+    let mut o = row(&sql::Row::from_any(&r)?)?;
     let rec = sqlx::query("SELECT kind, ref_id FROM object_recipients WHERE object_pk = $1")
         .bind(o.pk)
         .fetch_all(&mut *conn)
@@ -633,7 +633,7 @@ impl Store {
             Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
         q.ints(objects.iter().map(|o| o.pk));
         q.push(")");
-        let rows = q.query().fetch_all(&self.read).await?;
+        let rows = q.fetch_all(self).await?;
         let by_pk: BTreeMap<i64, usize> =
             objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
         for r in &rows {
@@ -641,7 +641,7 @@ impl Store {
             if let Some(&i) = by_pk.get(&pk) {
                 add_recipient(
                     &mut objects[i].access,
-                    &r.try_get::<String, _>(1)?,
+                    &r.try_get::<String>(1)?,
                     r.try_get(2)?,
                 );
             }
@@ -667,7 +667,7 @@ impl Store {
         let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
         q.ints(connecting.iter().copied());
         q.push(")");
-        let rows = q.query().fetch_all(&self.read).await?;
+        let rows = q.fetch_all(self).await?;
         let mut ends: BTreeMap<i64, Vec<String>> =
             connecting.iter().map(|pk| (*pk, Vec::new())).collect();
         for r in &rows {
@@ -692,7 +692,7 @@ impl Store {
             ));
             q.texts(chunk.iter().map(|id| id.as_str()));
             q.push(&format!(") AND {LATEST_BY_ID}"));
-            let rows = q.query().fetch_all(&self.read).await?;
+            let rows = q.fetch_all(self).await?;
             let found = self
                 .with_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
                 .await?;
@@ -726,7 +726,7 @@ impl Store {
         ));
         q.text(stix_id).push(" AND +o.is_latest = 1 AND ");
         push_scope(&mut q, &scope);
-        let rows = q.query().fetch_all(&self.read).await?;
+        let rows = q.fetch_all(self).await?;
         let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         self.finish(viewer, objs)
             .await?
@@ -747,7 +747,7 @@ impl Store {
         let mut o = self.object(viewer, stix_id).await?;
         let mut q = Sql::new("SELECT o.body, o.body_z FROM objects o WHERE o.pk = ");
         q.int(o.pk);
-        let r = q.query().fetch_one(&self.read).await?;
+        let r = q.fetch_one(self).await?;
         let stored = crate::body::decode(r.try_get(0)?, r.try_get(1)?)?;
         let refs = |body: &str| {
             let mut ids = BTreeSet::new();
@@ -781,7 +781,7 @@ impl Store {
             q.texts(batch.iter().map(|id| id.as_str()));
             q.push(&format!(") AND {LATEST_BY_ID} AND "));
             push_scope(&mut q, &scope);
-            let rows = q.query().fetch_all(&self.read).await?;
+            let rows = q.fetch_all(self).await?;
             let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
             out.extend(self.finish(viewer, objs).await?);
         }
@@ -802,7 +802,7 @@ impl Store {
         q.text(stix_id).push(" AND ");
         push_scope(&mut q, &scope);
         q.push(" ORDER BY o.pk LIMIT 1000");
-        let rows = q.query().fetch_all(&self.read).await?;
+        let rows = q.fetch_all(self).await?;
         let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         self.finish(viewer, objs).await
     }
@@ -836,12 +836,11 @@ impl Store {
             q.push(" ORDER BY object_pk DESC LIMIT ")
                 .int(BY_ID_BATCH as i64);
             let pks: Vec<i64> = q
-                .query()
-                .fetch_all(&self.read)
+                .fetch_all(self)
                 .await?
                 .iter()
                 .map(|r| r.try_get(0))
-                .collect::<std::result::Result<_, _>>()?;
+                .collect::<Result<_>>()?;
             let Some(&last) = pks.last() else {
                 break;
             };
@@ -851,7 +850,7 @@ impl Store {
             q.push(&format!(") AND {LATEST_BY_ID} AND "));
             push_scope(&mut q, &scope);
             q.push(" ORDER BY o.pk DESC");
-            let rows = q.query().fetch_all(&self.read).await?;
+            let rows = q.fetch_all(self).await?;
             let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
             out.extend(self.finish(viewer, objs).await?);
             if out.len() >= limit || pks.len() < BY_ID_BATCH {
@@ -899,7 +898,7 @@ impl Store {
             Sort::ModifiedAsc => " ORDER BY o.modified ASC, o.pk ASC",
         });
         q.push(" LIMIT ").int(i64::from(limit) + 1);
-        let rows = q.query().fetch_all(&self.read).await?;
+        let rows = q.fetch_all(self).await?;
         let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         let more = objs.len() > limit as usize;
         objs.truncate(limit as usize);
@@ -920,8 +919,8 @@ impl Store {
         let mut q = select_latest("COUNT(*)", filter);
         push_scope(&mut q, &scope);
         push_filter(&mut q, filter, &scope);
-        let r = q.query().fetch_one(&self.read).await?;
-        Ok(r.try_get(0)?)
+        let r = q.fetch_one(self).await?;
+        r.try_get(0)
     }
 
     /// Counts per TLP level of what `viewer` may read, for dashboards.
@@ -940,7 +939,7 @@ impl Store {
         }
         q.push(" FROM objects o WHERE o.is_latest = 1 AND ");
         push_scope(&mut q, &scope);
-        let r = q.query().fetch_one(&self.read).await?;
+        let r = q.fetch_one(self).await?;
         let mut out: Vec<(Tlp, i64)> = Vec::new();
         for (i, t) in Tlp::ALL.iter().enumerate() {
             let n: i64 = r.try_get(i)?;

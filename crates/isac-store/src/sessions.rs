@@ -1,9 +1,8 @@
 //! Web sessions and API keys. Only hashes of their secrets are stored: a copy of the database
 //! gives no one a working session or key.
 
-use sqlx::{Any, Row};
-
 use crate::audit::{AuditEntry, append};
+use crate::sql::{self, Sql};
 use crate::{Result, Store, StoreError, new_id, now_micros, required_text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,18 +28,18 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
 }
 
-fn session_row(r: &<Any as sqlx::Database>::Row) -> Result<Session> {
+fn session_row(r: &sql::Row) -> Result<Session> {
     Ok(Session {
         token_hash: r.try_get(0)?,
         user_id: r.try_get(1)?,
         csrf: r.try_get(2)?,
-        mfa_pending: r.try_get::<i64, _>(3)? != 0,
+        mfa_pending: r.try_get::<i64>(3)? != 0,
         created_at: r.try_get(4)?,
         last_seen_at: r.try_get(5)?,
     })
 }
 
-fn key_row(r: &<Any as sqlx::Database>::Row) -> Result<ApiKey> {
+fn key_row(r: &sql::Row) -> Result<ApiKey> {
     Ok(ApiKey {
         id: r.try_get(0)?,
         user_id: r.try_get(1)?,
@@ -71,11 +70,11 @@ impl Store {
     }
 
     pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
-        let r = sqlx::query(
-            "SELECT token_hash, user_id, csrf, mfa_pending, created_at, last_seen_at FROM sessions WHERE token_hash = $1",
+        let r = Sql::new(
+            "SELECT token_hash, user_id, csrf, mfa_pending, created_at, last_seen_at FROM sessions WHERE token_hash = ",
         )
-        .bind(token_hash.to_owned())
-        .fetch_optional(&self.read)
+        .text(token_hash)
+        .fetch_optional(self)
         .await?;
         r.as_ref().map(session_row).transpose()
     }
@@ -146,19 +145,20 @@ impl Store {
     }
 
     pub async fn api_keys(&self, user: &str) -> Result<Vec<ApiKey>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC"
+        let rows = Sql::new(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = "
         ))
-        .bind(user.to_owned())
-        .fetch_all(&self.read)
+        .text(user)
+        .push(" ORDER BY created_at DESC")
+        .fetch_all(self)
         .await?;
         rows.iter().map(key_row).collect()
     }
 
     pub async fn api_key(&self, id: &str) -> Result<ApiKey> {
-        let r = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
-            .bind(id.to_owned())
-            .fetch_optional(&self.read)
+        let r = Sql::new(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = "))
+            .text(id)
+            .fetch_optional(self)
             .await?
             .ok_or(StoreError::NotFound("API key"))?;
         key_row(&r)
@@ -183,11 +183,12 @@ impl Store {
 
     /// The live key with this token hash, after recording its use.
     pub async fn use_api_key(&self, token_hash: &str) -> Result<Option<ApiKey>> {
-        let r = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL"
+        let r = Sql::new(&format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE token_hash = "
         ))
-        .bind(token_hash.to_owned())
-        .fetch_optional(&self.read)
+        .text(token_hash)
+        .push(" AND revoked_at IS NULL")
+        .fetch_optional(self)
         .await?;
         let Some(r) = r else { return Ok(None) };
         let key = key_row(&r)?;

@@ -1,9 +1,15 @@
 //! A small builder for dynamic SQL with `$n` placeholders, which both backends accept. sqlx's own
 //! `QueryBuilder` writes `?` for the Any driver, which PostgreSQL rejects.
+//!
+//! A built statement is run with [`Sql::fetch_all`] (and its one-row forms), which answer
+//! [`Row`]s whichever backend ran it: on SQLite the store's own reader connections
+//! (`crate::files`), on PostgreSQL sqlx's pool.
 
-use sqlx::Any;
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyTypeInfoKind};
 use sqlx::query::Query;
+use sqlx::{Any, Row as _, ValueRef as _};
+
+use crate::{Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub(crate) enum Val {
@@ -80,7 +86,38 @@ impl Sql {
         self
     }
 
+    /// Every row the statement answers, read through the store's readers.
+    pub async fn fetch_all(&self, store: &Store) -> Result<Vec<Row>> {
+        #[cfg(test)]
+        recorder::record(self);
+        match &store.files {
+            Some(files) => files.fetch(self.text.clone(), self.binds.clone()).await,
+            None => {
+                let rows = self.query_unrecorded().fetch_all(&store.read).await?;
+                rows.iter().map(Row::from_any).collect()
+            }
+        }
+    }
+
+    /// The one row the statement answers; none is an error.
+    pub async fn fetch_one(&self, store: &Store) -> Result<Row> {
+        self.fetch_optional(store)
+            .await?
+            .ok_or(StoreError::Db(sqlx::Error::RowNotFound))
+    }
+
+    /// The first row the statement answers, if any.
+    pub async fn fetch_optional(&self, store: &Store) -> Result<Option<Row>> {
+        Ok(self.fetch_all(store).await?.into_iter().next())
+    }
+
     pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        #[cfg(test)]
+        recorder::record(self);
+        self.query_unrecorded()
+    }
+
+    fn query_unrecorded(&self) -> Query<'_, Any, AnyArguments<'_>> {
         #[cfg(test)]
         recorder::record(self);
         let mut q = sqlx::query(&self.text);
@@ -91,6 +128,117 @@ impl Sql {
             };
         }
         q
+    }
+}
+
+/// One value of a [`Row`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Cell {
+    fn kind(&self) -> &'static str {
+        match self {
+            Cell::Null => "null",
+            Cell::Int(_) => "an integer",
+            Cell::Real(_) => "a real number",
+            Cell::Text(_) => "text",
+            Cell::Blob(_) => "a blob",
+        }
+    }
+}
+
+/// A row as read by [`Sql::fetch_all`], the same from either backend.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row(pub(crate) Vec<Cell>);
+
+/// What a [`Cell`] can be read as.
+pub(crate) trait FromCell: Sized {
+    const WHAT: &'static str;
+    fn from_cell(c: Cell) -> Option<Self>;
+}
+
+impl FromCell for i64 {
+    const WHAT: &'static str = "an integer";
+    fn from_cell(c: Cell) -> Option<i64> {
+        match c {
+            Cell::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+impl FromCell for String {
+    const WHAT: &'static str = "text";
+    fn from_cell(c: Cell) -> Option<String> {
+        match c {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl FromCell for Vec<u8> {
+    const WHAT: &'static str = "a blob";
+    fn from_cell(c: Cell) -> Option<Vec<u8>> {
+        match c {
+            Cell::Blob(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl<T: FromCell> FromCell for Option<T> {
+    const WHAT: &'static str = T::WHAT;
+    fn from_cell(c: Cell) -> Option<Option<T>> {
+        match c {
+            Cell::Null => Some(None),
+            c => T::from_cell(c).map(Some),
+        }
+    }
+}
+
+impl Row {
+    /// Column `i` as a `T` (`i64`, `String`, `Vec<u8>`, or an `Option` of one for a nullable
+    /// column). A column of another type, or out of range, is an error, as with sqlx.
+    pub fn try_get<T: FromCell>(&self, i: usize) -> Result<T> {
+        let c = self.0.get(i).cloned().ok_or_else(|| {
+            StoreError::Unavailable(format!("column {i} of a row of {} read", self.0.len()))
+        })?;
+        let kind = c.kind();
+        T::from_cell(c).ok_or_else(|| {
+            StoreError::Unavailable(format!("column {i} read as {} holds {kind}", T::WHAT))
+        })
+    }
+
+    /// A row sqlx read (PostgreSQL, and statements on the SQLite writer connection).
+    pub fn from_any(r: &<Any as sqlx::Database>::Row) -> Result<Row> {
+        let mut cells = Vec::with_capacity(r.len());
+        for i in 0..r.len() {
+            let v = r.try_get_raw(i)?;
+            let cell = if v.is_null() {
+                Cell::Null
+            } else {
+                match v.type_info().kind() {
+                    AnyTypeInfoKind::Bool => Cell::Int(i64::from(r.try_get::<bool, _>(i)?)),
+                    AnyTypeInfoKind::SmallInt => Cell::Int(i64::from(r.try_get::<i16, _>(i)?)),
+                    AnyTypeInfoKind::Integer => Cell::Int(i64::from(r.try_get::<i32, _>(i)?)),
+                    AnyTypeInfoKind::BigInt => Cell::Int(r.try_get(i)?),
+                    AnyTypeInfoKind::Real => Cell::Real(f64::from(r.try_get::<f32, _>(i)?)),
+                    AnyTypeInfoKind::Double => Cell::Real(r.try_get(i)?),
+                    AnyTypeInfoKind::Text => Cell::Text(r.try_get(i)?),
+                    AnyTypeInfoKind::Blob => Cell::Blob(r.try_get(i)?),
+                    AnyTypeInfoKind::Null => Cell::Null,
+                }
+            };
+            cells.push(cell);
+        }
+        Ok(Row(cells))
     }
 }
 

@@ -213,7 +213,7 @@ impl Store {
             s.push(" AND o.pk >= ").int(p);
         }
         s.push(" ORDER BY o.pk LIMIT ").int(i64::from(limit) + 1);
-        let rows = s.query().fetch_all(&self.read).await?;
+        let rows = s.fetch_all(self).await?;
         let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
         let more = objs.len() > limit as usize;
         objs.truncate(limit as usize);
@@ -267,7 +267,7 @@ impl Store {
             s.push(" FROM objects o WHERE ");
             push_scope(&mut s, &scope);
             push_versions(&mut s, &[], false);
-            let r = s.query().fetch_one(&self.read).await?;
+            let r = s.fetch_one(self).await?;
             for (n, (i, _)) in wide.iter().enumerate() {
                 out[*i] = (r.try_get(2 * n)?, r.try_get(2 * n + 1)?);
             }
@@ -289,7 +289,7 @@ impl Store {
             if let Some(org) = &q.owner_org {
                 s.push(" AND o.owner_org = ").text(org.clone());
             }
-            let r = s.query().fetch_one(&self.read).await?;
+            let r = s.fetch_one(self).await?;
             out[i] = (r.try_get(0)?, r.try_get(1)?);
         }
         Ok(out)
@@ -335,7 +335,7 @@ impl Store {
             let mut q = Sql::new("SELECT stix_id, modified FROM objects WHERE stix_id IN (");
             q.texts(batch.iter().map(|id| id.as_str()));
             q.push(")");
-            for r in q.query().fetch_all(&self.read).await? {
+            for r in q.fetch_all(self).await? {
                 out.insert((r.try_get(0)?, r.try_get(1)?));
             }
         }

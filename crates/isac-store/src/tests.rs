@@ -4,6 +4,7 @@
 
 mod audit;
 mod directory;
+mod files;
 mod import;
 mod input;
 mod objects;
