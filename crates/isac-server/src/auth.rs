@@ -1,7 +1,7 @@
 //! Who is calling: password hashing (argon2id), sessions, TOTP, API keys, the login rate limiter,
 //! and the layer that turns a request's cookie or `Authorization` header into a [`Principal`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use isac_model::limits;
 use isac_policy::Viewer;
-use isac_store::{AuditEntry, Org, Outcome, Session, Store, User, now_micros};
+use isac_store::{AuditEntry, KeyHolder, Org, Outcome, Session, Store, User, now_micros};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -371,14 +371,23 @@ pub async fn local_principal(store: &Store, user: &User) -> Result<Principal, Ap
 
 /// Builds the policy viewer of a user.
 pub async fn viewer_for(store: &Store, user: &User, org: &Org) -> Result<Viewer, ApiError> {
-    Ok(Viewer {
+    Ok(viewer_of_member(
+        user,
+        org,
+        store.groups_of_org(&org.id).await?,
+    ))
+}
+
+/// The viewer `user` of `org` is, with the sharing groups `org` belongs to.
+fn viewer_of_member(user: &User, org: &Org, groups: BTreeSet<String>) -> Viewer {
+    Viewer {
         user: Some(user.id.clone()),
         org: Some(org.id.clone()),
         org_kind: Some(org.kind),
         role: Some(user.role),
-        groups: store.groups_of_org(&org.id).await?,
+        groups,
         partner_ceiling: org.partner_ceiling,
-    })
+    }
 }
 
 /// Extracts the API key from `Bearer TOKEN` or HTTP Basic with the key as password.
@@ -413,8 +422,14 @@ async fn api_key_principal(
     let Some(token) = presented_key(auth).filter(|t| t.len() <= 200) else {
         return Err(ApiError::unauthenticated());
     };
-    let key = state.store.use_api_key(&token_hash(&token)).await?;
-    let Some(key) = key else {
+    let holder = state.store.api_key_holder(&token_hash(&token)).await?;
+    let Some(KeyHolder {
+        key,
+        user,
+        org,
+        groups,
+    }) = holder
+    else {
         if !state.limiter.allow(ip) {
             return Err(ApiError::too_many());
         }
@@ -424,7 +439,6 @@ async fn api_key_principal(
             .await?;
         return Err(ApiError::unauthenticated());
     };
-    let user = state.store.user(&key.user_id).await?;
     if !user.enabled {
         state
             .store
@@ -432,8 +446,7 @@ async fn api_key_principal(
             .await?;
         return Err(ApiError::unauthenticated());
     }
-    let org = state.store.org(&user.org_id).await?;
-    let viewer = viewer_for(&state.store, &user, &org).await?;
+    let viewer = viewer_of_member(&user, &org, groups);
     Ok(Principal {
         user,
         org,

@@ -105,12 +105,19 @@ pub enum ApplicationDecision {
     Reject,
 }
 
-const ORG_COLUMNS: &str =
+pub(crate) const ORG_COLUMNS: &str =
     "id, kind, sector, name_en, name_zh, partner_ceiling, require_totp, created_at";
-const USER_COLUMNS: &str = "id, org_id, email, display_name, locale, role, enabled, password_hash, totp_secret, failed_logins, locked_until, created_at";
+pub(crate) const USER_COLUMNS: &str = "id, org_id, email, display_name, locale, role, enabled, password_hash, totp_secret, failed_logins, locked_until, created_at";
 const APP_COLUMNS: &str = "id, name_en, name_zh, sector, contact_name, contact_email, motivation, status, decided_by, decided_at, org_id, created_at";
 
-fn org_row(r: &sql::Row) -> Result<Org> {
+/// Every org, in the directory's order.
+pub(crate) fn orgs_sql() -> Sql {
+    Sql::new(&format!(
+        "SELECT {ORG_COLUMNS} FROM orgs ORDER BY kind, name_en"
+    ))
+}
+
+pub(crate) fn org_row(r: &sql::Row) -> Result<Org> {
     let sector: Option<String> = r.try_get(2)?;
     let ceiling: Option<String> = r.try_get(5)?;
     Ok(Org {
@@ -125,7 +132,7 @@ fn org_row(r: &sql::Row) -> Result<Org> {
     })
 }
 
-fn user_row(r: &sql::Row) -> Result<User> {
+pub(crate) fn user_row(r: &sql::Row) -> Result<User> {
     Ok(User {
         id: r.try_get(0)?,
         org_id: r.try_get(1)?,
@@ -308,11 +315,7 @@ impl Store {
     }
 
     pub async fn orgs(&self) -> Result<Vec<Org>> {
-        let rows = Sql::new(&format!(
-            "SELECT {ORG_COLUMNS} FROM orgs ORDER BY kind, name_en"
-        ))
-        .fetch_all(self)
-        .await?;
+        let rows = orgs_sql().fetch_all(self).await?;
         rows.iter().map(org_row).collect()
     }
 
@@ -534,13 +537,16 @@ impl Store {
     }
 
     pub async fn groups(&self) -> Result<Vec<Group>> {
-        let rows =
-            Sql::new("SELECT id, name, description, created_at FROM sharing_groups ORDER BY name")
-                .fetch_all(self)
-                .await?;
-        let members = Sql::new("SELECT group_id, org_id FROM group_members")
-            .fetch_all(self)
-            .await?;
+        let groups =
+            Sql::new("SELECT id, name, description, created_at FROM sharing_groups ORDER BY name");
+        let members = Sql::new("SELECT group_id, org_id FROM group_members");
+        let mut read = Sql::fetch_each(self, &[&groups, &members])
+            .await?
+            .into_iter();
+        let (rows, members) = (
+            read.next().unwrap_or_default(),
+            read.next().unwrap_or_default(),
+        );
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: String = r.try_get(0)?;

@@ -62,8 +62,12 @@ impl Readers {
         }
     }
 
-    /// Runs one statement and answers all its rows.
-    pub(crate) async fn fetch(self: &Arc<Self>, sql: String, binds: Vec<Val>) -> Result<Vec<Row>> {
+    /// Runs `statements` one after the other on one reader, inside one read transaction (so
+    /// they see the same committed state), and answers the rows of each.
+    pub(crate) async fn fetch(
+        self: &Arc<Self>,
+        statements: Vec<(String, Vec<Val>)>,
+    ) -> Result<Vec<Vec<Row>>> {
         let permit = self
             .permits
             .clone()
@@ -74,7 +78,11 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let conn = me.take()?;
-            let rows = run(&conn, &sql, &binds);
+            let rows = if statements.len() == 1 {
+                run(&conn, &statements[0].0, &statements[0].1).map(|r| vec![r])
+            } else {
+                together(&conn, &statements)
+            };
             me.give(conn);
             rows
         })
@@ -101,8 +109,10 @@ impl Readers {
         }
     }
 
+    /// Puts a reader back, unless the store is closing or the reader was left inside a
+    /// transaction (a failed `COMMIT`), which would hold its snapshot of the file.
     fn give(&self, conn: Connection) {
-        if !self.closed.load(Ordering::SeqCst) {
+        if !self.closed.load(Ordering::SeqCst) && conn.is_autocommit() {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -127,6 +137,18 @@ impl Readers {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
+}
+
+/// Runs several statements in one read transaction.
+fn together(conn: &Connection, statements: &[(String, Vec<Val>)]) -> Result<Vec<Vec<Row>>> {
+    conn.execute_batch("BEGIN").map_err(failed)?;
+    let out = statements
+        .iter()
+        .map(|(sql, binds)| run(conn, sql, binds))
+        .collect::<Result<Vec<_>>>();
+    // A read transaction has nothing to keep; ending it cannot lose anything.
+    conn.execute_batch("COMMIT").map_err(failed)?;
+    out
 }
 
 /// Runs `sql` with `binds` on `conn`. [`crate::sql::Sql`] numbers its placeholders `$1`, `$2`, …

@@ -453,6 +453,31 @@ async fn latest_in(
     Ok(Some((o.pk, o.modified, o.access)))
 }
 
+/// The audience rows of the versions `pks`.
+fn recipients_sql(pks: impl IntoIterator<Item = i64>) -> Sql {
+    let mut q =
+        Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
+    q.ints(pks);
+    q.push(")");
+    q
+}
+
+/// Adds audience rows (`object_pk, kind, ref_id`) to the access of the objects they belong to.
+fn add_recipients(objects: &mut [StoredObject], rows: &[sql::Row]) -> Result<()> {
+    let by_pk: BTreeMap<i64, usize> = objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
+    for r in rows {
+        let pk: i64 = r.try_get(0)?;
+        if let Some(&i) = by_pk.get(&pk) {
+            add_recipient(
+                &mut objects[i].access,
+                &r.try_get::<String>(1)?,
+                r.try_get(2)?,
+            );
+        }
+    }
+    Ok(())
+}
+
 fn add_recipient(a: &mut Access, kind: &str, id: String) {
     match kind {
         "org" => a.recipient_orgs.insert(id),
@@ -531,10 +556,34 @@ impl Store {
     pub(crate) async fn finish(
         &self,
         viewer: &Viewer,
-        objects: Vec<StoredObject>,
+        mut objects: Vec<StoredObject>,
     ) -> Result<Vec<StoredObject>> {
-        let mut objects = self.with_recipients(objects).await?;
-        let ends = self.ends_access(&objects).await?;
+        // The page's audiences and, for its relationships and sightings, their ends: read
+        // together.
+        let connecting: Vec<i64> = objects
+            .iter()
+            .filter(|o| isac_policy::connects(&o.stix_type))
+            .map(|o| o.pk)
+            .collect();
+        let mut batch = vec![recipients_sql(objects.iter().map(|o| o.pk))];
+        if !connecting.is_empty() {
+            let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
+            q.ints(connecting.iter().copied());
+            q.push(")");
+            batch.push(q);
+        }
+        let mut read = if objects.is_empty() {
+            Vec::new()
+        } else {
+            Sql::fetch_each(self, &batch.iter().collect::<Vec<_>>()).await?
+        };
+        let end_rows = if read.len() > 1 { read.pop() } else { None };
+        if let Some(rows) = read.pop() {
+            add_recipients(&mut objects, &rows)?;
+        }
+        let ends = self
+            .ends_access(&connecting, end_rows.unwrap_or_default())
+            .await?;
         let before = objects.len();
         objects.retain(|o| match ends.get(&o.pk) {
             Some(e) => {
@@ -624,50 +673,18 @@ impl Store {
         Ok(())
     }
 
-    /// Loads the recipients of `objects` into their access.
-    async fn with_recipients(&self, mut objects: Vec<StoredObject>) -> Result<Vec<StoredObject>> {
-        if objects.is_empty() {
-            return Ok(objects);
-        }
-        let mut q =
-            Sql::new("SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN (");
-        q.ints(objects.iter().map(|o| o.pk));
-        q.push(")");
-        let rows = q.fetch_all(self).await?;
-        let by_pk: BTreeMap<i64, usize> =
-            objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
-        for r in &rows {
-            let pk: i64 = r.try_get(0)?;
-            if let Some(&i) = by_pk.get(&pk) {
-                add_recipient(
-                    &mut objects[i].access,
-                    &r.try_get::<String>(1)?,
-                    r.try_get(2)?,
-                );
-            }
-        }
-        Ok(objects)
-    }
-
-    /// For each relationship or sighting among `objects`, the access of the latest version of
-    /// every end it connects (`None` for an end that is not stored).
+    /// For each relationship or sighting (`connecting`, with the `object_ends` rows read for
+    /// them), the access of the latest version of every end it connects (`None` for an end that
+    /// is not stored).
     async fn ends_access(
         &self,
-        objects: &[StoredObject],
+        connecting: &[i64],
+        rows: Vec<sql::Row>,
     ) -> Result<BTreeMap<i64, Vec<Option<Access>>>> {
-        let connecting: Vec<i64> = objects
-            .iter()
-            .filter(|o| isac_policy::connects(&o.stix_type))
-            .map(|o| o.pk)
-            .collect();
         let mut out: BTreeMap<i64, Vec<Option<Access>>> = BTreeMap::new();
         if connecting.is_empty() {
             return Ok(out);
         }
-        let mut q = Sql::new("SELECT object_pk, ref_id FROM object_ends WHERE object_pk IN (");
-        q.ints(connecting.iter().copied());
-        q.push(")");
-        let rows = q.fetch_all(self).await?;
         let mut ends: BTreeMap<i64, Vec<String>> =
             connecting.iter().map(|pk| (*pk, Vec::new())).collect();
         for r in &rows {
@@ -684,18 +701,39 @@ impl Store {
 
     /// The access of the latest stored version of each of `ids`, and of the directory's org
     /// identities among them (which are served, never stored). Ids that name neither are absent.
+    /// Each batch of ids is one read: the versions, their audiences and (the first time, if
+    /// any id is an identity's) the orgs.
     async fn latest_access(&self, ids: &BTreeSet<String>) -> Result<BTreeMap<String, Access>> {
         let mut latest: BTreeMap<String, Access> = BTreeMap::new();
+        let mut orgs = None;
+        let identities = ids.iter().any(|id| id.starts_with("identity--"));
         for chunk in ids.iter().collect::<Vec<_>>().chunks(BY_ID_BATCH) {
-            let mut q = Sql::new(&format!(
+            let mut versions = Sql::new(&format!(
                 "SELECT {ACCESS_COLUMNS} FROM objects o WHERE o.stix_id IN ("
             ));
-            q.texts(chunk.iter().map(|id| id.as_str()));
-            q.push(&format!(") AND {LATEST_BY_ID}"));
-            let rows = q.fetch_all(self).await?;
-            let found = self
-                .with_recipients(rows.iter().map(row).collect::<Result<Vec<_>>>()?)
-                .await?;
+            versions.texts(chunk.iter().map(|id| id.as_str()));
+            versions.push(&format!(") AND {LATEST_BY_ID}"));
+            let mut audiences = Sql::new(
+                "SELECT object_pk, kind, ref_id FROM object_recipients WHERE object_pk IN \
+                 (SELECT o.pk FROM objects o WHERE o.stix_id IN (",
+            );
+            audiences.texts(chunk.iter().map(|id| id.as_str()));
+            audiences.push(&format!(") AND {LATEST_BY_ID})"));
+            let mut batch = vec![&versions, &audiences];
+            let directory = crate::directory::orgs_sql();
+            if identities && orgs.is_none() {
+                batch.push(&directory);
+            }
+            let mut read = Sql::fetch_each(self, &batch).await?.into_iter();
+            let (versions, audiences) = (
+                read.next().unwrap_or_default(),
+                read.next().unwrap_or_default(),
+            );
+            if let Some(rows) = read.next() {
+                orgs = Some(rows);
+            }
+            let mut found = versions.iter().map(row).collect::<Result<Vec<_>>>()?;
+            add_recipients(&mut found, &audiences)?;
             latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
         }
         // Ids that are no stored object may be org identities, served from the directory.
@@ -705,7 +743,8 @@ impl Store {
             .filter_map(|id| id.strip_prefix("identity--"))
             .collect();
         if !missing.is_empty() {
-            for org in self.orgs().await? {
+            for r in orgs.unwrap_or_default() {
+                let org = crate::directory::org_row(&r)?;
                 if missing.contains(&org.id.as_str()) {
                     latest.insert(
                         format!("identity--{}", org.id),

@@ -88,13 +88,37 @@ impl Sql {
 
     /// Every row the statement answers, read through the store's readers.
     pub async fn fetch_all(&self, store: &Store) -> Result<Vec<Row>> {
+        Ok(Sql::fetch_each(store, &[self])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// The rows of each of `statements`, read together: on SQLite on one reader, in one read
+    /// transaction, with one hand-off for all of them; on PostgreSQL one after the other.
+    pub async fn fetch_each(store: &Store, statements: &[&Sql]) -> Result<Vec<Vec<Row>>> {
         #[cfg(test)]
-        recorder::record(self);
+        for s in statements {
+            recorder::record(s);
+        }
         match &store.files {
-            Some(files) => files.fetch(self.text.clone(), self.binds.clone()).await,
+            Some(files) => {
+                files
+                    .fetch(
+                        statements
+                            .iter()
+                            .map(|s| (s.text.clone(), s.binds.clone()))
+                            .collect(),
+                    )
+                    .await
+            }
             None => {
-                let rows = self.query_unrecorded().fetch_all(&store.read).await?;
-                rows.iter().map(Row::from_any).collect()
+                let mut out = Vec::with_capacity(statements.len());
+                for s in statements {
+                    let rows = s.query_unrecorded().fetch_all(&store.read).await?;
+                    out.push(rows.iter().map(Row::from_any).collect::<Result<_>>()?);
+                }
+                Ok(out)
             }
         }
     }
@@ -214,6 +238,12 @@ impl Row {
         T::from_cell(c).ok_or_else(|| {
             StoreError::Unavailable(format!("column {i} read as {} holds {kind}", T::WHAT))
         })
+    }
+
+    /// The first `at` columns, and the rest: a row of a join, split into its tables' parts.
+    pub fn split(mut self, at: usize) -> (Row, Row) {
+        let rest = self.0.split_off(at.min(self.0.len()));
+        (self, Row(rest))
     }
 
     /// A row sqlx read (PostgreSQL, and statements on the SQLite writer connection).

@@ -139,6 +139,31 @@ async fn api_keys_are_stored_hashed() {
         );
         assert_eq!(store.use_api_key(&hash("wrong")).await.unwrap(), None);
 
+        // The key's holder, read in one go, is what the lookups one by one give.
+        let owner = store.user(&key.user_id).await.unwrap().org_id;
+        for name in ["Card issuers", "SWIFT users"] {
+            let g = store.create_group(name, "", audit()).await.unwrap();
+            store
+                .set_group_member(&g.id, &owner, true, audit())
+                .await
+                .unwrap();
+        }
+        store.create_group("Others", "", audit()).await.unwrap();
+        let holder = store
+            .api_key_holder(&hash(&token))
+            .await
+            .unwrap()
+            .expect("the key's holder");
+        assert_eq!(holder.key.id, key.id);
+        assert_eq!(holder.user, store.user(&key.user_id).await.unwrap());
+        assert_eq!(holder.org, store.org(&holder.user.org_id).await.unwrap());
+        assert_eq!(holder.org.id, owner);
+        let groups = store.groups_of_org(&owner).await.unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(holder.groups, groups);
+        assert_eq!(store.api_key_holder(&token).await.unwrap(), None);
+        assert_eq!(store.api_key_holder(&hash("wrong")).await.unwrap(), None);
+
         refused(
             &store,
             "a second key with the same token hash",
@@ -164,6 +189,7 @@ async fn api_keys_are_stored_hashed() {
         let revoked = store.api_key(&key.id).await.unwrap();
         assert!(revoked.revoked_at.is_some());
         assert_eq!(store.use_api_key(&hash(&token)).await.unwrap(), None);
+        assert_eq!(store.api_key_holder(&hash(&token)).await.unwrap(), None);
         refused(
             &store,
             "revoking a revoked key",
