@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use isac_model::limits;
 use isac_policy::Viewer;
-use isac_store::{AuditEntry, KeyHolder, Org, Outcome, Session, Store, User, now_micros};
+use isac_store::{
+    AuditEntry, KeyHolder, Org, Outcome, Session, SessionHolder, Store, User, now_micros,
+};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -317,7 +319,13 @@ async fn session_principal(
         return Ok(None);
     }
     let hash = token_hash(token);
-    let Some(s) = state.store.session(&hash).await? else {
+    let Some(SessionHolder {
+        session: s,
+        user,
+        org,
+        groups,
+    }) = state.store.session_holder(&hash).await?
+    else {
         return Ok(None);
     };
     let now = now_micros();
@@ -327,12 +335,10 @@ async fn session_principal(
         state.store.delete_session(&hash).await?;
         return Ok(None);
     }
-    let user = state.store.user(&s.user_id).await?;
     if !user.enabled {
         state.store.delete_session(&hash).await?;
         return Ok(None);
     }
-    let org = state.store.org(&user.org_id).await?;
     // Refresh the idle clock at most every 30 s, so browsing is not a stream of writes.
     if now - s.last_seen_at > 30_000_000 {
         state.store.touch_session(&hash, now).await?;
@@ -345,7 +351,7 @@ async fn session_principal(
             org,
         })));
     }
-    let viewer = viewer_for(&state.store, &user, &org).await?;
+    let viewer = viewer_of_member(&user, &org, groups);
     Ok(Some(SessionState::Full(Principal {
         user,
         org,

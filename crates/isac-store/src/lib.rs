@@ -40,7 +40,7 @@ pub use import::{
 pub use objects::{
     CONNECTIONS_MAX, Inserted, ListQuery, NewObject, ObjectFilter, ObjectPage, Sort, StoredObject,
 };
-pub use sessions::{ApiKey, KeyHolder, Session};
+pub use sessions::{ApiKey, KeyHolder, Session, SessionHolder};
 pub use taxii::{
     MATCH_VALUES_MAX, STATUS_RETENTION_MICROS, TaxiiPage, TaxiiQuery, TaxiiStatus, VersionSel,
     identity_access,

@@ -55,6 +55,7 @@ fn key_row(r: &sql::Row) -> Result<ApiKey> {
 }
 
 const KEY_COLUMNS: &str = "id, user_id, name, prefix, created_at, last_used_at, revoked_at";
+const SESSION_COLUMNS: &str = "token_hash, user_id, csrf, mfa_pending, created_at, last_seen_at";
 
 /// `columns` (`a, b, …`) of the table aliased `alias`.
 fn of(alias: &str, columns: &str) -> String {
@@ -70,6 +71,16 @@ fn of(alias: &str, columns: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyHolder {
     pub key: ApiKey,
+    pub user: User,
+    pub org: Org,
+    pub groups: BTreeSet<String>,
+}
+
+/// A session with its user, the user's org and the org's sharing groups
+/// ([`Store::session_holder`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionHolder {
+    pub session: Session,
     pub user: User,
     pub org: Org,
     pub groups: BTreeSet<String>,
@@ -92,13 +103,29 @@ impl Store {
     }
 
     pub async fn session(&self, token_hash: &str) -> Result<Option<Session>> {
-        let r = Sql::new(
-            "SELECT token_hash, user_id, csrf, mfa_pending, created_at, last_seen_at FROM sessions WHERE token_hash = ",
-        )
+        let r = Sql::new(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash = "
+        ))
         .text(token_hash)
         .fetch_optional(self)
         .await?;
         r.as_ref().map(session_row).transpose()
+    }
+
+    /// [`Store::session`] with the session's user, org and the org's groups, read together.
+    pub async fn session_holder(&self, token_hash: &str) -> Result<Option<SessionHolder>> {
+        let Some((session, user, org, groups)) = self
+            .held_by(SESSION_COLUMNS, "sessions", "", token_hash)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(SessionHolder {
+            session: session_row(&session)?,
+            user,
+            org,
+            groups,
+        }))
     }
 
     pub async fn touch_session(&self, token_hash: &str, at: i64) -> Result<()> {
@@ -221,40 +248,64 @@ impl Store {
     /// [`Store::use_api_key`] with the key's user, org and the org's groups, read together in
     /// one read (two statements in one transaction on SQLite) rather than one after another.
     pub async fn api_key_holder(&self, token_hash: &str) -> Result<Option<KeyHolder>> {
+        let Some((key, user, org, groups)) = self
+            .held_by(
+                KEY_COLUMNS,
+                "api_keys",
+                " AND k.revoked_at IS NULL",
+                token_hash,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let holder = KeyHolder {
+            key: key_row(&key)?,
+            user,
+            org,
+            groups,
+        };
+        self.key_used(&holder.key).await?;
+        Ok(Some(holder))
+    }
+
+    /// The row of `table` (aliased `k`, with `columns` and a `user_id`) whose `token_hash` is
+    /// `token_hash` and which meets `also`, with its user, the user's org and the org's groups.
+    async fn held_by(
+        &self,
+        columns: &str,
+        table: &str,
+        also: &str,
+        token_hash: &str,
+    ) -> Result<Option<(sql::Row, User, Org, BTreeSet<String>)>> {
         let mut holder = Sql::new(&format!(
-            "SELECT {}, {}, {} FROM api_keys k JOIN users u ON u.id = k.user_id \
+            "SELECT {}, {}, {} FROM {table} k JOIN users u ON u.id = k.user_id \
              JOIN orgs o ON o.id = u.org_id WHERE k.token_hash = ",
-            of("k", KEY_COLUMNS),
+            of("k", columns),
             of("u", USER_COLUMNS),
             of("o", ORG_COLUMNS)
         ));
-        holder.text(token_hash).push(" AND k.revoked_at IS NULL");
-        let mut groups = Sql::new(
+        holder.text(token_hash).push(also);
+        let mut groups = Sql::new(&format!(
             "SELECT m.group_id FROM group_members m JOIN users u ON u.org_id = m.org_id \
-             JOIN api_keys k ON k.user_id = u.id WHERE k.token_hash = ",
-        );
-        groups.text(token_hash).push(" AND k.revoked_at IS NULL");
+             JOIN {table} k ON k.user_id = u.id WHERE k.token_hash = "
+        ));
+        groups.text(token_hash).push(also);
         let mut read = Sql::fetch_each(self, &[&holder, &groups])
             .await?
             .into_iter();
         let Some(r) = read.next().unwrap_or_default().into_iter().next() else {
             return Ok(None);
         };
-        let (key, rest) = r.split(KEY_COLUMNS.split(", ").count());
+        let (first, rest) = r.split(columns.split(", ").count());
         let (user, org) = rest.split(USER_COLUMNS.split(", ").count());
-        let holder = KeyHolder {
-            key: key_row(&key)?,
-            user: user_row(&user)?,
-            org: org_row(&org)?,
-            groups: read
-                .next()
-                .unwrap_or_default()
-                .iter()
-                .map(|r| r.try_get::<String>(0))
-                .collect::<Result<_>>()?,
-        };
-        self.key_used(&holder.key).await?;
-        Ok(Some(holder))
+        let groups = read
+            .next()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.try_get::<String>(0))
+            .collect::<Result<_>>()?;
+        Ok(Some((first, user_row(&user)?, org_row(&org)?, groups)))
     }
 
     /// Records that `key` was used. Last-used time is advisory: rounded to the minute so a busy

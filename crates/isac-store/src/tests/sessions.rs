@@ -37,6 +37,28 @@ async fn sessions_live_and_end() {
         assert_eq!(got.last_seen_at, 5_000);
         assert_eq!(got.created_at, 1_000);
         assert!(!got.mfa_pending);
+        // The session's holder, read in one go, is what the lookups one by one give.
+        let g = store
+            .create_group("Card issuers", "", audit())
+            .await
+            .unwrap();
+        store
+            .set_group_member(&g.id, &c.member_analyst.org_id, true, audit())
+            .await
+            .unwrap();
+        let holder = store
+            .session_holder(&s.token_hash)
+            .await
+            .unwrap()
+            .expect("the session's holder");
+        assert_eq!(holder.session, got);
+        assert_eq!(holder.user, c.member_analyst);
+        assert_eq!(
+            holder.org,
+            store.org(&c.member_analyst.org_id).await.unwrap()
+        );
+        assert_eq!(holder.groups, BTreeSet::from([g.id.clone()]));
+        assert_eq!(store.session_holder(&token).await.unwrap(), None);
 
         let other = Session {
             token_hash: hash("other"),
@@ -45,6 +67,7 @@ async fn sessions_live_and_end() {
         store.create_session(&other).await.unwrap();
         store.delete_session(&s.token_hash).await.unwrap();
         assert_eq!(store.session(&s.token_hash).await.unwrap(), None);
+        assert_eq!(store.session_holder(&s.token_hash).await.unwrap(), None);
         assert!(store.session(&other.token_hash).await.unwrap().is_some());
 
         refused(
