@@ -396,10 +396,8 @@ impl Store {
     /// The ids of every user, for checking the named users of an audience: one column, not the
     /// whole row of [`Store::users`].
     pub async fn user_ids(&self) -> Result<std::collections::BTreeSet<String>> {
-        let rows = sqlx::query("SELECT id FROM users")
-            .fetch_all(&self.read)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        let rows = Sql::new("SELECT id FROM users").fetch_all(self).await?;
+        rows.iter().map(|r| r.try_get(0)).collect()
     }
 
     /// Enables or disables a user. Disabling ends every session of the user on the server.

@@ -993,9 +993,10 @@ impl Store {
     /// Whether any version of `stix_id` exists, whoever may read it. Used only to tell a denied
     /// read (audited) from a missing object; the answer never reaches the caller.
     pub async fn object_exists(&self, stix_id: &str) -> Result<bool> {
-        let r = sqlx::query("SELECT 1 FROM objects WHERE stix_id = $1 LIMIT 1")
-            .bind(stix_id.to_owned())
-            .fetch_optional(&self.read)
+        let r = Sql::new("SELECT 1 FROM objects WHERE stix_id = ")
+            .text(stix_id)
+            .push(" LIMIT 1")
+            .fetch_optional(self)
             .await?;
         Ok(r.is_some())
     }

@@ -192,19 +192,19 @@ impl Store {
         };
         let mut min_pk = q.after_pk.map(|p| p + 1);
         if let Some(d) = lower_date {
-            let first: Option<(i64,)> = sqlx::query_as(
-                "SELECT pk FROM objects WHERE date_added >= $1 ORDER BY date_added LIMIT 1",
-            )
-            .bind(d)
-            .fetch_optional(&self.read)
-            .await?;
-            let Some((pk,)) = first else {
+            let first = Sql::new("SELECT pk FROM objects WHERE date_added >= ")
+                .int(d)
+                .push(" ORDER BY date_added LIMIT 1")
+                .fetch_optional(self)
+                .await?;
+            let Some(first) = first else {
                 return Ok(TaxiiPage {
                     objects: Vec::new(),
                     more: false,
                     last_read: None,
                 });
             };
+            let pk: i64 = first.try_get(0)?;
             min_pk = Some(min_pk.map_or(pk, |m| m.max(pk)));
         }
         let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM objects o WHERE "));
@@ -314,10 +314,11 @@ impl Store {
     /// Whether the version of `stix_id` modified at `modified` (stored form) is stored, whoever
     /// may read it. Used only to recognise a resubmitted version.
     pub async fn version_exists(&self, stix_id: &str, modified: &str) -> Result<bool> {
-        let r = sqlx::query("SELECT 1 FROM objects WHERE stix_id = $1 AND modified = $2")
-            .bind(stix_id.to_owned())
-            .bind(modified.to_owned())
-            .fetch_optional(&self.read)
+        let r = Sql::new("SELECT 1 FROM objects WHERE stix_id = ")
+            .text(stix_id)
+            .push(" AND modified = ")
+            .text(modified)
+            .fetch_optional(self)
             .await?;
         Ok(r.is_some())
     }
@@ -353,12 +354,11 @@ impl Store {
 
     /// A status resource, if still kept.
     pub async fn taxii_status(&self, id: &str) -> Result<Option<TaxiiStatus>> {
-        let r = sqlx::query(
-            "SELECT id, org_id, user_id, created_at, body FROM taxii_status WHERE id = $1",
-        )
-        .bind(id.to_owned())
-        .fetch_optional(&self.read)
-        .await?;
+        let r =
+            Sql::new("SELECT id, org_id, user_id, created_at, body FROM taxii_status WHERE id = ")
+                .text(id)
+                .fetch_optional(self)
+                .await?;
         r.map(|r| {
             Ok(TaxiiStatus {
                 id: r.try_get(0)?,
