@@ -122,25 +122,25 @@ pub(crate) const COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.da
 /// [`COLUMNS`] without the title and body, for reading access alone: [`row`] reads them as empty.
 const ACCESS_COLUMNS: &str = "o.pk, o.stix_id, o.stix_type, o.modified, o.date_added, o.owner_org, o.author, o.tlp, o.revoked, o.is_latest, '', '', NULL";
 
-pub(crate) fn row(r: &sql::Row) -> Result<StoredObject> {
+pub(crate) fn row(mut r: sql::Row) -> Result<StoredObject> {
     Ok(StoredObject {
-        pk: r.try_get(0)?,
-        stix_id: r.try_get(1)?,
-        stix_type: r.try_get(2)?,
-        modified: r.try_get(3)?,
-        date_added: r.try_get(4)?,
+        pk: r.take(0)?,
+        stix_id: r.take(1)?,
+        stix_type: r.take(2)?,
+        modified: r.take(3)?,
+        date_added: r.take(4)?,
         access: Access {
-            owner_org: r.try_get(5)?,
-            author: r.try_get(6)?,
-            tlp: parse_enum("TLP", &r.try_get::<String>(7)?)?,
+            owner_org: r.take(5)?,
+            author: r.take(6)?,
+            tlp: parse_enum("TLP", &r.take::<String>(7)?)?,
             recipient_orgs: BTreeSet::new(),
             recipient_groups: BTreeSet::new(),
             named_users: BTreeSet::new(),
         },
-        revoked: r.try_get::<i64>(8)? != 0,
-        is_latest: r.try_get::<i64>(9)? != 0,
-        title: r.try_get(10)?,
-        body: crate::body::decode(r.try_get(11)?, r.try_get(12)?)?,
+        revoked: r.take::<i64>(8)? != 0,
+        is_latest: r.take::<i64>(9)? != 0,
+        title: r.take(10)?,
+        body: crate::body::decode(r.take(11)?, r.take(12)?)?,
     })
 }
 
@@ -442,7 +442,7 @@ async fn latest_in(
     q.text(stix_id).push(" AND +o.is_latest = 1");
     let r = q.query().fetch_optional(&mut *conn).await?;
     let Some(r) = r else { return Ok(None) };
-    let mut o = row(&sql::Row::from_any(&r)?)?;
+    let mut o = row(sql::Row::from_any(&r)?)?;
     let rec = sqlx::query("SELECT kind, ref_id FROM object_recipients WHERE object_pk = $1")
         .bind(o.pk)
         .fetch_all(&mut *conn)
@@ -463,16 +463,12 @@ fn recipients_sql(pks: impl IntoIterator<Item = i64>) -> Sql {
 }
 
 /// Adds audience rows (`object_pk, kind, ref_id`) to the access of the objects they belong to.
-fn add_recipients(objects: &mut [StoredObject], rows: &[sql::Row]) -> Result<()> {
+fn add_recipients(objects: &mut [StoredObject], rows: Vec<sql::Row>) -> Result<()> {
     let by_pk: BTreeMap<i64, usize> = objects.iter().enumerate().map(|(i, o)| (o.pk, i)).collect();
-    for r in rows {
-        let pk: i64 = r.try_get(0)?;
+    for mut r in rows {
+        let pk: i64 = r.take(0)?;
         if let Some(&i) = by_pk.get(&pk) {
-            add_recipient(
-                &mut objects[i].access,
-                &r.try_get::<String>(1)?,
-                r.try_get(2)?,
-            );
+            add_recipient(&mut objects[i].access, &r.take::<String>(1)?, r.take(2)?);
         }
     }
     Ok(())
@@ -579,7 +575,7 @@ impl Store {
         };
         let end_rows = if read.len() > 1 { read.pop() } else { None };
         if let Some(rows) = read.pop() {
-            add_recipients(&mut objects, &rows)?;
+            add_recipients(&mut objects, rows)?;
         }
         let ends = self
             .ends_access(&connecting, end_rows.unwrap_or_default())
@@ -701,8 +697,8 @@ impl Store {
 
     /// The access of the latest stored version of each of `ids`, and of the directory's org
     /// identities among them (which are served, never stored). Ids that name neither are absent.
-    /// Each batch of ids is one read: the versions, their audiences and (the first time, if
-    /// any id is an identity's) the orgs.
+    /// Each batch of ids is one read: the versions, their audiences and, on SQLite, the first
+    /// time, if any id is an identity's, the orgs.
     async fn latest_access(&self, ids: &BTreeSet<String>) -> Result<BTreeMap<String, Access>> {
         let mut latest: BTreeMap<String, Access> = BTreeMap::new();
         let mut orgs = None;
@@ -720,8 +716,10 @@ impl Store {
             audiences.texts(chunk.iter().map(|id| id.as_str()));
             audiences.push(&format!(") AND {LATEST_BY_ID})"));
             let mut batch = vec![&versions, &audiences];
+            // On SQLite the org list rides along in the same hand-off; on PostgreSQL, where each
+            // statement is a round trip, it is read below only if an identity was not found.
             let directory = crate::directory::orgs_sql();
-            if identities && orgs.is_none() {
+            if identities && orgs.is_none() && self.files.is_some() {
                 batch.push(&directory);
             }
             let mut read = Sql::fetch_each(self, &batch).await?.into_iter();
@@ -732,8 +730,8 @@ impl Store {
             if let Some(rows) = read.next() {
                 orgs = Some(rows);
             }
-            let mut found = versions.iter().map(row).collect::<Result<Vec<_>>>()?;
-            add_recipients(&mut found, &audiences)?;
+            let mut found = versions.into_iter().map(row).collect::<Result<Vec<_>>>()?;
+            add_recipients(&mut found, audiences)?;
             latest.extend(found.into_iter().map(|o| (o.stix_id, o.access)));
         }
         // Ids that are no stored object may be org identities, served from the directory.
@@ -743,7 +741,11 @@ impl Store {
             .filter_map(|id| id.strip_prefix("identity--"))
             .collect();
         if !missing.is_empty() {
-            for r in orgs.unwrap_or_default() {
+            let orgs = match orgs {
+                Some(rows) => rows,
+                None => crate::directory::orgs_sql().fetch_all(self).await?,
+            };
+            for r in orgs {
                 let org = crate::directory::org_row(&r)?;
                 if missing.contains(&org.id.as_str()) {
                     latest.insert(
@@ -766,7 +768,7 @@ impl Store {
         q.text(stix_id).push(" AND +o.is_latest = 1 AND ");
         push_scope(&mut q, &scope);
         let rows = q.fetch_all(self).await?;
-        let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let objs = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
         self.finish(viewer, objs)
             .await?
             .pop()
@@ -821,7 +823,7 @@ impl Store {
             q.push(&format!(") AND {LATEST_BY_ID} AND "));
             push_scope(&mut q, &scope);
             let rows = q.fetch_all(self).await?;
-            let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+            let objs = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
             out.extend(self.finish(viewer, objs).await?);
         }
         out.sort_by_key(|o| o.pk);
@@ -842,7 +844,7 @@ impl Store {
         push_scope(&mut q, &scope);
         q.push(" ORDER BY o.pk LIMIT 1000");
         let rows = q.fetch_all(self).await?;
-        let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let objs = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
         self.finish(viewer, objs).await
     }
 
@@ -890,7 +892,7 @@ impl Store {
             push_scope(&mut q, &scope);
             q.push(" ORDER BY o.pk DESC");
             let rows = q.fetch_all(self).await?;
-            let objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+            let objs = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
             out.extend(self.finish(viewer, objs).await?);
             if out.len() >= limit || pks.len() < BY_ID_BATCH {
                 break;
@@ -938,7 +940,7 @@ impl Store {
         });
         q.push(" LIMIT ").int(i64::from(limit) + 1);
         let rows = q.fetch_all(self).await?;
-        let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let mut objs = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
         let more = objs.len() > limit as usize;
         objs.truncate(limit as usize);
         let next = if more {

@@ -156,8 +156,9 @@ impl Sql {
 }
 
 /// One value of a [`Row`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) enum Cell {
+    #[default]
     Null,
     Int(i64),
     Real(f64),
@@ -175,6 +176,16 @@ impl Cell {
             Cell::Blob(_) => "a blob",
         }
     }
+}
+
+/// Column `i` of a row of `len`, as a `T`.
+fn convert<T: FromCell>(i: usize, c: Option<Cell>, len: usize) -> Result<T> {
+    let c =
+        c.ok_or_else(|| StoreError::Unavailable(format!("column {i} of a row of {len} read")))?;
+    let kind = c.kind();
+    T::from_cell(c).ok_or_else(|| {
+        StoreError::Unavailable(format!("column {i} read as {} holds {kind}", T::WHAT))
+    })
 }
 
 /// A row as read by [`Sql::fetch_all`], the same from either backend.
@@ -231,13 +242,14 @@ impl Row {
     /// Column `i` as a `T` (`i64`, `String`, `Vec<u8>`, or an `Option` of one for a nullable
     /// column). A column of another type, or out of range, is an error, as with sqlx.
     pub fn try_get<T: FromCell>(&self, i: usize) -> Result<T> {
-        let c = self.0.get(i).cloned().ok_or_else(|| {
-            StoreError::Unavailable(format!("column {i} of a row of {} read", self.0.len()))
-        })?;
-        let kind = c.kind();
-        T::from_cell(c).ok_or_else(|| {
-            StoreError::Unavailable(format!("column {i} read as {} holds {kind}", T::WHAT))
-        })
+        convert(i, self.0.get(i).cloned(), self.0.len())
+    }
+
+    /// [`Row::try_get`] that moves the value out instead of copying it (the column reads as
+    /// null afterwards): for mappers that read each column once.
+    pub fn take<T: FromCell>(&mut self, i: usize) -> Result<T> {
+        let len = self.0.len();
+        convert(i, self.0.get_mut(i).map(std::mem::take), len)
     }
 
     /// The first `at` columns, and the rest: a row of a join, split into its tables' parts.

@@ -214,7 +214,7 @@ impl Store {
         }
         s.push(" ORDER BY o.pk LIMIT ").int(i64::from(limit) + 1);
         let rows = s.fetch_all(self).await?;
-        let mut objs = rows.iter().map(row).collect::<Result<Vec<_>>>()?;
+        let mut objs = rows.into_iter().map(row).collect::<Result<Vec<_>>>()?;
         let more = objs.len() > limit as usize;
         objs.truncate(limit as usize);
         let last_read = objs.last().map(|o| (o.date_added, o.pk));
