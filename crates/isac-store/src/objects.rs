@@ -554,6 +554,9 @@ impl Store {
         viewer: &Viewer,
         mut objects: Vec<StoredObject>,
     ) -> Result<Vec<StoredObject>> {
+        if objects.is_empty() {
+            return Ok(objects);
+        }
         // The page's audiences and, for its relationships and sightings, their ends: read
         // together.
         let connecting: Vec<i64> = objects
@@ -568,11 +571,7 @@ impl Store {
             q.push(")");
             batch.push(q);
         }
-        let mut read = if objects.is_empty() {
-            Vec::new()
-        } else {
-            Sql::fetch_each(self, &batch.iter().collect::<Vec<_>>()).await?
-        };
+        let mut read = Sql::fetch_each(self, &batch.iter().collect::<Vec<_>>()).await?;
         let end_rows = if read.len() > 1 { read.pop() } else { None };
         if let Some(rows) = read.pop() {
             add_recipients(&mut objects, rows)?;

@@ -142,8 +142,6 @@ impl Sql {
     }
 
     fn query_unrecorded(&self) -> Query<'_, Any, AnyArguments<'_>> {
-        #[cfg(test)]
-        recorder::record(self);
         let mut q = sqlx::query(&self.text);
         for b in &self.binds {
             q = match b {
